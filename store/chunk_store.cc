@@ -1,0 +1,715 @@
+#include "store/chunk_store.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "base/hex.h"
+#include "base/status_macros.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/write_batch.h"
+#include "spdlog/spdlog.h"
+#include "store/internal/record_codec.h"
+
+namespace shoal::store {
+namespace {
+
+using chunk::ContentId;
+using chunk::Sha256Digest;
+
+constexpr char kChunksCf[] = "chunks";
+constexpr char kContentsCf[] = "contents";
+constexpr char kHavesCf[] = "haves";
+constexpr char kPinsCf[] = "pins";
+constexpr char kStateCf[] = "state";
+
+constexpr char kContentOwner = 'c';
+constexpr char kUploadOwner = 'u';
+
+absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(msg);
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain())
+    return absl::UnavailableError(msg);
+  return absl::InternalError(msg);
+}
+
+std::string_view DigestView(const Sha256Digest& d) {
+  return {reinterpret_cast<const char*>(d.data()), d.size()};
+}
+
+Sha256Digest DigestFrom(std::string_view s) {
+  Sha256Digest d{};
+  std::memcpy(d.data(), s.data(), std::min(s.size(), d.size()));
+  return d;
+}
+
+std::string HaveKey(char owner, std::string_view id, uint32_t index) {
+  std::string k;
+  k.reserve(1 + id.size() + 4);
+  k.push_back(owner);
+  k.append(id);
+  internal::AppendBE32(k, index);
+  return k;
+}
+
+std::string HaveValue(const Sha256Digest& hash, int levels, uint32_t size) {
+  std::string v(DigestView(hash));
+  v.push_back(static_cast<char>(levels));
+  internal::AppendBE32(v, size);
+  return v;
+}
+
+std::string_view UploadView(const UploadId& u) {
+  return {reinterpret_cast<const char*>(u.bytes.data()), u.bytes.size()};
+}
+
+struct ChunkInfo {
+  uint32_t refs = 0;
+  uint32_t size = 0;
+  // The value is gone (found missing or corrupt) though haves still point at
+  // it.
+  bool lost = false;
+};
+
+struct ContentEntry {
+  ContentRecord record;
+  std::vector<bool> have;
+  uint32_t pieces_local = 0;
+  bool pinned = false;
+
+  ContentState State() const { return {record, pieces_local, pinned}; }
+  uint64_t LocalBytes() const {
+    uint64_t n = 0;
+    chunk::ContentLayout layout = record.layout();
+    for (uint32_t i = 0; i < have.size(); ++i)
+      if (have[i]) n += layout.piece_size(i);
+    return n;
+  }
+};
+
+struct UploadEntry {
+  uint64_t length = 0;
+  uint64_t reserved = 0;
+  // index -> (hash, levels, size) of each piece stored so far.
+  absl::flat_hash_map<uint32_t, std::pair<Sha256Digest, uint32_t>> pieces;
+};
+
+class RocksDbChunkStore final : public ChunkStore {
+ public:
+  explicit RocksDbChunkStore(StoreOptions options)
+      : options_(std::move(options)) {}
+
+  ~RocksDbChunkStore() override {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    if (db_) db_->Close();
+  }
+
+  absl::Status Init();
+
+  absl::StatusOr<UploadId> BeginUpload(uint64_t length) override;
+  absl::Status PutUploadPiece(const UploadId& upload, uint32_t index,
+                              const Sha256Digest& hash, int tree_levels,
+                              std::span<const uint8_t> data) override;
+  absl::StatusOr<ContentState> CommitUpload(const UploadId& upload,
+                                            ContentRecord record) override;
+  void AbortUpload(const UploadId& upload) override;
+  absl::StatusOr<std::string> ReadPiece(const ContentId& id,
+                                        uint32_t index) override;
+  absl::Status Touch(const ContentId& id) override;
+  absl::StatusOr<ContentState> Stat(const ContentId& id) override;
+  std::vector<ContentState> List() override;
+  absl::Status SetPinned(const ContentId& id, bool pinned) override;
+  absl::Status Remove(const ContentId& id) override;
+  StoreStats Stats() override;
+  absl::StatusOr<std::string> GetState(std::string_view key) override;
+  absl::Status PutState(std::string_view key, std::string_view value) override;
+  absl::Status CorruptChunkForTesting(const Sha256Digest& hash,
+                                      std::string_view bytes) override;
+
+ private:
+  rocksdb::ColumnFamilyHandle* chunks() { return handles_[1]; }
+  rocksdb::ColumnFamilyHandle* contents() { return handles_[2]; }
+  rocksdb::ColumnFamilyHandle* haves() { return handles_[3]; }
+  rocksdb::ColumnFamilyHandle* pins() { return handles_[4]; }
+  rocksdb::ColumnFamilyHandle* state() { return handles_[5]; }
+
+  absl::Status Recover();
+  // Adds to `batch` the removal of one reference to `hash`; returns the bytes
+  // freed if it was the last one. `pending` counts references already dropped
+  // in this batch.
+  uint64_t DropRefLocked(const Sha256Digest& hash, rocksdb::WriteBatch& batch,
+                         absl::flat_hash_map<Sha256Digest, uint32_t>& pending)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyDroppedRefsLocked(
+      const absl::flat_hash_map<Sha256Digest, uint32_t>& pending)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status RemoveLocked(const ContentId& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status EvictForLocked(uint64_t length)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status HandleBadChunk(const ContentId& id, uint32_t index,
+                              const Sha256Digest& hash, std::string_view why);
+  absl::Status WriteRecordLocked(const ContentRecord& record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const StoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::WriteOptions write_options_;
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<ContentId, ContentEntry> contents_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Sha256Digest, ChunkInfo> chunks_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<UploadId, UploadEntry> uploads_ ABSL_GUARDED_BY(mu_);
+  uint64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t reserved_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t data_loss_events_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t evictions_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+absl::Status RocksDbChunkStore::Init() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat(
+        "cannot create ", options_.dir.string(), ": ", ec.message()));
+  }
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.bytes_per_sync = 1 << 20;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  db_options.keep_log_file_num = 3;
+  // Large piece values fill the WAL quickly; bound it so recovery stays short.
+  db_options.max_total_wal_size = 256 << 20;
+
+  rocksdb::ColumnFamilyOptions small;
+  rocksdb::ColumnFamilyOptions blobs;
+  blobs.enable_blob_files = true;
+  blobs.min_blob_size = 4096;
+  blobs.blob_file_size = 256 << 20;
+  blobs.enable_blob_garbage_collection = true;
+  blobs.blob_garbage_collection_age_cutoff = 0.5;
+  blobs.write_buffer_size = 64 << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, small},
+      {kChunksCf, blobs},
+      {kContentsCf, small},
+      {kHavesCf, small},
+      {kPinsCf, small},
+      {kStateCf, small},
+  };
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options_.dir.string(), cfs,
+                                        &handles_, &raw);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+      return absl::UnavailableError(
+          absl::StrCat("chunk store ", options_.dir.string(),
+                       " is in use by another process"));
+    }
+    return FromRocks(
+        s, absl::StrCat("opening chunk store ", options_.dir.string()));
+  }
+  db_.reset(raw);
+  return Recover();
+}
+
+absl::Status RocksDbChunkStore::Recover() {
+  absl::MutexLock lock(&mu_);
+  rocksdb::ReadOptions ro;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, contents()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto record = internal::DecodeRecord(it->key().ToStringView(),
+                                           it->value().ToStringView());
+      if (!record.ok()) {
+        spdlog::error("store: dropping unreadable content record {}: {}",
+                      HexEncode(it->key().ToStringView()),
+                      record.status().ToString());
+        continue;
+      }
+      ContentEntry entry;
+      entry.have.assign(record->layout().num_pieces(), false);
+      entry.record = *std::move(record);
+      contents_[entry.record.id] = std::move(entry);
+    }
+    SHOAL_RETURN_IF_ERROR(FromRocks(it->status(), "reading content records"));
+  }
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, pins()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto c = contents_.find(ContentId::FromBytes(it->key().ToStringView()));
+      if (c != contents_.end()) c->second.pinned = true;
+    }
+    SHOAL_RETURN_IF_ERROR(FromRocks(it->status(), "reading pins"));
+  }
+  rocksdb::WriteBatch cleanup;
+  std::vector<Sha256Digest> upload_hashes;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, haves()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view key = it->key().ToStringView();
+      std::string_view value = it->value().ToStringView();
+      if (key.size() < 5 || value.size() != 37) {
+        cleanup.Delete(haves(), it->key());
+        continue;
+      }
+      Sha256Digest hash = DigestFrom(value.substr(0, 32));
+      uint32_t size = internal::ReadBE32(value.substr(33));
+      if (key[0] == kUploadOwner) {
+        // An add that a crash interrupted: roll it back.
+        cleanup.Delete(haves(), it->key());
+        upload_hashes.push_back(hash);
+        continue;
+      }
+      uint32_t index = internal::ReadBE32(key.substr(key.size() - 4));
+      auto c = contents_.find(ContentId::FromBytes(key.substr(1, 32)));
+      if (key[0] != kContentOwner || key.size() != 37 || c == contents_.end() ||
+          index >= c->second.have.size() ||
+          c->second.record.piece_layer[index] != hash) {
+        cleanup.Delete(haves(), it->key());
+        upload_hashes.push_back(hash);
+        continue;
+      }
+      if (!c->second.have[index]) {
+        c->second.have[index] = true;
+        ++c->second.pieces_local;
+      }
+      ChunkInfo& info = chunks_[hash];
+      ++info.refs;
+      info.size = size;
+    }
+    SHOAL_RETURN_IF_ERROR(FromRocks(it->status(), "reading piece index"));
+  }
+  for (const Sha256Digest& h : upload_hashes) {
+    if (!chunks_.contains(h)) cleanup.Delete(chunks(), DigestView(h));
+  }
+  if (cleanup.Count() > 0) {
+    spdlog::info("store: rolled back {} piece entries of interrupted adds",
+                 upload_hashes.size());
+    SHOAL_RETURN_IF_ERROR(
+        FromRocks(db_->Write(write_options_, &cleanup), "rolling back adds"));
+  }
+  for (const auto& [hash, info] : chunks_) used_bytes_ += info.size;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UploadId> RocksDbChunkStore::BeginUpload(uint64_t length) {
+  absl::MutexLock lock(&mu_);
+  if (options_.capacity_bytes > 0)
+    SHOAL_RETURN_IF_ERROR(EvictForLocked(length));
+  UploadId id;
+  do {
+    randombytes_buf(id.bytes.data(), id.bytes.size());
+  } while (uploads_.contains(id));
+  UploadEntry& up = uploads_[id];
+  up.length = length;
+  up.reserved = length;
+  reserved_bytes_ += length;
+  return id;
+}
+
+absl::Status RocksDbChunkStore::EvictForLocked(uint64_t length) {
+  const uint64_t cap = options_.capacity_bytes;
+  auto fits = [&] { return used_bytes_ + reserved_bytes_ + length <= cap; };
+  if (fits()) return absl::OkStatus();
+  // Check first that evicting every unpinned content could make room, so a
+  // hopeless add evicts nothing.
+  uint64_t pinned_bytes = 0;
+  for (const auto& [id, e] : contents_)
+    if (e.pinned) pinned_bytes += e.LocalBytes();
+  if (pinned_bytes + reserved_bytes_ + length > cap) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "store capacity exceeded: ", length, " bytes needed, capacity ", cap,
+        ", ", pinned_bytes, " bytes pinned, ", reserved_bytes_,
+        " reserved by adds in progress"));
+  }
+  while (!fits()) {
+    const ContentEntry* victim = nullptr;
+    for (const auto& [id, e] : contents_) {
+      if (e.pinned) continue;
+      if (victim == nullptr ||
+          e.record.last_access < victim->record.last_access ||
+          (e.record.last_access == victim->record.last_access &&
+           id < victim->record.id)) {
+        victim = &e;
+      }
+    }
+    if (victim == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "store capacity exceeded: ", length, " bytes needed, ",
+          cap - std::min(cap, used_bytes_), " free and nothing left to evict"));
+    }
+    ContentId id = victim->record.id;
+    spdlog::info("store: evicting {} ({} bytes, last access {})", id.Hex(),
+                 victim->record.length,
+                 absl::FormatTime(victim->record.last_access));
+    SHOAL_RETURN_IF_ERROR(RemoveLocked(id));
+    ++evictions_;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbChunkStore::PutUploadPiece(const UploadId& upload,
+                                               uint32_t index,
+                                               const Sha256Digest& hash,
+                                               int tree_levels,
+                                               std::span<const uint8_t> data) {
+  absl::MutexLock lock(&mu_);
+  auto u = uploads_.find(upload);
+  if (u == uploads_.end()) return absl::NotFoundError("unknown upload");
+  UploadEntry& up = u->second;
+  if (up.pieces.contains(index)) return absl::OkStatus();
+  const uint32_t size = static_cast<uint32_t>(data.size());
+
+  rocksdb::WriteBatch batch;
+  auto c = chunks_.find(hash);
+  const bool write_value = c == chunks_.end() || c->second.lost;
+  if (write_value) {
+    std::string value;
+    value.reserve(1 + data.size());
+    value.push_back(static_cast<char>(tree_levels));
+    value.append(reinterpret_cast<const char*>(data.data()), data.size());
+    batch.Put(chunks(), DigestView(hash), value);
+  }
+  batch.Put(haves(), HaveKey(kUploadOwner, UploadView(upload), index),
+            HaveValue(hash, tree_levels, size));
+  SHOAL_RETURN_IF_ERROR(
+      FromRocks(db_->Write(write_options_, &batch), "writing piece"));
+
+  ChunkInfo& info = chunks_[hash];
+  ++info.refs;
+  info.size = size;
+  if (write_value) {
+    used_bytes_ += size;
+    info.lost = false;
+  }
+  up.pieces[index] = {hash, size};
+  uint64_t release = std::min<uint64_t>(up.reserved, size);
+  up.reserved -= release;
+  reserved_bytes_ -= release;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ContentState> RocksDbChunkStore::CommitUpload(
+    const UploadId& upload, ContentRecord record) {
+  absl::MutexLock lock(&mu_);
+  auto u = uploads_.find(upload);
+  if (u == uploads_.end()) return absl::NotFoundError("unknown upload");
+  UploadEntry& up = u->second;
+  const uint32_t n = record.layout().num_pieces();
+  if (record.piece_layer.size() != n || up.pieces.size() != n) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("upload has ", up.pieces.size(), " of ", n, " pieces"));
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    auto p = up.pieces.find(i);
+    if (p == up.pieces.end() || p->second.first != record.piece_layer[i]) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("upload piece ", i, " is missing"));
+    }
+  }
+
+  auto existing = contents_.find(record.id);
+  ContentEntry fresh;
+  ContentEntry& entry = existing != contents_.end() ? existing->second : fresh;
+  const absl::Time now = options_.clock();
+  if (existing == contents_.end()) {
+    record.added = now;
+    record.last_access = now;
+    entry.record = std::move(record);
+    entry.have.assign(n, false);
+  } else {
+    entry.record.last_access = now;
+  }
+
+  rocksdb::WriteBatch batch;
+  absl::flat_hash_map<Sha256Digest, uint32_t> dropped;
+  uint64_t freed = 0;
+  std::vector<uint32_t> gained;
+  for (const auto& [index, piece] : up.pieces) {
+    batch.Delete(haves(), HaveKey(kUploadOwner, UploadView(upload), index));
+    if (entry.have[index]) {
+      freed += DropRefLocked(piece.first, batch, dropped);
+    } else {
+      batch.Put(
+          haves(),
+          HaveKey(kContentOwner, entry.record.id.AsStringView(), index),
+          HaveValue(piece.first, entry.record.layout().piece_tree_levels(index),
+                    piece.second));
+      gained.push_back(index);
+    }
+  }
+  batch.Put(contents(), entry.record.id.AsStringView(),
+            internal::EncodeRecord(entry.record));
+  SHOAL_RETURN_IF_ERROR(
+      FromRocks(db_->Write(write_options_, &batch), "committing add"));
+
+  ApplyDroppedRefsLocked(dropped);
+  used_bytes_ -= freed;
+  for (uint32_t i : gained) entry.have[i] = true;
+  entry.pieces_local += gained.size();
+  reserved_bytes_ -= up.reserved;
+  uploads_.erase(u);
+  if (existing == contents_.end())
+    contents_[entry.record.id] = std::move(fresh);
+  return contents_[entry.record.id].State();
+}
+
+void RocksDbChunkStore::AbortUpload(const UploadId& upload) {
+  absl::MutexLock lock(&mu_);
+  auto u = uploads_.find(upload);
+  if (u == uploads_.end()) return;
+  rocksdb::WriteBatch batch;
+  absl::flat_hash_map<Sha256Digest, uint32_t> dropped;
+  uint64_t freed = 0;
+  for (const auto& [index, piece] : u->second.pieces) {
+    batch.Delete(haves(), HaveKey(kUploadOwner, UploadView(upload), index));
+    freed += DropRefLocked(piece.first, batch, dropped);
+  }
+  rocksdb::Status s = db_->Write(write_options_, &batch);
+  if (!s.ok()) {
+    // The haves stay behind; the next open rolls them back.
+    spdlog::warn("store: aborting add: {}", s.ToString());
+  } else {
+    ApplyDroppedRefsLocked(dropped);
+    used_bytes_ -= freed;
+  }
+  reserved_bytes_ -= u->second.reserved;
+  uploads_.erase(u);
+}
+
+uint64_t RocksDbChunkStore::DropRefLocked(
+    const Sha256Digest& hash, rocksdb::WriteBatch& batch,
+    absl::flat_hash_map<Sha256Digest, uint32_t>& pending) {
+  auto c = chunks_.find(hash);
+  if (c == chunks_.end()) return 0;
+  uint32_t& dropped = pending[hash];
+  ++dropped;
+  if (dropped < c->second.refs) return 0;
+  batch.Delete(chunks(), DigestView(hash));
+  return c->second.lost ? 0 : c->second.size;
+}
+
+void RocksDbChunkStore::ApplyDroppedRefsLocked(
+    const absl::flat_hash_map<Sha256Digest, uint32_t>& pending) {
+  for (const auto& [hash, n] : pending) {
+    auto c = chunks_.find(hash);
+    if (c == chunks_.end()) continue;
+    if (n >= c->second.refs) {
+      chunks_.erase(c);
+    } else {
+      c->second.refs -= n;
+    }
+  }
+}
+
+absl::Status RocksDbChunkStore::RemoveLocked(const ContentId& id) {
+  auto c = contents_.find(id);
+  if (c == contents_.end())
+    return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
+  ContentEntry& e = c->second;
+  rocksdb::WriteBatch batch;
+  absl::flat_hash_map<Sha256Digest, uint32_t> dropped;
+  uint64_t freed = 0;
+  for (uint32_t i = 0; i < e.have.size(); ++i) {
+    if (!e.have[i]) continue;
+    batch.Delete(haves(), HaveKey(kContentOwner, id.AsStringView(), i));
+    freed += DropRefLocked(e.record.piece_layer[i], batch, dropped);
+  }
+  batch.Delete(contents(), id.AsStringView());
+  batch.Delete(pins(), id.AsStringView());
+  SHOAL_RETURN_IF_ERROR(
+      FromRocks(db_->Write(write_options_, &batch), "removing content"));
+  ApplyDroppedRefsLocked(dropped);
+  used_bytes_ -= freed;
+  contents_.erase(c);
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbChunkStore::Remove(const ContentId& id) {
+  absl::MutexLock lock(&mu_);
+  return RemoveLocked(id);
+}
+
+absl::StatusOr<std::string> RocksDbChunkStore::ReadPiece(const ContentId& id,
+                                                         uint32_t index) {
+  Sha256Digest hash;
+  int levels;
+  uint32_t size;
+  {
+    absl::MutexLock lock(&mu_);
+    auto c = contents_.find(id);
+    if (c == contents_.end())
+      return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
+    const ContentEntry& e = c->second;
+    if (index >= e.have.size()) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "piece ", index, " is past the last piece ", e.have.size()));
+    }
+    if (!e.have[index]) {
+      return absl::UnavailableError(absl::StrCat(
+          "piece ", index, " of ", id.Hex(), " is not stored here"));
+    }
+    hash = e.record.piece_layer[index];
+    levels = e.record.layout().piece_tree_levels(index);
+    size = e.record.layout().piece_size(index);
+  }
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), chunks(), DigestView(hash), &value);
+  if (s.IsNotFound()) return HandleBadChunk(id, index, hash, "chunk missing");
+  SHOAL_RETURN_IF_ERROR(FromRocks(s, "reading chunk"));
+  std::string_view v = value.ToStringView();
+  if (v.size() != 1 + size ||
+      static_cast<int>(static_cast<uint8_t>(v[0])) != levels) {
+    return HandleBadChunk(id, index, hash, "chunk has the wrong size");
+  }
+  std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(v.data()) + 1,
+                                 size);
+  if (chunk::HashPiece(bytes, levels) != hash) {
+    return HandleBadChunk(id, index, hash, "chunk fails its hash");
+  }
+  return std::string(v.substr(1));
+}
+
+absl::Status RocksDbChunkStore::HandleBadChunk(const ContentId& id,
+                                               uint32_t index,
+                                               const Sha256Digest& hash,
+                                               std::string_view why) {
+  absl::MutexLock lock(&mu_);
+  ++data_loss_events_;
+  spdlog::error("store: DATA LOSS: piece {} of {} (chunk {}): {}; dropped",
+                index, id.Hex(), HexEncode(DigestView(hash)), why);
+  auto c = contents_.find(id);
+  auto info = chunks_.find(hash);
+  if (c != contents_.end() && index < c->second.have.size() &&
+      c->second.have[index] && info != chunks_.end()) {
+    rocksdb::WriteBatch batch;
+    batch.Delete(haves(), HaveKey(kContentOwner, id.AsStringView(), index));
+    batch.Delete(chunks(), DigestView(hash));
+    rocksdb::Status s = db_->Write(write_options_, &batch);
+    if (s.ok()) {
+      c->second.have[index] = false;
+      --c->second.pieces_local;
+      if (!info->second.lost) used_bytes_ -= info->second.size;
+      info->second.lost = true;
+      if (--info->second.refs == 0) chunks_.erase(info);
+    } else {
+      spdlog::error("store: dropping bad chunk: {}", s.ToString());
+    }
+  }
+  return absl::DataLossError(absl::StrCat(
+      "piece ", index, " of ", id.Hex(), " was corrupt on disk (",
+      std::string(why), "); it was dropped and the content is incomplete"));
+}
+
+absl::Status RocksDbChunkStore::WriteRecordLocked(const ContentRecord& record) {
+  return FromRocks(
+      db_->Put(write_options_, contents(), record.id.AsStringView(),
+               internal::EncodeRecord(record)),
+      "writing content record");
+}
+
+absl::Status RocksDbChunkStore::Touch(const ContentId& id) {
+  absl::MutexLock lock(&mu_);
+  auto c = contents_.find(id);
+  if (c == contents_.end())
+    return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
+  c->second.record.last_access = options_.clock();
+  return WriteRecordLocked(c->second.record);
+}
+
+absl::StatusOr<ContentState> RocksDbChunkStore::Stat(const ContentId& id) {
+  absl::MutexLock lock(&mu_);
+  auto c = contents_.find(id);
+  if (c == contents_.end())
+    return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
+  return c->second.State();
+}
+
+std::vector<ContentState> RocksDbChunkStore::List() {
+  absl::MutexLock lock(&mu_);
+  std::vector<ContentState> out;
+  out.reserve(contents_.size());
+  for (const auto& [id, e] : contents_) out.push_back(e.State());
+  std::sort(out.begin(), out.end(),
+            [](const ContentState& a, const ContentState& b) {
+              return a.record.id < b.record.id;
+            });
+  return out;
+}
+
+absl::Status RocksDbChunkStore::SetPinned(const ContentId& id, bool pinned) {
+  absl::MutexLock lock(&mu_);
+  auto c = contents_.find(id);
+  if (c == contents_.end())
+    return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
+  rocksdb::Status s =
+      pinned ? db_->Put(write_options_, pins(), id.AsStringView(), "")
+             : db_->Delete(write_options_, pins(), id.AsStringView());
+  SHOAL_RETURN_IF_ERROR(FromRocks(s, "writing pin"));
+  c->second.pinned = pinned;
+  return absl::OkStatus();
+}
+
+StoreStats RocksDbChunkStore::Stats() {
+  absl::MutexLock lock(&mu_);
+  StoreStats s;
+  s.capacity_bytes = options_.capacity_bytes;
+  s.used_bytes = used_bytes_;
+  s.reserved_bytes = reserved_bytes_;
+  s.num_contents = contents_.size();
+  s.num_chunks = chunks_.size();
+  s.data_loss_events = data_loss_events_;
+  s.evictions = evictions_;
+  return s;
+}
+
+absl::StatusOr<std::string> RocksDbChunkStore::GetState(std::string_view key) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), state(), key, &value);
+  if (s.IsNotFound())
+    return absl::NotFoundError(absl::StrCat("no state ", std::string(key)));
+  SHOAL_RETURN_IF_ERROR(FromRocks(s, "reading node state"));
+  return value;
+}
+
+absl::Status RocksDbChunkStore::PutState(std::string_view key,
+                                         std::string_view value) {
+  return FromRocks(db_->Put(write_options_, state(), key, value),
+                   "writing node state");
+}
+
+absl::Status RocksDbChunkStore::CorruptChunkForTesting(const Sha256Digest& hash,
+                                                       std::string_view bytes) {
+  return FromRocks(db_->Put(write_options_, chunks(), DigestView(hash), bytes),
+                   "corrupting");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ChunkStore>> ChunkStore::Open(
+    StoreOptions options) {
+  if (sodium_init() < 0)
+    return absl::InternalError("libsodium failed to initialize");
+  auto store = std::make_unique<RocksDbChunkStore>(std::move(options));
+  SHOAL_RETURN_IF_ERROR(store->Init());
+  return store;
+}
+
+}  // namespace shoal::store

@@ -1,0 +1,182 @@
+// The chunk store: CDN content kept in RocksDB.
+//
+// A chunk is one piece of content, keyed by the hash that verifies it (its
+// piece-layer hash, or the pieces root for content of one piece). Chunks are
+// shared by every content that contains them and re-verified on every read, so
+// a corrupt chunk is never served.
+//
+// Column families:
+//   chunks    piece hash (32)                -> tree levels (1) + piece bytes
+//   [integrated BlobDB] contents  content ID (32)                ->
+//   ContentRecord haves     owner (1 + 32) + index (4, BE) -> piece hash (32) +
+//   tree levels (1) + size (4, BE)
+//             owner 'c' + content ID for stored content, 'u' + upload ID for
+//             adds in progress
+//   pins      content ID (32)                -> empty
+//   state     name                           -> node state (identity, DHT
+//   table, ...)
+//
+// Every piece is written in one atomic batch (chunk + have), and an add becomes
+// visible in one batch that writes the record and turns the upload's haves into
+// the content's. After a crash the store opens with every piece whose batch
+// committed; adds in progress are rolled back and chunks that nothing
+// references are dropped. Reference counts and usage live in memory and are
+// rebuilt from `haves` at open.
+//
+//   SHOAL_ASSIGN_OR_RETURN(auto store, ChunkStore::Open({.dir =
+//   "/var/lib/shoal/db"})); SHOAL_ASSIGN_OR_RETURN(UploadId up,
+//   store->BeginUpload(length));
+//   ... store->PutUploadPiece(up, i, hash, levels, bytes) for every piece ...
+//   SHOAL_ASSIGN_OR_RETURN(ContentState st, store->CommitUpload(up, record));
+#ifndef SHOAL_STORE_CHUNK_STORE_H_
+#define SHOAL_STORE_CHUNK_STORE_H_
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "chunk/content_id.h"
+
+namespace shoal::store {
+
+struct StoreOptions {
+  // The RocksDB directory; created if missing.
+  std::filesystem::path dir;
+  // Bytes of chunk data the store may hold; 0 means no limit. When an add would
+  // exceed it, unpinned content is evicted least-recently-used first.
+  uint64_t capacity_bytes = 0;
+  // The clock for added and last-access times.
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+};
+
+// What the store knows of one content. A value type.
+struct ContentRecord {
+  chunk::ContentId id;
+  uint64_t length = 0;
+  uint32_t piece_length = 0;
+  chunk::Sha256Digest pieces_root{};
+  // One hash per piece (a single entry, the pieces root, for content of one
+  // piece).
+  std::vector<chunk::Sha256Digest> piece_layer;
+  // A name to show (the file name it was added from); not part of the ID.
+  std::string name;
+  absl::Time added = absl::UnixEpoch();
+  absl::Time last_access = absl::UnixEpoch();
+
+  chunk::ContentLayout layout() const { return {length, piece_length}; }
+};
+
+// A content record with its local state. A value type.
+struct ContentState {
+  ContentRecord record;
+  uint32_t pieces_local = 0;
+  bool pinned = false;
+  bool complete() const { return pieces_local == record.layout().num_pieces(); }
+};
+
+struct StoreStats {
+  uint64_t capacity_bytes = 0;  // 0: unlimited
+  uint64_t used_bytes = 0;      // bytes of distinct chunks held
+  uint64_t reserved_bytes = 0;  // held back for adds in progress
+  uint64_t num_contents = 0;
+  uint64_t num_chunks = 0;
+  uint64_t data_loss_events = 0;  // chunks found corrupt or missing since open
+  uint64_t evictions = 0;         // contents evicted since open
+};
+
+// Identifies an add in progress.
+struct UploadId {
+  std::array<uint8_t, 16> bytes{};
+  friend bool operator==(const UploadId&, const UploadId&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const UploadId& id) {
+    return H::combine_contiguous(std::move(h), id.bytes.data(),
+                                 id.bytes.size());
+  }
+};
+
+// Thread-safe: every method may be called from any thread.
+class ChunkStore {
+ public:
+  // Opens (creating if needed) the store in options.dir, rolls back adds that a
+  // crash interrupted, and rebuilds reference counts. Errors: UNAVAILABLE if
+  // another process holds the database, INTERNAL/DATA_LOSS if RocksDB cannot
+  // open it.
+  static absl::StatusOr<std::unique_ptr<ChunkStore>> Open(StoreOptions options);
+
+  virtual ~ChunkStore() = default;
+
+  // Starts an add of `length` bytes, reserving that much capacity and evicting
+  // unpinned content, least recently used first, to make room.
+  // RESOURCE_EXHAUSTED if it cannot fit even with every unpinned content
+  // evicted (nothing is evicted then).
+  virtual absl::StatusOr<UploadId> BeginUpload(uint64_t length) = 0;
+
+  // Stores piece `index` of an upload: `data` whose merkle root, padded to
+  // 2^tree_levels leaves, is `hash` (the caller has verified this). Atomic.
+  // Storing a piece twice is a no-op. NOT_FOUND for an unknown upload.
+  virtual absl::Status PutUploadPiece(const UploadId& upload, uint32_t index,
+                                      const chunk::Sha256Digest& hash,
+                                      int tree_levels,
+                                      std::span<const uint8_t> data) = 0;
+
+  // Makes an upload's pieces the content `record` describes (its piece layer
+  // indexes the pieces stored), in one atomic write, and releases the
+  // reservation. Adding content that is already stored keeps the existing
+  // record and fills in any pieces it lacked. FAILED_PRECONDITION if a piece is
+  // missing.
+  virtual absl::StatusOr<ContentState> CommitUpload(const UploadId& upload,
+                                                    ContentRecord record) = 0;
+
+  // Drops an upload and the chunks only it referenced.
+  virtual void AbortUpload(const UploadId& upload) = 0;
+
+  // Returns piece `index` of `id`, verified against its hash. NOT_FOUND for
+  // unknown content, OUT_OF_RANGE for a bad index, UNAVAILABLE for a piece not
+  // held locally, DATA_LOSS if the stored chunk was missing or corrupt (it is
+  // dropped and the content becomes incomplete).
+  virtual absl::StatusOr<std::string> ReadPiece(const chunk::ContentId& id,
+                                                uint32_t index) = 0;
+
+  // Records an access for LRU eviction. NOT_FOUND for unknown content.
+  virtual absl::Status Touch(const chunk::ContentId& id) = 0;
+
+  // NOT_FOUND for unknown content.
+  virtual absl::StatusOr<ContentState> Stat(const chunk::ContentId& id) = 0;
+
+  // Every content, ordered by ID.
+  virtual std::vector<ContentState> List() = 0;
+
+  // Pins (never evicted) or unpins content. NOT_FOUND for unknown content.
+  virtual absl::Status SetPinned(const chunk::ContentId& id, bool pinned) = 0;
+
+  // Removes content and the chunks no other content uses. NOT_FOUND for unknown
+  // content.
+  virtual absl::Status Remove(const chunk::ContentId& id) = 0;
+
+  virtual StoreStats Stats() = 0;
+
+  // Node state (small values in the `state` column family). NOT_FOUND if
+  // absent.
+  virtual absl::StatusOr<std::string> GetState(std::string_view key) = 0;
+  virtual absl::Status PutState(std::string_view key,
+                                std::string_view value) = 0;
+
+  // Test hook: overwrites the stored bytes of a chunk without updating anything
+  // else, to simulate disk corruption.
+  virtual absl::Status CorruptChunkForTesting(const chunk::Sha256Digest& hash,
+                                              std::string_view bytes) = 0;
+};
+
+}  // namespace shoal::store
+
+#endif  // SHOAL_STORE_CHUNK_STORE_H_

@@ -1,0 +1,306 @@
+#include "store/chunk_store.h"
+
+#include <filesystem>
+#include <random>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace shoal::store {
+namespace {
+
+using chunk::ContentId;
+using chunk::ContentLayout;
+using chunk::Sha256Digest;
+using ::testing::SizeIs;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::span<const uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+class ChunkStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("shoal_store_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Reopen(uint64_t capacity = 0) {
+    store_.reset();
+    StoreOptions o;
+    o.dir = dir_;
+    o.capacity_bytes = capacity;
+    o.clock = [this] { return now_; };
+    auto s = ChunkStore::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = *std::move(s);
+  }
+
+  // Stores every piece of `data` under an upload; returns the upload and the
+  // record to commit.
+  std::pair<UploadId, ContentRecord> Upload(std::string_view data) {
+    ContentLayout layout = ContentLayout::ForLength(data.size());
+    auto up = store_->BeginUpload(data.size());
+    EXPECT_TRUE(up.ok()) << up.status();
+    ContentRecord r;
+    r.length = data.size();
+    r.piece_length = layout.piece_length;
+    for (uint32_t i = 0; i < layout.num_pieces(); ++i) {
+      auto piece =
+          Bytes(data).subspan(layout.piece_offset(i), layout.piece_size(i));
+      Sha256Digest h = chunk::HashPiece(piece, layout.piece_tree_levels(i));
+      r.piece_layer.push_back(h);
+      EXPECT_TRUE(
+          store_->PutUploadPiece(*up, i, h, layout.piece_tree_levels(i), piece)
+              .ok());
+    }
+    r.pieces_root = chunk::PiecesRoot(layout, r.piece_layer);
+    r.id = chunk::ComputeContentId(layout, r.pieces_root);
+    return {*up, r};
+  }
+
+  absl::StatusOr<ContentId> Add(std::string_view data) {
+    auto [up, record] = Upload(data);
+    auto st = store_->CommitUpload(up, record);
+    if (!st.ok()) return st.status();
+    return st->record.id;
+  }
+
+  std::string ReadAll(const ContentId& id) {
+    auto st = store_->Stat(id);
+    EXPECT_TRUE(st.ok());
+    std::string out;
+    for (uint32_t i = 0; i < st->record.layout().num_pieces(); ++i) {
+      auto p = store_->ReadPiece(id, i);
+      EXPECT_TRUE(p.ok()) << p.status();
+      if (p.ok()) out += *p;
+    }
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  absl::Time now_ = absl::FromUnixSeconds(1'700'000'000);
+  std::unique_ptr<ChunkStore> store_;
+};
+
+// Content added piece by piece reads back identical, piece by piece, and
+// survives a reopen.
+TEST_F(ChunkStoreTest, AddReadReopen) {
+  std::string data = RandomBytes(300'000, 1);
+  auto id = Add(data);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(ReadAll(*id), data);
+  Reopen();
+  auto st = store_->Stat(*id);
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(st->complete());
+  EXPECT_EQ(st->pieces_local, 5u);
+  EXPECT_EQ(ReadAll(*id), data);
+  EXPECT_EQ(store_->Stats().used_bytes, 300'000u);
+}
+
+// Identical pieces are stored once and stay until the last content using them
+// is removed.
+TEST_F(ChunkStoreTest, DeduplicatesChunks) {
+  std::string common = RandomBytes(4 * 65536, 2);
+  std::string a = common + RandomBytes(65536, 3);
+  std::string b = common + RandomBytes(65536, 4);
+  auto ida = Add(a);
+  auto idb = Add(b);
+  ASSERT_TRUE(ida.ok() && idb.ok());
+  EXPECT_EQ(store_->Stats().num_chunks, 6u);
+  EXPECT_EQ(store_->Stats().used_bytes, 6u * 65536);
+  ASSERT_TRUE(store_->Remove(*ida).ok());
+  EXPECT_EQ(store_->Stats().num_chunks, 5u);
+  EXPECT_EQ(ReadAll(*idb), b);
+  Reopen();
+  EXPECT_EQ(store_->Stats().num_chunks, 5u);
+  EXPECT_EQ(ReadAll(*idb), b);
+  EXPECT_EQ(store_->Remove(*ida).code(), absl::StatusCode::kNotFound);
+}
+
+// Adding the same bytes twice gives one content and no extra chunks.
+TEST_F(ChunkStoreTest, AddTwiceIsIdempotent) {
+  std::string data = RandomBytes(200'000, 5);
+  auto a = Add(data);
+  auto b = Add(data);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+  EXPECT_THAT(store_->List(), SizeIs(1));
+  EXPECT_EQ(store_->Stats().used_bytes, 200'000u);
+  ASSERT_TRUE(store_->Remove(*a).ok());
+  EXPECT_EQ(store_->Stats().num_chunks, 0u);
+}
+
+// An add interrupted before commit (as by a crash) is rolled back at the next
+// open.
+TEST_F(ChunkStoreTest, InterruptedAddRolledBackOnOpen) {
+  std::string data = RandomBytes(500'000, 6);
+  Upload(data);  // never committed
+  EXPECT_GT(store_->Stats().used_bytes, 0u);
+  Reopen();
+  EXPECT_EQ(store_->Stats().used_bytes, 0u);
+  EXPECT_EQ(store_->Stats().num_chunks, 0u);
+  EXPECT_TRUE(Add(data).ok());
+  EXPECT_EQ(store_->Stats().used_bytes, 500'000u);
+}
+
+// An aborted add releases its chunks but not those another content shares.
+TEST_F(ChunkStoreTest, AbortReleasesOnlyItsChunks) {
+  std::string a = RandomBytes(2 * 65536, 7);
+  auto id = Add(a);
+  ASSERT_TRUE(id.ok());
+  auto [up, record] = Upload(a + RandomBytes(65536, 8));
+  store_->AbortUpload(up);
+  EXPECT_EQ(store_->Stats().num_chunks, 2u);
+  EXPECT_EQ(store_->Stats().reserved_bytes, 0u);
+  EXPECT_EQ(ReadAll(*id), a);
+}
+
+// Commit refuses an upload that lacks pieces.
+TEST_F(ChunkStoreTest, CommitNeedsEveryPiece) {
+  std::string data = RandomBytes(3 * 65536, 9);
+  auto [up, record] = Upload(data);
+  record.piece_layer.push_back(record.piece_layer[0]);
+  record.length += 65536;
+  EXPECT_EQ(store_->CommitUpload(up, record).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// A corrupt chunk is never served: the read fails with DATA_LOSS, the piece is
+// dropped, the loss is counted, and adding the bytes again repairs the content.
+TEST_F(ChunkStoreTest, CorruptChunkIsDroppedNotServed) {
+  std::string data = RandomBytes(3 * 65536, 10);
+  auto id = Add(data);
+  ASSERT_TRUE(id.ok());
+  auto st = store_->Stat(*id);
+  std::string bad = std::string(1, '\x02') + RandomBytes(65536, 11);
+  ASSERT_TRUE(
+      store_->CorruptChunkForTesting(st->record.piece_layer[1], bad).ok());
+  EXPECT_EQ(store_->ReadPiece(*id, 1).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->ReadPiece(*id, 1).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store_->Stat(*id)->pieces_local, 2u);
+  EXPECT_FALSE(store_->Stat(*id)->complete());
+  EXPECT_EQ(store_->Stats().data_loss_events, 1u);
+  EXPECT_EQ(store_->Stats().used_bytes, 2u * 65536);
+  Reopen();
+  EXPECT_EQ(store_->Stat(*id)->pieces_local, 2u);
+  ASSERT_TRUE(Add(data).ok());
+  EXPECT_TRUE(store_->Stat(*id)->complete());
+  EXPECT_EQ(ReadAll(*id), data);
+}
+
+// A chunk shared by two contents that is lost is detected from either content.
+TEST_F(ChunkStoreTest, LostSharedChunk) {
+  std::string common = RandomBytes(65536, 12);
+  std::string a = common + RandomBytes(65536, 13);
+  std::string b = common + RandomBytes(65536, 14);
+  auto ida = Add(a);
+  auto idb = Add(b);
+  auto st = store_->Stat(*ida);
+  ASSERT_TRUE(
+      store_->CorruptChunkForTesting(st->record.piece_layer[0], "x").ok());
+  EXPECT_EQ(store_->ReadPiece(*ida, 0).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->ReadPiece(*idb, 0).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->Stats().data_loss_events, 2u);
+  ASSERT_TRUE(store_->Remove(*ida).ok());
+  ASSERT_TRUE(store_->Remove(*idb).ok());
+  EXPECT_EQ(store_->Stats().num_chunks, 0u);
+  EXPECT_EQ(store_->Stats().used_bytes, 0u);
+}
+
+// When full, unpinned content goes least recently used first; pinned content
+// stays; an add that cannot fit even then fails with RESOURCE_EXHAUSTED and
+// evicts nothing.
+TEST_F(ChunkStoreTest, EvictsLeastRecentlyUsedUnpinned) {
+  Reopen(/*capacity=*/4 * 65536);
+  auto a = Add(RandomBytes(65536, 20));
+  now_ += absl::Seconds(1);
+  auto b = Add(RandomBytes(65536, 21));
+  now_ += absl::Seconds(1);
+  auto c = Add(RandomBytes(65536, 22));
+  now_ += absl::Seconds(1);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  ASSERT_TRUE(store_->Touch(*a).ok());  // a is now the most recent
+  now_ += absl::Seconds(1);
+  ASSERT_TRUE(store_->SetPinned(*b, true).ok());
+  auto d =
+      Add(RandomBytes(2 * 65536, 23));  // needs one eviction: c (b is pinned)
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(store_->Stat(*a).ok());
+  EXPECT_TRUE(store_->Stat(*b).ok());
+  EXPECT_EQ(store_->Stat(*c).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Stats().evictions, 1u);
+
+  // Too big even with everything unpinned gone: nothing is evicted.
+  auto huge = store_->BeginUpload(4 * 65536);
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(store_->Stat(*a).ok());
+  EXPECT_TRUE(store_->Stat(*d).ok());
+
+  // Pin everything: any further add fails.
+  ASSERT_TRUE(store_->SetPinned(*a, true).ok());
+  ASSERT_TRUE(store_->SetPinned(*d, true).ok());
+  EXPECT_EQ(store_->BeginUpload(1).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  Reopen(4 * 65536);
+  EXPECT_TRUE(store_->Stat(*b)->pinned);
+}
+
+// Reads of unknown content and bad indexes get specific errors.
+TEST_F(ChunkStoreTest, ReadErrors) {
+  ContentId unknown;
+  EXPECT_EQ(store_->ReadPiece(unknown, 0).status().code(),
+            absl::StatusCode::kNotFound);
+  auto id = Add(RandomBytes(10, 30));
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(store_->ReadPiece(*id, 1).status().code(),
+            absl::StatusCode::kOutOfRange);
+}
+
+// Empty content has no pieces and can be added, listed and removed.
+TEST_F(ChunkStoreTest, EmptyContent) {
+  auto id = Add("");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_TRUE(store_->Stat(*id)->complete());
+  Reopen();
+  EXPECT_TRUE(store_->Stat(*id)->complete());
+  EXPECT_TRUE(store_->Remove(*id).ok());
+}
+
+// A second store on the same directory is refused while the first is open.
+TEST_F(ChunkStoreTest, SecondOpenRefused) {
+  StoreOptions o;
+  o.dir = dir_;
+  EXPECT_EQ(ChunkStore::Open(o).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+// Node state round-trips.
+TEST_F(ChunkStoreTest, State) {
+  EXPECT_EQ(store_->GetState("k").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_->PutState("k", "v").ok());
+  Reopen();
+  EXPECT_EQ(*store_->GetState("k"), "v");
+}
+
+}  // namespace
+}  // namespace shoal::store
