@@ -1,0 +1,380 @@
+#include "node/content_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "base/hex.h"
+#include "base/ordered_work.h"
+#include "base/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace shoal::node {
+namespace {
+
+using chunk::ContentLayout;
+using chunk::Sha256Digest;
+
+// Pieces in flight per add or read: enough to keep every pool thread busy while
+// the caller stores or sends, and small enough that memory stays bounded (at
+// most 4 MiB per piece).
+size_t Window(const ThreadPool& pool) {
+  return static_cast<size_t>(pool.size()) * 2 + 2;
+}
+
+absl::Status ErrnoStatus(int err, const std::string& what) {
+  std::string msg = absl::StrCat(what, ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(msg);
+    case EACCES:
+    case EPERM:
+      return absl::PermissionDeniedError(msg);
+    case ENOSPC:
+      return absl::ResourceExhaustedError(msg);
+    case EISDIR:
+    case ENOTDIR:
+      return absl::InvalidArgumentError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+// Owns a file descriptor.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+absl::Status PreadFully(int fd, char* buf, size_t len, uint64_t offset) {
+  while (len > 0) {
+    ssize_t n = ::pread(fd, buf, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "reading file");
+    }
+    if (n == 0)
+      return absl::FailedPreconditionError(
+          "file shrank while it was being added");
+    buf += n;
+    len -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteFully(int fd, const char* buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = ::write(fd, buf, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "writing spool file");
+    }
+    buf += n;
+    len -= static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+// Hashes piece `index` and stores it under `upload`; returns its hash.
+absl::StatusOr<Sha256Digest> HashAndStore(store::ChunkStore& store,
+                                          const store::UploadId& upload,
+                                          const ContentLayout& layout,
+                                          uint32_t index,
+                                          std::string_view data) {
+  auto bytes = chunk::AsBytes(data);
+  int levels = layout.piece_tree_levels(index);
+  Sha256Digest hash = chunk::HashPiece(bytes, levels);
+  SHOAL_RETURN_IF_ERROR(
+      store.PutUploadPiece(upload, index, hash, levels, bytes));
+  return hash;
+}
+
+// Collects the piece layer of an add and commits it.
+absl::StatusOr<store::ContentState> Commit(store::ChunkStore& store,
+                                           const store::UploadId& upload,
+                                           const ContentLayout& layout,
+                                           std::vector<Sha256Digest> layer,
+                                           std::string name) {
+  store::ContentRecord record;
+  record.length = layout.length;
+  record.piece_length = layout.piece_length;
+  record.pieces_root = chunk::PiecesRoot(layout, layer);
+  record.id = chunk::ComputeContentId(layout, record.pieces_root);
+  record.piece_layer = std::move(layer);
+  record.name = std::move(name);
+  return store.CommitUpload(upload, std::move(record));
+}
+
+// Aborts an upload unless released.
+class UploadGuard {
+ public:
+  UploadGuard(store::ChunkStore& store, store::UploadId id)
+      : store_(store), id_(id) {}
+  ~UploadGuard() {
+    if (active_) store_.AbortUpload(id_);
+  }
+  void Release() { active_ = false; }
+
+ private:
+  store::ChunkStore& store_;
+  store::UploadId id_;
+  bool active_ = true;
+};
+
+}  // namespace
+
+class ContentAdder::Impl {
+ public:
+  Impl(store::ChunkStore& store, ThreadPool& pool, std::string name)
+      : store_(store),
+        pool_(pool),
+        work_(pool, Window(pool)),
+        name_(std::move(name)) {}
+
+  ~Impl() {
+    // Let running jobs finish before the upload they write to goes away.
+    while (!work_.empty()) work_.PopOldest().IgnoreError();
+    if (upload_ && !finished_) store_.AbortUpload(*upload_);
+    if (spool_fd_ >= 0) ::close(spool_fd_);
+    if (!spool_path_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove(spool_path_, ec);
+    }
+  }
+
+  absl::Status StartKnown(uint64_t length) {
+    layout_ = ContentLayout::ForLength(length);
+    SHOAL_ASSIGN_OR_RETURN(upload_, store_.BeginUpload(length));
+    layer_.reserve(layout_.num_pieces());
+    return absl::OkStatus();
+  }
+
+  absl::Status StartSpool(const std::filesystem::path& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+      return absl::InternalError(
+          absl::StrCat("creating ", dir.string(), ": ", ec.message()));
+    std::string tmpl = (dir / "add-XXXXXX").string();
+    spool_fd_ = ::mkstemp(tmpl.data());
+    if (spool_fd_ < 0) return ErrnoStatus(errno, "creating spool file");
+    spool_path_ = tmpl;
+    return absl::OkStatus();
+  }
+
+  absl::Status Write(std::string_view data) {
+    if (spool_fd_ >= 0) {
+      received_ += data.size();
+      return WriteFully(spool_fd_, data.data(), data.size());
+    }
+    if (received_ + data.size() > layout_.length) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "more data than the announced length of ", layout_.length, " bytes"));
+    }
+    received_ += data.size();
+    while (!data.empty()) {
+      uint32_t size = layout_.piece_size(next_piece_);
+      if (piece_.capacity() < size) piece_.reserve(size);
+      size_t take = std::min<size_t>(size - piece_.size(), data.size());
+      piece_.append(data.substr(0, take));
+      data.remove_prefix(take);
+      if (piece_.size() == size) SHOAL_RETURN_IF_ERROR(SubmitPiece());
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<store::ContentState> Finish() {
+    if (spool_fd_ >= 0) {
+      ::close(spool_fd_);
+      spool_fd_ = -1;
+      return AddFile(store_, pool_, spool_path_, name_);
+    }
+    if (received_ != layout_.length) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("stream ended after ", received_,
+                       " bytes of the announced ", layout_.length));
+    }
+    while (!work_.empty()) SHOAL_RETURN_IF_ERROR(PopResult());
+    finished_ = true;
+    auto state = Commit(store_, *upload_, layout_, std::move(layer_), name_);
+    if (!state.ok()) store_.AbortUpload(*upload_);
+    return state;
+  }
+
+ private:
+  absl::Status PopResult() {
+    SHOAL_ASSIGN_OR_RETURN(Sha256Digest h, work_.PopOldest());
+    layer_.push_back(h);
+    return absl::OkStatus();
+  }
+
+  absl::Status SubmitPiece() {
+    if (work_.full()) SHOAL_RETURN_IF_ERROR(PopResult());
+    auto data = std::make_shared<std::string>(std::move(piece_));
+    piece_ = std::string();
+    uint32_t index = next_piece_++;
+    work_.Submit([this, data, index] {
+      return HashAndStore(store_, *upload_, layout_, index, *data);
+    });
+    return absl::OkStatus();
+  }
+
+  store::ChunkStore& store_;
+  ThreadPool& pool_;
+  OrderedWork<absl::StatusOr<Sha256Digest>> work_;
+  std::string name_;
+  ContentLayout layout_;
+  std::optional<store::UploadId> upload_;
+  std::vector<Sha256Digest> layer_;
+  std::string piece_;
+  uint32_t next_piece_ = 0;
+  uint64_t received_ = 0;
+  bool finished_ = false;
+  int spool_fd_ = -1;
+  std::filesystem::path spool_path_;
+};
+
+ContentAdder::ContentAdder(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
+ContentAdder::~ContentAdder() = default;
+
+absl::StatusOr<std::unique_ptr<ContentAdder>> ContentAdder::Start(
+    store::ChunkStore& store, ThreadPool& pool, std::optional<uint64_t> length,
+    std::string name, std::filesystem::path spool_dir) {
+  auto impl = std::make_unique<Impl>(store, pool, std::move(name));
+  if (length) {
+    SHOAL_RETURN_IF_ERROR(impl->StartKnown(*length));
+  } else {
+    SHOAL_RETURN_IF_ERROR(impl->StartSpool(spool_dir));
+  }
+  return std::unique_ptr<ContentAdder>(new ContentAdder(std::move(impl)));
+}
+
+absl::Status ContentAdder::Write(std::string_view data) {
+  return impl_->Write(data);
+}
+
+absl::StatusOr<store::ContentState> ContentAdder::Finish() {
+  return impl_->Finish();
+}
+
+absl::StatusOr<store::ContentState> AddFile(store::ChunkStore& store,
+                                            ThreadPool& pool,
+                                            const std::filesystem::path& path,
+                                            std::string name) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0)
+    return ErrnoStatus(errno, absl::StrCat("opening ", path.string()));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0)
+    return ErrnoStatus(errno, absl::StrCat("stat ", path.string()));
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path.string(), " is not a regular file"));
+  }
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  if (name.empty()) name = path.filename().string();
+  const ContentLayout layout =
+      ContentLayout::ForLength(static_cast<uint64_t>(st.st_size));
+  SHOAL_ASSIGN_OR_RETURN(store::UploadId upload,
+                         store.BeginUpload(layout.length));
+  UploadGuard guard(store, upload);
+
+  std::vector<Sha256Digest> layer;
+  layer.reserve(layout.num_pieces());
+  absl::Status status;
+  {
+    OrderedWork<absl::StatusOr<Sha256Digest>> work(pool, Window(pool));
+    auto pop = [&]() -> absl::Status {
+      SHOAL_ASSIGN_OR_RETURN(Sha256Digest h, work.PopOldest());
+      layer.push_back(h);
+      return absl::OkStatus();
+    };
+    for (uint32_t i = 0; i < layout.num_pieces() && status.ok(); ++i) {
+      if (work.full()) status = pop();
+      if (!status.ok()) break;
+      work.Submit([&store, &upload, &layout, i,
+                   fd = fd.get()]() -> absl::StatusOr<Sha256Digest> {
+        std::string data(layout.piece_size(i), '\0');
+        SHOAL_RETURN_IF_ERROR(
+            PreadFully(fd, data.data(), data.size(), layout.piece_offset(i)));
+        return HashAndStore(store, upload, layout, i, data);
+      });
+    }
+    while (!work.empty()) {
+      absl::Status s = pop();
+      if (status.ok()) status = s;
+    }
+  }
+  SHOAL_RETURN_IF_ERROR(status);
+  struct stat after;
+  if (::fstat(fd.get(), &after) == 0 && after.st_size != st.st_size) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path.string(), " changed size while it was being added"));
+  }
+  auto state = Commit(store, upload, layout, std::move(layer), std::move(name));
+  if (state.ok()) guard.Release();
+  return state;
+}
+
+absl::Status ReadContent(store::ChunkStore& store, ThreadPool& pool,
+                         const chunk::ContentId& id, uint64_t offset,
+                         std::optional<uint64_t> length, const ReadSink& sink) {
+  SHOAL_ASSIGN_OR_RETURN(store::ContentState state, store.Stat(id));
+  const ContentLayout layout = state.record.layout();
+  if (offset > layout.length) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("offset ", offset, " is past the end of the content (",
+                     layout.length, " bytes)"));
+  }
+  uint64_t len = length.value_or(layout.length - offset);
+  if (len > layout.length - offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "range ", offset, "+", len, " is past the end of the content (",
+        layout.length, " bytes)"));
+  }
+  SHOAL_RETURN_IF_ERROR(store.Touch(id));
+  if (len == 0) return absl::OkStatus();
+  const uint64_t end = offset + len;
+  const uint32_t first = static_cast<uint32_t>(offset / layout.piece_length);
+  const uint32_t last = static_cast<uint32_t>((end - 1) / layout.piece_length);
+
+  OrderedWork<absl::StatusOr<std::string>> work(pool, Window(pool));
+  uint32_t next_submit = first;
+  auto submit_more = [&] {
+    while (next_submit <= last && !work.full()) {
+      uint32_t i = next_submit++;
+      work.Submit([&store, &id, i] { return store.ReadPiece(id, i); });
+    }
+  };
+  submit_more();
+  for (uint32_t i = first; i <= last; ++i) {
+    SHOAL_ASSIGN_OR_RETURN(std::string piece, work.PopOldest());
+    submit_more();
+    const uint64_t piece_start = layout.piece_offset(i);
+    const uint64_t from = std::max(offset, piece_start) - piece_start;
+    const uint64_t to =
+        std::min<uint64_t>(end, piece_start + piece.size()) - piece_start;
+    if (from != 0 || to != piece.size()) piece = piece.substr(from, to - from);
+    if (!sink(std::move(piece), piece_start + from)) {
+      return absl::CancelledError("reader went away");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace shoal::node

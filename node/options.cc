@@ -1,0 +1,255 @@
+#include "node/options.h"
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/status_macros.h"
+#include "spdlog/spdlog.h"
+#include "toml++/toml.h"
+
+namespace shoal::node {
+
+std::string HostPort::ToString() const {
+  if (host.find(':') != std::string::npos)
+    return absl::StrCat("[", host, "]:", port);
+  return absl::StrCat(host, ":", port);
+}
+
+absl::StatusOr<HostPort> HostPort::Parse(std::string_view text) {
+  std::string t(text);
+  HostPort hp;
+  std::string port;
+  if (!t.empty() && t[0] == '[') {
+    size_t close = t.find(']');
+    if (close == std::string::npos || close + 1 >= t.size() ||
+        t[close + 1] != ':') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad address '", t, "': expected [IPv6]:PORT"));
+    }
+    hp.host = t.substr(1, close - 1);
+    port = t.substr(close + 2);
+  } else {
+    size_t colon = t.rfind(':');
+    if (colon == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad address '", t, "': expected HOST:PORT"));
+    }
+    hp.host = t.substr(0, colon);
+    port = t.substr(colon + 1);
+    if (hp.host.find(':') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bad address '", t, "': write IPv6 addresses as [ADDR]:PORT"));
+    }
+  }
+  if (hp.host.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad address '", t, "': empty host"));
+  }
+  unsigned value = 0;
+  auto [end, ec] =
+      std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() ||
+      value > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("bad port in '", t, "'"));
+  }
+  hp.port = static_cast<uint16_t>(value);
+  return hp;
+}
+
+std::vector<HostPort> DefaultDhtRouters() {
+  return {{"router.bittorrent.com", 6881},
+          {"dht.transmissionbt.com", 6881},
+          {"router.utorrent.com", 6881},
+          {"dht.libtorrent.org", 25401}};
+}
+
+std::filesystem::path DefaultDataDir() {
+  if (const char* xdg = std::getenv("XDG_DATA_HOME");
+      xdg != nullptr && *xdg != '\0') {
+    return std::filesystem::path(xdg) / "shoal";
+  }
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home != nullptr && *home != '\0' ? home : ".") /
+         ".local" / "share" / "shoal";
+}
+
+absl::StatusOr<uint64_t> ParseByteSize(std::string_view text) {
+  std::string t(text);
+  size_t i = 0;
+  while (i < t.size() &&
+         (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.'))
+    ++i;
+  std::string number = t.substr(0, i);
+  std::string unit = t.substr(i);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  for (auto& c : unit)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double value = 0;
+  auto [end, ec] =
+      std::from_chars(number.data(), number.data() + number.size(), value);
+  if (number.empty() || ec != std::errc() ||
+      end != number.data() + number.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("bad size '", t, "'"));
+  }
+  double mult = 1;
+  if (unit.empty() || unit == "B") {
+    mult = 1;
+  } else {
+    static constexpr std::string_view kUnits = "KMGTP";
+    size_t p = kUnits.find(unit[0]);
+    std::string rest = unit.substr(1);
+    if (p == std::string_view::npos ||
+        !(rest.empty() || rest == "IB" || rest == "B")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bad size unit in '", t, "' (use K, M, G, T, KiB, MB, ...)"));
+    }
+    mult = std::pow(rest == "B" ? 1000.0 : 1024.0, static_cast<double>(p + 1));
+  }
+  double bytes = value * mult;
+  if (bytes > 1.8e19)
+    return absl::InvalidArgumentError(absl::StrCat("size '", t, "' too large"));
+  return static_cast<uint64_t>(std::llround(bytes));
+}
+
+absl::StatusOr<std::vector<HostPort>> ParseHostPortList(std::string_view text) {
+  std::vector<HostPort> out;
+  for (absl::string_view part :
+       absl::StrSplit(std::string(text), ',', absl::SkipWhitespace())) {
+    std::string p(part);
+    p.erase(0, p.find_first_not_of(' '));
+    p.erase(p.find_last_not_of(' ') + 1);
+    SHOAL_ASSIGN_OR_RETURN(HostPort hp, HostPort::Parse(p));
+    out.push_back(std::move(hp));
+  }
+  return out;
+}
+
+namespace {
+
+std::string Where(const std::filesystem::path& path, const toml::node& node) {
+  return absl::StrCat(path.string(), ":", node.source().begin.line);
+}
+
+absl::StatusOr<std::vector<HostPort>> AddressList(
+    const std::filesystem::path& path, std::string_view key,
+    const toml::node& node) {
+  if (const auto* s = node.as_string()) return ParseHostPortList(s->get());
+  const auto* arr = node.as_array();
+  if (arr == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(path, node), ": ", std::string(key),
+                     " must be a list of \"host:port\" strings"));
+  }
+  std::vector<HostPort> out;
+  for (const auto& el : *arr) {
+    const auto* s = el.as_string();
+    if (s == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Where(path, el), ": ", std::string(key), " entries must be strings"));
+    }
+    auto hp = HostPort::Parse(s->get());
+    if (!hp.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Where(path, el), ": ", std::string(hp.status().message())));
+    }
+    out.push_back(*std::move(hp));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status ApplyConfigFile(const std::filesystem::path& path,
+                             NodeOptions& options) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("config file ", path.string(), " does not exist"));
+  }
+  toml::table table;
+  try {
+    table = toml::parse_file(path.string());
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path.string(), ":", e.source().begin.line, ": ",
+                     std::string(e.description())));
+  }
+  for (const auto& [key, node] : table) {
+    const std::string k(key.str());
+    auto bad = [&](std::string_view want) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Where(path, node), ": ", k, " must be ", std::string(want)));
+    };
+    auto address = [&](HostPort& out) -> absl::Status {
+      const auto* s = node.as_string();
+      if (s == nullptr) return bad("a \"host:port\" string");
+      auto hp = HostPort::Parse(s->get());
+      if (!hp.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Where(path, node), ": ", std::string(hp.status().message())));
+      }
+      out = *std::move(hp);
+      return absl::OkStatus();
+    };
+    if (k == "data_dir") {
+      const auto* s = node.as_string();
+      if (s == nullptr) return bad("a string");
+      options.data_dir = s->get();
+    } else if (k == "api") {
+      SHOAL_RETURN_IF_ERROR(address(options.api));
+    } else if (k == "listen") {
+      SHOAL_RETURN_IF_ERROR(address(options.listen));
+    } else if (k == "bootstrap") {
+      SHOAL_ASSIGN_OR_RETURN(options.bootstrap, AddressList(path, k, node));
+    } else if (k == "dht_routers") {
+      SHOAL_ASSIGN_OR_RETURN(options.dht_routers, AddressList(path, k, node));
+    } else if (k == "capacity") {
+      if (const auto* i = node.as_integer()) {
+        if (i->get() < 0) return bad("a size >= 0");
+        options.capacity_bytes = static_cast<uint64_t>(i->get());
+      } else if (const auto* s = node.as_string()) {
+        auto size = ParseByteSize(s->get());
+        if (!size.ok()) return bad("a size such as 1073741824 or \"100GiB\"");
+        options.capacity_bytes = *size;
+      } else {
+        return bad("a size such as 1073741824 or \"100GiB\"");
+      }
+    } else if (k == "hash_threads") {
+      const auto* i = node.as_integer();
+      if (i == nullptr || i->get() < 0 || i->get() > 256)
+        return bad("an integer in 0..256");
+      options.hash_threads = static_cast<int>(i->get());
+    } else if (k == "log_level") {
+      const auto* s = node.as_string();
+      if (s == nullptr) return bad("a string");
+      options.log_level = s->get();
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(path, node), ": unknown setting '", k, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const NodeOptions& options) {
+  if (options.data_dir.empty())
+    return absl::InvalidArgumentError("data dir is empty");
+  if (options.hash_threads < 0 || options.hash_threads > 256) {
+    return absl::InvalidArgumentError("hash_threads must be in 0..256");
+  }
+  if (spdlog::level::from_str(options.log_level) == spdlog::level::off &&
+      options.log_level != "off") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown log level '", options.log_level,
+        "' (use trace, debug, info, warn, error, critical or off)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace shoal::node

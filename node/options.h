@@ -1,0 +1,80 @@
+// The node's configuration: typed, filled from a TOML file and then from
+// command-line flags (flags win), and validated once at startup.
+//
+// TOML keys (all optional):
+//   data_dir = "/var/lib/shoal"
+//   api = "127.0.0.1:7080"
+//   listen = "0.0.0.0:6881"
+//   bootstrap = ["10.0.0.2:6881"]
+//   dht_routers = ["router.bittorrent.com:6881"]
+//   capacity = "100GiB"          # or an integer number of bytes; 0 = unlimited
+//   hash_threads = 0             # 0 = one per core
+//   log_level = "info"           # trace, debug, info, warn, error, critical,
+//   off
+#ifndef SHOAL_NODE_OPTIONS_H_
+#define SHOAL_NODE_OPTIONS_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace shoal::node {
+
+// A host and port as given ("127.0.0.1:7080", "[::1]:6881",
+// "example.org:6881").
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+
+  std::string ToString() const;
+  // INVALID_ARGUMENT with the reason for anything but HOST:PORT with a port in
+  // 0..65535.
+  static absl::StatusOr<HostPort> Parse(std::string_view text);
+  friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
+// The public DHT's default bootstrap routers.
+std::vector<HostPort> DefaultDhtRouters();
+
+struct NodeOptions {
+  std::filesystem::path data_dir;
+  HostPort api{"127.0.0.1", 7080};
+  HostPort listen{"0.0.0.0", 6881};
+  // Cluster DHT bootstrap nodes (other nodes' listen addresses).
+  std::vector<HostPort> bootstrap;
+  // Public DHT bootstrap routers.
+  std::vector<HostPort> dht_routers = DefaultDhtRouters();
+  // Bytes of chunk data to keep; 0 = unlimited.
+  uint64_t capacity_bytes = 0;
+  // Hashing/disk threads; 0 = one per core.
+  int hash_threads = 0;
+  std::string log_level = "info";
+};
+
+// ~/.local/share/shoal, or $XDG_DATA_HOME/shoal.
+std::filesystem::path DefaultDataDir();
+
+// Parses "1048576", "512MiB", "10G", "1.5TB" (K/M/G/T are powers of 1024,
+// KB/MB/... of 1000).
+absl::StatusOr<uint64_t> ParseByteSize(std::string_view text);
+
+// Parses a comma-separated HOST:PORT list; the empty string gives an empty
+// list.
+absl::StatusOr<std::vector<HostPort>> ParseHostPortList(std::string_view text);
+
+// Applies the settings of the TOML file at `path` on top of `options`.
+// INVALID_ARGUMENT, naming the file, line and key, for a malformed file, an
+// unknown key or a bad value; NOT_FOUND if the file does not exist.
+absl::Status ApplyConfigFile(const std::filesystem::path& path,
+                             NodeOptions& options);
+
+// Checks the options as a whole. INVALID_ARGUMENT with the reason.
+absl::Status Validate(const NodeOptions& options);
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_OPTIONS_H_
