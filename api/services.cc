@@ -1,0 +1,244 @@
+#include "api/services.h"
+
+#include "absl/strings/str_cat.h"
+#include "base/hex.h"
+#include "node/content_io.h"
+#include "spdlog/spdlog.h"
+
+namespace shoal::api {
+namespace {
+
+using chunk::ContentId;
+
+// Read responses carry at most this many bytes each, well under gRPC's 4 MiB
+// message limit.
+constexpr size_t kReadMessageBytes = 1 << 20;
+
+// absl::StatusCode mirrors grpc::StatusCode value for value.
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+absl::StatusOr<ContentId> ParseId(const std::string& id) {
+  auto parsed = ContentId::FromHex(id);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad content ID '", id.substr(0, 80),
+                     "': ", std::string(parsed.status().message())));
+  }
+  return parsed;
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  int64_t us = absl::ToUnixMicros(t);
+  out->set_seconds(us / 1000000);
+  out->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+}
+
+void FillContent(const store::ContentState& st, v1::ContentInfo* out) {
+  const store::ContentRecord& r = st.record;
+  out->set_id(r.id.Hex());
+  out->set_length(r.length);
+  out->set_piece_length(r.piece_length);
+  out->set_pieces_root(HexEncode(std::span<const uint8_t>(r.pieces_root)));
+  out->set_num_pieces(r.layout().num_pieces());
+  out->set_pieces_local(st.pieces_local);
+  out->set_pinned(st.pinned);
+  out->set_name(r.name);
+  SetTime(r.added, out->mutable_added());
+  SetTime(r.last_access, out->mutable_last_access());
+  out->set_magnet(absl::StrCat("magnet:?xt=urn:btmh:1220", r.id.Hex()));
+}
+
+// Logs calls that fail for reasons other than the caller's input.
+grpc::Status Finish(const char* method, const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kOk:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kCancelled:
+      break;
+    default:
+      spdlog::warn("{}: {}", method, s.ToString());
+  }
+  return ToGrpc(s);
+}
+
+}  // namespace
+
+grpc::Status ContentServiceImpl::Add(grpc::ServerContext* ctx,
+                                     grpc::ServerReader<v1::AddRequest>* reader,
+                                     v1::AddResponse* response) {
+  v1::AddRequest msg;
+  if (!reader->Read(&msg)) {
+    return Finish("Add", absl::InvalidArgumentError(
+                             "empty Add stream: send a header first"));
+  }
+  if (!msg.has_header()) {
+    return Finish("Add", absl::InvalidArgumentError(
+                             "the first Add message must be a header"));
+  }
+  const v1::AddHeader header = msg.header();
+  std::optional<uint64_t> length;
+  if (header.has_length()) length = header.length();
+  auto adder = node::ContentAdder::Start(node_.store(), node_.pool(), length,
+                                         header.name(), node_.spool_dir());
+  if (!adder.ok()) return Finish("Add", adder.status());
+  while (reader->Read(&msg)) {
+    if (msg.has_header()) {
+      return Finish("Add", absl::InvalidArgumentError(
+                               "only the first Add message may be a header"));
+    }
+    absl::Status s = (*adder)->Write(msg.data());
+    if (!s.ok()) return Finish("Add", s);
+  }
+  if (ctx->IsCancelled())
+    return Finish("Add", absl::CancelledError("client cancelled the add"));
+  auto state = (*adder)->Finish();
+  if (!state.ok()) return Finish("Add", state.status());
+  if (header.pin()) {
+    absl::Status s = node_.store().SetPinned(state->record.id, true);
+    if (!s.ok()) return Finish("Add", s);
+    state->pinned = true;
+  }
+  FillContent(*state, response->mutable_content());
+  return grpc::Status::OK;
+}
+
+grpc::Status ContentServiceImpl::AddFile(grpc::ServerContext*,
+                                         const v1::AddFileRequest* request,
+                                         v1::AddResponse* response) {
+  std::filesystem::path path(request->path());
+  if (path.empty() || !path.is_absolute()) {
+    return Finish("AddFile",
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "path must be absolute, got '", request->path(), "'")));
+  }
+  auto state =
+      node::AddFile(node_.store(), node_.pool(), path, request->name());
+  if (!state.ok()) return Finish("AddFile", state.status());
+  if (request->pin()) {
+    absl::Status s = node_.store().SetPinned(state->record.id, true);
+    if (!s.ok()) return Finish("AddFile", s);
+    state->pinned = true;
+  }
+  FillContent(*state, response->mutable_content());
+  return grpc::Status::OK;
+}
+
+grpc::Status ContentServiceImpl::Read(
+    grpc::ServerContext* ctx, const v1::ReadRequest* request,
+    grpc::ServerWriter<v1::ReadResponse>* writer) {
+  auto id = ParseId(request->id());
+  if (!id.ok()) return Finish("Read", id.status());
+  std::optional<uint64_t> length;
+  if (request->has_length()) length = request->length();
+  uint64_t content_length = 0;
+  if (auto st = node_.store().Stat(*id); st.ok())
+    content_length = st->record.length;
+  v1::ReadResponse msg;
+  absl::Status s = node::ReadContent(
+      node_.store(), node_.pool(), *id, request->offset(), length,
+      [&](std::string&& data, uint64_t offset) {
+        if (ctx->IsCancelled()) return false;
+        msg.set_content_length(content_length);
+        if (data.size() <= kReadMessageBytes) {
+          msg.set_offset(offset);
+          msg.set_data(std::move(data));
+          return writer->Write(msg);
+        }
+        for (size_t off = 0; off < data.size(); off += kReadMessageBytes) {
+          msg.set_offset(offset + off);
+          msg.set_data(data.data() + off,
+                       std::min(kReadMessageBytes, data.size() - off));
+          if (!writer->Write(msg)) return false;
+        }
+        return true;
+      });
+  return Finish("Read", s);
+}
+
+grpc::Status ContentServiceImpl::Stat(grpc::ServerContext*,
+                                      const v1::StatRequest* request,
+                                      v1::StatResponse* response) {
+  auto id = ParseId(request->id());
+  if (!id.ok()) return Finish("Stat", id.status());
+  auto st = node_.store().Stat(*id);
+  if (!st.ok()) return Finish("Stat", st.status());
+  FillContent(*st, response->mutable_content());
+  return grpc::Status::OK;
+}
+
+grpc::Status ContentServiceImpl::List(grpc::ServerContext*,
+                                      const v1::ListRequest*,
+                                      v1::ListResponse* response) {
+  for (const auto& st : node_.store().List())
+    FillContent(st, response->add_contents());
+  return grpc::Status::OK;
+}
+
+grpc::Status ContentServiceImpl::Pin(grpc::ServerContext*,
+                                     const v1::PinRequest* request,
+                                     v1::PinResponse* response) {
+  auto id = ParseId(request->id());
+  if (!id.ok()) return Finish("Pin", id.status());
+  absl::Status s = node_.store().SetPinned(*id, true);
+  if (!s.ok()) return Finish("Pin", s);
+  auto st = node_.store().Stat(*id);
+  if (!st.ok()) return Finish("Pin", st.status());
+  FillContent(*st, response->mutable_content());
+  return grpc::Status::OK;
+}
+
+grpc::Status ContentServiceImpl::Unpin(grpc::ServerContext*,
+                                       const v1::UnpinRequest* request,
+                                       v1::UnpinResponse* response) {
+  auto id = ParseId(request->id());
+  if (!id.ok()) return Finish("Unpin", id.status());
+  absl::Status s = node_.store().SetPinned(*id, false);
+  if (!s.ok()) return Finish("Unpin", s);
+  auto st = node_.store().Stat(*id);
+  if (!st.ok()) return Finish("Unpin", st.status());
+  FillContent(*st, response->mutable_content());
+  return grpc::Status::OK;
+}
+
+grpc::Status ContentServiceImpl::Remove(grpc::ServerContext*,
+                                        const v1::RemoveRequest* request,
+                                        v1::RemoveResponse*) {
+  auto id = ParseId(request->id());
+  if (!id.ok()) return Finish("Remove", id.status());
+  return Finish("Remove", node_.store().Remove(*id));
+}
+
+grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext*,
+                                      const v1::GetInfoRequest*,
+                                      v1::NodeInfo* response) {
+  const node::NodeOptions& o = node_.options();
+  response->set_node_id(node_.node_id());
+  response->set_version(node::kVersion);
+  response->set_listen_address(node_.listen_address().ToString());
+  {
+    absl::MutexLock lock(&mu_);
+    response->set_api_address(api_address_);
+  }
+  response->set_data_dir(o.data_dir.string());
+  response->set_uptime_seconds(absl::ToDoubleSeconds(node_.uptime()));
+  response->set_hash_threads(static_cast<uint32_t>(node_.pool().size()));
+  for (const auto& hp : o.bootstrap) response->add_bootstrap(hp.ToString());
+  for (const auto& hp : o.dht_routers) response->add_dht_routers(hp.ToString());
+  store::StoreStats s = node_.store().Stats();
+  v1::StoreInfo* si = response->mutable_store();
+  si->set_capacity_bytes(s.capacity_bytes);
+  si->set_used_bytes(s.used_bytes);
+  si->set_reserved_bytes(s.reserved_bytes);
+  si->set_num_contents(s.num_contents);
+  si->set_num_chunks(s.num_chunks);
+  si->set_data_loss_events(s.data_loss_events);
+  si->set_evictions(s.evictions);
+  return grpc::Status::OK;
+}
+
+}  // namespace shoal::api

@@ -1,0 +1,66 @@
+// The gRPC services of shoal.v1, translating between protobuf and the node.
+#ifndef SHOAL_API_SERVICES_H_
+#define SHOAL_API_SERVICES_H_
+
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "node/node.h"
+#include "shoal/v1/shoal.grpc.pb.h"
+
+namespace shoal::api {
+
+// Thread-safe: gRPC calls its methods from its own threads.
+class ContentServiceImpl final : public v1::ContentService::Service {
+ public:
+  explicit ContentServiceImpl(node::Node& node) : node_(node) {}
+
+  grpc::Status Add(grpc::ServerContext* ctx,
+                   grpc::ServerReader<v1::AddRequest>* reader,
+                   v1::AddResponse* response) override;
+  grpc::Status AddFile(grpc::ServerContext* ctx,
+                       const v1::AddFileRequest* request,
+                       v1::AddResponse* response) override;
+  grpc::Status Read(grpc::ServerContext* ctx, const v1::ReadRequest* request,
+                    grpc::ServerWriter<v1::ReadResponse>* writer) override;
+  grpc::Status Stat(grpc::ServerContext* ctx, const v1::StatRequest* request,
+                    v1::StatResponse* response) override;
+  grpc::Status List(grpc::ServerContext* ctx, const v1::ListRequest* request,
+                    v1::ListResponse* response) override;
+  grpc::Status Pin(grpc::ServerContext* ctx, const v1::PinRequest* request,
+                   v1::PinResponse* response) override;
+  grpc::Status Unpin(grpc::ServerContext* ctx, const v1::UnpinRequest* request,
+                     v1::UnpinResponse* response) override;
+  grpc::Status Remove(grpc::ServerContext* ctx,
+                      const v1::RemoveRequest* request,
+                      v1::RemoveResponse* response) override;
+
+ private:
+  node::Node& node_;
+};
+
+// Thread-safe.
+class NodeServiceImpl final : public v1::NodeService::Service {
+ public:
+  explicit NodeServiceImpl(node::Node& node) : node_(node) {}
+
+  // The API address as bound, once the server has started.
+  void set_api_address(std::string address) {
+    absl::MutexLock lock(&mu_);
+    api_address_ = std::move(address);
+  }
+
+  grpc::Status GetInfo(grpc::ServerContext* ctx,
+                       const v1::GetInfoRequest* request,
+                       v1::NodeInfo* response) override;
+
+ private:
+  node::Node& node_;
+  absl::Mutex mu_;
+  std::string api_address_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace shoal::api
+
+#endif  // SHOAL_API_SERVICES_H_

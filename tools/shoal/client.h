@@ -1,0 +1,51 @@
+// What every `shoal` command shares: the connection to shoald and error
+// reporting.
+#ifndef SHOAL_TOOLS_SHOAL_CLIENT_H_
+#define SHOAL_TOOLS_SHOAL_CLIENT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "nlohmann/json.hpp"
+#include "shoal/v1/shoal.grpc.pb.h"
+
+namespace shoal::cli {
+
+// The API address and stubs for one invocation.
+class Client {
+ public:
+  explicit Client(std::string address);
+
+  const std::string& address() const { return address_; }
+  v1::ContentService::Stub& content() { return *content_; }
+  v1::NodeService::Stub& node() { return *node_; }
+
+  // Turns a failed call into a Status whose message reads well on one line.
+  absl::Status Check(const grpc::Status& status) const;
+
+ private:
+  std::string address_;
+  std::shared_ptr<grpc::Channel>
+      channel_;  // shared by the stubs, as gRPC requires
+  std::unique_ptr<v1::ContentService::Stub> content_;
+  std::unique_ptr<v1::NodeService::Stub> node_;
+};
+
+// "1.5 GiB".
+std::string HumanBytes(uint64_t bytes);
+
+// RFC 3339 UTC.
+std::string FormatTimestamp(const google::protobuf::Timestamp& t);
+
+// The JSON form of a content (stat --json, ls --json).
+nlohmann::json ContentJson(const v1::ContentInfo& c);
+
+// Prints one JSON object on stdout.
+void PrintJson(const nlohmann::json& j);
+
+}  // namespace shoal::cli
+
+#endif  // SHOAL_TOOLS_SHOAL_CLIENT_H_

@@ -1,0 +1,410 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tools/shoal/commands.h"
+
+namespace shoal::cli {
+namespace {
+
+constexpr size_t kAddMessageBytes = 1 << 20;
+
+absl::Status Errno(const std::string& what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+absl::Status PrintAdded(const v1::AddResponse& response) {
+  std::printf("%s\n", response.content().id().c_str());
+  return absl::OkStatus();
+}
+
+absl::Status AddStream(Client& client, const std::string& path,
+                       const std::string& name, bool pin) {
+  FILE* in = stdin;
+  std::unique_ptr<FILE, int (*)(FILE*)> owned(nullptr, &std::fclose);
+  v1::AddRequest header_msg;
+  v1::AddHeader* header = header_msg.mutable_header();
+  header->set_pin(pin);
+  if (path != "-") {
+    owned.reset(std::fopen(path.c_str(), "rb"));
+    if (!owned) return Errno(absl::StrCat("cannot open ", path));
+    in = owned.get();
+    struct stat st;
+    if (::fstat(::fileno(in), &st) != 0)
+      return Errno(absl::StrCat("cannot stat ", path));
+    if (!S_ISREG(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, " is not a regular file"));
+    }
+    header->set_length(static_cast<uint64_t>(st.st_size));
+    header->set_name(
+        name.empty() ? std::filesystem::path(path).filename().string() : name);
+  } else {
+    header->set_name(name);
+  }
+  grpc::ClientContext ctx;
+  v1::AddResponse response;
+  auto writer = client.content().Add(&ctx, &response);
+  bool open = writer->Write(header_msg);
+  v1::AddRequest msg;
+  std::string* buf = msg.mutable_data();
+  uint64_t sent = 0;
+  while (open) {
+    buf->resize(kAddMessageBytes);
+    size_t n = std::fread(buf->data(), 1, buf->size(), in);
+    if (n == 0) {
+      if (std::ferror(in)) {
+        ctx.TryCancel();
+        return Errno(absl::StrCat("reading ", path));
+      }
+      break;
+    }
+    buf->resize(n);
+    sent += n;
+    open = writer->Write(msg);
+  }
+  if (header->has_length() && open && sent != header->length()) {
+    ctx.TryCancel();
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " changed size while being read"));
+  }
+  writer->WritesDone();
+  absl::Status s = client.Check(writer->Finish());
+  if (!s.ok()) return s;
+  return PrintAdded(response);
+}
+
+absl::Status AddByPath(Client& client, const std::string& path,
+                       const std::string& name, bool pin) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad path ", path));
+  v1::AddFileRequest req;
+  req.set_path(abs.string());
+  req.set_name(name);
+  req.set_pin(pin);
+  v1::AddResponse response;
+  grpc::ClientContext ctx;
+  absl::Status s = client.Check(client.content().AddFile(&ctx, req, &response));
+  if (!s.ok()) return s;
+  return PrintAdded(response);
+}
+
+// Draws a progress bar on stderr when it is a terminal.
+class Progress {
+ public:
+  Progress() : enabled_(::isatty(STDERR_FILENO) == 1) {}
+  ~Progress() {
+    if (drawn_) std::fputc('\n', stderr);
+  }
+  void Update(uint64_t done, uint64_t total, bool force = false) {
+    if (!enabled_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double frac =
+        total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+    constexpr int kWidth = 30;
+    int filled = static_cast<int>(frac * kWidth);
+    std::string bar(filled, '=');
+    if (filled < kWidth) bar += '>' + std::string(kWidth - filled - 1, ' ');
+    std::string rate =
+        secs > 0 ? HumanBytes(static_cast<uint64_t>(done / secs)) + "/s" : "";
+    std::fprintf(stderr, "\r[%s] %5.1f%% %s / %s %s   ", bar.c_str(),
+                 frac * 100, HumanBytes(done).c_str(),
+                 HumanBytes(total).c_str(), rate.c_str());
+    drawn_ = true;
+  }
+
+ private:
+  bool enabled_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_ =
+      std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// Streams content into `out`, checking offsets; `progress` may be null.
+absl::Status ReadInto(Client& client, const std::string& id, uint64_t offset,
+                      std::optional<uint64_t> length, FILE* out,
+                      Progress* progress) {
+  v1::ReadRequest req;
+  req.set_id(id);
+  req.set_offset(offset);
+  if (length) req.set_length(*length);
+  grpc::ClientContext ctx;
+  auto reader = client.content().Read(&ctx, req);
+  v1::ReadResponse msg;
+  uint64_t expect = offset;
+  uint64_t total = 0;
+  while (reader->Read(&msg)) {
+    if (msg.offset() != expect) {
+      ctx.TryCancel();
+      return absl::DataLossError(absl::StrCat(
+          "shoald sent offset ", msg.offset(), ", expected ", expect));
+    }
+    total = length ? *length : msg.content_length() - offset;
+    const std::string& d = msg.data();
+    if (std::fwrite(d.data(), 1, d.size(), out) != d.size()) {
+      ctx.TryCancel();
+      return Errno("writing output");
+    }
+    expect += d.size();
+    if (progress) progress->Update(expect - offset, total);
+  }
+  absl::Status s = client.Check(reader->Finish());
+  if (s.ok() && progress)
+    progress->Update(expect - offset, total, /*force=*/true);
+  return s;
+}
+
+absl::StatusOr<v1::ContentInfo> StatId(Client& client, const std::string& id) {
+  v1::StatRequest req;
+  req.set_id(id);
+  v1::StatResponse resp;
+  grpc::ClientContext ctx;
+  absl::Status s = client.Check(client.content().Stat(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp.content();
+}
+
+void PrintContent(const v1::ContentInfo& c) {
+  std::printf("id            %s\n", c.id().c_str());
+  std::printf("name          %s\n", c.name().c_str());
+  std::printf("length        %llu (%s)\n",
+              static_cast<unsigned long long>(c.length()),
+              HumanBytes(c.length()).c_str());
+  std::printf("piece length  %u\n", c.piece_length());
+  std::printf("pieces        %u of %u local%s\n", c.pieces_local(),
+              c.num_pieces(),
+              c.pieces_local() == c.num_pieces() ? " (complete)" : "");
+  std::printf("pieces root   %s\n", c.pieces_root().c_str());
+  std::printf("pinned        %s\n", c.pinned() ? "yes" : "no");
+  std::printf("added         %s\n", FormatTimestamp(c.added()).c_str());
+  std::printf("last access   %s\n", FormatTimestamp(c.last_access()).c_str());
+  std::printf("magnet        %s\n", c.magnet().c_str());
+}
+
+}  // namespace
+
+void AddContentCommands(CLI::App& app, Action& action) {
+  {
+    auto* cmd = app.add_subcommand(
+        "add", "Add a file (or - for stdin); prints its content ID");
+    auto path = std::make_shared<std::string>();
+    auto name = std::make_shared<std::string>();
+    auto pin = std::make_shared<bool>(false);
+    auto by_path = std::make_shared<bool>(false);
+    cmd->add_option("PATH", *path, "File to add, or - to read standard input")
+        ->required();
+    cmd->add_option("--name", *name,
+                    "Name to remember it by (default: the file name)");
+    cmd->add_flag("--pin", *pin, "Pin it, so it is never evicted");
+    cmd->add_flag("--by-path", *by_path,
+                  "Let shoald read PATH itself instead of streaming it "
+                  "(faster; shoald must see "
+                  "the same file)");
+    cmd->callback([=, &action] {
+      action = [=](Client& c) {
+        if (*by_path && *path != "-") return AddByPath(c, *path, *name, *pin);
+        return AddStream(c, *path, *name, *pin);
+      };
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand("cat", "Write content to standard output");
+    auto id = std::make_shared<std::string>();
+    auto offset = std::make_shared<uint64_t>(0);
+    auto length = std::make_shared<std::optional<uint64_t>>();
+    cmd->add_option("ID", *id, "Content ID")->required();
+    cmd->add_option("--offset", *offset, "First byte to write");
+    cmd->add_option("--length", *length, "Number of bytes to write");
+    cmd->callback([=, &action] {
+      action = [=](Client& c) {
+        absl::Status s = ReadInto(c, *id, *offset, *length, stdout, nullptr);
+        if (std::fflush(stdout) != 0 && s.ok()) return Errno("writing output");
+        return s;
+      };
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "get", "Write content to a file, with progress on a terminal");
+    auto id = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    cmd->add_option("ID", *id, "Content ID")->required();
+    cmd->add_option("-o,--output", *out, "Output file")->required();
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        // Written beside the target and renamed into place, so FILE is whole or
+        // absent.
+        std::string part = *out + ".shoal-part";
+        FILE* f = std::fopen(part.c_str(), "wb");
+        if (f == nullptr) return Errno(absl::StrCat("cannot create ", part));
+        absl::Status s;
+        {
+          Progress progress;
+          s = ReadInto(c, *id, 0, std::nullopt, f, &progress);
+        }
+        if (std::fclose(f) != 0 && s.ok())
+          s = Errno(absl::StrCat("writing ", part));
+        if (s.ok() && std::rename(part.c_str(), out->c_str()) != 0) {
+          s = Errno(absl::StrCat("renaming to ", *out));
+        }
+        if (!s.ok()) std::remove(part.c_str());
+        return s;
+      };
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand("stat", "Describe one content");
+    auto id = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    cmd->add_option("ID", *id, "Content ID")->required();
+    cmd->add_flag("--json", *json, "Print one JSON object");
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        auto info = StatId(c, *id);
+        if (!info.ok()) return info.status();
+        if (*json) {
+          PrintJson(ContentJson(*info));
+        } else {
+          PrintContent(*info);
+        }
+        return absl::OkStatus();
+      };
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand("ls", "List stored content");
+    auto json = std::make_shared<bool>(false);
+    cmd->add_flag("--json", *json, "Print one JSON object");
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        v1::ListResponse resp;
+        grpc::ClientContext ctx;
+        absl::Status s =
+            c.Check(c.content().List(&ctx, v1::ListRequest(), &resp));
+        if (!s.ok()) return s;
+        if (*json) {
+          nlohmann::json list = nlohmann::json::array();
+          for (const auto& ci : resp.contents())
+            list.push_back(ContentJson(ci));
+          PrintJson({{"contents", list}});
+          return absl::OkStatus();
+        }
+        for (const auto& ci : resp.contents()) {
+          std::printf("%s  %10s  %6u/%-6u %s  %s\n", ci.id().c_str(),
+                      HumanBytes(ci.length()).c_str(), ci.pieces_local(),
+                      ci.num_pieces(), ci.pinned() ? "pinned" : "      ",
+                      ci.name().c_str());
+        }
+        return absl::OkStatus();
+      };
+    });
+  }
+  for (const char* verb : {"pin", "unpin", "rm"}) {
+    std::string v = verb;
+    std::string help =
+        v == "pin"     ? "Pin content: it is never evicted"
+        : v == "unpin" ? "Unpin content: it may be evicted when space is needed"
+                       : "Remove content and the chunks no other content uses";
+    auto* cmd = app.add_subcommand(v, help);
+    auto id = std::make_shared<std::string>();
+    cmd->add_option("ID", *id, "Content ID")->required();
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        grpc::ClientContext ctx;
+        if (v == "pin") {
+          v1::PinRequest req;
+          req.set_id(*id);
+          v1::PinResponse resp;
+          return c.Check(c.content().Pin(&ctx, req, &resp));
+        }
+        if (v == "unpin") {
+          v1::UnpinRequest req;
+          req.set_id(*id);
+          v1::UnpinResponse resp;
+          return c.Check(c.content().Unpin(&ctx, req, &resp));
+        }
+        v1::RemoveRequest req;
+        req.set_id(*id);
+        v1::RemoveResponse resp;
+        return c.Check(c.content().Remove(&ctx, req, &resp));
+      };
+    });
+  }
+}
+
+void AddNodeCommands(CLI::App& app, Action& action) {
+  auto* node = app.add_subcommand("node", "The node itself");
+  node->require_subcommand(1);
+  auto* info =
+      node->add_subcommand("info", "Identity, addresses and storage figures");
+  auto json = std::make_shared<bool>(false);
+  info->add_flag("--json", *json, "Print one JSON object");
+  info->callback([=, &action] {
+    action = [=](Client& c) -> absl::Status {
+      v1::NodeInfo ni;
+      grpc::ClientContext ctx;
+      absl::Status s =
+          c.Check(c.node().GetInfo(&ctx, v1::GetInfoRequest(), &ni));
+      if (!s.ok()) return s;
+      const v1::StoreInfo& st = ni.store();
+      if (*json) {
+        PrintJson({
+            {"node_id", ni.node_id()},
+            {"version", ni.version()},
+            {"listen_address", ni.listen_address()},
+            {"api_address", ni.api_address()},
+            {"data_dir", ni.data_dir()},
+            {"uptime_seconds", ni.uptime_seconds()},
+            {"hash_threads", ni.hash_threads()},
+            {"bootstrap", std::vector<std::string>(ni.bootstrap().begin(),
+                                                   ni.bootstrap().end())},
+            {"dht_routers", std::vector<std::string>(ni.dht_routers().begin(),
+                                                     ni.dht_routers().end())},
+            {"store",
+             {{"capacity_bytes", st.capacity_bytes()},
+              {"used_bytes", st.used_bytes()},
+              {"reserved_bytes", st.reserved_bytes()},
+              {"num_contents", st.num_contents()},
+              {"num_chunks", st.num_chunks()},
+              {"data_loss_events", st.data_loss_events()},
+              {"evictions", st.evictions()}}},
+        });
+        return absl::OkStatus();
+      }
+      std::printf("node id       %s\n", ni.node_id().c_str());
+      std::printf("version       %s\n", ni.version().c_str());
+      std::printf("api           %s\n", ni.api_address().c_str());
+      std::printf("listen        %s\n", ni.listen_address().c_str());
+      std::printf("data dir      %s\n", ni.data_dir().c_str());
+      std::printf("uptime        %.0f s\n", ni.uptime_seconds());
+      std::printf("contents      %llu (%llu chunks)\n",
+                  static_cast<unsigned long long>(st.num_contents()),
+                  static_cast<unsigned long long>(st.num_chunks()));
+      std::printf("used          %s of %s\n",
+                  HumanBytes(st.used_bytes()).c_str(),
+                  st.capacity_bytes() ? HumanBytes(st.capacity_bytes()).c_str()
+                                      : "unlimited");
+      std::printf("evictions     %llu\n",
+                  static_cast<unsigned long long>(st.evictions()));
+      std::printf("data loss     %llu\n",
+                  static_cast<unsigned long long>(st.data_loss_events()));
+      return absl::OkStatus();
+    };
+  });
+}
+
+}  // namespace shoal::cli

@@ -1,0 +1,134 @@
+// shoald: the Shoal node. Runs in the foreground; SIGINT/SIGTERM shut it down
+// cleanly.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "api/server.h"
+#include "node/node.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+using shoal::node::HostPort;
+using shoal::node::NodeOptions;
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "shoald: %s\n", message.c_str());
+  std::exit(1);
+}
+
+template <typename T>
+T OrDie(absl::StatusOr<T> v) {
+  if (!v.ok()) Die(std::string(v.status().message()));
+  return *std::move(v);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"shoald: the Shoal content-addressed peer-to-peer CDN node"};
+  app.set_version_flag("--version", shoal::node::kVersion);
+  // A repeated flag takes its last value, as scripts that append overrides
+  // expect.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  std::string config, data_dir, api, listen, dht_routers, capacity, log_level;
+  std::vector<std::string> bootstrap;
+  int hash_threads = -1;
+  app.add_option("--config", config,
+                 "TOML config file (flags override its settings)");
+  app.add_option("--data-dir", data_dir,
+                 "Data directory (default ~/.local/share/shoal)");
+  app.add_option("--api", api,
+                 "gRPC API address HOST:PORT (default 127.0.0.1:7080)");
+  app.add_option("--listen", listen,
+                 "Peer address HOST:PORT, TCP and UDP (default 0.0.0.0:6881; "
+                 "port 0 = any)");
+  app.add_option("--bootstrap", bootstrap,
+                 "Cluster DHT bootstrap node HOST:PORT (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--dht-routers", dht_routers,
+                 "Public DHT routers HOST:PORT,... ('' for none)")
+      ->envname("SHOAL_DHT_ROUTERS");
+  app.add_option("--capacity", capacity,
+                 "Chunk store capacity, e.g. 50GiB (0 = unlimited)");
+  app.add_option("--hash-threads", hash_threads,
+                 "Hashing/disk threads (0 = one per core)");
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error, critical, off");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "shoald: %s (see shoald --help)\n", e.what());
+    return 2;
+  }
+
+  NodeOptions options;
+  options.data_dir = shoal::node::DefaultDataDir();
+  if (!config.empty()) {
+    absl::Status s = shoal::node::ApplyConfigFile(config, options);
+    if (!s.ok()) Die(std::string(s.message()));
+  }
+  if (app.count("--data-dir")) options.data_dir = data_dir;
+  if (app.count("--api")) options.api = OrDie(HostPort::Parse(api));
+  if (app.count("--listen")) options.listen = OrDie(HostPort::Parse(listen));
+  if (app.count("--bootstrap")) {
+    options.bootstrap.clear();
+    for (const auto& b : bootstrap)
+      options.bootstrap.push_back(OrDie(HostPort::Parse(b)));
+  }
+  if (app.count("--dht-routers") ||
+      std::getenv("SHOAL_DHT_ROUTERS") != nullptr) {
+    options.dht_routers = OrDie(shoal::node::ParseHostPortList(dht_routers));
+  }
+  if (app.count("--capacity"))
+    options.capacity_bytes = OrDie(shoal::node::ParseByteSize(capacity));
+  if (app.count("--hash-threads")) options.hash_threads = hash_threads;
+  if (app.count("--log-level")) options.log_level = log_level;
+  if (absl::Status s = shoal::node::Validate(options); !s.ok())
+    Die(std::string(s.message()));
+
+  auto logger = spdlog::stderr_color_mt("shoald");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(options.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  shoal::api::RouteGrpcLogsToSpdlog();
+
+  // Signals are taken synchronously by this thread; every thread started later
+  // inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto node = OrDie(shoal::node::Node::Start(options));
+  auto server = OrDie(shoal::api::ApiServer::Start(*node));
+  spdlog::info("shoald {} node {} data dir {}", shoal::node::kVersion,
+               node->node_id(), options.data_dir.string());
+  spdlog::info("API on {}, peers on {}", server->address(),
+               node->listen_address().ToString());
+  std::printf(
+      "shoald ready api=%s listen=%s node_id=%s\n", server->address().c_str(),
+      node->listen_address().ToString().c_str(), node->node_id().c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("{} received, shutting down",
+               sig == SIGINT ? "SIGINT" : "SIGTERM");
+  server.reset();
+  node.reset();
+  spdlog::info("stopped");
+  return 0;
+}
