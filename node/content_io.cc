@@ -309,10 +309,14 @@ absl::StatusOr<store::ContentState> AddFile(store::ChunkStore& store,
       if (!status.ok()) break;
       work.Submit([&store, &upload, &layout, i,
                    fd = fd.get()]() -> absl::StatusOr<Sha256Digest> {
-        std::string data(layout.piece_size(i), '\0');
+        // Not a std::string: its zero-fill would be one more pass over the
+        // bytes.
+        const uint32_t size = layout.piece_size(i);
+        std::unique_ptr<char[]> data(new char[size]);
         SHOAL_RETURN_IF_ERROR(
-            PreadFully(fd, data.data(), data.size(), layout.piece_offset(i)));
-        return HashAndStore(store, upload, layout, i, data);
+            PreadFully(fd, data.get(), size, layout.piece_offset(i)));
+        return HashAndStore(store, upload, layout, i,
+                            std::string_view(data.get(), size));
       });
     }
     while (!work.empty()) {

@@ -12,6 +12,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  libisal-dev
   python3-libtorrent python3-grpcio python3-protobuf python3-pytest opentracker openssl procps
 )
 

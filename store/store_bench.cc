@@ -1,4 +1,5 @@
-// Throughput of the chunk store's hot paths: writing pieces of an add, and verified reads.
+// Throughput of the chunk store's hot paths: writing pieces of an add, and
+// verified reads.
 #include <filesystem>
 #include <random>
 
@@ -12,7 +13,8 @@ constexpr uint32_t kPiece = 1 << 20;
 
 struct Fixture {
   Fixture() {
-    dir = std::filesystem::temp_directory_path() / ("shoal_store_bench_" + std::to_string(::getpid()));
+    dir = std::filesystem::temp_directory_path() /
+          ("shoal_store_bench_" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir);
     StoreOptions o;
     o.dir = dir;
@@ -33,8 +35,8 @@ struct Fixture {
   std::vector<uint8_t> data;
 };
 
-// Stores `range(0)` distinct 1 MiB pieces per iteration (hashes precomputed: this measures the
-// store alone).
+// Stores `range(0)` distinct 1 MiB pieces per iteration (hashes precomputed:
+// this measures the store alone).
 void BM_PutPieces(benchmark::State& state) {
   Fixture f;
   const int n = static_cast<int>(state.range(0));
