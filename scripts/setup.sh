@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git clang-format
+  clang-14 libclang-rt-14-dev  # libFuzzer + sanitizers (tests/fuzz)
   # libraries
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev librocksdb-dev libboost-dev libssl-dev libsodium-dev
