@@ -405,9 +405,8 @@ absl::Status RocksDbChunkStore::PutUploadPiece(const UploadId& upload,
     const char levels = static_cast<char>(tree_levels);
     rocksdb::Slice key(DigestView(hash));
     rocksdb::Slice parts[2] = {
-        rocksdb::Slice(&levels, 1),
-        rocksdb::Slice(reinterpret_cast<const char*>(data.data()),
-                       data.size())};
+        rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size()),
+        rocksdb::Slice(&levels, 1)};
     batch.Put(chunks(), rocksdb::SliceParts(&key, 1),
               rocksdb::SliceParts(parts, 2));
   }
@@ -617,7 +616,7 @@ absl::StatusOr<std::string> RocksDbChunkStore::ReadPiece(const ContentId& id,
     levels = e.record.layout().piece_tree_levels(index);
     size = e.record.layout().piece_size(index);
   }
-  rocksdb::PinnableSlice value;
+  std::string value;
   rocksdb::ReadOptions ro;
   // The merkle check below is stronger than RocksDB's CRC32C (which Debian's
   // portable build computes slowly), so skip the CRC.
@@ -626,17 +625,15 @@ absl::StatusOr<std::string> RocksDbChunkStore::ReadPiece(const ContentId& id,
   if (s.IsNotFound()) return HandleBadChunk(id, index, hash, "chunk missing");
   if (s.IsCorruption()) return HandleBadChunk(id, index, hash, s.ToString());
   SHOAL_RETURN_IF_ERROR(FromRocks(s, "reading chunk"));
-  std::string_view v = value.ToStringView();
-  if (v.size() != 1 + size ||
-      static_cast<int>(static_cast<uint8_t>(v[0])) != levels) {
+  if (value.size() != size + 1 ||
+      static_cast<int>(static_cast<uint8_t>(value.back())) != levels) {
     return HandleBadChunk(id, index, hash, "chunk has the wrong size");
   }
-  std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(v.data()) + 1,
-                                 size);
-  if (chunk::HashPiece(bytes, levels) != hash) {
+  value.pop_back();  // the tree height, stored last so that dropping it is free
+  if (chunk::HashPiece(chunk::AsBytes(value), levels) != hash) {
     return HandleBadChunk(id, index, hash, "chunk fails its hash");
   }
-  return std::string(v.substr(1));
+  return value;
 }
 
 absl::Status RocksDbChunkStore::HandleBadChunk(const ContentId& id,

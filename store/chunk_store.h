@@ -6,7 +6,7 @@
 // a corrupt chunk is never served.
 //
 // Column families:
-//   chunks    piece hash (32)                -> tree levels (1) + piece bytes
+//   chunks    piece hash (32)                -> piece bytes + tree levels (1)
 //   [integrated BlobDB] contents  content ID (32)                ->
 //   ContentRecord haves     owner (1 + 32) + index (4, BE) -> piece hash (32) +
 //   tree levels (1) + size (4, BE)

@@ -188,7 +188,7 @@ TEST_F(ChunkStoreTest, CorruptChunkIsDroppedNotServed) {
   auto id = Add(data);
   ASSERT_TRUE(id.ok());
   auto st = store_->Stat(*id);
-  std::string bad = std::string(1, '\x02') + RandomBytes(65536, 11);
+  std::string bad = RandomBytes(65536, 11) + std::string(1, '\x02');
   ASSERT_TRUE(
       store_->CorruptChunkForTesting(st->record.piece_layer[1], bad).ok());
   EXPECT_EQ(store_->ReadPiece(*id, 1).status().code(),
