@@ -1,5 +1,6 @@
 // shoald: the Shoal node. Runs in the foreground; SIGINT/SIGTERM shut it down
 // cleanly.
+#include <malloc.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -111,6 +112,13 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // Pieces and gRPC messages are buffers of up to a few MiB, made and freed at
+  // a high rate. glibc would give each its own mmap, so every piece cost page
+  // faults and zeroing (profiling showed 16% of an add's CPU there); keeping
+  // them on the heap reuses the memory.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
 
   auto node = OrDie(shoal::node::Node::Start(options));
   auto server = OrDie(shoal::api::ApiServer::Start(*node));
