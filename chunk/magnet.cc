@@ -1,6 +1,7 @@
 #include "chunk/magnet.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -205,9 +206,11 @@ absl::Status ParseSelectOnly(std::string_view so,
   return absl::OkStatus();
 }
 
-void AddUnique(std::vector<std::string>& v, std::string s) {
-  if (s.empty()) return;
-  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(std::move(s));
+// Appends `s` unless empty or already in `seen` (which mirrors `v`).
+void AddUnique(std::vector<std::string>& v,
+               std::unordered_set<std::string>& seen, std::string s) {
+  if (s.empty() || !seen.insert(s).second) return;
+  v.push_back(std::move(s));
 }
 
 void AppendEncoded(std::string& out, std::string_view s) {
@@ -247,6 +250,7 @@ absl::StatusOr<MagnetUri> ParseMagnetUri(std::string_view uri) {
 
   MagnetUri m;
   bool have_dn = false;
+  std::unordered_set<std::string> seen_tr, seen_ws, seen_pe;
   while (!rest.empty()) {
     size_t amp = rest.find('&');
     std::string_view param = rest.substr(0, amp);
@@ -279,12 +283,12 @@ absl::StatusOr<MagnetUri> ParseMagnetUri(std::string_view uri) {
       if (!have_dn) m.display_name = std::move(value);
       have_dn = true;
     } else if (base == "tr") {
-      AddUnique(m.trackers, std::move(value));
+      AddUnique(m.trackers, seen_tr, std::move(value));
     } else if (base == "ws") {
-      AddUnique(m.web_seeds, std::move(value));
+      AddUnique(m.web_seeds, seen_ws, std::move(value));
     } else if (base == "x.pe") {
       SHOAL_RETURN_IF_ERROR(ParsePeer(value));
-      AddUnique(m.peers, std::move(value));
+      AddUnique(m.peers, seen_pe, std::move(value));
     } else {
       SHOAL_RETURN_IF_ERROR(ParseSelectOnly(value, m.select_only));
     }
@@ -333,8 +337,11 @@ MagnetUri MagnetFromMetainfo(const Metainfo& metainfo) {
   MagnetUri m;
   m.info_hashes = metainfo.info_hashes;
   m.display_name = metainfo.name;
-  for (const TrackerEntry& t : metainfo.trackers) AddUnique(m.trackers, t.url);
-  for (const auto& w : metainfo.url_seeds) AddUnique(m.web_seeds, w);
+  std::unordered_set<std::string> seen_tr, seen_ws;
+  for (const TrackerEntry& t : metainfo.trackers) {
+    AddUnique(m.trackers, seen_tr, t.url);
+  }
+  for (const auto& w : metainfo.url_seeds) AddUnique(m.web_seeds, seen_ws, w);
   return m;
 }
 

@@ -152,7 +152,13 @@ absl::StatusOr<std::vector<FileEntry>> ExtractV1Files(
     if (path && !path.is_list()) {
       return Invalid(absl::StrCat(where, " has a 'path' that is not a list"));
     }
-    if (path && path.size() > 0) {
+    const size_t depth = path ? path.size() : 0;
+    if (depth > static_cast<size_t>(limits.max_depth)) {
+      return Invalid(absl::StrCat(where, " has a path of ", depth,
+                                  " elements (the limit is ", limits.max_depth,
+                                  ")"));
+    }
+    if (depth > 0) {
       f.path = name;
       for (BNode e : path.children()) {
         if (!e.is_string()) {
@@ -371,21 +377,32 @@ absl::Status CheckHybridFilesMatch(std::vector<FileEntry>& v2,
 absl::Status MakePathsUnique(std::vector<FileEntry>& files,
                              const MetainfoLimits& limits,
                              std::vector<std::string>& warnings) {
-  std::unordered_set<std::string> taken;
-  taken.reserve(files.size() * 2);
-  for (const FileEntry& f : files) {
-    if (f.pad_file) continue;
-    for (size_t slash = f.path.find('/'); slash != std::string::npos;
-         slash = f.path.find('/', slash + 1)) {
-      taken.insert(f.path.substr(0, slash));
+  // Directory prefixes are views into a copy of the original paths (renames
+  // below replace strings). Walking each path's prefixes from the longest and
+  // stopping at the first already known keeps the work near-linear.
+  std::vector<std::string> original;
+  original.reserve(files.size());
+  for (const FileEntry& f : files) original.push_back(f.path);
+  std::unordered_set<std::string_view> dirs;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (files[i].pad_file) continue;
+    std::string_view p = original[i];
+    for (size_t slash = p.rfind('/'); slash != std::string_view::npos && slash;
+         slash = p.rfind('/', slash - 1)) {
+      if (!dirs.insert(p.substr(0, slash)).second) break;
     }
   }
+  std::unordered_set<std::string> taken;
+  taken.reserve(files.size() * 2);
+  auto is_taken = [&](const std::string& path) {
+    return dirs.count(path) > 0 || !taken.insert(path).second;
+  };
   // The next suffix to try per original path, so n copies cost O(n).
   std::unordered_map<std::string, int> next_suffix;
   int collisions = 0;
   for (FileEntry& f : files) {
     if (f.pad_file) continue;
-    if (taken.insert(f.path).second) continue;
+    if (!is_taken(f.path)) continue;
     size_t slash = f.path.rfind('/');
     size_t dot = f.path.rfind('.');
     if (dot == std::string::npos ||
@@ -401,7 +418,7 @@ absl::Status MakePathsUnique(std::vector<FileEntry>& files,
                                     " colliding file paths"));
       }
       std::string candidate = absl::StrCat(stem, ".", ++n, ext);
-      if (taken.insert(candidate).second) {
+      if (!is_taken(candidate)) {
         if (warnings.size() < 100) {
           warnings.push_back(absl::StrCat("renamed duplicate path ",
                                           Quote(f.path), " to ",
@@ -538,15 +555,20 @@ absl::Status ParsePieceLayers(BNode layers, Metainfo& m) {
           "): keys must be 32-byte roots and values multiples of 32 bytes"));
     }
   }
+  // root -> layer; the first entry wins for a repeated key.
+  std::unordered_map<std::string_view, std::string_view> by_root;
+  by_root.reserve(entries.size());
+  for (const BEntry& e : entries) {
+    by_root.emplace(e.key, e.value.string_value());
+  }
   for (size_t i = 0; i < m.files.size(); ++i) {
     const FileEntry& f = m.files[i];
     if (!f.pieces_root || f.length <= m.piece_length) continue;
     std::string_view root(reinterpret_cast<const char*>(f.pieces_root->data()),
                           32);
-    auto it = std::find_if(entries.begin(), entries.end(),
-                           [&](const BEntry& e) { return e.key == root; });
-    if (it == entries.end()) continue;  // fetched from peers later
-    std::string_view layer = it->value.string_value();
+    auto it = by_root.find(root);
+    if (it == by_root.end()) continue;  // fetched from peers later
+    std::string_view layer = it->second;
     const uint64_t file_pieces =
         (f.length + m.piece_length - 1) / m.piece_length;
     if (layer.size() != file_pieces * 32) {
@@ -569,13 +591,12 @@ absl::Status ParsePieceLayers(BNode layers, Metainfo& m) {
 }
 
 void AddUrls(BNode node, std::vector<std::string>& out, bool add_slash) {
+  std::unordered_set<std::string> seen(out.begin(), out.end());
   auto add = [&](std::string_view s) {
     std::string url(Trim(s));
     if (url.empty()) return;
     if (add_slash && url.back() != '/') url.push_back('/');
-    if (std::find(out.begin(), out.end(), url) == out.end()) {
-      out.push_back(std::move(url));
-    }
+    if (seen.insert(url).second) out.push_back(std::move(url));
   };
   if (node.is_string()) {
     add(node.string_value());
@@ -587,12 +608,10 @@ void AddUrls(BNode node, std::vector<std::string>& out, bool add_slash) {
 }
 
 void ParseAnnounceData(BNode root, Metainfo& m) {
+  std::unordered_set<std::string> seen;
   auto add_tracker = [&](std::string_view s, int tier) {
     std::string url(Trim(s));
-    if (url.empty()) return false;
-    for (const TrackerEntry& t : m.trackers) {
-      if (t.url == url) return false;
-    }
+    if (url.empty() || !seen.insert(url).second) return false;
     m.trackers.push_back({std::move(url), tier});
     return true;
   };

@@ -298,6 +298,11 @@ TEST(MetainfoTest, Limits) {
   EXPECT_THAT(std::string(ParseMetainfo(t, small).status().message()),
               HasSubstr("larger than the limit of 10"));
   small = {};
+  small.max_depth = 5;
+  Dict deep = V1MultiInfo(List{V1File(1, List{"a", "b", "c", "d", "e", "f"})});
+  EXPECT_THAT(
+      std::string(ParseMetainfo(Torrent(deep), small).status().message()),
+      HasSubstr("has a path of 6 elements (the limit is 5)"));
   small.max_depth = 2;
   EXPECT_THAT(std::string(ParseMetainfo(t, small).status().message()),
               HasSubstr("nesting deeper than 2"));
