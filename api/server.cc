@@ -58,6 +58,10 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(node::Node& node) {
       new ApiServer(std::move(impl), bound.ToString()));
 }
 
+void ApiServer::set_gateway_address(std::string address) {
+  impl_->node_service_.set_gateway_address(std::move(address));
+}
+
 void RouteGrpcLogsToSpdlog() {
   gpr_set_log_function([](gpr_log_func_args* args) {
     // gRPC's errors about a port already in use are reported by us in one clear

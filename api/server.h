@@ -24,6 +24,9 @@ class ApiServer {
   // for).
   const std::string& address() const { return address_; }
 
+  // Reports the HTTP gateway's bound address in GetInfo.
+  void set_gateway_address(std::string address);
+
  private:
   class Impl;
   explicit ApiServer(std::unique_ptr<Impl> impl, std::string address);

@@ -223,6 +223,7 @@ grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext*,
   {
     absl::MutexLock lock(&mu_);
     response->set_api_address(api_address_);
+    response->set_gateway_address(gateway_address_);
   }
   response->set_data_dir(o.data_dir.string());
   response->set_uptime_seconds(absl::ToDoubleSeconds(node_.uptime()));

@@ -50,6 +50,10 @@ class NodeServiceImpl final : public v1::NodeService::Service {
     absl::MutexLock lock(&mu_);
     api_address_ = std::move(address);
   }
+  void set_gateway_address(std::string address) {
+    absl::MutexLock lock(&mu_);
+    gateway_address_ = std::move(address);
+  }
 
   grpc::Status GetInfo(grpc::ServerContext* ctx,
                        const v1::GetInfoRequest* request,
@@ -59,6 +63,7 @@ class NodeServiceImpl final : public v1::NodeService::Service {
   node::Node& node_;
   absl::Mutex mu_;
   std::string api_address_ ABSL_GUARDED_BY(mu_);
+  std::string gateway_address_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace shoal::api

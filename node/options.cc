@@ -205,6 +205,10 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
       SHOAL_RETURN_IF_ERROR(address(options.api));
     } else if (k == "listen") {
       SHOAL_RETURN_IF_ERROR(address(options.listen));
+    } else if (k == "gateway") {
+      HostPort hp;
+      SHOAL_RETURN_IF_ERROR(address(hp));
+      options.gateway = hp;
     } else if (k == "bootstrap") {
       SHOAL_ASSIGN_OR_RETURN(options.bootstrap, AddressList(path, k, node));
     } else if (k == "dht_routers") {

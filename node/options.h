@@ -5,6 +5,7 @@
 //   data_dir = "/var/lib/shoal"
 //   api = "127.0.0.1:7080"
 //   listen = "0.0.0.0:6881"
+//   gateway = "127.0.0.1:8080"   # HTTP gateway; off unless set
 //   bootstrap = ["10.0.0.2:6881"]
 //   dht_routers = ["router.bittorrent.com:6881"]
 //   capacity = "100GiB"          # or an integer number of bytes; 0 = unlimited
@@ -16,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +50,8 @@ struct NodeOptions {
   std::vector<HostPort> bootstrap;
   // Public DHT bootstrap routers.
   std::vector<HostPort> dht_routers = DefaultDhtRouters();
+  // HTTP gateway address; none by default.
+  std::optional<HostPort> gateway;
   // Bytes of chunk data to keep; 0 = unlimited.
   uint64_t capacity_bytes = 0;
   // Hashing/disk threads; 0 = one per core.

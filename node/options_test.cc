@@ -65,6 +65,7 @@ TEST_F(ConfigFileTest, AppliesSettings) {
 data_dir = "/tmp/x"
 api = "127.0.0.1:9000"
 listen = "0.0.0.0:7000"
+gateway = "127.0.0.1:8080"
 bootstrap = ["10.1.1.1:6881"]
 dht_routers = []
 capacity = "2GiB"
@@ -76,6 +77,8 @@ log_level = "debug"
   EXPECT_EQ(o.data_dir, "/tmp/x");
   EXPECT_EQ(o.api.port, 9000);
   EXPECT_EQ(o.listen.port, 7000);
+  ASSERT_TRUE(o.gateway.has_value());
+  EXPECT_EQ(o.gateway->port, 8080);
   ASSERT_EQ(o.bootstrap.size(), 1u);
   EXPECT_TRUE(o.dht_routers.empty());
   EXPECT_EQ(o.capacity_bytes, 2ull << 30);

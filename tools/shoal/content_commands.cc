@@ -367,6 +367,7 @@ void AddNodeCommands(CLI::App& app, Action& action) {
             {"version", ni.version()},
             {"listen_address", ni.listen_address()},
             {"api_address", ni.api_address()},
+            {"gateway_address", ni.gateway_address()},
             {"data_dir", ni.data_dir()},
             {"uptime_seconds", ni.uptime_seconds()},
             {"hash_threads", ni.hash_threads()},
@@ -389,6 +390,10 @@ void AddNodeCommands(CLI::App& app, Action& action) {
       std::printf("version       %s\n", ni.version().c_str());
       std::printf("api           %s\n", ni.api_address().c_str());
       std::printf("listen        %s\n", ni.listen_address().c_str());
+      if (!ni.gateway_address().empty()) {
+        std::printf("gateway       http://%s/content/<id>\n",
+                    ni.gateway_address().c_str());
+      }
       std::printf("data dir      %s\n", ni.data_dir().c_str());
       std::printf("uptime        %.0f s\n", ni.uptime_seconds());
       std::printf("contents      %llu (%llu chunks)\n",

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "api/gateway.h"
 #include "api/server.h"
 #include "node/node.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -38,7 +39,8 @@ int main(int argc, char** argv) {
   // A repeated flag takes its last value, as scripts that append overrides
   // expect.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  std::string config, data_dir, api, listen, dht_routers, capacity, log_level;
+  std::string config, data_dir, api, listen, dht_routers, capacity, log_level,
+      gateway;
   std::vector<std::string> bootstrap;
   int hash_threads = -1;
   app.add_option("--config", config,
@@ -50,6 +52,8 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen,
                  "Peer address HOST:PORT, TCP and UDP (default 0.0.0.0:6881; "
                  "port 0 = any)");
+  app.add_option("--gateway", gateway,
+                 "HTTP gateway address HOST:PORT (default: off)");
   app.add_option("--bootstrap", bootstrap,
                  "Cluster DHT bootstrap node HOST:PORT (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -82,6 +86,7 @@ int main(int argc, char** argv) {
   if (app.count("--data-dir")) options.data_dir = data_dir;
   if (app.count("--api")) options.api = OrDie(HostPort::Parse(api));
   if (app.count("--listen")) options.listen = OrDie(HostPort::Parse(listen));
+  if (app.count("--gateway")) options.gateway = OrDie(HostPort::Parse(gateway));
   if (app.count("--bootstrap")) {
     options.bootstrap.clear();
     for (const auto& b : bootstrap)
@@ -122,6 +127,12 @@ int main(int argc, char** argv) {
 
   auto node = OrDie(shoal::node::Node::Start(options));
   auto server = OrDie(shoal::api::ApiServer::Start(*node));
+  std::unique_ptr<shoal::api::Gateway> gateway_server;
+  if (options.gateway) {
+    gateway_server = OrDie(shoal::api::Gateway::Start(*node, *options.gateway));
+    server->set_gateway_address(gateway_server->address());
+    spdlog::info("HTTP gateway on {}", gateway_server->address());
+  }
   spdlog::info("shoald {} node {} data dir {}", shoal::node::kVersion,
                node->node_id(), options.data_dir.string());
   spdlog::info("API on {}, peers on {}", server->address(),
@@ -135,6 +146,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   spdlog::info("{} received, shutting down",
                sig == SIGINT ? "SIGINT" : "SIGTERM");
+  gateway_server.reset();
   server.reset();
   node.reset();
   spdlog::info("stopped");
