@@ -179,30 +179,30 @@ grpc::Status ContentServiceImpl::List(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+// Pins or unpins the content `id_text` names and describes it in `out`.
+grpc::Status ContentServiceImpl::SetPinned(const char* method,
+                                           const std::string& id_text,
+                                           bool pinned, v1::ContentInfo* out) {
+  auto id = ParseId(id_text);
+  if (!id.ok()) return Finish(method, id.status());
+  absl::Status s = node_.store().SetPinned(*id, pinned);
+  if (!s.ok()) return Finish(method, s);
+  auto st = node_.store().Stat(*id);
+  if (!st.ok()) return Finish(method, st.status());
+  FillContent(*st, out);
+  return grpc::Status::OK;
+}
+
 grpc::Status ContentServiceImpl::Pin(grpc::ServerContext*,
                                      const v1::PinRequest* request,
                                      v1::PinResponse* response) {
-  auto id = ParseId(request->id());
-  if (!id.ok()) return Finish("Pin", id.status());
-  absl::Status s = node_.store().SetPinned(*id, true);
-  if (!s.ok()) return Finish("Pin", s);
-  auto st = node_.store().Stat(*id);
-  if (!st.ok()) return Finish("Pin", st.status());
-  FillContent(*st, response->mutable_content());
-  return grpc::Status::OK;
+  return SetPinned("Pin", request->id(), true, response->mutable_content());
 }
 
 grpc::Status ContentServiceImpl::Unpin(grpc::ServerContext*,
                                        const v1::UnpinRequest* request,
                                        v1::UnpinResponse* response) {
-  auto id = ParseId(request->id());
-  if (!id.ok()) return Finish("Unpin", id.status());
-  absl::Status s = node_.store().SetPinned(*id, false);
-  if (!s.ok()) return Finish("Unpin", s);
-  auto st = node_.store().Stat(*id);
-  if (!st.ok()) return Finish("Unpin", st.status());
-  FillContent(*st, response->mutable_content());
-  return grpc::Status::OK;
+  return SetPinned("Unpin", request->id(), false, response->mutable_content());
 }
 
 grpc::Status ContentServiceImpl::Remove(grpc::ServerContext*,

@@ -37,6 +37,9 @@ class ContentServiceImpl final : public v1::ContentService::Service {
                       v1::RemoveResponse* response) override;
 
  private:
+  grpc::Status SetPinned(const char* method, const std::string& id_text,
+                         bool pinned, v1::ContentInfo* out);
+
   node::Node& node_;
 };
 
