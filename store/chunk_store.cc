@@ -220,7 +220,7 @@ absl::Status RocksDbChunkStore::Init() {
   // blob file is deleted once every chunk in it is gone; an add writes its
   // chunks side by side, so removing or evicting content frees whole files.
   blobs.enable_blob_garbage_collection = false;
-  blobs.write_buffer_size = 128 << 20;
+  blobs.write_buffer_size = 16 << 20;
   blobs.max_write_buffer_number = 4;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {

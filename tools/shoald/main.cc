@@ -123,7 +123,9 @@ int main(int argc, char** argv) {
   // faults and zeroing (profiling showed 16% of an add's CPU there); keeping
   // them on the heap reuses the memory.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+  mallopt(M_TRIM_THRESHOLD, 16 << 20);
+  // Few arenas: the pool threads share them, so memory freed by one is reused by the next.
+  mallopt(M_ARENA_MAX, 2);
 
   auto node = OrDie(shoal::node::Node::Start(options));
   auto server = OrDie(shoal::api::ApiServer::Start(*node));
