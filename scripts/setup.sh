@@ -14,7 +14,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   libisal-dev
-  python3-libtorrent python3-grpcio python3-protobuf python3-pytest opentracker openssl procps
+  python3-libtorrent python3-grpcio python3-protobuf python3-pytest opentracker openssl procps bc
 )
 
 missing=()
