@@ -162,6 +162,10 @@ absl::StatusOr<BDocument> Bdecode(std::string_view buffer,
   };
   std::vector<Frame> stack;
   const size_t n = buffer.size();
+  // Every token takes at least 2 bytes. Reserving the bound up front avoids
+  // regrowth; pages never written are never touched.
+  doc.tokens_.reserve(static_cast<size_t>(
+      std::min<int64_t>(options.max_tokens, static_cast<int64_t>(n / 2 + 1))));
   size_t pos = 0;
 
   // Reads unsigned decimal digits at `pos` into `out`; false on overflow.

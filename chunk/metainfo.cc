@@ -129,11 +129,15 @@ absl::StatusOr<std::vector<FileEntry>> ExtractV1Files(
   if (!list.is_list()) return Invalid("'files' is not a list");
   multi_file = true;
   size_t index = 0;
+  files.reserve(list.size());
   for (BNode entry : list.children()) {
-    std::string where = absl::StrCat("file ", index, " of 'files'");
+    // Only error paths use it; built lazily.
+    auto where = [index] {
+      return absl::StrCat("file ", index, " of 'files'");
+    };
     SHOAL_RETURN_IF_ERROR(CheckFileCount(index + 1, limits));
     if (!entry.is_dict()) {
-      return Invalid(absl::StrCat(where, " is not a dictionary (byte ",
+      return Invalid(absl::StrCat(where(), " is not a dictionary (byte ",
                                   entry.offset(), ")"));
     }
     FileEntry f;
@@ -142,7 +146,8 @@ absl::StatusOr<std::vector<FileEntry>> ExtractV1Files(
       BNode length = entry.Find("length");
       if (!length.is_int() || length.int_value() < 0 ||
           static_cast<uint64_t>(length.int_value()) > kMaxFileLength) {
-        return Invalid(absl::StrCat(where, " has a missing or invalid length"));
+        return Invalid(
+            absl::StrCat(where(), " has a missing or invalid length"));
       }
       f.length = static_cast<uint64_t>(length.int_value());
     }
@@ -150,11 +155,11 @@ absl::StatusOr<std::vector<FileEntry>> ExtractV1Files(
     BNode path = entry.FindList("path.utf-8");
     if (!path) path = entry.Find("path");
     if (path && !path.is_list()) {
-      return Invalid(absl::StrCat(where, " has a 'path' that is not a list"));
+      return Invalid(absl::StrCat(where(), " has a 'path' that is not a list"));
     }
     const size_t depth = path ? path.size() : 0;
     if (depth > static_cast<size_t>(limits.max_depth)) {
-      return Invalid(absl::StrCat(where, " has a path of ", depth,
+      return Invalid(absl::StrCat(where(), " has a path of ", depth,
                                   " elements (the limit is ", limits.max_depth,
                                   ")"));
     }
@@ -162,8 +167,9 @@ absl::StatusOr<std::vector<FileEntry>> ExtractV1Files(
       f.path = name;
       for (BNode e : path.children()) {
         if (!e.is_string()) {
-          return Invalid(absl::StrCat(
-              where, " has a non-string path element (byte ", e.offset(), ")"));
+          return Invalid(absl::StrCat(where(),
+                                      " has a non-string path element (byte ",
+                                      e.offset(), ")"));
         }
         // BitComet's pad files predate BEP 47's attribute.
         if (e.string_value().find("_____padding_file_") !=
@@ -176,12 +182,13 @@ absl::StatusOr<std::vector<FileEntry>> ExtractV1Files(
     } else if (f.pad_file) {
       f.path = PadPath(name, f.length);
     } else {
-      return Invalid(absl::StrCat(where, " has no path"));
+      return Invalid(absl::StrCat(where(), " has no path"));
     }
     if (f.symlink) {
       BNode target = entry.FindList("symlink path");
       if (target) {
-        SHOAL_ASSIGN_OR_RETURN(f.symlink_target, SymlinkTarget(target, where));
+        SHOAL_ASSIGN_OR_RETURN(f.symlink_target,
+                               SymlinkTarget(target, where()));
       } else {
         f.symlink = false;  // BEP 47 requires the target; treat as a file
       }
@@ -249,46 +256,49 @@ absl::StatusOr<std::vector<FileEntry>> ExtractV2Files(
       continue;
     }
     SHOAL_RETURN_IF_ERROR(CheckFileCount(files.size() + 1, limits));
-    std::string where = absl::StrCat("file ", Quote(e.key), " in 'file tree'");
+    auto where = [&e] {
+      return absl::StrCat("file ", Quote(e.key), " in 'file tree'");
+    };
     BNode dict = e.value.Find("");
     if (!dict.is_dict()) {
-      return Invalid(absl::StrCat(where, " is not a dictionary"));
+      return Invalid(absl::StrCat(where(), " is not a dictionary"));
     }
     FileEntry f;
     f.path = std::move(path);
     ApplyAttributes(dict, f);
     if (f.pad_file) {
-      return Invalid(absl::StrCat(where,
+      return Invalid(absl::StrCat(where(),
                                   " has the pad attribute, which v2 file "
                                   "trees do not allow"));
     }
     if (!f.symlink) {
       BNode length = dict.Find("length");
       if (!length.is_int() || length.int_value() < 0) {
-        return Invalid(absl::StrCat(where, " has a missing or invalid length"));
+        return Invalid(
+            absl::StrCat(where(), " has a missing or invalid length"));
       }
       f.length = static_cast<uint64_t>(length.int_value());
       if (f.length / kBlockSize >= kMaxV2FileBlocks) {
         return Invalid(
-            absl::StrCat(where, " is too large (", f.length, " bytes)"));
+            absl::StrCat(where(), " is too large (", f.length, " bytes)"));
       }
     }
     f.mtime = dict.FindInt("mtime").value_or(0);
     if (f.symlink) {
       BNode target = dict.FindList("symlink path");
       if (!target) {
-        return Invalid(absl::StrCat(where, " is a symlink without a target"));
+        return Invalid(absl::StrCat(where(), " is a symlink without a target"));
       }
-      SHOAL_ASSIGN_OR_RETURN(f.symlink_target, SymlinkTarget(target, where));
+      SHOAL_ASSIGN_OR_RETURN(f.symlink_target, SymlinkTarget(target, where()));
     } else if (f.length > 0) {
       auto root = dict.FindString("pieces root");
       if (!root || root->size() != 32) {
-        return Invalid(absl::StrCat(where, " has no 32-byte 'pieces root'"));
+        return Invalid(absl::StrCat(where(), " has no 32-byte 'pieces root'"));
       }
       Sha256Digest r;
       std::memcpy(r.data(), root->data(), 32);
       if (r == Sha256Digest{}) {
-        return Invalid(absl::StrCat(where, " has an all-zero 'pieces root'"));
+        return Invalid(absl::StrCat(where(), " has an all-zero 'pieces root'"));
       }
       f.pieces_root = r;
     }
