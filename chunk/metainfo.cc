@@ -304,6 +304,9 @@ absl::StatusOr<std::vector<FileEntry>> ExtractV2Files(
     }
     files.push_back(std::move(f));
   }
+  if (files.empty()) {
+    return Invalid("'file tree' holds directories but no files");
+  }
   return files;
 }
 

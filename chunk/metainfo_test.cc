@@ -216,6 +216,16 @@ TEST(MetainfoTest, V2RequiresCanonicalInfo) {
   EXPECT_TRUE(ParseMetainfo("d4:info" + v1info + "e").ok());
 }
 
+// A v2 file tree of empty directories has no files (found in review: this
+// used to read past the end of the file list; also a fuzz regression case).
+TEST(MetainfoTest, V2TreeWithoutFiles) {
+  absl::Status s = ParseError(
+      "d4:infod9:file treed1:adee12:meta versioni2e4:name1:x12:piece "
+      "lengthi16384eee");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("no files"));
+}
+
 // Hybrid: the v1 list and the v2 tree must agree.
 TEST(MetainfoTest, HybridMustAgree) {
   const uint32_t pl = 16384;
