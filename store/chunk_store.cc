@@ -133,6 +133,11 @@ class RocksDbChunkStore final : public ChunkStore {
   absl::StatusOr<ContentState> CommitUpload(const UploadId& upload,
                                             ContentRecord record) override;
   void AbortUpload(const UploadId& upload) override;
+  absl::StatusOr<ContentState> CreateContent(ContentRecord record) override;
+  absl::Status PutContentPiece(const ContentId& id, uint32_t index,
+                               std::span<const uint8_t> data) override;
+  absl::StatusOr<ContentId> FindByTruncatedId(
+      std::string_view prefix20) override;
   absl::StatusOr<std::string> ReadPiece(const ContentId& id,
                                         uint32_t index) override;
   absl::Status Touch(const ContentId& id) override;
@@ -586,6 +591,95 @@ absl::Status RocksDbChunkStore::RemoveLocked(const ContentId& id) {
   used_bytes_ -= freed;
   contents_.erase(c);
   return absl::OkStatus();
+}
+
+absl::StatusOr<ContentState> RocksDbChunkStore::CreateContent(
+    ContentRecord record) {
+  absl::MutexLock lock(&mu_);
+  if (auto c = contents_.find(record.id); c != contents_.end()) {
+    return c->second.State();
+  }
+  const uint32_t n = record.layout().num_pieces();
+  if (record.piece_layer.size() != n) {
+    return absl::InvalidArgumentError("piece layer does not match the length");
+  }
+  if (options_.capacity_bytes > 0) {
+    SHOAL_RETURN_IF_ERROR(EvictForLocked(record.length));
+  }
+  const absl::Time now = options_.clock();
+  record.added = now;
+  record.last_access = now;
+  SHOAL_RETURN_IF_ERROR(WriteRecordLocked(record));
+  ContentEntry entry;
+  entry.have.assign(n, false);
+  entry.record = std::move(record);
+  ContentId id = entry.record.id;
+  auto& e = contents_[id] = std::move(entry);
+  return e.State();
+}
+
+absl::Status RocksDbChunkStore::PutContentPiece(const ContentId& id,
+                                                uint32_t index,
+                                                std::span<const uint8_t> data) {
+  absl::MutexLock lock(&mu_);
+  auto c = contents_.find(id);
+  if (c == contents_.end()) {
+    return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
+  }
+  ContentEntry& e = c->second;
+  if (index >= e.have.size()) {
+    return absl::OutOfRangeError(
+        absl::StrCat("piece ", index, " out of range"));
+  }
+  const chunk::ContentLayout layout = e.record.layout();
+  if (data.size() != layout.piece_size(index)) {
+    return absl::InvalidArgumentError(absl::StrCat("piece ", index, " has ",
+                                                   data.size(), " bytes, want ",
+                                                   layout.piece_size(index)));
+  }
+  if (e.have[index]) return absl::OkStatus();
+  const Sha256Digest& hash = e.record.piece_layer[index];
+  const int levels = layout.piece_tree_levels(index);
+  const uint32_t size = static_cast<uint32_t>(data.size());
+  rocksdb::WriteBatch batch;
+  auto ci = chunks_.find(hash);
+  const bool write_value =
+      ci == chunks_.end() || ci->second.lost || ci->second.volatile_value;
+  if (write_value) {
+    const char lv = static_cast<char>(levels);
+    rocksdb::Slice key(DigestView(hash));
+    rocksdb::Slice parts[2] = {
+        rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size()),
+        rocksdb::Slice(&lv, 1)};
+    batch.Put(chunks(), rocksdb::SliceParts(&key, 1),
+              rocksdb::SliceParts(parts, 2));
+  }
+  batch.Put(haves(), HaveKey(kContentOwner, id.AsStringView(), index),
+            HaveValue(hash, levels, size));
+  SHOAL_RETURN_IF_ERROR(
+      FromRocks(db_->Write(write_options_, &batch), "writing piece"));
+  ChunkInfo& info = chunks_[hash];
+  ++info.refs;
+  info.size = size;
+  if (write_value) {
+    if (info.refs == 1 || info.lost) used_bytes_ += size;
+    info.lost = false;
+    info.volatile_value = false;
+  }
+  e.have[index] = true;
+  ++e.pieces_local;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ContentId> RocksDbChunkStore::FindByTruncatedId(
+    std::string_view prefix20) {
+  absl::MutexLock lock(&mu_);
+  if (prefix20.size() != 20) return absl::InvalidArgumentError("need 20 bytes");
+  // Content counts are modest; a scan keeps the index in one place.
+  for (const auto& [id, e] : contents_) {
+    if (id.AsStringView().substr(0, 20) == prefix20) return id;
+  }
+  return absl::NotFoundError("no content with that info-hash");
 }
 
 absl::Status RocksDbChunkStore::Remove(const ContentId& id) {

@@ -140,6 +140,26 @@ class ChunkStore {
   // Drops an upload and the chunks only it referenced.
   virtual void AbortUpload(const UploadId& upload) = 0;
 
+  // Creates the record of content being fetched from peers, with no pieces yet
+  // (its piece layer is known and verified), reserving capacity like
+  // BeginUpload. Content already stored is left as it is. RESOURCE_EXHAUSTED if
+  // it cannot fit.
+  virtual absl::StatusOr<ContentState> CreateContent(ContentRecord record) = 0;
+
+  // Stores piece `index` of content `id` created by CreateContent (or of stored
+  // content that lost a piece); the caller verified `data` against the piece
+  // layer. Atomic; storing a piece twice is a no-op. NOT_FOUND for unknown
+  // content, OUT_OF_RANGE for a bad index, INVALID_ARGUMENT for data of the
+  // wrong size.
+  virtual absl::Status PutContentPiece(const chunk::ContentId& id,
+                                       uint32_t index,
+                                       std::span<const uint8_t> data) = 0;
+
+  // The content whose ID starts with these 20 bytes (the info-hash BitTorrent
+  // handshakes carry for a v2 torrent), if stored. NOT_FOUND otherwise.
+  virtual absl::StatusOr<chunk::ContentId> FindByTruncatedId(
+      std::string_view prefix20) = 0;
+
   // Returns piece `index` of `id`, verified against its hash. NOT_FOUND for
   // unknown content, OUT_OF_RANGE for a bad index, UNAVAILABLE for a piece not
   // held locally, DATA_LOSS if the stored chunk was missing or corrupt (it is

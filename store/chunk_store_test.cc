@@ -294,6 +294,43 @@ TEST_F(ChunkStoreTest, SecondOpenRefused) {
             absl::StatusCode::kUnavailable);
 }
 
+// Content fetched from peers: the record comes first, pieces one by one, in any
+// order; the store knows which it has across a reopen, and finds the content by
+// its 20-byte info-hash.
+TEST_F(ChunkStoreTest, FetchedContent) {
+  std::string data = RandomBytes(3 * 65536 + 5, 40);
+  auto [up, record] = Upload(data);
+  store_->AbortUpload(up);
+  ASSERT_EQ(store_->Stats().num_chunks, 0u);
+  auto created = store_->CreateContent(record);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->pieces_local, 0u);
+  ContentLayout layout = record.layout();
+  auto piece = [&](uint32_t i) {
+    return Bytes(data).subspan(layout.piece_offset(i), layout.piece_size(i));
+  };
+  ASSERT_TRUE(store_->PutContentPiece(record.id, 2, piece(2)).ok());
+  ASSERT_TRUE(store_->PutContentPiece(record.id, 0, piece(0)).ok());
+  EXPECT_EQ(store_->PutContentPiece(record.id, 9, piece(0)).code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(store_->PutContentPiece(record.id, 1, piece(3)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ReadPiece(record.id, 1).status().code(),
+            absl::StatusCode::kUnavailable);
+  Reopen();
+  EXPECT_EQ(store_->Stat(record.id)->pieces_local, 2u);
+  ASSERT_TRUE(store_->PutContentPiece(record.id, 1, piece(1)).ok());
+  ASSERT_TRUE(store_->PutContentPiece(record.id, 3, piece(3)).ok());
+  EXPECT_TRUE(store_->Stat(record.id)->complete());
+  EXPECT_EQ(ReadAll(record.id), data);
+  auto found =
+      store_->FindByTruncatedId(record.id.AsStringView().substr(0, 20));
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(*found, record.id);
+  EXPECT_EQ(store_->FindByTruncatedId(std::string(20, 'x')).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 // Node state round-trips.
 TEST_F(ChunkStoreTest, State) {
   EXPECT_EQ(store_->GetState("k").status().code(), absl::StatusCode::kNotFound);
