@@ -9,14 +9,12 @@
 #include <mutex>
 #include <thread>
 
-// Boost 1.74's asio/awaitable.hpp uses std::exchange without including
-// <utility>.
-#include <boost/asio.hpp>
+#include "absl/strings/str_cat.h"
+#include "node/asio.h"  // first Boost include: see the note there
+// clang-format off
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <utility>
-
-#include "absl/strings/str_cat.h"
+// clang-format on
 #include "node/content_io.h"
 #include "spdlog/spdlog.h"
 

@@ -135,6 +135,29 @@ grpc::Status ContentServiceImpl::Read(
   if (!id.ok()) return Finish("Read", id.status());
   std::optional<uint64_t> length;
   if (request->has_length()) length = request->length();
+  std::shared_ptr<node::PieceEvents> arriving;
+  auto local = node_.store().Stat(*id);
+  if (!(local.ok() && local->complete()) && request->peers_size() > 0) {
+    std::vector<node::HostPort> peers;
+    for (const std::string& p : request->peers()) {
+      auto hp = node::HostPort::Parse(p);
+      if (!hp.ok()) return Finish("Read", hp.status());
+      peers.push_back(*std::move(hp));
+    }
+    auto events = node_.session().Fetch(*id, peers);
+    if (!events.ok()) return Finish("Read", events.status());
+    arriving = *std::move(events);
+    const absl::Duration timeout = node_.options().fetch_timeout;
+    absl::Status s = arriving->WaitForMetadata(absl::Now() + timeout);
+    if (!s.ok()) {
+      if (s.code() == absl::StatusCode::kDeadlineExceeded) {
+        s = absl::NotFoundError(absl::StrCat("no peer provided ", id->Hex(),
+                                             " within ",
+                                             absl::FormatDuration(timeout)));
+      }
+      return Finish("Read", s);
+    }
+  }
   uint64_t content_length = 0;
   if (auto st = node_.store().Stat(*id); st.ok())
     content_length = st->record.length;
@@ -156,7 +179,8 @@ grpc::Status ContentServiceImpl::Read(
           if (!writer->Write(msg)) return false;
         }
         return true;
-      });
+      },
+      arriving.get(), node_.options().fetch_timeout);
   return Finish("Read", s);
 }
 

@@ -337,7 +337,8 @@ absl::StatusOr<store::ContentState> AddFile(store::ChunkStore& store,
 
 absl::Status ReadContent(store::ChunkStore& store, ThreadPool& pool,
                          const chunk::ContentId& id, uint64_t offset,
-                         std::optional<uint64_t> length, const ReadSink& sink) {
+                         std::optional<uint64_t> length, const ReadSink& sink,
+                         PieceEvents* arriving, absl::Duration idle_timeout) {
   SHOAL_ASSIGN_OR_RETURN(store::ContentState state, store.Stat(id));
   const ContentLayout layout = state.record.layout();
   if (offset > layout.length) {
@@ -360,13 +361,19 @@ absl::Status ReadContent(store::ChunkStore& store, ThreadPool& pool,
   OrderedWork<absl::StatusOr<std::string>> work(pool, Window(pool));
   uint32_t next_submit = first;
   auto submit_more = [&] {
-    while (next_submit <= last && !work.full()) {
+    while (next_submit <= last && !work.full() &&
+           (arriving == nullptr || arriving->Has(next_submit))) {
       uint32_t i = next_submit++;
       work.Submit([&store, &id, i] { return store.ReadPiece(id, i); });
     }
   };
   submit_more();
   for (uint32_t i = first; i <= last; ++i) {
+    if (work.empty() && arriving != nullptr) {
+      // Fetching: wait for the next piece to arrive.
+      SHOAL_RETURN_IF_ERROR(arriving->WaitForPiece(i, idle_timeout));
+      submit_more();
+    }
     SHOAL_ASSIGN_OR_RETURN(std::string piece, work.PopOldest());
     submit_more();
     const uint64_t piece_start = layout.piece_offset(i);

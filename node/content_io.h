@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "base/thread_pool.h"
 #include "chunk/content_id.h"
+#include "node/piece_events.h"
 #include "store/chunk_store.h"
 
 namespace shoal::node {
@@ -70,9 +71,15 @@ using ReadSink = std::function<bool(std::string&& data, uint64_t offset)>;
 // UNAVAILABLE if a piece in the range is not stored locally; DATA_LOSS if a
 // stored piece failed verification (it is dropped); CANCELLED if the sink
 // stopped.
+//
+// With `arriving`, the content is being fetched: pieces are read as `arriving`
+// reports them, in order, waiting for each; UNAVAILABLE if none arrives for
+// `idle_timeout`.
 absl::Status ReadContent(store::ChunkStore& store, ThreadPool& pool,
                          const chunk::ContentId& id, uint64_t offset,
-                         std::optional<uint64_t> length, const ReadSink& sink);
+                         std::optional<uint64_t> length, const ReadSink& sink,
+                         PieceEvents* arriving = nullptr,
+                         absl::Duration idle_timeout = absl::Seconds(30));
 
 }  // namespace shoal::node
 

@@ -9,11 +9,6 @@
 #include <cstring>
 #include <thread>
 
-// Boost 1.74's asio/awaitable.hpp uses std::exchange without including
-// <utility>.
-#include <boost/asio.hpp>
-#include <utility>
-
 #include "absl/strings/str_cat.h"
 #include "base/hex.h"
 #include "base/status_macros.h"
@@ -22,97 +17,18 @@
 namespace shoal::node {
 namespace {
 
-namespace asio = boost::asio;
 constexpr char kIdentityKey[] = "identity.ed25519";
 
 }  // namespace
 
-// The network thread and the sockets it owns. Until the peer wire protocol runs
-// on it, it keeps the peer port bound (so two nodes cannot share it) and closes
-// incoming connections.
-class Node::Network {
- public:
-  Network() : acceptor_(io_), udp_(io_), work_(asio::make_work_guard(io_)) {}
-
-  ~Network() {
-    work_.reset();
-    io_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
-
-  absl::StatusOr<HostPort> Bind(const HostPort& listen) {
-    boost::system::error_code ec;
-    asio::ip::address addr = asio::ip::make_address(listen.host, ec);
-    if (ec) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "listen address must be an IP address, got '", listen.host, "'"));
-    }
-    asio::ip::tcp::endpoint ep(addr, listen.port);
-    auto taken = [&](std::string_view proto,
-                     const boost::system::error_code& e) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", listen.ToString(), " (",
-                       std::string(proto), "): ", e.message()));
-    };
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return taken("tcp", ec);
-    uint16_t port = acceptor_.local_endpoint().port();
-    asio::ip::udp::endpoint uep(addr, port);
-    udp_.open(uep.protocol(), ec);
-    if (!ec) udp_.bind(uep, ec);
-    if (ec) return taken("udp", ec);
-    HostPort bound = listen;
-    bound.port = port;
-    return bound;
-  }
-
-  void Run() {
-    Accept();
-    Receive();
-    thread_ = std::thread([this] { io_.run(); });
-  }
-
- private:
-  void Accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec,
-                                  asio::ip::tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec) {
-        boost::system::error_code ignored;
-        spdlog::debug(
-            "peer connection from {} closed: the peer protocol is not enabled",
-            socket.remote_endpoint(ignored).address().to_string());
-        socket.close(ignored);
-      }
-      Accept();
-    });
-  }
-
-  void Receive() {
-    udp_.async_receive_from(asio::buffer(datagram_), sender_,
-                            [this](boost::system::error_code ec, size_t) {
-                              if (ec == asio::error::operation_aborted) return;
-                              Receive();
-                            });
-  }
-
-  asio::io_context io_;
-  asio::ip::tcp::acceptor acceptor_;
-  asio::ip::udp::socket udp_;
-  asio::ip::udp::endpoint sender_;
-  std::array<char, 1500> datagram_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::thread thread_;
-};
-
 Node::Node(NodeOptions options) : options_(std::move(options)) {}
 
 Node::~Node() {
-  network_.reset();
+  // The session's swarms hand work to the pool and the pool posts results back:
+  // stop the network thread, drain the pool, then free both.
+  if (session_) session_->Stop();
   pool_.reset();
+  session_.reset();
   store_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -185,9 +101,9 @@ absl::Status Node::Init() {
   pool_ = std::make_unique<ThreadPool>(options_.hash_threads > 0
                                            ? options_.hash_threads
                                            : ThreadPool::DefaultSize());
-  network_ = std::make_unique<Network>();
-  SHOAL_ASSIGN_OR_RETURN(bound_listen_, network_->Bind(options_.listen));
-  network_->Run();
+  session_ = std::make_unique<Session>(*store_, *pool_,
+                                       absl::StrCat("Shoal ", kVersion));
+  SHOAL_ASSIGN_OR_RETURN(bound_listen_, session_->Start(options_.listen));
   return absl::OkStatus();
 }
 

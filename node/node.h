@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "base/thread_pool.h"
 #include "node/options.h"
+#include "node/session.h"
 #include "store/chunk_store.h"
 
 namespace shoal::node {
@@ -44,11 +45,12 @@ class Node {
   // The peer address as bound (the real port when 0 was asked for).
   const HostPort& listen_address() const { return bound_listen_; }
   absl::Duration uptime() const { return absl::Now() - started_; }
+  // The peer side: swarms and connections.
+  Session& session() { return *session_; }
   // Where adds of unknown length spool their bytes.
   std::filesystem::path spool_dir() const { return options_.data_dir / "tmp"; }
 
  private:
-  class Network;
   explicit Node(NodeOptions options);
   absl::Status Init();
 
@@ -57,7 +59,7 @@ class Node {
   int lock_fd_ = -1;
   std::unique_ptr<store::ChunkStore> store_;
   std::unique_ptr<ThreadPool> pool_;
-  std::unique_ptr<Network> network_;
+  std::unique_ptr<Session> session_;
   std::string node_id_;
   HostPort bound_listen_;
 };

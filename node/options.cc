@@ -229,6 +229,12 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
       if (i == nullptr || i->get() < 0 || i->get() > 256)
         return bad("an integer in 0..256");
       options.hash_threads = static_cast<int>(i->get());
+    } else if (k == "fetch_timeout") {
+      const auto* i = node.as_integer();
+      if (i == nullptr || i->get() < 1 || i->get() > 3600) {
+        return bad("a number of seconds in 1..3600");
+      }
+      options.fetch_timeout = absl::Seconds(i->get());
     } else if (k == "log_level") {
       const auto* s = node.as_string();
       if (s == nullptr) return bad("a string");

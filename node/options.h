@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace shoal::node {
 
@@ -57,6 +58,9 @@ struct NodeOptions {
   // Hashing/disk threads; 0 = one per core.
   int hash_threads = 0;
   std::string log_level = "info";
+  // How long a fetch waits for a peer to deliver the metadata, and then for
+  // each next piece.
+  absl::Duration fetch_timeout = absl::Seconds(30);
 };
 
 // ~/.local/share/shoal, or $XDG_DATA_HOME/shoal.

@@ -138,6 +138,7 @@ class RocksDbChunkStore final : public ChunkStore {
                                std::span<const uint8_t> data) override;
   absl::StatusOr<ContentId> FindByTruncatedId(
       std::string_view prefix20) override;
+  absl::StatusOr<std::vector<bool>> PiecesHeld(const ContentId& id) override;
   absl::StatusOr<std::string> ReadPiece(const ContentId& id,
                                         uint32_t index) override;
   absl::Status Touch(const ContentId& id) override;
@@ -669,6 +670,16 @@ absl::Status RocksDbChunkStore::PutContentPiece(const ContentId& id,
   e.have[index] = true;
   ++e.pieces_local;
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<bool>> RocksDbChunkStore::PiecesHeld(
+    const ContentId& id) {
+  absl::MutexLock lock(&mu_);
+  auto c = contents_.find(id);
+  if (c == contents_.end()) {
+    return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
+  }
+  return c->second.have;
 }
 
 absl::StatusOr<ContentId> RocksDbChunkStore::FindByTruncatedId(

@@ -167,6 +167,10 @@ class ChunkStore {
   virtual absl::StatusOr<std::string> ReadPiece(const chunk::ContentId& id,
                                                 uint32_t index) = 0;
 
+  // Which pieces of `id` are stored. NOT_FOUND for unknown content.
+  virtual absl::StatusOr<std::vector<bool>> PiecesHeld(
+      const chunk::ContentId& id) = 0;
+
   // Records an access for LRU eviction. NOT_FOUND for unknown content.
   virtual absl::Status Touch(const chunk::ContentId& id) = 0;
 

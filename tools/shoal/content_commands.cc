@@ -136,10 +136,12 @@ class Progress {
 
 // Streams content into `out`, checking offsets; `progress` may be null.
 absl::Status ReadInto(Client& client, const std::string& id, uint64_t offset,
-                      std::optional<uint64_t> length, FILE* out,
+                      std::optional<uint64_t> length,
+                      const std::vector<std::string>& peers, FILE* out,
                       Progress* progress) {
   v1::ReadRequest req;
   req.set_id(id);
+  for (const auto& p : peers) req.add_peers(p);
   req.set_offset(offset);
   if (length) req.set_length(*length);
   grpc::ClientContext ctx;
@@ -229,9 +231,15 @@ void AddContentCommands(CLI::App& app, Action& action) {
     cmd->add_option("ID", *id, "Content ID")->required();
     cmd->add_option("--offset", *offset, "First byte to write");
     cmd->add_option("--length", *length, "Number of bytes to write");
+    auto peers = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("--peer", *peers,
+                    "Fetch from this node (its peer address HOST:PORT) if not "
+                    "held here")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     cmd->callback([=, &action] {
       action = [=](Client& c) {
-        absl::Status s = ReadInto(c, *id, *offset, *length, stdout, nullptr);
+        absl::Status s =
+            ReadInto(c, *id, *offset, *length, *peers, stdout, nullptr);
         if (std::fflush(stdout) != 0 && s.ok()) return Errno("writing output");
         return s;
       };
@@ -244,6 +252,11 @@ void AddContentCommands(CLI::App& app, Action& action) {
     auto out = std::make_shared<std::string>();
     cmd->add_option("ID", *id, "Content ID")->required();
     cmd->add_option("-o,--output", *out, "Output file")->required();
+    auto peers = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("--peer", *peers,
+                    "Fetch from this node (its peer address HOST:PORT) if not "
+                    "held here")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     cmd->callback([=, &action] {
       action = [=](Client& c) -> absl::Status {
         // Written beside the target and renamed into place, so FILE is whole or
@@ -254,7 +267,7 @@ void AddContentCommands(CLI::App& app, Action& action) {
         absl::Status s;
         {
           Progress progress;
-          s = ReadInto(c, *id, 0, std::nullopt, f, &progress);
+          s = ReadInto(c, *id, 0, std::nullopt, *peers, f, &progress);
         }
         if (std::fclose(f) != 0 && s.ok())
           s = Errno(absl::StrCat("writing ", part));

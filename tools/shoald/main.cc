@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
       gateway;
   std::vector<std::string> bootstrap;
   int hash_threads = -1;
+  int fetch_timeout = 0;
   app.add_option("--config", config,
                  "TOML config file (flags override its settings)");
   app.add_option("--data-dir", data_dir,
@@ -64,6 +65,10 @@ int main(int argc, char** argv) {
                  "Chunk store capacity, e.g. 50GiB (0 = unlimited)");
   app.add_option("--hash-threads", hash_threads,
                  "Hashing/disk threads (0 = one per core)");
+  app.add_option(
+         "--fetch-timeout", fetch_timeout,
+         "Seconds a fetch waits for metadata, then for each piece (default 30)")
+      ->check(CLI::Range(1, 3600));
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error, critical, off");
   try {
@@ -100,6 +105,9 @@ int main(int argc, char** argv) {
     options.capacity_bytes = OrDie(shoal::node::ParseByteSize(capacity));
   if (app.count("--hash-threads")) options.hash_threads = hash_threads;
   if (app.count("--log-level")) options.log_level = log_level;
+  if (app.count("--fetch-timeout")) {
+    options.fetch_timeout = absl::Seconds(fetch_timeout);
+  }
   if (absl::Status s = shoal::node::Validate(options); !s.ok())
     Die(std::string(s.message()));
 
@@ -124,7 +132,8 @@ int main(int argc, char** argv) {
   // them on the heap reuses the memory.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 16 << 20);
-  // Few arenas: the pool threads share them, so memory freed by one is reused by the next.
+  // Few arenas: the pool threads share them, so memory freed by one is reused
+  // by the next.
   mallopt(M_ARENA_MAX, 2);
 
   auto node = OrDie(shoal::node::Node::Start(options));

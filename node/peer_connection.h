@@ -1,0 +1,88 @@
+// One TCP connection to a peer, after the handshake: frames in, frames out.
+//
+// Runs on the network thread. Reading: bytes are parsed into wire messages and
+// handed to the handler; reading pauses while more than a limit of outgoing
+// bytes is queued, so a peer that asks faster than it reads cannot make us
+// buffer without bound. Writing: messages are queued and written in order.
+#ifndef SHOAL_NODE_PEER_CONNECTION_H_
+#define SHOAL_NODE_PEER_CONNECTION_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "node/asio.h"
+#include "wire/message.h"
+
+namespace shoal::node {
+
+class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
+ public:
+  // Receives what happens on a connection. Called on the network thread.
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    // A message arrived. The message views the connection's buffer: use it
+    // before returning.
+    virtual void OnMessage(PeerConnection& conn,
+                           const wire::Message& message) = 0;
+    // The connection closed (by either side); `why` says why. No call follows.
+    virtual void OnClose(PeerConnection& conn, const absl::Status& why) = 0;
+    // The write queue drained below the low-water mark.
+    virtual void OnWritable(PeerConnection&) {}
+  };
+
+  // `key` identifies the connection to its swarm. `pending` holds bytes already
+  // read after the handshake.
+  PeerConnection(tcp::socket socket, uint64_t key, std::string pending);
+  ~PeerConnection();
+  PeerConnection(const PeerConnection&) = delete;
+  PeerConnection& operator=(const PeerConnection&) = delete;
+
+  // Starts reading. REQUIRES: called once, on the network thread.
+  void Start(Handler* handler);
+
+  // Queues bytes (one or more encoded messages) to send.
+  void Send(std::string bytes);
+  void Send(const wire::Message& message);
+
+  // Closes the connection; the handler's OnClose follows (once).
+  void Close(const absl::Status& why);
+
+  uint64_t key() const { return key_; }
+  const tcp::endpoint& remote() const { return remote_; }
+  size_t queued_bytes() const { return queued_bytes_; }
+  bool closed() const { return closed_; }
+  uint64_t bytes_received() const { return bytes_received_; }
+  uint64_t bytes_sent() const { return bytes_sent_; }
+
+  // Outgoing bytes above which reading pauses.
+  static constexpr size_t kHighWater = 4 << 20;
+  static constexpr size_t kLowWater = 1 << 20;
+
+ private:
+  void ReadMore();
+  void Parse();
+  void WriteMore();
+
+  tcp::socket socket_;
+  const uint64_t key_;
+  tcp::endpoint remote_;
+  Handler* handler_ = nullptr;
+  std::string in_;       // received, not yet parsed
+  size_t in_start_ = 0;  // parsed prefix of in_
+  bool reading_ = false;
+  bool paused_ = false;
+  std::deque<std::string> out_;
+  size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closed_ = false;
+  uint64_t bytes_received_ = 0;
+  uint64_t bytes_sent_ = 0;
+};
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_PEER_CONNECTION_H_
