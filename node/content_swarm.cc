@@ -649,7 +649,9 @@ void ContentSwarm::OnPiece(Peer& p, const wire::Piece& m) {
     if (it != peers_.end() && !it->second->gone) {
       it->second->conn->Send(
           wire::Cancel{{block.piece, block.offset, block.length}});
+      if (it->second->outstanding > 0) --it->second->outstanding;
     }
+    picker_->RequestFailed(other, block);
   }
   if (whole) {
     auto data = std::make_shared<std::string>(std::move(partial.data));
