@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "tools/shoal/commands.h"
+#include "tools/shoal/torrent_offline.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"shoal: command-line client of the Shoal node (shoald)"};
@@ -17,6 +18,10 @@ int main(int argc, char** argv) {
   shoal::cli::Action action;
   shoal::cli::AddContentCommands(app, action);
   shoal::cli::AddNodeCommands(app, action);
+  auto* torrent =
+      app.add_subcommand("torrent", "BitTorrent: create and inspect torrents");
+  torrent->require_subcommand(1);
+  shoal::cli::AddTorrentOfflineCommands(*torrent);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
