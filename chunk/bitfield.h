@@ -1,5 +1,6 @@
-// A fixed-size set of piece indexes, stored as BitTorrent sends it (BEP 3): the high bit of the
-// first byte is piece 0, and the spare bits of the last byte are zero.
+// A fixed-size set of piece indexes, stored as BitTorrent sends it (BEP 3): the
+// high bit of the first byte is piece 0, and the spare bits of the last byte
+// are zero.
 #ifndef SHOAL_CHUNK_BITFIELD_H_
 #define SHOAL_CHUNK_BITFIELD_H_
 
@@ -21,14 +22,16 @@ class Bitfield {
     count_ = value ? size : 0;
   }
 
-  // Parses `bytes` as a bitfield of `size` pieces. nullopt if the byte count is wrong or a
-  // spare bit is set (BEP 3 says to drop such a peer).
-  static std::optional<Bitfield> FromBytes(std::string_view bytes, uint32_t size) {
+  // Parses `bytes` as a bitfield of `size` pieces. nullopt if the byte count is
+  // wrong or a spare bit is set (BEP 3 says to drop such a peer).
+  static std::optional<Bitfield> FromBytes(std::string_view bytes,
+                                           uint32_t size) {
     if (bytes.size() != (size + 7) / 8) return std::nullopt;
     Bitfield b;
     b.size_ = size;
     b.bytes_ = std::string(bytes);
-    if (size % 8 != 0 && (static_cast<uint8_t>(b.bytes_.back()) & (0xff >> (size % 8))) != 0) {
+    if (size % 8 != 0 &&
+        (static_cast<uint8_t>(b.bytes_.back()) & (0xff >> (size % 8))) != 0) {
       return std::nullopt;
     }
     for (char c : b.bytes_) b.count_ += std::popcount(static_cast<uint8_t>(c));
@@ -41,10 +44,13 @@ class Bitfield {
   bool none() const { return count_ == 0; }
 
   // REQUIRES: i < size().
-  bool test(uint32_t i) const { return static_cast<uint8_t>(bytes_[i / 8]) & Mask(i); }
+  bool test(uint32_t i) const {
+    return static_cast<uint8_t>(bytes_[i / 8]) & Mask(i);
+  }
   void set(uint32_t i, bool value = true) {
     if (test(i) == value) return;
-    bytes_[i / 8] = static_cast<char>(static_cast<uint8_t>(bytes_[i / 8]) ^ Mask(i));
+    bytes_[i / 8] =
+        static_cast<char>(static_cast<uint8_t>(bytes_[i / 8]) ^ Mask(i));
     count_ += value ? 1 : -1;
   }
   void SetAll() { *this = Bitfield(size_, true); }
@@ -57,10 +63,13 @@ class Bitfield {
   }
 
  private:
-  static uint8_t Mask(uint32_t i) { return static_cast<uint8_t>(0x80 >> (i % 8)); }
+  static uint8_t Mask(uint32_t i) {
+    return static_cast<uint8_t>(0x80 >> (i % 8));
+  }
   void ClearSpareBits() {
     if (size_ % 8 != 0 && !bytes_.empty()) {
-      bytes_.back() = static_cast<char>(static_cast<uint8_t>(bytes_.back()) & (0xff << (8 - size_ % 8)));
+      bytes_.back() = static_cast<char>(static_cast<uint8_t>(bytes_.back()) &
+                                        (0xff << (8 - size_ % 8)));
     }
   }
 

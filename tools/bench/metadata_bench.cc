@@ -63,8 +63,7 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("ParseMetainfo/" + name).c_str(),
                                  BM_ParseMetainfo, bytes)
         ->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("Bdecode/" + name).c_str(), BM_Bdecode,
-                                 bytes)
+    benchmark::RegisterBenchmark(("Bdecode/" + name).c_str(), BM_Bdecode, bytes)
         ->Unit(benchmark::kMicrosecond);
   }
   benchmark::RunSpecifiedBenchmarks();
