@@ -49,7 +49,7 @@ struct SwarmOptions {
   int min_requests = 16;
   int max_requests = 500;
   // Pieces failed by a peer before it is banned.
-  int ban_after_bad_pieces = 2;
+  int ban_after_bad_pieces = 3;
   // Largest info dict we accept through ut_metadata.
   int64_t max_metadata_size = 1 << 20;
 };

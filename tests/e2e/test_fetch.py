@@ -120,3 +120,47 @@ def test_shoal_fetches_from_libtorrent(node, tmp_dir):
     port = ses.listen_port()
     got = node.cli("cat", cid, "--peer", f"127.0.0.1:{port}", timeout=120).stdout
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+
+# A peer that sends corrupt data is banned, and the download completes from the honest peer.
+def test_corrupt_peer_banned(make_node, tmp_dir):
+    from fake_peer import CorruptSeeder
+    a, b = make_node("a"), make_node("b")
+    data = os.urandom(2 * 1024 * 1024)
+    cid = add_bytes(a, tmp_dir, data)
+    bad = CorruptSeeder(cid)
+    try:
+        got = b.cli("cat", cid, "--peer", a.listen, "--peer", bad.address, timeout=120).stdout
+    finally:
+        bad.close()
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    assert bad.connections >= 1 and bad.blocks_sent > 0, (bad.connections, bad.blocks_sent)
+    assert "banning 127.0.0.2" in b.stderr()
+
+
+# kill -9 mid-download loses no verified piece, and a restarted node finishes the fetch.
+def test_kill9_mid_fetch_keeps_verified_pieces(make_node, tmp_dir):
+    import subprocess
+    from conftest import SHOAL
+    a, b = make_node("a"), make_node("b")
+    data = os.urandom(256 * 1024 * 1024)
+    cid = add_bytes(a, tmp_dir, data)
+    proc = subprocess.Popen([SHOAL, "--api", b.api, "cat", cid, "--peer", a.listen],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    held = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        res = b.cli("stat", cid, "--json", check=False)
+        if res.returncode == 0:
+            held = json.loads(res.stdout)["pieces_local"]
+            if held >= 20:
+                break
+        time.sleep(0.02)
+    b.kill9()
+    proc.wait(timeout=30)
+    assert held >= 20, "the fetch never got going"
+    b.start()
+    st = stat(b, cid)
+    assert st["pieces_local"] >= held
+    got = b.cli("cat", cid, "--peer", a.listen, timeout=300).stdout
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
