@@ -164,3 +164,29 @@ def test_kill9_mid_fetch_keeps_verified_pieces(make_node, tmp_dir):
     assert st["pieces_local"] >= held
     got = b.cli("cat", cid, "--peer", a.listen, timeout=300).stdout
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+
+# Several seeds at once; one dies mid-transfer and the others finish the job.
+def test_seed_dies_mid_fetch(make_node, tmp_dir):
+    import subprocess
+    from conftest import SHOAL
+    a, c, b = make_node("a"), make_node("c"), make_node("b")
+    data = os.urandom(192 * 1024 * 1024)
+    p = tmp_dir / "f"
+    p.write_bytes(data)
+    cid = a.cli("add", str(p)).stdout.decode().strip()
+    assert c.cli("add", str(p)).stdout.decode().strip() == cid
+    out = tmp_dir / "out"
+    proc = subprocess.Popen([SHOAL, "--api", b.api, "get", cid, "-o", str(out), "--peer",
+                             a.listen, "--peer", c.listen],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        res = b.cli("stat", cid, "--json", check=False)
+        if res.returncode == 0 and json.loads(res.stdout)["pieces_local"] >= 10:
+            break
+        time.sleep(0.02)
+    a.kill9()
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()
+    assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(data).digest()
