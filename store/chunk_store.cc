@@ -169,6 +169,12 @@ class RocksDbChunkStore final : public ChunkStore {
   void ApplyDroppedRefsLocked(
       const absl::flat_hash_map<Sha256Digest, uint32_t>& pending)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes one piece (the chunk if not already held, and the have under
+  // `have_key`) in one batch, and counts the reference.
+  absl::Status WritePieceLocked(const std::string& have_key,
+                                const Sha256Digest& hash, int tree_levels,
+                                std::span<const uint8_t> data, bool wal_less)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RemoveLocked(const ContentId& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status EvictForLocked(uint64_t length)
@@ -391,6 +397,42 @@ absl::Status RocksDbChunkStore::EvictForLocked(uint64_t length) {
   return absl::OkStatus();
 }
 
+absl::Status RocksDbChunkStore::WritePieceLocked(const std::string& have_key,
+                                                 const Sha256Digest& hash,
+                                                 int tree_levels,
+                                                 std::span<const uint8_t> data,
+                                                 bool wal_less) {
+  const uint32_t size = static_cast<uint32_t>(data.size());
+  rocksdb::WriteBatch batch;
+  auto c = chunks_.find(hash);
+  // A chunk written without the WAL may not survive a crash: a WAL-logged write
+  // that relies on it writes it again.
+  const bool write_value = c == chunks_.end() || c->second.lost ||
+                           (c->second.volatile_value && !wal_less);
+  if (write_value) {
+    const char levels = static_cast<char>(tree_levels);
+    rocksdb::Slice key(DigestView(hash));
+    rocksdb::Slice parts[2] = {
+        rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size()),
+        rocksdb::Slice(&levels, 1)};
+    batch.Put(chunks(), rocksdb::SliceParts(&key, 1),
+              rocksdb::SliceParts(parts, 2));
+  }
+  batch.Put(haves(), have_key, HaveValue(hash, tree_levels, size));
+  SHOAL_RETURN_IF_ERROR(FromRocks(
+      db_->Write(wal_less ? wal_less_options_ : write_options_, &batch),
+      "writing piece"));
+  ChunkInfo& info = chunks_[hash];
+  ++info.refs;
+  info.size = size;
+  if (write_value) {
+    if (info.refs == 1 || info.lost) used_bytes_ += size;
+    info.lost = false;
+    info.volatile_value = wal_less;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RocksDbChunkStore::PutUploadPiece(const UploadId& upload,
                                                uint32_t index,
                                                const Sha256Digest& hash,
@@ -403,33 +445,9 @@ absl::Status RocksDbChunkStore::PutUploadPiece(const UploadId& upload,
   if (up.pieces.contains(index)) return absl::OkStatus();
   const uint32_t size = static_cast<uint32_t>(data.size());
 
-  rocksdb::WriteBatch batch;
-  auto c = chunks_.find(hash);
-  const bool write_value = c == chunks_.end() || c->second.lost ||
-                           (c->second.volatile_value && !up.wal_less);
-  if (write_value) {
-    const char levels = static_cast<char>(tree_levels);
-    rocksdb::Slice key(DigestView(hash));
-    rocksdb::Slice parts[2] = {
-        rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size()),
-        rocksdb::Slice(&levels, 1)};
-    batch.Put(chunks(), rocksdb::SliceParts(&key, 1),
-              rocksdb::SliceParts(parts, 2));
-  }
-  batch.Put(haves(), HaveKey(kUploadOwner, UploadView(upload), index),
-            HaveValue(hash, tree_levels, size));
-  SHOAL_RETURN_IF_ERROR(FromRocks(
-      db_->Write(up.wal_less ? wal_less_options_ : write_options_, &batch),
-      "writing piece"));
-
-  ChunkInfo& info = chunks_[hash];
-  ++info.refs;
-  info.size = size;
-  if (write_value) {
-    if (info.refs == 1 || info.lost) used_bytes_ += size;
-    info.lost = false;
-    info.volatile_value = up.wal_less;
-  }
+  SHOAL_RETURN_IF_ERROR(
+      WritePieceLocked(HaveKey(kUploadOwner, UploadView(upload), index), hash,
+                       tree_levels, data, up.wal_less));
   up.pieces[index] = {hash, size};
   uint64_t release = std::min<uint64_t>(up.reserved, size);
   up.reserved -= release;
@@ -641,32 +659,9 @@ absl::Status RocksDbChunkStore::PutContentPiece(const ContentId& id,
   if (e.have[index]) return absl::OkStatus();
   const Sha256Digest& hash = e.record.piece_layer[index];
   const int levels = layout.piece_tree_levels(index);
-  const uint32_t size = static_cast<uint32_t>(data.size());
-  rocksdb::WriteBatch batch;
-  auto ci = chunks_.find(hash);
-  const bool write_value =
-      ci == chunks_.end() || ci->second.lost || ci->second.volatile_value;
-  if (write_value) {
-    const char lv = static_cast<char>(levels);
-    rocksdb::Slice key(DigestView(hash));
-    rocksdb::Slice parts[2] = {
-        rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size()),
-        rocksdb::Slice(&lv, 1)};
-    batch.Put(chunks(), rocksdb::SliceParts(&key, 1),
-              rocksdb::SliceParts(parts, 2));
-  }
-  batch.Put(haves(), HaveKey(kContentOwner, id.AsStringView(), index),
-            HaveValue(hash, levels, size));
   SHOAL_RETURN_IF_ERROR(
-      FromRocks(db_->Write(write_options_, &batch), "writing piece"));
-  ChunkInfo& info = chunks_[hash];
-  ++info.refs;
-  info.size = size;
-  if (write_value) {
-    if (info.refs == 1 || info.lost) used_bytes_ += size;
-    info.lost = false;
-    info.volatile_value = false;
-  }
+      WritePieceLocked(HaveKey(kContentOwner, id.AsStringView(), index), hash,
+                       levels, data, /*wal_less=*/false));
   e.have[index] = true;
   ++e.pieces_local;
   return absl::OkStatus();
