@@ -1,0 +1,251 @@
+// DhtNode: a sans-I/O Kademlia node (BEP 5), for the public mainline DHT or
+// Shoal's cluster DHT.
+//
+// The node does no I/O of its own: the owner feeds it datagrams with
+// OnPacket(), calls Tick() now and then (every ~500 ms), and gives it a clock,
+// a random source and a send function at construction. It serves ping,
+// find_node, get_peers and announce_peer, and runs iterative lookups with
+// alpha queries in flight that end when the k closest nodes it knows of have
+// answered.
+//
+//   DhtOptions options;
+//   options.id = NodeId::Random(random);
+//   options.cluster_name = "shoal";  // cluster DHT: every message carries cn
+//   auto node = DhtNode::Create(options, clock, random, send);
+//   (*node)->Bootstrap({router});
+//   (*node)->GetPeers(info_hash, [](const std::vector<Endpoint>& peers,
+//                                   const std::vector<NodeWithToken>& closest,
+//                                   const LookupStats& stats) { ... });
+#ifndef SHOAL_DHT_DHT_NODE_H_
+#define SHOAL_DHT_DHT_NODE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "dht/krpc.h"
+#include "dht/node_id.h"
+#include "dht/routing_table.h"
+
+namespace shoal::dht {
+
+// Configuration of one DHT instance. A value type; check with Validate().
+struct DhtOptions {
+  NodeId id;
+  // Set for the cluster DHT: every message we send carries "cn" with this
+  // name, and queries whose "cn" differs (or is absent) are dropped. Unset for
+  // the public DHT, which drops queries that carry "cn".
+  std::optional<std::string> cluster_name;
+  int k = 8;
+  int alpha = 3;
+  int64_t query_timeout_ms = 2'000;
+  // Times an unanswered query is sent again (same transaction ID) before the
+  // node counts as failed; UDP loses packets.
+  int query_retries = 2;
+  int64_t token_rotation_ms = 5 * 60 * 1000;
+  int64_t peer_ttl_ms = 30 * 60 * 1000;
+  int64_t bucket_refresh_ms = 15 * 60 * 1000;
+  // How often a questionable node is pinged.
+  int64_t ping_interval_ms = 5 * 60 * 1000;
+  size_t max_peers_per_key = 200;
+  size_t max_peers_total = 50'000;
+  // The most peers one get_peers response carries (keeps it in one datagram).
+  size_t max_values_per_response = 50;
+  // Per-source-address token bucket for incoming queries.
+  double queries_per_second_per_source = 20;
+  double query_burst_per_source = 50;
+  // If true, nodes whose ID fails BEP 42 for their address are served but
+  // never enter the routing table.
+  bool enforce_bep42 = false;
+
+  // INVALID_ARGUMENT if a count or duration is out of range.
+  absl::Status Validate() const;
+};
+
+// A node that answered a get_peers, with the write token it gave us.
+struct NodeWithToken {
+  NodeInfo node;
+  std::string token;
+};
+
+// Figures from one lookup.
+struct LookupStats {
+  int hops = 0;  // depth of the closest node that answered (1: from our table)
+  int queries = 0;  // queries sent
+};
+
+// Not thread-safe: one thread drives it.
+class DhtNode {
+ public:
+  using Clock = std::function<int64_t()>;  // milliseconds, monotonic
+  using Random = std::function<uint64_t()>;
+  using SendFn = std::function<void(const Endpoint&, std::string)>;
+  // Up to k nodes that answered, closest to the target first.
+  using FindNodeCallback =
+      std::function<void(const std::vector<NodeInfo>&, const LookupStats&)>;
+  using GetPeersCallback = std::function<void(const std::vector<Endpoint>&,
+                                              const std::vector<NodeWithToken>&,
+                                              const LookupStats&)>;
+  // The number of nodes that acknowledged the announce.
+  using AnnounceCallback = std::function<void(int acknowledged)>;
+
+  // Returns INVALID_ARGUMENT if `options` do not validate.
+  // REQUIRES: clock, random and send are callable and outlive the node.
+  static absl::StatusOr<std::unique_ptr<DhtNode>> Create(DhtOptions options,
+                                                         Clock clock,
+                                                         Random random,
+                                                         SendFn send);
+  DhtNode(const DhtNode&) = delete;
+  DhtNode& operator=(const DhtNode&) = delete;
+
+  // Handles one datagram from `from`. Malformed or unwanted input is dropped
+  // (counted in stats()); never fails.
+  void OnPacket(const Endpoint& from, std::string_view bytes);
+
+  // Times out queries, rotates tokens, expires stored peers, pings
+  // questionable nodes and refreshes idle buckets. Call every ~500 ms.
+  void Tick();
+
+  // Asks `routers` (and any nodes already in the table, e.g. from
+  // LoadState()) for our own neighbourhood, then refreshes every bucket.
+  void Bootstrap(const std::vector<Endpoint>& routers);
+
+  // Iterative lookups. Callbacks run from OnPacket() or Tick() once the
+  // lookup ends; they may start new lookups.
+  void FindNode(const NodeId& target, FindNodeCallback callback);
+  void GetPeers(const NodeId& info_hash, GetPeersCallback callback);
+  // A get_peers lookup, then announce_peer to the k closest nodes that gave
+  // a token. With implied_port, receivers use the UDP source port instead of
+  // `port`.
+  void Announce(const NodeId& info_hash, uint16_t port, bool implied_port,
+                AnnounceCallback callback);
+
+  // The routing table as a byte string to keep in the store.
+  std::string SaveState() const;
+  // Adds the nodes of a SaveState() string to the routing table as
+  // questionable. Returns INVALID_ARGUMENT if `bytes` are malformed.
+  absl::Status LoadState(std::string_view bytes);
+
+  const NodeId& id() const { return options_.id; }
+  const DhtOptions& options() const { return options_; }
+  const RoutingTable& routing_table() const { return table_; }
+  // Peers stored under `info_hash` (for tests and diagnostics).
+  std::vector<Endpoint> StoredPeers(const NodeId& info_hash) const;
+  size_t stored_peer_count() const { return total_peers_; }
+  // The write token we would give `address` now.
+  std::string TokenFor(std::string_view address) const;
+
+  struct Stats {
+    uint64_t packets_in = 0;
+    uint64_t malformed = 0;
+    uint64_t rate_limited = 0;
+    uint64_t wrong_network = 0;  // cn mismatch
+    uint64_t queries_served = 0;
+    uint64_t bad_tokens = 0;
+    uint64_t timeouts = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Candidate {
+    enum class State : uint8_t { kNew, kInFlight, kDone, kFailed };
+    NodeInfo node;
+    State state = State::kNew;
+    std::string token;
+    int hops = 1;
+  };
+  struct Lookup {
+    uint64_t id = 0;
+    KrpcMethod method = KrpcMethod::kFindNode;
+    NodeId target;
+    std::vector<Candidate> candidates;  // sorted by distance to target
+    absl::flat_hash_set<NodeId> seen;
+    int in_flight = 0;
+    int queries = 0;
+    bool refresh_after = false;  // bootstrap: refresh all buckets when done
+    std::vector<Endpoint> peers;
+    absl::flat_hash_set<Endpoint> peer_set;
+    FindNodeCallback find_callback;
+    GetPeersCallback peers_callback;
+    // Announce.
+    bool announce = false;
+    uint16_t port = 0;
+    bool implied_port = false;
+    AnnounceCallback announce_callback;
+    int announce_outstanding = 0;
+    int announce_acked = 0;
+  };
+  struct Pending {
+    Endpoint to;
+    std::optional<NodeId> id;  // unknown for bootstrap routers
+    KrpcMethod method = KrpcMethod::kPing;
+    int64_t sent_ms = 0;
+    uint64_t lookup = 0;  // 0: none
+    std::string bytes;    // for retransmission
+    int attempts = 1;
+  };
+  struct StoredPeer {
+    Endpoint endpoint;
+    int64_t added_ms = 0;
+  };
+  struct RateBucket {
+    double tokens = 0;
+    int64_t last_ms = 0;
+  };
+
+  DhtNode(DhtOptions options, Clock clock, Random random, SendFn send);
+
+  void HandleQuery(const Endpoint& from, const KrpcMessage& m);
+  void HandleReply(const Endpoint& from, const KrpcMessage& m);
+  bool AllowQuery(const Endpoint& from, int64_t now);
+  bool Bep42Ok(const NodeInfo& n) const;
+  void Send(const Endpoint& to, KrpcMessage m);
+  std::string SendQuery(const Endpoint& to, std::optional<NodeId> id,
+                        KrpcMessage m, uint64_t lookup);
+  std::string MakeToken(std::string_view address, uint64_t secret) const;
+  bool ValidToken(std::string_view token, std::string_view address) const;
+  void StorePeer(const NodeId& info_hash, const Endpoint& peer, int64_t now);
+  void ExpirePeers(int64_t now);
+
+  Lookup& StartLookup(KrpcMethod method, const NodeId& target);
+  void AddCandidate(Lookup& l, const NodeInfo& node, int hops);
+  void Step(Lookup& l);
+  void LookupReply(Lookup& l, const Pending& p, const KrpcMessage* reply);
+  void FinishLookup(Lookup& l);
+  void AnnounceReply(Lookup& l, bool acked);
+
+  // Constant after construction.
+  const DhtOptions options_;
+  const Clock clock_;
+  const Random random_;
+  const SendFn send_;
+
+  RoutingTable table_;
+  absl::flat_hash_map<std::string, Pending> pending_;
+  uint32_t next_transaction_;
+  std::map<uint64_t, std::unique_ptr<Lookup>> lookups_;
+  uint64_t next_lookup_ = 1;
+
+  uint64_t secret_ = 0;
+  uint64_t previous_secret_ = 0;
+  int64_t last_rotation_ms_ = 0;
+  int64_t last_maintenance_ms_ = 0;
+
+  absl::flat_hash_map<NodeId, std::vector<StoredPeer>> peers_;
+  size_t total_peers_ = 0;
+  absl::flat_hash_map<std::string, RateBucket> rate_;
+  Stats stats_;
+};
+
+}  // namespace shoal::dht
+
+#endif  // SHOAL_DHT_DHT_NODE_H_

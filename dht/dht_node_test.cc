@@ -1,0 +1,373 @@
+#include "dht/dht_node.h"
+
+#include <algorithm>
+#include <deque>
+#include <random>
+
+#include "gtest/gtest.h"
+
+namespace shoal::dht {
+namespace {
+
+// One node under test; datagrams it sends are captured in `sent`.
+class DhtNodeTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<DhtNode> Make(DhtOptions options = {}) {
+    if (options.id == NodeId()) options.id = NodeId::Random(random_);
+    auto node = DhtNode::Create(
+        options, [this] { return now_; }, random_,
+        [this](const Endpoint& to, std::string bytes) {
+          sent_.push_back({to, std::move(bytes)});
+        });
+    EXPECT_TRUE(node.ok());
+    return std::move(*node);
+  }
+  // The last datagram sent, decoded.
+  KrpcMessage LastSent() {
+    EXPECT_FALSE(sent_.empty());
+    absl::StatusOr<KrpcMessage> m = DecodeKrpc(sent_.back().second);
+    EXPECT_TRUE(m.ok());
+    return *m;
+  }
+  std::string Query(KrpcMethod method, const NodeId& id,
+                    std::optional<std::string> cn = std::nullopt) {
+    KrpcMessage q = KrpcMessage::Query(method, "tx", id);
+    q.cluster = std::move(cn);
+    return EncodeKrpc(q);
+  }
+  std::string GetPeers(const NodeId& from, const NodeId& ih) {
+    KrpcMessage q = KrpcMessage::Query(KrpcMethod::kGetPeers, "gp", from);
+    q.info_hash = ih;
+    return EncodeKrpc(q);
+  }
+  std::string AnnouncePeer(const NodeId& from, const NodeId& ih,
+                           std::string token, uint16_t port,
+                           bool implied = false) {
+    KrpcMessage q = KrpcMessage::Query(KrpcMethod::kAnnouncePeer, "ap", from);
+    q.info_hash = ih;
+    q.token = std::move(token);
+    q.port = port;
+    q.implied_port = implied;
+    return EncodeKrpc(q);
+  }
+
+  int64_t now_ = 1'000'000;
+  std::mt19937_64 rng_{99};
+  std::function<uint64_t()> random_ = [this] { return rng_(); };
+  std::vector<std::pair<Endpoint, std::string>> sent_;
+  Endpoint peer_ = Endpoint::V4(0x0a000001, 7000);
+  NodeId peer_id_ = NodeId::Random(random_);
+};
+
+// Bad options are INVALID_ARGUMENT.
+TEST_F(DhtNodeTest, ValidatesOptions) {
+  DhtOptions o;
+  o.k = 0;
+  EXPECT_EQ(DhtNode::Create(
+                o, [] { return 0; }, [] { return 1; },
+                [](const Endpoint&, std::string) {})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// A ping gets a response with our ID and the requester's address (BEP 42 ip).
+TEST_F(DhtNodeTest, AnswersPing) {
+  auto node = Make();
+  node->OnPacket(peer_, Query(KrpcMethod::kPing, peer_id_));
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(sent_[0].first, peer_);
+  KrpcMessage r = LastSent();
+  EXPECT_EQ(r.type, KrpcType::kResponse);
+  EXPECT_EQ(r.transaction_id, "tx");
+  EXPECT_EQ(r.id, node->id());
+  EXPECT_EQ(r.ip, peer_);
+  EXPECT_EQ(node->routing_table().size(), 1u);  // the querier was added
+}
+
+// Cluster and public instances never answer each other's queries.
+TEST_F(DhtNodeTest, ClusterNameSeparatesNetworks) {
+  DhtOptions o;
+  o.cluster_name = "shoal";
+  auto cluster = Make(o);
+  auto pub = Make();
+  cluster->OnPacket(peer_, Query(KrpcMethod::kPing, peer_id_));
+  pub->OnPacket(peer_, Query(KrpcMethod::kPing, peer_id_, "shoal"));
+  cluster->OnPacket(peer_, Query(KrpcMethod::kPing, peer_id_, "other"));
+  EXPECT_TRUE(sent_.empty());
+  EXPECT_EQ(cluster->stats().wrong_network, 2u);
+  cluster->OnPacket(peer_, Query(KrpcMethod::kPing, peer_id_, "shoal"));
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(LastSent().cluster, "shoal");
+  EXPECT_EQ(cluster->routing_table().size(), 1u);
+  EXPECT_EQ(pub->routing_table().size(), 0u);
+}
+
+// Announce with the token from get_peers stores the peer; a bad token is error
+// 203.
+TEST_F(DhtNodeTest, TokensGateAnnounce) {
+  auto node = Make();
+  NodeId ih = NodeId::Random(random_);
+  node->OnPacket(peer_, GetPeers(peer_id_, ih));
+  std::string token = LastSent().token;
+  EXPECT_EQ(token, node->TokenFor(peer_.address));
+  node->OnPacket(peer_, AnnouncePeer(peer_id_, ih, "nope", 6881));
+  EXPECT_EQ(LastSent().type, KrpcType::kError);
+  EXPECT_EQ(LastSent().error_code, kErrorProtocol);
+  EXPECT_TRUE(node->StoredPeers(ih).empty());
+  // A token from another address does not work either.
+  Endpoint other = Endpoint::V4(0x0a000002, 7000);
+  node->OnPacket(other, AnnouncePeer(peer_id_, ih, token, 6881));
+  EXPECT_EQ(LastSent().type, KrpcType::kError);
+  node->OnPacket(peer_, AnnouncePeer(peer_id_, ih, token, 6881));
+  EXPECT_EQ(LastSent().type, KrpcType::kResponse);
+  ASSERT_EQ(node->StoredPeers(ih).size(), 1u);
+  EXPECT_EQ(node->StoredPeers(ih)[0], Endpoint::V4(0x0a000001, 6881));
+  // get_peers now returns it.
+  node->OnPacket(peer_, GetPeers(peer_id_, ih));
+  ASSERT_EQ(LastSent().values.size(), 1u);
+}
+
+// A token survives one rotation (5 minutes) and dies at the second.
+TEST_F(DhtNodeTest, TokenRotation) {
+  auto node = Make();
+  NodeId ih = NodeId::Random(random_);
+  std::string token = node->TokenFor(peer_.address);
+  now_ += 5 * 60 * 1000;
+  node->Tick();
+  EXPECT_NE(node->TokenFor(peer_.address), token);
+  node->OnPacket(peer_, AnnouncePeer(peer_id_, ih, token, 1));
+  EXPECT_EQ(LastSent().type, KrpcType::kResponse);
+  now_ += 5 * 60 * 1000;
+  node->Tick();
+  node->OnPacket(peer_, AnnouncePeer(peer_id_, ih, token, 1));
+  EXPECT_EQ(LastSent().type, KrpcType::kError);
+}
+
+// implied_port stores the UDP source port instead of the port argument.
+TEST_F(DhtNodeTest, ImpliedPort) {
+  auto node = Make();
+  NodeId ih = NodeId::Random(random_);
+  node->OnPacket(peer_, AnnouncePeer(peer_id_, ih,
+                                     node->TokenFor(peer_.address), 1, true));
+  ASSERT_EQ(node->StoredPeers(ih).size(), 1u);
+  EXPECT_EQ(node->StoredPeers(ih)[0].port, 7000);
+}
+
+// Stored peers expire after 30 minutes.
+TEST_F(DhtNodeTest, PeersExpire) {
+  auto node = Make();
+  NodeId ih = NodeId::Random(random_);
+  node->OnPacket(peer_,
+                 AnnouncePeer(peer_id_, ih, node->TokenFor(peer_.address), 1));
+  EXPECT_EQ(node->stored_peer_count(), 1u);
+  now_ += 29 * 60 * 1000;
+  node->Tick();
+  EXPECT_EQ(node->stored_peer_count(), 1u);
+  now_ += 60 * 1000;
+  node->Tick();
+  EXPECT_EQ(node->stored_peer_count(), 0u);
+  EXPECT_TRUE(node->StoredPeers(ih).empty());
+}
+
+// Per-key and total peer limits hold.
+TEST_F(DhtNodeTest, PeerLimits) {
+  DhtOptions o;
+  o.max_peers_per_key = 3;
+  o.max_peers_total = 5;
+  o.query_burst_per_source = 1000;
+  auto node = Make(o);
+  NodeId a = NodeId::Random(random_), b = NodeId::Random(random_);
+  for (uint32_t i = 0; i < 10; ++i) {
+    Endpoint from = Endpoint::V4(0x0b000000 + i, 9);
+    node->OnPacket(from,
+                   AnnouncePeer(peer_id_, a, node->TokenFor(from.address), 1));
+    node->OnPacket(from,
+                   AnnouncePeer(peer_id_, b, node->TokenFor(from.address), 1));
+  }
+  EXPECT_EQ(node->StoredPeers(a).size(), 3u);
+  EXPECT_EQ(node->StoredPeers(b).size(), 2u);
+  EXPECT_EQ(node->stored_peer_count(), 5u);
+}
+
+// Queries beyond the per-source burst are dropped, then allowed again later.
+TEST_F(DhtNodeTest, RateLimitPerSource) {
+  DhtOptions o;
+  o.query_burst_per_source = 10;
+  o.queries_per_second_per_source = 5;
+  auto node = Make(o);
+  for (int i = 0; i < 20; ++i)
+    node->OnPacket(peer_, Query(KrpcMethod::kPing, peer_id_));
+  EXPECT_EQ(sent_.size(), 10u);
+  EXPECT_EQ(node->stats().rate_limited, 10u);
+  // Another source is unaffected.
+  node->OnPacket(Endpoint::V4(0x0a000009, 1),
+                 Query(KrpcMethod::kPing, peer_id_));
+  EXPECT_EQ(sent_.size(), 11u);
+  now_ += 1000;
+  node->OnPacket(peer_, Query(KrpcMethod::kPing, peer_id_));
+  EXPECT_EQ(sent_.size(), 12u);
+}
+
+// Unknown methods get error 204; garbage is counted and dropped.
+TEST_F(DhtNodeTest, UnknownAndMalformed) {
+  auto node = Make();
+  KrpcMessage q = KrpcMessage::Query(KrpcMethod::kUnknown, "tx", peer_id_);
+  q.method_name = "vote";
+  node->OnPacket(peer_, EncodeKrpc(q));
+  EXPECT_EQ(LastSent().error_code, kErrorMethodUnknown);
+  size_t before = sent_.size();
+  for (std::string junk :
+       {std::string("xyz"), std::string("d1:y1:re"), std::string(3000, 'd')}) {
+    node->OnPacket(peer_, junk);
+  }
+  EXPECT_EQ(sent_.size(), before);
+  EXPECT_EQ(node->stats().malformed, 3u);
+}
+
+// With BEP 42 enforced, a public address with a non-conforming ID is served but
+// not added.
+TEST_F(DhtNodeTest, Bep42Enforcement) {
+  DhtOptions o;
+  o.enforce_bep42 = true;
+  auto node = Make(o);
+  Endpoint pub = Endpoint::V4(0x7c1f4b15, 1);  // 124.31.75.21
+  node->OnPacket(pub, Query(KrpcMethod::kPing, peer_id_));
+  EXPECT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(node->routing_table().size(), 0u);
+  NodeId good = NodeIdForIp(pub.address, 1, random_);
+  node->OnPacket(pub, Query(KrpcMethod::kPing, good));
+  EXPECT_EQ(node->routing_table().size(), 1u);
+}
+
+// A small synchronous network: lookups, announce and get_peers, save/load.
+class DhtNetworkTest : public ::testing::Test {
+ protected:
+  void Build(int n) {
+    for (int i = 0; i < n; ++i) {
+      DhtOptions o;
+      o.id = NodeId::Random(random_);
+      Endpoint e = Endpoint::V4(0x0a000000 + i + 1, 6881);
+      auto node = DhtNode::Create(
+          o, [this] { return now_; }, random_,
+          [this, e](const Endpoint& to, std::string bytes) {
+            queue_.push_back({e, to, std::move(bytes)});
+          });
+      ASSERT_TRUE(node.ok());
+      endpoints_.push_back(e);
+      nodes_.push_back(std::move(*node));
+    }
+    for (int i = 1; i < n; ++i) {
+      nodes_[i]->Bootstrap({endpoints_[0]});
+      Run();
+    }
+  }
+  void Run() {
+    while (!queue_.empty()) {
+      auto [from, to, bytes] = std::move(queue_.front());
+      queue_.pop_front();
+      now_ += 1;
+      uint32_t index = (static_cast<uint8_t>(to.address[2]) << 8 |
+                        static_cast<uint8_t>(to.address[3])) -
+                       1;
+      if (index < nodes_.size()) nodes_[index]->OnPacket(from, bytes);
+    }
+  }
+  int64_t now_ = 0;
+  std::mt19937_64 rng_{5};
+  std::function<uint64_t()> random_ = [this] { return rng_(); };
+  std::deque<std::tuple<Endpoint, Endpoint, std::string>> queue_;
+  std::vector<Endpoint> endpoints_;
+  std::vector<std::unique_ptr<DhtNode>> nodes_;
+};
+
+// find_node on a lossless network returns exactly the true 8 closest nodes.
+TEST_F(DhtNetworkTest, FindNodeFindsTrueClosest) {
+  Build(60);
+  for (int trial = 0; trial < 10; ++trial) {
+    NodeId target = NodeId::Random(random_);
+    std::vector<NodeId> truth;
+    for (int i = 1; i < 60; ++i) truth.push_back(nodes_[i]->id());
+    truth.push_back(nodes_[0]->id());
+    std::sort(truth.begin(), truth.end(),
+              [&](const NodeId& a, const NodeId& b) {
+                return CloserTo(target, a, b);
+              });
+    // Node 7 looks up: it never returns itself.
+    std::erase(truth, nodes_[7]->id());
+    truth.resize(8);
+    std::vector<NodeInfo> got;
+    bool done = false;
+    nodes_[7]->FindNode(
+        target, [&](const std::vector<NodeInfo>& c, const LookupStats&) {
+          got = c;
+          done = true;
+        });
+    Run();
+    ASSERT_TRUE(done);
+    ASSERT_EQ(got.size(), 8u);
+    for (size_t i = 0; i < 8; ++i) EXPECT_EQ(got[i].id, truth[i]);
+  }
+}
+
+// Announce stores the peer at the closest nodes; get_peers elsewhere finds it.
+TEST_F(DhtNetworkTest, AnnounceThenGetPeers) {
+  Build(40);
+  NodeId ih = NodeId::Random(random_);
+  int acked = -1;
+  nodes_[3]->Announce(ih, 5555, false, [&](int n) { acked = n; });
+  Run();
+  EXPECT_EQ(acked, 8);
+  std::vector<Endpoint> peers;
+  std::vector<NodeWithToken> closest;
+  nodes_[20]->GetPeers(
+      ih, [&](const std::vector<Endpoint>& p,
+              const std::vector<NodeWithToken>& c, const LookupStats&) {
+        peers = p;
+        closest = c;
+      });
+  Run();
+  ASSERT_EQ(peers.size(), 1u);
+  EXPECT_EQ(peers[0], Endpoint::V4(0x0a000004, 5555));
+  ASSERT_FALSE(closest.empty());
+  EXPECT_FALSE(closest[0].token.empty());
+}
+
+// A saved routing table restores into a fresh node, which can bootstrap from it
+// alone.
+TEST_F(DhtNetworkTest, SaveLoadRoutingTable) {
+  Build(30);
+  std::string saved = nodes_[5]->SaveState();
+  size_t before = nodes_[5]->routing_table().size();
+  ASSERT_GT(before, 0u);
+  DhtOptions o;
+  o.id = nodes_[5]->id();
+  auto fresh = DhtNode::Create(
+      o, [this] { return now_; }, random_, [](const Endpoint&, std::string) {});
+  ASSERT_TRUE(fresh.ok());
+  ASSERT_TRUE((*fresh)->LoadState(saved).ok());
+  EXPECT_EQ((*fresh)->routing_table().size(), before);
+  EXPECT_EQ((*fresh)->LoadState("junk").code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// Unanswered queries time out in Tick() and the lookup still completes.
+TEST_F(DhtNetworkTest, TimeoutsEndLookups) {
+  Build(20);
+  // Drop everything: node 2's lookup must end through timeouts.
+  bool done = false;
+  nodes_[2]->FindNode(NodeId::Random(random_),
+                      [&](const std::vector<NodeInfo>& c, const LookupStats&) {
+                        done = true;
+                        EXPECT_TRUE(c.empty());
+                      });
+  for (int i = 0; i < 200 && !done; ++i) {
+    queue_.clear();
+    now_ += 1000;
+    nodes_[2]->Tick();
+  }
+  EXPECT_TRUE(done);
+}
+
+}  // namespace
+}  // namespace shoal::dht
