@@ -333,7 +333,10 @@ void DhtNode::Tick() {
       SendQuery(n.endpoint, n.id,
                 KrpcMessage::Query(KrpcMethod::kPing, "", options_.id), 0);
     }
-    if (table_.size() > 0) {
+    if (table_.size() == 0 && !routers_.empty() &&
+        now - last_bootstrap_ms_ >= 30'000) {
+      Bootstrap(routers_);
+    } else if (table_.size() > 0) {
       for (const NodeId& target :
            table_.BucketsToRefresh(now, options_.bucket_refresh_ms, random_)) {
         FindNode(target, nullptr);
@@ -500,6 +503,8 @@ void DhtNode::Announce(const NodeId& info_hash, uint16_t port,
 }
 
 void DhtNode::Bootstrap(const std::vector<Endpoint>& routers) {
+  if (&routers != &routers_) routers_ = routers;
+  last_bootstrap_ms_ = clock_();
   Lookup& l = StartLookup(KrpcMethod::kFindNode, options_.id);
   l.refresh_after = true;
   for (const Endpoint& e : routers) {

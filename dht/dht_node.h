@@ -117,6 +117,7 @@ class DhtNode {
 
   // Asks `routers` (and any nodes already in the table, e.g. from
   // LoadState()) for our own neighbourhood, then refreshes every bucket.
+  // While the routing table stays empty, Tick() repeats this every 30 s.
   void Bootstrap(const std::vector<Endpoint>& routers);
 
   // Iterative lookups. Callbacks run from OnPacket() or Tick() once the
@@ -234,6 +235,9 @@ class DhtNode {
   uint32_t next_transaction_;
   std::map<uint64_t, std::unique_ptr<Lookup>> lookups_;
   uint64_t next_lookup_ = 1;
+
+  std::vector<Endpoint> routers_;
+  int64_t last_bootstrap_ms_ = 0;
 
   uint64_t secret_ = 0;
   uint64_t previous_secret_ = 0;

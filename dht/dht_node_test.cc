@@ -240,6 +240,24 @@ TEST_F(DhtNodeTest, Bep42Enforcement) {
   EXPECT_EQ(node->routing_table().size(), 1u);
 }
 
+// A node whose routers never answer bootstraps again while its table is empty.
+TEST_F(DhtNodeTest, RebootstrapsWhileTableEmpty) {
+  auto node = Make();
+  node->Bootstrap({peer_});
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(LastSent().method, KrpcMethod::kFindNode);
+  for (int i = 0; i < 10; ++i) {  // 2 retransmissions, then the query fails
+    now_ += 2000;
+    node->Tick();
+  }
+  EXPECT_EQ(sent_.size(), 3u);
+  now_ += 30'000;
+  node->Tick();
+  ASSERT_EQ(sent_.size(), 4u);
+  EXPECT_EQ(sent_.back().first, peer_);
+  EXPECT_EQ(LastSent().target, node->id());
+}
+
 // A small synchronous network: lookups, announce and get_peers, save/load.
 class DhtNetworkTest : public ::testing::Test {
  protected:

@@ -145,7 +145,7 @@ TEST(DhtSimTest, LookupsAndGetPeersOnLossyNetwork) {
   net.RunUntil(net.now() + 60'000);
 
   // Lookups of random keys from random nodes, 10 at a time.
-  const int kLookups = 200;
+  const int kLookups = 1000;
   int found = 0, finished = 0;
   std::vector<int> hops;
   for (int batch = 0; batch < kLookups; batch += 10) {
@@ -179,7 +179,7 @@ TEST(DhtSimTest, LookupsAndGetPeersOnLossyNetwork) {
   }
 
   // Announce random keys from random nodes, then get_peers from other nodes.
-  const int kSwarms = 100;
+  const int kSwarms = 300;
   int announced_ok = 0, peers_found = 0;
   for (int batch = 0; batch < kSwarms; batch += 10) {
     int outstanding = 0;
@@ -189,9 +189,18 @@ TEST(DhtSimTest, LookupsAndGetPeersOnLossyNetwork) {
       NodeId ih = NodeId::Random(net.random());
       swarms.push_back({ih, announcer});
       ++outstanding;
-      net.node(announcer).Announce(ih, 7000, true, [&](int acked) {
+      net.node(announcer).Announce(ih, 7000, true, [&, announcer](int acked) {
         --outstanding;
         if (acked > 0) ++announced_ok;
+        if (acked == 0 && std::getenv("SHOAL_SIM_DEBUG")) {
+          const DhtNode::Stats& st = net.node(announcer).stats();
+          std::printf(
+              "announce from %d acked by none; table %zu in %llu timeouts "
+              "%llu\n",
+              announcer, net.node(announcer).routing_table().size(),
+              (unsigned long long)st.packets_in,
+              (unsigned long long)st.timeouts);
+        }
       });
     }
     net.RunWhile([&] { return outstanding > 0; }, 120'000);
