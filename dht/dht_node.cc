@@ -102,6 +102,11 @@ void DhtNode::OnPacket(const Endpoint& from, std::string_view bytes) {
 }
 
 bool DhtNode::AllowQuery(const Endpoint& from, int64_t now) {
+  // Spoofed source addresses could grow the table without bound; forgetting
+  // every bucket is the cheap, bounded answer.
+  if (rate_.size() >= kMaxRateSources && !rate_.contains(from.address)) {
+    rate_.clear();
+  }
   RateBucket& b = rate_[from.address];
   if (b.last_ms == 0 && b.tokens == 0)
     b.tokens = options_.query_burst_per_source;
@@ -374,6 +379,13 @@ void DhtNode::AddCandidate(Lookup& l, const NodeInfo& node, int hops) {
                                 return CloserTo(l.target, id, o.node.id);
                               });
   l.candidates.insert(pos, std::move(c));
+  // Bound the memory a flood of made-up nodes can take: far candidates that
+  // are not in flight are forgotten.
+  const size_t cap = static_cast<size_t>(options_.k) * kCandidatesPerK;
+  while (l.candidates.size() > cap &&
+         l.candidates.back().state != Candidate::State::kInFlight) {
+    l.candidates.pop_back();
+  }
 }
 
 void DhtNode::Step(Lookup& l) {

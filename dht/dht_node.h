@@ -203,6 +203,9 @@ class DhtNode {
     int64_t last_ms = 0;
   };
 
+  static constexpr size_t kCandidatesPerK = 8;
+  static constexpr size_t kMaxRateSources = 65'536;
+
   DhtNode(DhtOptions options, Clock clock, Random random, SendFn send);
 
   void HandleQuery(const Endpoint& from, const KrpcMessage& m);

@@ -190,6 +190,26 @@ TEST_F(DhtNodeTest, PeerLimits) {
   EXPECT_EQ(node->stored_peer_count(), 5u);
 }
 
+// A get_peers response carries at most max_values_per_response peers, plus
+// nodes.
+TEST_F(DhtNodeTest, ValuesCappedPerResponse) {
+  DhtOptions o;
+  o.max_values_per_response = 4;
+  o.query_burst_per_source = 1000;
+  auto node = Make(o);
+  NodeId ih = NodeId::Random(random_);
+  for (uint32_t i = 0; i < 10; ++i) {
+    Endpoint from = Endpoint::V4(0x0b000000 + i, 9);
+    node->OnPacket(from, AnnouncePeer(NodeId::Random(random_), ih,
+                                      node->TokenFor(from.address), 1));
+  }
+  node->OnPacket(peer_, GetPeers(peer_id_, ih));
+  KrpcMessage r = LastSent();
+  EXPECT_EQ(r.values.size(), 4u);
+  EXPECT_FALSE(r.nodes.empty());
+  EXPECT_FALSE(r.token.empty());
+}
+
 // Queries beyond the per-source burst are dropped, then allowed again later.
 TEST_F(DhtNodeTest, RateLimitPerSource) {
   DhtOptions o;
