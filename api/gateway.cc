@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 // clang-format on
 #include "node/content_io.h"
+#include "node/listen.h"
 #include "spdlog/spdlog.h"
 
 namespace shoal::api {
@@ -98,24 +99,10 @@ class Gateway::Impl {
   }
 
   absl::Status Bind(const node::HostPort& hp) {
-    boost::system::error_code ec;
-    asio::ip::address addr = asio::ip::make_address(hp.host, ec);
-    if (ec) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "gateway address must be an IP address, got '", hp.host, "'"));
-    }
-    tcp::endpoint ep(addr, hp.port);
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on gateway address ", hp.ToString(), ": ",
-                       ec.message()));
-    }
+    auto port = node::BindAndListen(acceptor_, hp, "gateway address");
+    if (!port.ok()) return port.status();
     node::HostPort bound = hp;
-    bound.port = acceptor_.local_endpoint().port();
+    bound.port = *port;
     address_ = bound.ToString();
     accept_thread_ = std::thread([this] { AcceptLoop(); });
     return absl::OkStatus();

@@ -7,6 +7,7 @@
 #include <future>
 
 #include "absl/strings/str_cat.h"
+#include "node/listen.h"
 #include "spdlog/spdlog.h"
 #include "wire/handshake.h"
 
@@ -22,6 +23,19 @@ auto RunOn(asio::io_context& io, Fn fn) -> decltype(fn()) {
   auto result = task.get_future();
   asio::post(io, [&task] { task(); });
   return result.get();
+}
+
+// Closes `socket` if `timer` expires before it is cancelled or destroyed; the
+// handler touches the socket only on expiry, while the coroutine that owns both
+// is still waiting.
+void CloseOnTimeout(asio::steady_timer& timer, tcp::socket& socket) {
+  timer.expires_after(kHandshakeTimeout);
+  timer.async_wait([&socket](boost::system::error_code ec) {
+    if (!ec) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    }
+  });
 }
 
 }  // namespace
@@ -57,28 +71,19 @@ void Session::Stop() {
 }
 
 absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
+  auto port = BindAndListen(acceptor_, listen, "listen address");
+  if (!port.ok()) return port.status();
+  port_ = *port;
   boost::system::error_code ec;
-  asio::ip::address addr = asio::ip::make_address(listen.host, ec);
-  if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address must be an IP address, got '", listen.host, "'"));
-  }
-  tcp::endpoint ep(addr, listen.port);
-  auto taken = [&](std::string_view proto, const boost::system::error_code& e) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", listen.ToString(), " (",
-                     std::string(proto), "): ", e.message()));
-  };
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return taken("tcp", ec);
-  port_ = acceptor_.local_endpoint().port();
+  const asio::ip::address addr = acceptor_.local_endpoint().address();
   asio::ip::udp::endpoint uep(addr, port_);
   udp_.open(uep.protocol(), ec);
   if (!ec) udp_.bind(uep, ec);
-  if (ec) return taken("udp", ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on listen address ", listen.ToString(),
+                     " (udp): ", ec.message()));
+  }
   Accept();
   // The DHT will read this socket; until then datagrams are drained and
   // dropped.
@@ -143,13 +148,7 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
 
 asio::awaitable<void> Session::Incoming(tcp::socket socket) {
   asio::steady_timer timer(io_);
-  timer.expires_after(kHandshakeTimeout);
-  timer.async_wait([&socket](boost::system::error_code ec) {
-    if (!ec) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    }
-  });
+  CloseOnTimeout(timer, socket);
   std::string buf(wire::kHandshakeLength, '\0');
   boost::system::error_code ec;
   co_await asio::async_read(socket, asio::buffer(buf),
@@ -178,13 +177,7 @@ asio::awaitable<void> Session::Incoming(tcp::socket socket) {
 asio::awaitable<void> Session::Outgoing(chunk::ContentId id, tcp::endpoint to) {
   tcp::socket socket(io_);
   asio::steady_timer timer(io_);
-  timer.expires_after(kHandshakeTimeout);
-  timer.async_wait([&socket](boost::system::error_code ec) {
-    if (!ec) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    }
-  });
+  CloseOnTimeout(timer, socket);
   boost::system::error_code ec;
   co_await socket.async_connect(to,
                                 asio::redirect_error(asio::use_awaitable, ec));
