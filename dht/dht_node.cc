@@ -140,9 +140,19 @@ void DhtNode::HandleQuery(const Endpoint& from, const KrpcMessage& m) {
 
   KrpcMessage r = KrpcMessage::Response(m.transaction_id, options_.id);
   r.ip = from;
+  // BEP 32: the families the querier asked for, else its own.
+  const bool want_v4 = m.want_v4 || (!m.want_v6 && from.is_v4());
+  const bool want_v6 = m.want_v6 || (!m.want_v4 && from.is_v6());
   auto fill_nodes = [&](const NodeId& target) {
-    for (NodeInfo& n : table_.Closest(target, options_.k)) {
-      (n.endpoint.is_v4() ? r.nodes : r.nodes6).push_back(std::move(n));
+    // Closest() mixes families; ask for enough to fill each list.
+    for (NodeInfo& n : table_.Closest(target, options_.k * 4)) {
+      if (n.endpoint.is_v4() && want_v4 &&
+          r.nodes.size() < static_cast<size_t>(options_.k)) {
+        r.nodes.push_back(std::move(n));
+      } else if (n.endpoint.is_v6() && want_v6 &&
+                 r.nodes6.size() < static_cast<size_t>(options_.k)) {
+        r.nodes6.push_back(std::move(n));
+      }
     }
   };
   switch (m.method) {

@@ -210,6 +210,52 @@ TEST_F(DhtNodeTest, ValuesCappedPerResponse) {
   EXPECT_FALSE(r.token.empty());
 }
 
+// BEP 32: find_node answers in the querier's family unless "want" asks
+// otherwise.
+TEST_F(DhtNodeTest, Nodes6AndWant) {
+  DhtOptions o;
+  o.query_burst_per_source = 1000;
+  auto node = Make(o);
+  Endpoint v6;
+  v6.address = std::string(15, '\0') + "\x01";
+  v6.port = 6881;
+  for (uint32_t i = 0; i < 4; ++i) {
+    node->OnPacket(Endpoint::V4(0x0b000000 + i, 9),
+                   Query(KrpcMethod::kPing, NodeId::Random(random_)));
+    Endpoint e = v6;
+    e.address[0] = static_cast<char>(0x20 + i);
+    node->OnPacket(e, Query(KrpcMethod::kPing, NodeId::Random(random_)));
+  }
+  KrpcMessage q = KrpcMessage::Query(KrpcMethod::kFindNode, "fn", peer_id_);
+  q.target = NodeId::Random(random_);
+  node->OnPacket(v6, EncodeKrpc(q));
+  EXPECT_TRUE(LastSent().nodes.empty());
+  EXPECT_EQ(LastSent().nodes6.size(), 5u);  // the 4 pingers and the querier
+  node->OnPacket(peer_, EncodeKrpc(q));
+  EXPECT_EQ(LastSent().nodes.size(), 4u);
+  EXPECT_TRUE(LastSent().nodes6.empty());
+  q.want_v4 = q.want_v6 = true;
+  node->OnPacket(peer_, EncodeKrpc(q));
+  EXPECT_FALSE(LastSent().nodes.empty());
+  EXPECT_FALSE(LastSent().nodes6.empty());
+}
+
+// Random garbage and mutated queries from many sources never crash the node.
+TEST_F(DhtNodeTest, SurvivesGarbage) {
+  auto node = Make();
+  std::string base = GetPeers(peer_id_, NodeId::Random(random_));
+  for (int i = 0; i < 20000; ++i) {
+    std::string s = base;
+    for (int e = 0; e < 3; ++e)
+      s[rng_() % s.size()] = static_cast<char>(rng_());
+    node->OnPacket(Endpoint::V4(0x0c000000 + (rng_() % 1000), 1), s);
+    node->OnPacket(peer_, std::string(rng_() % 64, static_cast<char>(rng_())));
+  }
+  now_ += 60'000;
+  node->Tick();
+  EXPECT_GT(node->stats().malformed, 0u);
+}
+
 // Queries beyond the per-source burst are dropped, then allowed again later.
 TEST_F(DhtNodeTest, RateLimitPerSource) {
   DhtOptions o;

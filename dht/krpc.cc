@@ -95,6 +95,12 @@ std::string EncodeKrpc(const KrpcMessage& m) {
                                                    : m.method_name);
       bencode::Dict a;
       a["id"] = std::string(m.id.bytes());
+      if (m.want_v4 || m.want_v6) {
+        bencode::List want;
+        if (m.want_v4) want.push_back("n4");
+        if (m.want_v6) want.push_back("n6");
+        a["want"] = std::move(want);
+      }
       switch (m.method) {
         case KrpcMethod::kFindNode:
           a["target"] = std::string(m.target.bytes());
@@ -186,6 +192,12 @@ absl::StatusOr<KrpcMessage> DecodeKrpc(std::string_view datagram) {
     chunk::BNode a = root.FindDict("a");
     if (!a) return Invalid("missing a");
     SHOAL_ASSIGN_OR_RETURN(m.id, RequireId(a, "id"));
+    if (chunk::BNode want = a.FindList("want")) {
+      for (chunk::BNode w : want.children()) {
+        if (w.string_value() == "n4") m.want_v4 = true;
+        if (w.string_value() == "n6") m.want_v6 = true;
+      }
+    }
     if (*q == "ping") {
       m.method = KrpcMethod::kPing;
     } else if (*q == "find_node") {

@@ -64,6 +64,10 @@ struct KrpcMessage {
   NodeId info_hash;         // get_peers, announce_peer
   uint16_t port = 0;        // announce_peer
   bool implied_port = false;
+  // BEP 32 "want" (find_node, get_peers): address families the querier wants
+  // nodes of. Both false: unspecified.
+  bool want_v4 = false;
+  bool want_v6 = false;
   std::string token;  // announce_peer query; get_peers response
   // Responses.
   std::vector<NodeInfo> nodes;   // "nodes": IPv4
