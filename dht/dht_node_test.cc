@@ -324,6 +324,57 @@ TEST_F(DhtNodeTest, RebootstrapsWhileTableEmpty) {
   EXPECT_EQ(LastSent().target, node->id());
 }
 
+// Tick() pings questionable nodes; an answer makes them good.
+TEST_F(DhtNodeTest, PingsQuestionableNodes) {
+  auto node = Make();
+  node->OnPacket(peer_,
+                 Query(KrpcMethod::kPing, peer_id_));  // added, never answered
+  const RoutingEntry* e = node->routing_table().Find(peer_id_);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(node->routing_table().StatusOf(*e, now_),
+            NodeStatus::kQuestionable);
+  sent_.clear();
+  now_ += 10'000;
+  node->Tick();
+  ASSERT_EQ(sent_.size(), 1u);
+  KrpcMessage ping = LastSent();
+  EXPECT_EQ(ping.method, KrpcMethod::kPing);
+  node->OnPacket(
+      peer_, EncodeKrpc(KrpcMessage::Response(ping.transaction_id, peer_id_)));
+  EXPECT_EQ(node->routing_table().StatusOf(
+                *node->routing_table().Find(peer_id_), now_),
+            NodeStatus::kGood);
+  // A reply from the wrong address or with an unknown transaction is ignored.
+  node->OnPacket(
+      Endpoint::V4(0x0a0000ff, 1),
+      EncodeKrpc(KrpcMessage::Response(ping.transaction_id, peer_id_)));
+  EXPECT_EQ(node->routing_table().size(), 1u);
+}
+
+// A bucket idle for 15 minutes is refreshed with a find_node lookup.
+TEST_F(DhtNodeTest, RefreshesIdleBuckets) {
+  auto node = Make();
+  node->OnPacket(peer_, Query(KrpcMethod::kPing, peer_id_));
+  now_ += 10'000;
+  node->Tick();  // pings
+  KrpcMessage ping = LastSent();
+  node->OnPacket(
+      peer_, EncodeKrpc(KrpcMessage::Response(ping.transaction_id, peer_id_)));
+  sent_.clear();
+  now_ += 10'000;
+  node->Tick();
+  EXPECT_TRUE(sent_.empty());
+  now_ += 15 * 60 * 1000;
+  node->Tick();
+  bool find_node = false;
+  for (const auto& [to, bytes] : sent_) {
+    absl::StatusOr<KrpcMessage> m = DecodeKrpc(bytes);
+    ASSERT_TRUE(m.ok());
+    find_node |= to == peer_ && m->method == KrpcMethod::kFindNode;
+  }
+  EXPECT_TRUE(find_node);
+}
+
 // A small synchronous network: lookups, announce and get_peers, save/load.
 class DhtNetworkTest : public ::testing::Test {
  protected:
