@@ -137,7 +137,10 @@ std::string EncodeKrpc(const KrpcMessage& m) {
     }
     case KrpcType::kError: {
       top["y"] = "e";
-      top["e"] = bencode::List{int64_t{m.error_code}, m.error_message};
+      bencode::List e;
+      e.emplace_back(int64_t{m.error_code});
+      e.emplace_back(m.error_message);
+      top["e"] = std::move(e);
       break;
     }
   }
