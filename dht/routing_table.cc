@@ -138,7 +138,8 @@ void RoutingTable::Failed(const NodeId& id, const Endpoint& endpoint) {
   RoutingEntry* e = FindMutable(id, &b);
   if (e == nullptr || e->info.endpoint != endpoint) return;
   ++e->failures;
-  if (e->failures < max_failures_) return;
+  // One failure already spans the caller's retransmissions: with a
+  // candidate in the cache, swap at once rather than keep a dead slot.
   Bucket& bucket = buckets_[b];
   if (bucket.replacements.empty()) return;
   // Prefer the most recently heard replacement that has answered us.

@@ -7,7 +7,7 @@
 // liveness follows BEP 5: a node is good if it answered a query of ours in the
 // last 15 minutes (or ever answered and queried us in the last 15 minutes),
 // bad after `max_failures` queries in a row went unanswered, and questionable
-// otherwise. Bad nodes are replaced from the cache.
+// otherwise. Failed nodes are replaced from the cache.
 //
 //   RoutingTable table(my_id, /*k=*/8);
 //   table.Heard({id, endpoint}, now_ms, Contact::kResponded);
@@ -65,9 +65,10 @@ class RoutingTable {
   // node is now in a bucket.
   bool Heard(const NodeInfo& node, int64_t now_ms, Contact contact);
 
-  // Records that a query to the node with `id` at `endpoint` went
-  // unanswered. A node that turns bad is replaced from the cache if it has a
-  // candidate.
+  // Records that a query to the node with `id` at `endpoint` went unanswered
+  // (after any retransmissions). The node is replaced at once if its bucket's
+  // cache has a candidate; otherwise it turns bad after `max_failures` and
+  // gives its slot to the next newcomer.
   void Failed(const NodeId& id, const Endpoint& endpoint);
 
   // Our probe of `id` was sent at `now_ms` (see NodesToPing()).

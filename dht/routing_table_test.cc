@@ -71,8 +71,7 @@ TEST_F(RoutingTableTest, EvictionAndReplacement) {
   t.Heard(Node(3, 50), 0, Contact::kResponded);      // forces a split
   EXPECT_FALSE(t.Heard(c, 0, Contact::kResponded));  // cached
   EXPECT_EQ(t.Find(c.id), nullptr);
-  t.Failed(a.id, a.endpoint);
-  t.Failed(a.id, a.endpoint);
+  t.Failed(a.id, a.endpoint);  // a cached node is waiting: swapped at once
   EXPECT_EQ(t.Find(a.id), nullptr);
   ASSERT_NE(t.Find(c.id), nullptr);
   // No cache left: b goes bad and stays until a newcomer takes its place.
