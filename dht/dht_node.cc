@@ -196,6 +196,12 @@ void DhtNode::HandleQuery(const Endpoint& from, const KrpcMessage& m) {
   Send(from, std::move(r));
 }
 
+bool DhtNode::ExpectsReply(const Endpoint& from,
+                           std::string_view transaction_id) const {
+  auto it = pending_.find(std::string(transaction_id));
+  return it != pending_.end() && it->second.to == from;
+}
+
 void DhtNode::HandleReply(const Endpoint& from, const KrpcMessage& m) {
   auto it = pending_.find(m.transaction_id);
   if (it == pending_.end() || it->second.to != from) return;

@@ -111,6 +111,13 @@ class DhtNode {
   // (counted in stats()); never fails.
   void OnPacket(const Endpoint& from, std::string_view bytes);
 
+  // True if a reply from `from` with this transaction ID answers one of our
+  // queries in flight. With two instances on one socket (public and cluster
+  // DHT), the owner routes a response or error to the instance for which
+  // this holds, and a query by its "cn" key.
+  bool ExpectsReply(const Endpoint& from,
+                    std::string_view transaction_id) const;
+
   // Times out queries, rotates tokens, expires stored peers, pings
   // questionable nodes and refreshes idle buckets. Call every ~500 ms.
   void Tick();

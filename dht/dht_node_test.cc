@@ -103,6 +103,23 @@ TEST_F(DhtNodeTest, ClusterNameSeparatesNetworks) {
   EXPECT_EQ(pub->routing_table().size(), 0u);
 }
 
+// Two instances behind one socket: replies go to the one that asked.
+TEST_F(DhtNodeTest, ExpectsReplyRoutesResponses) {
+  DhtOptions o;
+  o.cluster_name = "shoal";
+  auto cluster = Make(o);
+  auto pub = Make();
+  cluster->Bootstrap({peer_});
+  KrpcMessage q = LastSent();
+  EXPECT_TRUE(cluster->ExpectsReply(peer_, q.transaction_id));
+  EXPECT_FALSE(pub->ExpectsReply(peer_, q.transaction_id));
+  EXPECT_FALSE(cluster->ExpectsReply(Endpoint::V4(1, 1), q.transaction_id));
+  cluster->OnPacket(
+      peer_, EncodeKrpc(KrpcMessage::Response(q.transaction_id, peer_id_)));
+  EXPECT_FALSE(cluster->ExpectsReply(peer_, q.transaction_id));
+  EXPECT_EQ(cluster->routing_table().size(), 1u);
+}
+
 // Announce with the token from get_peers stores the peer; a bad token is error
 // 203.
 TEST_F(DhtNodeTest, TokensGateAnnounce) {
