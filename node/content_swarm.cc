@@ -17,6 +17,7 @@ constexpr uint8_t kOurMetadataId = 1;
 constexpr uint32_t kMaxBlockRequest = 128 * 1024;
 constexpr size_t kPieceCacheEntries = 4;
 constexpr uint32_t kHashesPerRequest = 512;
+constexpr int kHashPeers = 4;
 
 std::string PeerName(const PeerConnection& c) {
   boost::system::error_code ec;
@@ -197,6 +198,7 @@ void ContentSwarm::Ban(Peer& p, const std::string& why) {
   std::string addr = p.conn->remote().address().to_string(ec);
   spdlog::warn("swarm {}: banning {}: {}", id_.Hex().substr(0, 12), addr, why);
   banned_.insert(addr);
+  banned_keys_.insert(p.conn->key());
   p.conn->Close(absl::PermissionDeniedError(absl::StrCat("banned: ", why)));
 }
 
@@ -441,8 +443,12 @@ void ContentSwarm::MaybeRequestHashes(Peer& p) {
   if (!p.has_all && p.has.size() == 0 && p.raw_bitfield.empty() &&
       p.early_haves.empty())
     return;
-  for (const auto& [key, q] : peers_)
-    if (q->hashes_requested && !q->gone) return;  // one peer at a time
+  // Asked of several peers at once (the first proof wins): a peer that never
+  // answers must not stall the fetch, and the layer is small next to the
+  // content.
+  int asked = 0;
+  for (const auto& [key, q] : peers_) asked += q->hashes_requested && !q->gone;
+  if (asked >= kHashPeers) return;
   const uint64_t leaves =
       chunk::NextPowerOfTwo(chunk::NumBlocks(layout_->length));
   const int height = std::countr_zero(leaves);
@@ -642,6 +648,10 @@ void ContentSwarm::OnPiece(Peer& p, const wire::Piece& m) {
   PartialPiece& partial = partial_[m.piece];
   if (partial.data.size() != size) partial.data.resize(size);
   std::memcpy(partial.data.data() + m.begin, m.data.data(), m.data.size());
+  if (std::find(partial.senders.begin(), partial.senders.end(), key) ==
+      partial.senders.end()) {
+    partial.senders.push_back(key);
+  }
   const bool whole = picker_->BlockReceived(key, block);
   // Endgame: the same block may be on its way from others.
   for (uint64_t other : picker_->RequestersOf(block, key)) {
@@ -655,6 +665,7 @@ void ContentSwarm::OnPiece(Peer& p, const wire::Piece& m) {
   }
   if (whole) {
     auto data = std::make_shared<std::string>(std::move(partial.data));
+    std::vector<uint64_t> senders = std::move(partial.senders);
     partial_.erase(m.piece);
     const uint32_t piece = m.piece;
     const Sha256Digest want = layer_[piece];
@@ -662,37 +673,46 @@ void ContentSwarm::OnPiece(Peer& p, const wire::Piece& m) {
     ++verifying_;
     // The job must not touch `this`: the swarm may be gone by the time it runs.
     pool_.Post([this, alive = std::weak_ptr<bool>(alive_), &store = store_,
-                &io = io_, id = id_, data, piece, want, levels] {
+                &io = io_, id = id_, data, piece, want, levels,
+                senders = std::move(senders)]() mutable {
       absl::Status s;
       if (chunk::HashPiece(chunk::AsBytes(*data), levels) != want) {
         s = absl::DataLossError("piece failed its hash check");
       } else {
         s = store.PutContentPiece(id, piece, chunk::AsBytes(*data));
       }
-      asio::post(io, [this, alive, piece, s] {
-        if (alive.expired()) return;
-        OnPieceVerified(piece, s);
-      });
+      asio::post(
+          io, [this, alive, piece, senders = std::move(senders), s]() mutable {
+            if (alive.expired()) return;
+            OnPieceVerified(piece, std::move(senders), s);
+          });
     });
   }
   RequestMore(p);
 }
 
-void ContentSwarm::OnPieceVerified(uint32_t piece, absl::Status status) {
+void ContentSwarm::OnPieceVerified(uint32_t piece,
+                                   std::vector<uint64_t> senders,
+                                   absl::Status status) {
   --verifying_;
   if (!picker_) return;
   if (status.code() == absl::StatusCode::kDataLoss) {
-    std::vector<uint64_t> senders = picker_->PieceFailed(piece);
+    picker_->PieceFailed(piece);
     spdlog::warn("swarm {}: piece {} failed its hash check",
                  id_.Hex().substr(0, 12), piece);
-    for (uint64_t key : senders) {
-      auto it = peers_.find(key);
-      if (it == peers_.end() || it->second->gone) continue;
-      // With one sender the blame is certain; otherwise each sender takes a
-      // strike.
-      if (++it->second->bad_pieces >= options_.ban_after_bad_pieces ||
-          senders.size() == 1) {
-        Ban(*it->second, absl::StrCat("sent corrupt data for piece ", piece));
+    // Blame: a peer banned already explains the failure; a sole sender is
+    // certainly guilty; otherwise each sender takes a strike.
+    const bool explained =
+        std::any_of(senders.begin(), senders.end(),
+                    [&](uint64_t k) { return banned_keys_.contains(k); });
+    if (!explained) {
+      for (uint64_t key : senders) {
+        auto it = peers_.find(key);
+        if (it == peers_.end() || it->second->gone) continue;
+        if (senders.size() == 1 ||
+            ++it->second->bad_pieces >= options_.ban_after_bad_pieces) {
+          Ban(*it->second, absl::StrCat("sent corrupt data for piece ", piece));
+        }
       }
     }
     for (auto& [key, q] : peers_) RequestMore(*q);

@@ -92,6 +92,7 @@ class ContentSwarm : public PeerConnection::Handler {
   struct Peer;
   struct PartialPiece {
     std::string data;
+    std::vector<uint64_t> senders;  // each peer that sent a block, once
   };
 
   Peer* Find(PeerConnection& conn);
@@ -122,7 +123,8 @@ class ContentSwarm : public PeerConnection::Handler {
   void UpdateInterest(Peer& p);
   void RequestMore(Peer& p);
   void OnPiece(Peer& p, const wire::Piece& m);
-  void OnPieceVerified(uint32_t piece, absl::Status status);
+  void OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
+                       absl::Status status);
   void Complete();
 
   asio::io_context& io_;
@@ -152,6 +154,9 @@ class ContentSwarm : public PeerConnection::Handler {
 
   absl::flat_hash_map<uint64_t, std::unique_ptr<Peer>> peers_;
   absl::flat_hash_set<std::string> banned_;
+  // Connections banned here: pieces they contributed to fail without blaming
+  // the others.
+  absl::flat_hash_set<uint64_t> banned_keys_;
   // Recently read, verified pieces, for serving blocks without reading a piece
   // per block.
   std::list<std::pair<uint32_t, std::shared_ptr<const std::string>>>
