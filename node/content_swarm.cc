@@ -645,6 +645,13 @@ void ContentSwarm::OnPiece(Peer& p, const wire::Piece& m) {
   const chunk::Block block{m.piece, m.begin,
                            static_cast<uint32_t>(m.data.size())};
   const uint64_t key = p.conn->key();
+  // A late copy (endgame, or a block cancelled too late) of a piece already
+  // complete must not start a new buffer that nothing would ever free.
+  if (picker_->have().test(m.piece) || verifying_pieces_.contains(m.piece)) {
+    picker_->BlockReceived(key, block);
+    RequestMore(p);
+    return;
+  }
   PartialPiece& partial = partial_[m.piece];
   if (partial.data.size() != size) partial.data.resize(size);
   std::memcpy(partial.data.data() + m.begin, m.data.data(), m.data.size());
@@ -667,6 +674,7 @@ void ContentSwarm::OnPiece(Peer& p, const wire::Piece& m) {
     auto data = std::make_shared<std::string>(std::move(partial.data));
     std::vector<uint64_t> senders = std::move(partial.senders);
     partial_.erase(m.piece);
+    verifying_pieces_.insert(m.piece);
     const uint32_t piece = m.piece;
     const Sha256Digest want = layer_[piece];
     const int levels = layout_->piece_tree_levels(piece);
@@ -695,6 +703,7 @@ void ContentSwarm::OnPieceVerified(uint32_t piece,
                                    std::vector<uint64_t> senders,
                                    absl::Status status) {
   --verifying_;
+  verifying_pieces_.erase(piece);
   if (!picker_) return;
   if (status.code() == absl::StatusCode::kDataLoss) {
     picker_->PieceFailed(piece);

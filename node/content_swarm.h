@@ -151,6 +151,9 @@ class ContentSwarm : public PeerConnection::Handler {
   bool stored_ = false;  // the record exists in the store
   std::map<uint32_t, PartialPiece> partial_;
   uint32_t verifying_ = 0;
+  // Pieces handed to the pool for verification: late blocks for them are
+  // dropped.
+  absl::flat_hash_set<uint32_t> verifying_pieces_;
 
   absl::flat_hash_map<uint64_t, std::unique_ptr<Peer>> peers_;
   absl::flat_hash_set<std::string> banned_;
