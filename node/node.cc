@@ -101,8 +101,10 @@ absl::Status Node::Init() {
   pool_ = std::make_unique<ThreadPool>(options_.hash_threads > 0
                                            ? options_.hash_threads
                                            : ThreadPool::DefaultSize());
-  session_ = std::make_unique<Session>(*store_, *pool_,
-                                       absl::StrCat("Shoal ", kVersion));
+  SessionOptions session_options;
+  session_options.client_name = absl::StrCat("Shoal ", kVersion);
+  session_options.default_save_path = dir / "downloads";
+  session_ = std::make_unique<Session>(*store_, *pool_, session_options);
   SHOAL_ASSIGN_OR_RETURN(bound_listen_, session_->Start(options_.listen));
   return absl::OkStatus();
 }

@@ -7,6 +7,11 @@
 #include <future>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/status_macros.h"
+#include "chunk/bdecode.h"
+#include "chunk/bencode.h"
+#include "chunk/magnet.h"
 #include "node/listen.h"
 #include "spdlog/spdlog.h"
 #include "wire/handshake.h"
@@ -41,10 +46,10 @@ void CloseOnTimeout(asio::steady_timer& timer, tcp::socket& socket) {
 }  // namespace
 
 Session::Session(store::ChunkStore& store, ThreadPool& pool,
-                 std::string client_name)
+                 SessionOptions options)
     : store_(store),
       pool_(pool),
-      client_name_(std::move(client_name)),
+      options_(std::move(options)),
       acceptor_(io_),
       udp_(io_),
       work_(asio::make_work_guard(io_)) {
@@ -61,7 +66,10 @@ void Session::Stop() {
       boost::system::error_code ec;
       acceptor_.close(ec);
       udp_.close(ec);
-      swarms_.clear();
+      for (auto& [id, t] : torrents_) t->SaveResume();
+      by_key_.clear();
+      torrents_.clear();
+      contents_.clear();
       return 0;
     });
     work_.reset();
@@ -96,6 +104,10 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
   };
   udp_.async_receive_from(asio::buffer(datagram_), sender_, Drain{this});
   thread_ = std::thread([this] { io_.run(); });
+  RunOn(io_, [this] {
+    LoadTorrents();
+    return 0;
+  });
   HostPort bound = listen;
   bound.port = port_;
   return bound;
@@ -117,15 +129,48 @@ void Session::Accept() {
       [this](boost::system::error_code ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted) return;
         if (!ec) {
-          asio::co_spawn(io_, Incoming(std::move(socket)), asio::detached);
+          if (static_cast<int>(TotalPeers()) + connecting_ >=
+              options_.max_connections) {
+            socket.close(ec);  // the global connection limit
+          } else {
+            asio::co_spawn(io_, Incoming(std::move(socket)), asio::detached);
+          }
         }
         Accept();
       });
 }
 
-ContentSwarm* Session::SwarmForInfoHash(std::string_view info_hash) {
-  auto it = swarms_.find(Key(info_hash));
-  if (it != swarms_.end()) return it->second.get();
+size_t Session::TotalPeers() const {
+  size_t n = 0;
+  for (const auto& [k, s] : contents_) n += s->num_peers();
+  for (const auto& [k, t] : torrents_) n += t->num_peers();
+  return n;
+}
+
+void Session::Register(Swarm* swarm) {
+  for (const std::string& key : swarm->HandshakeKeys()) by_key_[key] = swarm;
+  swarm->set_connector(
+      [this, key = swarm->HandshakeKeys().front()](const tcp::endpoint& ep) {
+        if (static_cast<int>(TotalPeers()) + connecting_ >=
+            options_.max_connections) {
+          auto it = by_key_.find(key);
+          if (it != by_key_.end()) it->second->OnConnectFailed(ep);
+          return;
+        }
+        asio::co_spawn(io_, Outgoing(key, ep), asio::detached);
+      });
+}
+
+void Session::Unregister(Swarm* swarm) {
+  for (const std::string& key : swarm->HandshakeKeys()) {
+    auto it = by_key_.find(key);
+    if (it != by_key_.end() && it->second == swarm) by_key_.erase(it);
+  }
+}
+
+Swarm* Session::SwarmForInfoHash(std::string_view info_hash) {
+  auto it = by_key_.find(Key(info_hash));
+  if (it != by_key_.end()) return it->second;
   auto id = store_.FindByTruncatedId(info_hash);
   if (!id.ok()) return nullptr;
   return SwarmFor(*id);
@@ -133,20 +178,31 @@ ContentSwarm* Session::SwarmForInfoHash(std::string_view info_hash) {
 
 ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   Key key(id.AsStringView().substr(0, 20));
-  auto it = swarms_.find(key);
-  if (it != swarms_.end()) {
+  auto it = contents_.find(key);
+  if (it != contents_.end()) {
     if (!it->second->events()->failed()) return it->second.get();
-    swarms_.erase(it);  // a failed fetch: start afresh
+    Unregister(it->second.get());
+    contents_.erase(it);  // a failed fetch: start afresh
   }
-  auto swarm = std::make_unique<ContentSwarm>(
-      io_, store_, pool_, id, SwarmOptions{}, client_name_, port_);
-  swarm->Init();
+  SwarmOptions so;
+  so.trusted_peers = true;
+  so.max_peers = options_.max_peers_per_torrent;
+  so.max_metadata_size = 1 << 20;
+  auto swarm = std::make_unique<ContentSwarm>(io_, store_, pool_, id, so,
+                                              options_.client_name, port_);
   ContentSwarm* raw = swarm.get();
-  swarms_[key] = std::move(swarm);
+  contents_[key] = std::move(swarm);
+  Register(raw);
+  raw->Init();
   return raw;
 }
 
 asio::awaitable<void> Session::Incoming(tcp::socket socket) {
+  ++connecting_;
+  struct Done {
+    int& n;
+    ~Done() { --n; }
+  } done{connecting_};
   asio::steady_timer timer(io_);
   CloseOnTimeout(timer, socket);
   std::string buf(wire::kHandshakeLength, '\0');
@@ -156,56 +212,70 @@ asio::awaitable<void> Session::Incoming(tcp::socket socket) {
   if (ec) co_return;
   auto theirs = wire::ParseHandshake(buf);
   if (!theirs.ok()) co_return;
-  std::string_view info_hash(
-      reinterpret_cast<const char*>(theirs->info_hash.data()), 20);
-  ContentSwarm* swarm = SwarmForInfoHash(info_hash);
-  if (swarm == nullptr) co_return;  // not ours: close
+  const Key key(reinterpret_cast<const char*>(theirs->info_hash.data()), 20);
+  Swarm* swarm = SwarmForInfoHash(key);
+  if (swarm == nullptr || swarm->shut()) co_return;  // not ours: close
   if (swarm->IsBanned(socket.remote_endpoint(ec).address())) co_return;
-  std::string ours = wire::EncodeHandshake(OurHandshake(swarm->info_hash()));
+  // Answer with the hash they used (a hybrid has two).
+  std::string ours = wire::EncodeHandshake(OurHandshake(theirs->info_hash));
   co_await asio::async_write(socket, asio::buffer(ours),
                              asio::redirect_error(asio::use_awaitable, ec));
   timer.cancel();
   if (ec || !socket.is_open()) co_return;
   // The swarm may have gone while we wrote.
-  swarm = SwarmForInfoHash(info_hash);
+  swarm = SwarmForInfoHash(key);
   if (swarm == nullptr) co_return;
   auto conn = std::make_shared<PeerConnection>(std::move(socket), next_key_++,
                                                std::string());
-  swarm->AddPeer(conn, *theirs);
+  swarm->AddPeer(conn, *theirs, /*incoming=*/true);
 }
 
-asio::awaitable<void> Session::Outgoing(chunk::ContentId id, tcp::endpoint to) {
+asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
+  ++connecting_;
+  struct Done {
+    int& n;
+    ~Done() { --n; }
+  } done{connecting_};
   tcp::socket socket(io_);
   asio::steady_timer timer(io_);
   CloseOnTimeout(timer, socket);
   boost::system::error_code ec;
+  auto fail = [&] {
+    auto it = by_key_.find(key);
+    if (it != by_key_.end()) it->second->OnConnectFailed(to);
+  };
   co_await socket.async_connect(to,
                                 asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
-    spdlog::info("fetch {}: cannot connect to {}:{}: {}",
-                 id.Hex().substr(0, 12), to.address().to_string(), to.port(),
-                 ec.message());
+    spdlog::info("cannot connect to {}:{}: {}", to.address().to_string(),
+                 to.port(), ec.message());
+    fail();
     co_return;
   }
   std::array<uint8_t, 20> info_hash;
-  std::memcpy(info_hash.data(), id.bytes.data(), 20);
+  std::memcpy(info_hash.data(), key.data(), 20);
   std::string ours = wire::EncodeHandshake(OurHandshake(info_hash));
   co_await asio::async_write(socket, asio::buffer(ours),
                              asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return;
+  if (ec) {
+    fail();
+    co_return;
+  }
   std::string buf(wire::kHandshakeLength, '\0');
   co_await asio::async_read(socket, asio::buffer(buf),
                             asio::redirect_error(asio::use_awaitable, ec));
   timer.cancel();
-  if (ec || !socket.is_open()) co_return;
   auto theirs = wire::ParseHandshake(buf);
-  if (!theirs.ok() || theirs->info_hash != info_hash) co_return;
-  Key key(id.AsStringView().substr(0, 20));
-  auto it = swarms_.find(key);
-  if (it == swarms_.end()) co_return;
+  if (ec || !socket.is_open() || !theirs.ok() ||
+      theirs->info_hash != info_hash || theirs->peer_id == peer_id_) {
+    fail();  // our own address (a tracker told us of ourselves) ends here too
+    co_return;
+  }
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) co_return;
   auto conn = std::make_shared<PeerConnection>(std::move(socket), next_key_++,
                                                std::string());
-  it->second->AddPeer(conn, *theirs);
+  it->second->AddPeer(conn, *theirs, /*incoming=*/false);
 }
 
 absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
@@ -222,27 +292,309 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
   }
   return RunOn(io_, [&]() -> std::shared_ptr<PieceEvents> {
     ContentSwarm* swarm = SwarmFor(id);
-    if (!swarm->complete()) {
-      for (const auto& ep : endpoints) {
-        asio::co_spawn(io_, Outgoing(id, ep), asio::detached);
-      }
-    }
+    if (!swarm->complete()) swarm->ConnectTo(endpoints);
     return swarm->events();
   });
 }
 
 void Session::Forget(const chunk::ContentId& id) {
   RunOn(io_, [&] {
-    swarms_.erase(Key(id.AsStringView().substr(0, 20)));
+    Key key(id.AsStringView().substr(0, 20));
+    auto it = contents_.find(key);
+    if (it != contents_.end()) {
+      Unregister(it->second.get());
+      contents_.erase(it);
+    }
     return 0;
   });
 }
 
 size_t Session::NumPeers() {
+  return RunOn(io_, [&] { return TotalPeers(); });
+}
+
+// --- Torrents
+// -------------------------------------------------------------------------
+
+namespace {
+
+constexpr char kTorrentIndexKey[] = "torrents";
+
+std::string TorrentKey(const std::string& id) {
+  return absl::StrCat("torrent/", id);
+}
+
+}  // namespace
+
+TorrentSwarm* Session::FindTorrent(const std::string& id) {
+  std::string lower = id;
+  for (char& c : lower) c = static_cast<char>(std::tolower(c));
+  auto it = torrents_.find(lower);
+  if (it != torrents_.end()) return it->second.get();
+  for (auto& [k, t] : torrents_) {
+    const chunk::InfoHashes& h = t->hashes();
+    if ((h.v1 && h.v1->Hex() == lower) || (h.v2 && h.v2->Hex() == lower))
+      return t.get();
+  }
+  return nullptr;
+}
+
+template <typename Fn>
+auto Session::WithTorrent(const std::string& id, Fn fn) {
+  using R = decltype(fn(std::declval<TorrentSwarm&>()));
+  return RunOn(io_, [&]() -> R {
+    TorrentSwarm* t = FindTorrent(id);
+    if (t == nullptr)
+      return absl::NotFoundError(absl::StrCat("no torrent ", id));
+    return fn(*t);
+  });
+}
+
+absl::StatusOr<TorrentStatus> Session::AddTorrent(
+    const AddTorrentParams& params) {
+  return RunOn(io_, [&] { return AddTorrentHere(params, /*persist=*/true); });
+}
+
+absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
+    const AddTorrentParams& params, bool persist) {
+  if (params.torrent_bytes.empty() == params.magnet.empty()) {
+    return absl::InvalidArgumentError(
+        "give either a .torrent file or a magnet link");
+  }
+  chunk::InfoHashes hashes;
+  std::shared_ptr<chunk::Metainfo> metainfo;
+  TorrentConfig config;
+  config.paused = params.paused;
+  config.sequential = params.sequential;
+  config.source.torrent_bytes = params.torrent_bytes;
+  config.source.magnet = params.magnet;
+  config.source.save_path =
+      params.save_path.empty() ? options_.default_save_path : params.save_path;
+  auto add_peer = [&](const std::string& host, uint16_t port) -> absl::Status {
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("peer address must be an IP address, got '", host, "'"));
+    }
+    config.peers.emplace_back(addr, port);
+    return absl::OkStatus();
+  };
+  if (!params.torrent_bytes.empty()) {
+    auto m = chunk::ParseMetainfo(params.torrent_bytes);
+    if (!m.ok()) return m.status();
+    hashes = m->info_hashes;
+    std::map<int, std::vector<std::string>> tiers;
+    for (const auto& t : m->trackers) tiers[t.tier].push_back(t.url);
+    for (auto& [tier, urls] : tiers) config.trackers.push_back(urls);
+    metainfo = std::make_shared<chunk::Metainfo>(*std::move(m));
+  } else {
+    auto mag = chunk::ParseMagnetUri(params.magnet);
+    if (!mag.ok()) return mag.status();
+    hashes = mag->info_hashes;
+    config.display_name = mag->display_name;
+    for (const auto& url : mag->trackers) config.trackers.push_back({url});
+    for (const std::string& pe : mag->peers) {
+      auto hp = HostPort::Parse(pe);
+      if (!hp.ok()) return hp.status();
+      std::string host = hp->host;
+      if (host.size() > 2 && host.front() == '[')
+        host = host.substr(1, host.size() - 2);
+      SHOAL_RETURN_IF_ERROR(add_peer(host, hp->port));
+    }
+  }
+  for (const HostPort& hp : params.peers)
+    SHOAL_RETURN_IF_ERROR(add_peer(hp.host, hp.port));
+  const std::string id = hashes.BestHex();
+  if (FindTorrent(id) != nullptr ||
+      (hashes.v1 && FindTorrent(hashes.v1->Hex()) != nullptr)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("torrent ", id, " is already added"));
+  }
+  if (persist) {
+    chunk::bencode::Dict d;
+    if (!params.torrent_bytes.empty()) {
+      d["torrent"] = params.torrent_bytes;
+    } else {
+      d["magnet"] = params.magnet;
+    }
+    d["save path"] = config.source.save_path.string();
+    std::string peers;
+    for (const HostPort& hp : params.peers) peers += hp.ToString() + " ";
+    d["peers"] = peers;
+    d["paused"] = int64_t{params.paused};
+    d["sequential"] = int64_t{params.sequential};
+    SHOAL_RETURN_IF_ERROR(store_.PutState(
+        TorrentKey(id), chunk::bencode::Encode(chunk::bencode::Value(d))));
+  }
+  SwarmOptions so;
+  so.max_peers = options_.max_peers_per_torrent;
+  so.upload_slots = options_.upload_slots;
+  so.strategy = params.sequential ? chunk::PickStrategy::kSequential
+                                  : chunk::PickStrategy::kRarestFirst;
+  tracker::AnnouncerOptions ao;
+  ao.peer_id = tracker::PeerId::FromBytes(std::string_view(
+      reinterpret_cast<const char*>(peer_id_.data()), peer_id_.size()));
+  ao.listen_port = port_;
+  ao.random_seed = (uint64_t{peer_id_[8]} << 8 | peer_id_[9]) ^ next_key_;
+  auto t = std::make_unique<TorrentSwarm>(io_, store_, pool_, hashes, metainfo,
+                                          config, so, ao, options_.client_name,
+                                          port_, events_);
+  TorrentSwarm* raw = t.get();
+  torrents_[id] = std::move(t);
+  Register(raw);
+  if (persist) SaveTorrentIndex();
+  raw->Start();
+  return raw->Status();
+}
+
+void Session::SaveTorrentIndex() {
+  chunk::bencode::List ids;
+  for (const auto& [id, t] : torrents_) ids.emplace_back(id);
+  if (absl::Status s = store_.PutState(
+          kTorrentIndexKey, chunk::bencode::Encode(chunk::bencode::Value(ids)));
+      !s.ok()) {
+    spdlog::warn("saving the torrent list: {}", s.ToString());
+  }
+}
+
+void Session::LoadTorrents() {
+  auto index = store_.GetState(kTorrentIndexKey);
+  if (!index.ok() || index->empty()) return;
+  auto doc = chunk::Bdecode(*index);
+  if (!doc.ok() || !doc->root().is_list()) return;
+  for (const chunk::BNode& item : doc->root().list_items()) {
+    if (!item.is_string()) continue;
+    const std::string id(item.string_value());
+    auto value = store_.GetState(TorrentKey(id));
+    if (!value.ok() || value->empty()) continue;
+    auto d = chunk::Bdecode(*value);
+    if (!d.ok()) continue;
+    AddTorrentParams p;
+    if (auto t = d->root().FindString("torrent"))
+      p.torrent_bytes = std::string(*t);
+    if (auto m = d->root().FindString("magnet")) p.magnet = std::string(*m);
+    if (auto s = d->root().FindString("save path"))
+      p.save_path = std::string(*s);
+    if (auto peers = d->root().FindString("peers")) {
+      const std::vector<std::string> parts =
+          absl::StrSplit(std::string(*peers), ' ', absl::SkipEmpty());
+      for (const std::string& part : parts) {
+        auto hp = HostPort::Parse(part);
+        if (hp.ok()) p.peers.push_back(*hp);
+      }
+    }
+    p.paused = d->root().FindInt("paused").value_or(0) != 0;
+    p.sequential = d->root().FindInt("sequential").value_or(0) != 0;
+    auto st = AddTorrentHere(p, /*persist=*/false);
+    if (!st.ok()) {
+      spdlog::warn("torrent {}: cannot restore: {}", id,
+                   st.status().ToString());
+    } else {
+      spdlog::info("torrent {}: restored ({})", id, st->name);
+    }
+  }
+}
+
+std::vector<TorrentStatus> Session::ListTorrents() {
   return RunOn(io_, [&] {
-    size_t n = 0;
-    for (const auto& [k, s] : swarms_) n += s->num_peers();
-    return n;
+    std::vector<TorrentStatus> out;
+    for (const auto& [id, t] : torrents_) out.push_back(t->Status());
+    return out;
+  });
+}
+
+absl::StatusOr<TorrentStatus> Session::GetTorrent(const std::string& id) {
+  return WithTorrent(id, [](TorrentSwarm& t) -> absl::StatusOr<TorrentStatus> {
+    return t.Status();
+  });
+}
+
+absl::StatusOr<std::vector<PeerInfo>> Session::TorrentPeers(
+    const std::string& id) {
+  return WithTorrent(
+      id, [](TorrentSwarm& t) -> absl::StatusOr<std::vector<PeerInfo>> {
+        return t.Peers();
+      });
+}
+
+absl::StatusOr<std::vector<TorrentFileInfo>> Session::TorrentFiles(
+    const std::string& id) {
+  return WithTorrent(
+      id, [](TorrentSwarm& t) -> absl::StatusOr<std::vector<TorrentFileInfo>> {
+        if (!t.has_metadata())
+          return absl::FailedPreconditionError(
+              "the torrent's metadata is not known yet");
+        return t.Files();
+      });
+}
+
+absl::Status Session::PauseTorrent(const std::string& id) {
+  return WithTorrent(id, [](TorrentSwarm& t) -> absl::Status {
+    t.Pause();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Session::ResumeTorrent(const std::string& id) {
+  return WithTorrent(id, [](TorrentSwarm& t) -> absl::Status {
+    t.Resume();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Session::RemoveTorrent(const std::string& id, bool delete_data) {
+  auto removed = std::make_shared<std::promise<void>>();
+  auto future = removed->get_future();
+  absl::Status s = WithTorrent(id, [&](TorrentSwarm& t) -> absl::Status {
+    const std::string key = t.id();
+    Unregister(&t);
+    (void)store_.PutState(TorrentKey(key), "");
+    t.Remove(delete_data, [this, key, removed] {
+      // Destroy it later: we are inside its callback.
+      asio::post(io_, [this, key, removed] {
+        torrents_.erase(key);
+        SaveTorrentIndex();
+        removed->set_value();
+      });
+    });
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  // "stopped" to the trackers is bounded by the announcer's stop timeout.
+  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
+    return absl::DeadlineExceededError("removing the torrent timed out");
+  return absl::OkStatus();
+}
+
+absl::Status Session::SetFilePriorities(const std::string& id,
+                                        std::vector<uint8_t> priorities) {
+  return WithTorrent(id, [&](TorrentSwarm& t) -> absl::Status {
+    return t.SetFilePriorities(std::move(priorities));
+  });
+}
+
+absl::Status Session::SetSequential(const std::string& id, bool on) {
+  return WithTorrent(id, [&](TorrentSwarm& t) -> absl::Status {
+    t.SetSequential(on);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Session::RecheckTorrent(const std::string& id) {
+  return WithTorrent(id, [](TorrentSwarm& t) -> absl::Status {
+    if (!t.ready())
+      return absl::FailedPreconditionError(
+          "the torrent is not checked or downloading yet");
+    t.Recheck();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Session::ReannounceTorrent(const std::string& id) {
+  return WithTorrent(id, [](TorrentSwarm& t) -> absl::Status {
+    t.Reannounce();
+    return absl::OkStatus();
   });
 }
 

@@ -8,6 +8,8 @@
 #define SHOAL_NODE_SESSION_H_
 
 #include <array>
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,23 +21,48 @@
 #include "chunk/content_id.h"
 #include "node/asio.h"
 #include "node/content_swarm.h"
+#include "node/events.h"
 #include "node/options.h"
 #include "node/piece_events.h"
+#include "node/torrent_swarm.h"
 #include "store/chunk_store.h"
 
 namespace shoal::node {
 
+struct SessionOptions {
+  std::string client_name = "Shoal";
+  // Where torrents are saved when the caller names no save path.
+  std::filesystem::path default_save_path;
+  // Open peer connections across every swarm, at most.
+  int max_connections = 500;
+  // Per torrent.
+  int max_peers_per_torrent = 50;
+  int upload_slots = 8;
+};
+
+// What to add. A value type.
+struct AddTorrentParams {
+  std::string torrent_bytes;        // a .torrent file, or
+  std::string magnet;               // a magnet URI
+  std::filesystem::path save_path;  // empty: the default
+  bool paused = false;
+  bool sequential = false;
+  // Peers to connect to, besides x.pe and trackers.
+  std::vector<HostPort> peers;
+};
+
 // Thread-safe: public methods may be called from any thread.
 class Session {
  public:
-  Session(store::ChunkStore& store, ThreadPool& pool, std::string client_name);
+  Session(store::ChunkStore& store, ThreadPool& pool, SessionOptions options);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Binds the peer port (TCP, and UDP for the DHT) and starts the network
-  // thread. Returns the address as bound. UNAVAILABLE if the port is taken;
-  // INVALID_ARGUMENT for a host that is not an IP address.
+  // Binds the peer port (TCP, and UDP for the DHT), starts the network thread
+  // and adds again the torrents an earlier run had. Returns the address as
+  // bound. UNAVAILABLE if the port is taken; INVALID_ARGUMENT for a host that
+  // is not an IP address.
   absl::StatusOr<HostPort> Start(const HostPort& listen);
 
   // Starts (or joins) fetching `id` from `peers` (their listen addresses) and
@@ -44,9 +71,9 @@ class Session {
   absl::StatusOr<std::shared_ptr<PieceEvents>> Fetch(
       const chunk::ContentId& id, const std::vector<HostPort>& peers);
 
-  // Closes every connection and stops the network thread. Work the hashing pool
-  // still holds may post to the io_context afterwards; it is never run.
-  // Idempotent.
+  // Saves every torrent's resume data, closes every connection and stops the
+  // network thread. Work the hashing pool still holds may post to the
+  // io_context afterwards; it is never run. Idempotent.
   void Stop();
 
   // Drops the swarm of `id` (its content was removed).
@@ -55,21 +82,54 @@ class Session {
   // Number of open peer connections (for node info).
   size_t NumPeers();
 
+  // --- Torrents. IDs are the v2 info-hash in hex if the torrent has one, else
+  // the v1; either hash of a hybrid finds it. NOT_FOUND for an unknown ID.
+  // Adds a torrent: INVALID_ARGUMENT if the .torrent or magnet does not parse,
+  // ALREADY_EXISTS if it is already added.
+  absl::StatusOr<TorrentStatus> AddTorrent(const AddTorrentParams& params);
+  std::vector<TorrentStatus> ListTorrents();
+  absl::StatusOr<TorrentStatus> GetTorrent(const std::string& id);
+  absl::StatusOr<std::vector<PeerInfo>> TorrentPeers(const std::string& id);
+  absl::StatusOr<std::vector<TorrentFileInfo>> TorrentFiles(
+      const std::string& id);
+  absl::Status PauseTorrent(const std::string& id);
+  absl::Status ResumeTorrent(const std::string& id);
+  absl::Status RemoveTorrent(const std::string& id, bool delete_data);
+  absl::Status SetFilePriorities(const std::string& id,
+                                 std::vector<uint8_t> priorities);
+  absl::Status SetSequential(const std::string& id, bool on);
+  absl::Status RecheckTorrent(const std::string& id);
+  absl::Status ReannounceTorrent(const std::string& id);
+
+  EventBus& events() { return events_; }
+
  private:
-  using Key = std::string;  // the 20-byte info-hash
+  using Key = std::string;  // a 20-byte handshake hash
 
   // Network thread only.
   ContentSwarm* SwarmFor(const chunk::ContentId& id);
-  ContentSwarm* SwarmForInfoHash(std::string_view info_hash);
+  Swarm* SwarmForInfoHash(std::string_view info_hash);
+  TorrentSwarm* FindTorrent(const std::string& id);
+  absl::StatusOr<TorrentStatus> AddTorrentHere(const AddTorrentParams& params,
+                                               bool persist);
+  void LoadTorrents();
+  void SaveTorrentIndex();
+  void Register(Swarm* swarm);
+  void Unregister(Swarm* swarm);
   wire::Handshake OurHandshake(const std::array<uint8_t, 20>& info_hash) const;
   void Accept();
   asio::awaitable<void> Incoming(tcp::socket socket);
-  asio::awaitable<void> Outgoing(chunk::ContentId id, tcp::endpoint to);
+  asio::awaitable<void> Outgoing(Key key, tcp::endpoint to);
+  size_t TotalPeers() const;
+  // Runs `fn(torrent)` on the network thread; NOT_FOUND for an unknown ID.
+  template <typename Fn>
+  auto WithTorrent(const std::string& id, Fn fn);
 
   store::ChunkStore& store_;
   ThreadPool& pool_;
-  const std::string client_name_;
+  const SessionOptions options_;
   std::array<uint8_t, 20> peer_id_{};
+  EventBus events_;
   asio::io_context io_;
   tcp::acceptor acceptor_;
   asio::ip::udp::socket udp_;
@@ -79,7 +139,12 @@ class Session {
   std::thread thread_;
   uint16_t port_ = 0;
   uint64_t next_key_ = 1;
-  absl::flat_hash_map<Key, std::unique_ptr<ContentSwarm>> swarms_;
+  int connecting_ = 0;
+  // Every swarm by each handshake hash it answers to.
+  absl::flat_hash_map<Key, Swarm*> by_key_;
+  absl::flat_hash_map<Key, std::unique_ptr<ContentSwarm>> contents_;
+  // By ID (hex).
+  std::map<std::string, std::unique_ptr<TorrentSwarm>> torrents_;
 };
 
 }  // namespace shoal::node

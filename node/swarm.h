@@ -1,0 +1,331 @@
+// Swarm: the BitTorrent engine for one torrent, shared by public torrents
+// (TorrentSwarm: files under a save path, trackers) and CDN content
+// (ContentSwarm: a canonical v2 torrent in the chunk store).
+//
+// What it does, per torrent: the peer wire protocol after the handshake (BEP 3,
+// fast extension BEP 6, extension protocol BEP 10); the metadata of a magnet
+// (ut_metadata, BEP 9, checked against the info-hashes); the v2 piece layers
+// the metadata lacks (BEP 52 hash requests, checked against each file's pieces
+// root) and serving hash requests; requesting blocks as the piece picker says,
+// with a pipeline whose depth follows each peer's rate; verifying pieces
+// (SHA-1 for v1, merkle for v2, both for hybrid) on the hashing pool and
+// writing them through a PieceStorage; banning peers that send corrupt data;
+// serving blocks to peers, with the choker (tit-for-tat, optimistic unchoke,
+// seeding rotation; or never choking trusted cluster peers).
+//
+// A subclass supplies what differs: where pieces live and which pieces are
+// held already (Prepare), how metadata is checked beyond its hash, and what
+// happens on progress.
+//
+// Memory: a piece is buffered while its blocks arrive and until it is written.
+// The bytes of pieces waiting to be hashed and written are bounded
+// (SwarmOptions::max_write_back_bytes): above the bound no new blocks are
+// requested, so a disk slower than the network slows the network down instead
+// of growing memory.
+//
+// Lives on the network thread: every method must be called there.
+#ifndef SHOAL_NODE_SWARM_H_
+#define SHOAL_NODE_SWARM_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "base/thread_pool.h"
+#include "chunk/bitfield.h"
+#include "chunk/choker.h"
+#include "chunk/info_hash.h"
+#include "chunk/merkle_hashes.h"
+#include "chunk/metainfo.h"
+#include "chunk/piece_picker.h"
+#include "chunk/piece_verifier.h"
+#include "node/asio.h"
+#include "node/peer_connection.h"
+#include "store/piece_storage.h"
+#include "wire/extension.h"
+#include "wire/handshake.h"
+
+namespace shoal::node {
+
+struct SwarmOptions {
+  // Peers we keep connections to at most.
+  int max_peers = 50;
+  // Cluster mode: every interested peer is unchoked at once and never choked.
+  bool trusted_peers = false;
+  // Regular upload slots when peers are not trusted (the optimistic unchoke
+  // comes on top).
+  int upload_slots = 8;
+  // Requests outstanding to one peer: from this, growing with its measured
+  // rate, up to max_requests (and never above what the peer says it queues).
+  int min_requests = 16;
+  int max_requests = 500;
+  // Seconds of a peer's measured rate kept requested from it.
+  double request_queue_seconds = 2.0;
+  // A peer that unchoked us, holds requests and sends nothing for this long
+  // is snubbed: its requests go to other peers.
+  int snub_seconds = 20;
+  // Pieces failed by a peer before it is banned.
+  int ban_after_bad_pieces = 3;
+  // Largest info dict we accept through ut_metadata.
+  int64_t max_metadata_size = 32 << 20;
+  // Bytes of complete pieces waiting to be hashed and written, at most.
+  size_t max_write_back_bytes = 32 << 20;
+  chunk::PickStrategy strategy = chunk::PickStrategy::kRarestFirst;
+};
+
+// One connected peer, for status displays. A value type.
+struct PeerInfo {
+  std::string address;  // ip:port
+  std::string client;   // from the extension handshake, if it sent one
+  bool incoming = false;
+  bool seed = false;
+  double progress = 0;  // fraction of the pieces it has
+  bool am_choking = true;
+  bool am_interested = false;
+  bool peer_choking = true;
+  bool peer_interested = false;
+  bool snubbed = false;
+  double download_rate = 0;  // bytes/s from it
+  double upload_rate = 0;    // bytes/s to it
+  uint64_t downloaded = 0;   // payload bytes from it
+  uint64_t uploaded = 0;     // payload bytes to it
+  uint32_t requests_out = 0;
+};
+
+class Swarm : public PeerConnection::Handler {
+ public:
+  // Asks the session to connect to a peer's listen address for this swarm.
+  using Connector = std::function<void(const tcp::endpoint&)>;
+
+  Swarm(asio::io_context& io, ThreadPool& pool, chunk::InfoHashes hashes,
+        SwarmOptions options, std::string client_name, uint16_t listen_port);
+  ~Swarm() override;
+  Swarm(const Swarm&) = delete;
+  Swarm& operator=(const Swarm&) = delete;
+
+  const chunk::InfoHashes& hashes() const { return hashes_; }
+  // The 20-byte hash our handshakes carry: the v1 info-hash if there is one,
+  // else the truncated v2 one.
+  std::array<uint8_t, 20> handshake_hash() const;
+  // Every 20-byte hash peers may use to reach this swarm (two for a hybrid).
+  std::vector<std::string> HandshakeKeys() const;
+
+  bool has_metadata() const { return m_ != nullptr; }
+  // Null before the metadata is known.
+  const chunk::Metainfo* metainfo() const { return m_.get(); }
+  // Every wanted piece is verified and stored.
+  bool complete() const { return picker_ && picker_->Complete(); }
+  // Downloading or seeding has begun (metadata, piece layers and the pieces
+  // already held are known).
+  bool ready() const { return picker_ != nullptr; }
+  size_t num_peers() const;
+  size_t num_seeds() const;
+  bool IsBanned(const asio::ip::address& a) const {
+    return banned_.contains(a.to_string());
+  }
+  std::vector<PeerInfo> Peers() const;
+
+  // Totals, in payload bytes.
+  uint64_t downloaded() const { return downloaded_; }
+  uint64_t uploaded() const { return uploaded_; }
+  double download_rate() const { return download_rate_; }
+  double upload_rate() const { return upload_rate_; }
+  // Verified pieces and wanted pieces (priority > 0), by count and bytes.
+  uint32_t pieces_have() const;
+  uint64_t bytes_have() const;
+  uint64_t bytes_wanted() const;
+  uint8_t piece_priority(uint32_t piece) const {
+    return picker_ ? picker_->Priority(piece) : 0;
+  }
+  const chunk::Bitfield* have() const {
+    return picker_ ? &picker_->have() : nullptr;
+  }
+
+  void set_connector(Connector c) { connector_ = std::move(c); }
+  // Connects to peers we are not connected to (not banned, within limits).
+  void ConnectTo(const std::vector<tcp::endpoint>& peers);
+
+  // A connection the connector started did not come up.
+  void OnConnectFailed(const tcp::endpoint& peer);
+
+  // Takes a connection whose handshake (`theirs`) is done.
+  void AddPeer(std::shared_ptr<PeerConnection> conn,
+               const wire::Handshake& theirs, bool incoming);
+
+  // Closes every connection; new ones are refused until Reopen().
+  void Shutdown();
+  void Reopen() { shut_ = false; }
+  bool shut() const { return shut_; }
+
+  void SetStrategy(chunk::PickStrategy s);
+  // Piece priorities (0 = skip): applied now if downloading, else when it
+  // starts.
+  void SetPiecePriorities(std::vector<uint8_t> priorities);
+  // Pieces [first, end) are wanted first, in order (a reader waits on them).
+  void SetDeadlines(uint32_t first, uint32_t end);
+
+  // PeerConnection::Handler
+  void OnMessage(PeerConnection& conn, const wire::Message& message) override;
+  void OnClose(PeerConnection& conn, const absl::Status& why) override;
+  void OnWritable(PeerConnection& conn) override;
+
+ protected:
+  // The metadata is known (from a .torrent, the store, or ut_metadata). Fetches
+  // the piece layers it lacks, then calls Prepare().
+  void SetMetadata(std::shared_ptr<chunk::Metainfo> m);
+  // Prepare() is done: `storage` holds the pieces in `have` (verified).
+  // Downloading and serving begin.
+  void StartDownloading(std::shared_ptr<store::PieceStorage> storage,
+                        const chunk::Bitfield& have);
+  // Forgets what is held and calls Prepare() again (a recheck, or the store
+  // lost data).
+  void Restart();
+  // The piece layer of each file (empty where none is known), for subclasses
+  // that keep it.
+  const std::vector<std::string>& piece_layers() const { return layers_; }
+  const std::shared_ptr<chunk::PieceVerifier>& verifier() const {
+    return verifier_;
+  }
+  const std::shared_ptr<chunk::Metainfo>& metainfo_ptr() const { return m_; }
+  std::shared_ptr<store::PieceStorage> storage() const { return storage_; }
+  asio::io_context& io() { return io_; }
+  ThreadPool& pool() { return pool_; }
+  const std::shared_ptr<bool>& alive() const { return alive_; }
+  const SwarmOptions& options() const { return options_; }
+
+  // --- Hooks
+  // Checks and parses an info dict received with ut_metadata, which hashes to
+  // the info-hash already. Default: ParseInfoDict().
+  virtual absl::StatusOr<chunk::Metainfo> ParseMetadata(
+      const std::string& info_dict);
+  // Metadata and every piece layer are known: find the pieces already held
+  // (possibly asynchronously), then call StartDownloading().
+  virtual void Prepare() = 0;
+  virtual void OnPieceHave(uint32_t /*piece*/) {}
+  // Every wanted piece is held (after StartDownloading too, if it already was).
+  virtual void OnComplete() {}
+  // Storage failed (disk full, ...): the swarm has shut down.
+  virtual void OnError(const absl::Status& /*status*/) {}
+  // The last peer left before the download completed.
+  virtual void OnNoPeers() {}
+  // Once a second.
+  virtual void OnTick() {}
+
+ private:
+  struct Peer;
+  struct PartialPiece {
+    std::string data;
+    std::vector<uint64_t> senders;  // each peer that sent a block, once
+  };
+  // A v2 file whose piece layer is being fetched.
+  struct LayerFetch {
+    size_t file = 0;
+    uint32_t pieces = 0;
+    std::vector<chunk::Sha256Digest> layer;
+    std::vector<bool> known;
+    uint32_t missing = 0;
+  };
+
+  Peer* Find(PeerConnection& conn);
+  void Drop(PeerConnection& conn, const absl::Status& why);
+  void Ban(Peer& p, const std::string& why);
+  std::vector<Peer*> LivePeers();
+  void SendHello(Peer& p);
+  void Tick();
+  void Rechoke();
+
+  // Metadata and hashes.
+  void MaybeRequestMetadata(Peer& p);
+  void OnMetadataMessage(Peer& p, std::string_view payload);
+  void MaybeRequestHashes(Peer& p);
+  void OnHashes(Peer& p, const wire::Hashes& m);
+  void OnLayersComplete();
+  const chunk::PieceLayerTree* TreeFor(const chunk::Sha256Digest& root,
+                                       size_t* file);
+
+  // Serving.
+  void OnExtended(Peer& p, const wire::Extended& m);
+  void OnRequest(Peer& p, const wire::BlockSpec& b);
+  void OnHashRequest(Peer& p, const wire::HashRequest& m);
+  void ServeQueued(Peer& p);
+  void SendBlockFromPiece(Peer& p, const wire::BlockSpec& b,
+                          const std::shared_ptr<const std::string>& piece);
+  void Unchoke(Peer& p);
+  void Choke(Peer& p);
+
+  // Downloading.
+  void OnPeerHas(Peer& p);
+  void UpdateInterest(Peer& p);
+  void RequestMore(Peer& p);
+  void RequestMoreAll();
+  void OnPiece(Peer& p, const wire::Piece& m);
+  void OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
+                       size_t bytes, absl::Status status);
+  void Complete();
+
+  asio::io_context& io_;
+  ThreadPool& pool_;
+  const chunk::InfoHashes hashes_;
+  const SwarmOptions options_;
+  const std::string client_name_;
+  const uint16_t listen_port_;
+  // Guards against callbacks from the pool arriving after destruction.
+  std::shared_ptr<bool> alive_;
+  std::unique_ptr<asio::steady_timer> tick_timer_;
+  uint64_t ticks_ = 0;
+  bool shut_ = false;
+  Connector connector_;
+  std::function<uint64_t()> random_;
+  chunk::Choker choker_;
+
+  // Known once the metadata arrives.
+  std::shared_ptr<chunk::Metainfo> m_;
+  std::shared_ptr<chunk::PieceVerifier> verifier_;
+  std::vector<std::string> metadata_pieces_;
+  std::vector<std::string> layers_;  // per file
+  std::vector<LayerFetch> layer_fetches_;
+  absl::flat_hash_map<std::string, size_t> file_by_root_;
+  absl::flat_hash_map<size_t, std::unique_ptr<chunk::PieceLayerTree>> trees_;
+  bool preparing_ = false;
+
+  std::shared_ptr<store::PieceStorage> storage_;
+  std::unique_ptr<chunk::PiecePicker> picker_;
+  chunk::PickStrategy strategy_;
+  std::vector<uint8_t> priorities_;
+  std::map<uint32_t, PartialPiece> partial_;
+  // Pieces handed to the pool: late blocks for them are dropped.
+  absl::flat_hash_set<uint32_t> verifying_pieces_;
+  size_t write_back_bytes_ = 0;
+
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Peer>> peers_;
+  absl::flat_hash_set<std::string> banned_;
+  // Connections banned here: pieces they contributed to fail without blaming
+  // the others.
+  absl::flat_hash_set<uint64_t> banned_keys_;
+  // Listen addresses we are connecting or connected to.
+  absl::flat_hash_set<std::string> connecting_;
+  uint64_t downloaded_ = 0;
+  uint64_t uploaded_ = 0;
+  uint64_t last_downloaded_ = 0;
+  uint64_t last_uploaded_ = 0;
+  double download_rate_ = 0;
+  double upload_rate_ = 0;
+  // Recently read pieces, for serving blocks without a read per block.
+  std::list<std::pair<uint32_t, std::shared_ptr<const std::string>>>
+      piece_cache_;
+  absl::flat_hash_map<uint32_t,
+                      std::vector<std::pair<uint64_t, wire::BlockSpec>>>
+      piece_reads_;
+};
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_SWARM_H_

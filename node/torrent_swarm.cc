@@ -1,0 +1,510 @@
+#include "node/torrent_swarm.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace shoal::node {
+namespace {
+
+// Resume data is saved at most this often while it changes (seconds).
+constexpr uint64_t kResumeSaveTicks = 30;
+// Pieces hashed per job when checking files.
+constexpr uint32_t kCheckBatch = 8;
+
+tcp::endpoint ToEndpoint(const tracker::PeerEndpoint& p) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(p.IpString(), ec);
+  return ec ? tcp::endpoint() : tcp::endpoint(addr, p.port);
+}
+
+}  // namespace
+
+const char* TorrentStateName(TorrentState s) {
+  switch (s) {
+    case TorrentState::kMetadata:
+      return "metadata";
+    case TorrentState::kChecking:
+      return "checking";
+    case TorrentState::kDownloading:
+      return "downloading";
+    case TorrentState::kSeeding:
+      return "seeding";
+    case TorrentState::kPaused:
+      return "paused";
+    case TorrentState::kError:
+      return "error";
+  }
+  return "unknown";
+}
+
+TorrentSwarm::TorrentSwarm(asio::io_context& io, store::ChunkStore& store,
+                           ThreadPool& pool, chunk::InfoHashes hashes,
+                           std::shared_ptr<chunk::Metainfo> metainfo,
+                           TorrentConfig config, SwarmOptions options,
+                           tracker::AnnouncerOptions announce,
+                           std::string client_name, uint16_t listen_port,
+                           EventBus& events)
+    : Swarm(io, pool, std::move(hashes), options, std::move(client_name),
+            listen_port),
+      store_(store),
+      config_(std::move(config)),
+      announce_options_(std::move(announce)),
+      events_(events) {
+  pending_metainfo_ = std::move(metainfo);
+}
+
+TorrentSwarm::~TorrentSwarm() = default;
+
+void TorrentSwarm::Publish(EventKind kind, std::string message) {
+  Event e;
+  e.kind = kind;
+  e.id = id();
+  const TorrentStatus st = Status();
+  e.name = st.name;
+  e.state = TorrentStateName(st.state);
+  e.progress = st.progress;
+  e.download_rate = st.download_rate;
+  e.upload_rate = st.upload_rate;
+  e.num_peers = st.num_peers;
+  e.message = std::move(message);
+  events_.Publish(std::move(e));
+}
+
+void TorrentSwarm::SetState(TorrentState s) {
+  if (s == state_) return;
+  state_ = s;
+  Publish(EventKind::kState);
+}
+
+void TorrentSwarm::Start() {
+  added_time_ = static_cast<int64_t>(std::time(nullptr));
+  auto resume = store::LoadResumeData(store_, hashes());
+  if (resume.ok()) {
+    downloaded_before_ = resume->downloaded;
+    uploaded_before_ = resume->uploaded;
+    added_time_ = resume->added_time;
+    file_priorities_ = resume->file_priorities;
+    config_.sequential = resume->sequential;
+    config_.paused = resume->paused;
+    if (!pending_metainfo_ && !resume->info_bytes.empty()) {
+      // A magnet whose metadata an earlier session fetched.
+      auto m = chunk::ParseInfoDict(resume->info_bytes);
+      if (m.ok() && chunk::InfoHashes{m->info_hashes} == hashes()) {
+        pending_metainfo_ = std::make_shared<chunk::Metainfo>(*std::move(m));
+      }
+    }
+  }
+  if (config_.sequential) SetStrategy(chunk::PickStrategy::kSequential);
+  if (!config_.trackers.empty()) {
+    announcer_ = std::make_unique<tracker::Announcer>(
+        io(), hashes(), config_.trackers, announce_options_,
+        [this] {
+          tracker::TransferStats s;
+          s.uploaded = static_cast<int64_t>(uploaded_before_ + uploaded());
+          s.downloaded =
+              static_cast<int64_t>(downloaded_before_ + downloaded());
+          s.left =
+              has_metadata()
+                  ? static_cast<int64_t>(bytes_wanted() -
+                                         std::min(bytes_wanted(), bytes_have()))
+                  : 1;
+          return s;
+        },
+        [this](const std::vector<tracker::PeerEndpoint>& peers) {
+          std::vector<tcp::endpoint> eps;
+          for (const auto& p : peers) {
+            tcp::endpoint e = ToEndpoint(p);
+            if (e.port() != 0) eps.push_back(e);
+          }
+          ConnectTo(eps);
+        });
+  }
+  Publish(EventKind::kAdded);
+  if (config_.paused) {
+    Shutdown();
+    state_ = TorrentState::kPaused;
+    Publish(EventKind::kState);
+    return;
+  }
+  Begin();
+}
+
+void TorrentSwarm::Begin() {
+  begun_ = true;
+  Reopen();
+  if (announcer_) announcer_->Start();
+  ConnectTo(config_.peers);
+  if (pending_metainfo_) {
+    auto m = std::move(pending_metainfo_);
+    SetMetadata(std::move(m));
+  } else if (!has_metadata()) {
+    SetState(TorrentState::kMetadata);
+  }
+}
+
+void TorrentSwarm::Pause() {
+  if (state_ == TorrentState::kPaused || removed_) return;
+  resume_state_ = state_;
+  Shutdown();
+  if (announcer_) announcer_->Stop([] {});
+  state_ = TorrentState::kPaused;
+  config_.paused = true;
+  SaveResume();
+  Publish(EventKind::kState);
+}
+
+void TorrentSwarm::Resume() {
+  if (state_ != TorrentState::kPaused || removed_) return;
+  config_.paused = false;
+  if (!begun_) {
+    state_ = TorrentState::kMetadata;
+    Begin();
+  } else {
+    Reopen();
+    SetState(resume_state_);
+    if (announcer_) announcer_->Start();
+    ConnectTo(config_.peers);
+  }
+  SaveResume();
+}
+
+void TorrentSwarm::Remove(bool delete_data, std::function<void()> done) {
+  removed_ = true;
+  Shutdown();
+  if (absl::Status s = store::DeleteResumeData(store_, hashes()); !s.ok())
+    spdlog::warn("torrent {}: deleting resume data: {}", id(), s.ToString());
+  Publish(EventKind::kRemoved);
+  auto finish = [this, delete_data, done = std::move(done),
+                 alive = std::weak_ptr<bool>(alive())]() mutable {
+    if (alive.expired() || !delete_data || !files_) {
+      done();
+      return;
+    }
+    pool().Post([files = files_, m = metainfo_ptr(), &io = io(),
+                 done = std::move(done)]() mutable {
+      if (absl::Status s = files->DeleteFiles(); !s.ok())
+        spdlog::warn("deleting files: {}", s.ToString());
+      asio::post(io, std::move(done));
+    });
+  };
+  if (announcer_) {
+    announcer_->Stop(std::move(finish));
+  } else {
+    finish();
+  }
+}
+
+void TorrentSwarm::Recheck() {
+  if (!ready() || state_ == TorrentState::kPaused) return;
+  force_check_ = true;
+  Restart();
+}
+
+void TorrentSwarm::Reannounce() {
+  if (announcer_ && state_ != TorrentState::kPaused) announcer_->Reannounce();
+}
+
+void TorrentSwarm::SetSequential(bool on) {
+  config_.sequential = on;
+  SetStrategy(on ? chunk::PickStrategy::kSequential
+                 : chunk::PickStrategy::kRarestFirst);
+  resume_dirty_ = true;
+}
+
+// --- Checking
+// -------------------------------------------------------------------------
+
+void TorrentSwarm::Prepare() {
+  const chunk::Metainfo& m = *metainfo();
+  if (!metadata_announced_) {
+    metadata_announced_ = true;
+    if (config_.source.torrent_bytes.empty()) Publish(EventKind::kMetadata);
+  }
+  SetState(TorrentState::kChecking);
+  if (!files_) {
+    auto files = store::FileStorage::Create(m, config_.source.save_path);
+    if (!files.ok()) return OnError(files.status());
+    files_ = std::shared_ptr<store::FileStorage>(std::move(*files));
+  }
+  if (file_priorities_.size() != m.files.size())
+    file_priorities_.assign(m.files.size(), store::kPriorityDefault);
+  ApplyPriorities();
+  // Resume data vouches for the pieces of files unchanged since it was saved.
+  if (!force_check_) {
+    auto resume = store::LoadResumeData(store_, hashes());
+    if (resume.ok()) {
+      chunk::Bitfield trusted =
+          store::ValidateResumeData(*resume, m, files_->FileStates());
+      if (trusted.count() == resume->have.count()) {
+        spdlog::info("torrent {}: resumed with {} of {} pieces", id(),
+                     trusted.count(), m.num_pieces);
+        Finish(trusted);
+        return;
+      }
+    }
+  }
+  force_check_ = false;
+  // Hash what is on disk, kCheckBatch pieces per pool job.
+  struct Check {
+    chunk::Bitfield have;
+    uint32_t jobs_left = 0;
+    absl::Status error;
+  };
+  auto check = std::make_shared<Check>();
+  check->have = chunk::Bitfield(m.num_pieces);
+  check->jobs_left = (m.num_pieces + kCheckBatch - 1) / kCheckBatch;
+  if (check->jobs_left == 0) {
+    Finish(check->have);
+    return;
+  }
+  spdlog::info("torrent {}: checking {} pieces", id(), m.num_pieces);
+  for (uint32_t first = 0; first < m.num_pieces; first += kCheckBatch) {
+    const uint32_t end = std::min(m.num_pieces, first + kCheckBatch);
+    pool().Post([this, alive = std::weak_ptr<bool>(alive()), &io = io(),
+                 files = files_, verifier = verifier(), m = metainfo_ptr(),
+                 check, first, end] {
+      std::vector<uint32_t> good;
+      absl::Status error;
+      for (uint32_t i = first; i < end && !alive.expired(); ++i) {
+        auto data = files->ReadPiece(i);
+        if (!data.ok()) {
+          // Missing or short files are simply not there yet.
+          if (data.status().code() != absl::StatusCode::kUnavailable &&
+              data.status().code() != absl::StatusCode::kNotFound)
+            error = data.status();
+          continue;
+        }
+        if (verifier->Verify(i, *data).ok()) good.push_back(i);
+      }
+      asio::post(io, [this, alive, check, good = std::move(good), error] {
+        if (alive.expired()) return;
+        for (uint32_t i : good) check->have.set(i);
+        if (check->error.ok() && !error.ok()) check->error = error;
+        if (--check->jobs_left > 0) return;
+        if (!check->error.ok()) return OnError(check->error);
+        spdlog::info("torrent {}: check found {} of {} pieces", id(),
+                     check->have.count(), check->have.size());
+        Finish(check->have);
+      });
+    });
+  }
+}
+
+void TorrentSwarm::Finish(const chunk::Bitfield& have) {
+  if (removed_) return;
+  if (state_ != TorrentState::kPaused) SetState(TorrentState::kDownloading);
+  StartDownloading(files_, have);
+  resume_dirty_ = true;
+  SaveResume();
+}
+
+void TorrentSwarm::ApplyPriorities() {
+  const chunk::Metainfo& m = *metainfo();
+  if (absl::Status s = files_->SetFilePriorities(file_priorities_); !s.ok()) {
+    spdlog::warn("torrent {}: file priorities: {}", id(), s.ToString());
+  }
+  // A piece takes the highest priority of the (real) files it holds bytes of.
+  std::vector<uint8_t> pieces(m.num_pieces, 0);
+  for (size_t f = 0; f < m.files.size(); ++f) {
+    if (m.files[f].pad_file || m.files[f].length == 0) continue;
+    const chunk::PieceRange r = chunk::FilePieces(m, f);
+    for (uint32_t i = r.first; i < r.end; ++i)
+      pieces[i] = std::max(pieces[i], file_priorities_[f]);
+  }
+  SetPiecePriorities(std::move(pieces));
+}
+
+absl::Status TorrentSwarm::SetFilePriorities(std::vector<uint8_t> priorities) {
+  if (!has_metadata() || !files_) {
+    return absl::FailedPreconditionError(
+        "the torrent's metadata is not known yet");
+  }
+  if (priorities.size() != metainfo()->files.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected ", metainfo()->files.size(),
+                     " file priorities, got ", priorities.size()));
+  }
+  for (uint8_t p : priorities)
+    if (p > 7)
+      return absl::InvalidArgumentError("file priorities range from 0 to 7");
+  file_priorities_ = std::move(priorities);
+  const bool was_complete = complete();
+  ApplyPriorities();
+  if (was_complete && !complete() && state_ == TorrentState::kSeeding)
+    SetState(TorrentState::kDownloading);
+  resume_dirty_ = true;
+  SaveResume();
+  return absl::OkStatus();
+}
+
+// --- Progress
+// -------------------------------------------------------------------------
+
+void TorrentSwarm::OnPieceHave(uint32_t /*piece*/) { resume_dirty_ = true; }
+
+void TorrentSwarm::OnComplete() {
+  const bool downloaded_now =
+      state_ == TorrentState::kDownloading && downloaded() > 0;
+  SetState(TorrentState::kSeeding);
+  if (auto skipped = files_->Finalize(); !skipped.ok()) {
+    spdlog::warn("torrent {}: finalizing files: {}", id(),
+                 skipped.status().ToString());
+  }
+  if (absl::Status s = files_->Flush(); !s.ok())
+    spdlog::warn("torrent {}: flushing files: {}", id(), s.ToString());
+  if (announcer_ && downloaded_now) announcer_->Complete();
+  resume_dirty_ = true;
+  SaveResume();
+  Publish(EventKind::kComplete);
+}
+
+void TorrentSwarm::OnError(const absl::Status& status) {
+  error_ = status;
+  spdlog::error("torrent {}: {}", id(), status.ToString());
+  Shutdown();
+  if (announcer_) announcer_->Stop([] {});
+  state_ = TorrentState::kError;
+  Publish(EventKind::kError, status.ToString());
+}
+
+void TorrentSwarm::OnTick() {
+  ++ticks_;
+  if (state_ == TorrentState::kDownloading) {
+    const double p = Status().progress;
+    if (p != last_progress_) {
+      last_progress_ = p;
+      Publish(EventKind::kProgress);
+    }
+  }
+  if (resume_dirty_ && ticks_ % kResumeSaveTicks == 0) SaveResume();
+}
+
+store::ResumeData TorrentSwarm::MakeResume() const {
+  store::ResumeData r;
+  if (const chunk::Bitfield* have = this->have()) r.have = *have;
+  r.file_priorities = file_priorities_;
+  if (files_) {
+    // Written pieces must be on disk before resume data vouches for them.
+    r.file_states = files_->FileStates();
+  }
+  r.uploaded = uploaded_before_ + uploaded();
+  r.downloaded = downloaded_before_ + downloaded();
+  r.save_path = config_.source.save_path.string();
+  r.added_time = added_time_;
+  r.paused = config_.paused;
+  r.sequential = config_.sequential;
+  if (config_.source.torrent_bytes.empty() && has_metadata())
+    r.info_bytes = metainfo()->info_bytes;
+  return r;
+}
+
+void TorrentSwarm::SaveResume() {
+  if (removed_) return;
+  if (!ready()) {
+    // Nothing verified yet: keep what an earlier session saved, but record
+    // the settings.
+    auto old = store::LoadResumeData(store_, hashes());
+    if (old.ok()) {
+      old->paused = config_.paused;
+      old->sequential = config_.sequential;
+      (void)store::SaveResumeData(store_, hashes(), *old);
+      return;
+    }
+  }
+  if (files_) {
+    if (absl::Status s = files_->Flush(); !s.ok())
+      spdlog::warn("torrent {}: flushing files: {}", id(), s.ToString());
+  }
+  if (absl::Status s = store::SaveResumeData(store_, hashes(), MakeResume());
+      !s.ok()) {
+    spdlog::warn("torrent {}: saving resume data: {}", id(), s.ToString());
+    return;
+  }
+  resume_dirty_ = false;
+}
+
+TorrentStatus TorrentSwarm::Status() const {
+  TorrentStatus s;
+  s.id = id();
+  if (hashes().v1) s.info_hash_v1 = hashes().v1->Hex();
+  if (hashes().v2) s.info_hash_v2 = hashes().v2->Hex();
+  const chunk::Metainfo* m = metainfo();
+  if (m == nullptr && pending_metainfo_) m = pending_metainfo_.get();
+  s.name = m ? m->name : config_.display_name;
+  s.state = state_;
+  if (!error_.ok()) s.error = error_.ToString();
+  s.save_path = config_.source.save_path.string();
+  s.sequential = config_.sequential;
+  if (m) {
+    s.total_size = m->total_size;
+    s.num_pieces = m->num_pieces;
+    s.piece_length = m->piece_length;
+  }
+  s.wanted_size = bytes_wanted();
+  s.bytes_done = std::min(bytes_have(), s.wanted_size);
+  if (ready()) {
+    // Pieces with priority 0 held anyway (they share bytes with wanted files)
+    // count towards neither.
+    uint64_t done = 0;
+    const chunk::Bitfield& have = *this->have();
+    for (uint32_t i = 0; i < have.size(); ++i)
+      if (have.test(i) && piece_priority(i) > 0)
+        done += chunk::PieceSize(*m, i);
+    s.bytes_done = done;
+    s.pieces_done = have.count();
+  }
+  s.progress = s.wanted_size == 0
+                   ? (ready() ? 1.0 : 0.0)
+                   : static_cast<double>(s.bytes_done) / s.wanted_size;
+  s.downloaded = downloaded_before_ + downloaded();
+  s.uploaded = uploaded_before_ + uploaded();
+  s.download_rate = download_rate();
+  s.upload_rate = upload_rate();
+  s.num_peers = static_cast<uint32_t>(num_peers());
+  s.num_seeds = static_cast<uint32_t>(num_seeds());
+  s.added_time = added_time_;
+  if (announcer_) {
+    const tracker::Multitracker& mt = announcer_->multitracker();
+    for (size_t i = 0; i < mt.size(); ++i) {
+      const tracker::TrackerState& t = mt.tracker(tracker::TrackerIndex{i});
+      s.trackers.push_back(t.url);
+      s.tracker_errors.push_back(
+          t.last_error.ok() ? "" : std::string(t.last_error.message()));
+    }
+  }
+  return s;
+}
+
+std::vector<TorrentFileInfo> TorrentSwarm::Files() const {
+  std::vector<TorrentFileInfo> out;
+  const chunk::Metainfo* m = metainfo();
+  if (m == nullptr) return out;
+  const chunk::Bitfield* have = this->have();
+  for (size_t f = 0; f < m->files.size(); ++f) {
+    const chunk::FileEntry& e = m->files[f];
+    if (e.pad_file) continue;
+    TorrentFileInfo i;
+    i.path = e.path;
+    i.size = e.length;
+    i.priority = f < file_priorities_.size() ? file_priorities_[f]
+                                             : store::kPriorityDefault;
+    if (have != nullptr && e.length > 0) {
+      const chunk::PieceRange r = chunk::FilePieces(*m, f);
+      for (uint32_t p = r.first; p < r.end; ++p) {
+        if (!have->test(p)) continue;
+        const uint64_t ps = uint64_t{p} * m->piece_length;
+        const uint64_t pe = ps + chunk::PieceSize(*m, p);
+        const uint64_t lo = std::max(ps, e.offset);
+        const uint64_t hi = std::min(pe, e.offset + e.length);
+        if (hi > lo) i.bytes_done += hi - lo;
+      }
+    }
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+}  // namespace shoal::node

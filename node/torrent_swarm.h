@@ -1,0 +1,169 @@
+// A public torrent: the engine (node/swarm.h) over files under a save path
+// (store::FileStorage), announced to its trackers, with resume data.
+//
+// Life: added from a .torrent (metadata known) or a magnet (metadata fetched
+// from peers, BEP 9, then saved in the resume data so a restart need not fetch
+// it again). Once the metadata and piece layers are known, the data on disk is
+// checked: pieces the resume data vouches for (their files unchanged since it
+// was saved) are trusted, anything else on disk is hashed on the pool. Then it
+// downloads; once every wanted piece is verified it seeds. Pause closes every
+// connection and sends "stopped" to the trackers; resume starts again.
+//
+// Lives on the network thread: every method must be called there.
+#ifndef SHOAL_NODE_TORRENT_SWARM_H_
+#define SHOAL_NODE_TORRENT_SWARM_H_
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "node/events.h"
+#include "node/swarm.h"
+#include "store/chunk_store.h"
+#include "store/file_storage.h"
+#include "store/resume_data.h"
+#include "tracker/announcer.h"
+
+namespace shoal::node {
+
+enum class TorrentState : uint8_t {
+  kMetadata,  // a magnet waiting for its info dict
+  kChecking,  // hashing the data on disk
+  kDownloading,
+  kSeeding,  // every wanted piece is verified
+  kPaused,
+  kError,
+};
+const char* TorrentStateName(TorrentState s);
+
+// How a torrent was added, kept so a restarted node can add it again.
+struct TorrentSource {
+  std::string torrent_bytes;  // a .torrent file, or
+  std::string magnet;         // a magnet URI
+  std::filesystem::path save_path;
+};
+
+struct TorrentFileInfo {
+  std::string path;
+  uint64_t size = 0;
+  uint8_t priority = 4;
+  uint64_t bytes_done = 0;  // in verified pieces
+};
+
+// A snapshot for status displays. A value type.
+struct TorrentStatus {
+  std::string id;            // v2 hex if it has one, else v1 hex
+  std::string info_hash_v1;  // hex, or empty
+  std::string info_hash_v2;  // hex, or empty
+  std::string name;
+  TorrentState state = TorrentState::kMetadata;
+  std::string error;
+  std::string save_path;
+  bool sequential = false;
+  double progress = 0;  // of the wanted bytes
+  uint64_t total_size = 0;
+  uint64_t wanted_size = 0;
+  uint64_t bytes_done = 0;
+  uint64_t downloaded = 0;  // payload, this session and before
+  uint64_t uploaded = 0;
+  double download_rate = 0;
+  double upload_rate = 0;
+  uint32_t num_peers = 0;
+  uint32_t num_seeds = 0;
+  uint32_t num_pieces = 0;
+  uint32_t pieces_done = 0;
+  uint32_t piece_length = 0;
+  int64_t added_time = 0;
+  std::vector<std::string> trackers;        // url
+  std::vector<std::string> tracker_errors;  // per tracker, "" if fine
+};
+
+struct TorrentConfig {
+  TorrentSource source;
+  bool paused = false;
+  bool sequential = false;
+  // Peers to connect to at the start (a magnet's x.pe, or given by the user).
+  std::vector<tcp::endpoint> peers;
+  std::vector<std::vector<std::string>> trackers;  // tiers
+  std::string display_name;                        // a magnet's dn
+};
+
+class TorrentSwarm final : public Swarm {
+ public:
+  // `metainfo` is null for a magnet.
+  TorrentSwarm(asio::io_context& io, store::ChunkStore& store, ThreadPool& pool,
+               chunk::InfoHashes hashes,
+               std::shared_ptr<chunk::Metainfo> metainfo, TorrentConfig config,
+               SwarmOptions options, tracker::AnnouncerOptions announce,
+               std::string client_name, uint16_t listen_port, EventBus& events);
+  ~TorrentSwarm() override;
+
+  // Loads resume data and starts (unless paused). Call once.
+  void Start();
+  void Pause();
+  void Resume();
+  // Stops for good: "stopped" to the trackers, resume data deleted; with
+  // `delete_data`, the files too. `done` runs on the network thread.
+  void Remove(bool delete_data, std::function<void()> done);
+  // Saves resume data now (the node is stopping).
+  void SaveResume();
+  // Hashes everything on disk again.
+  void Recheck();
+  void Reannounce();
+
+  std::string id() const { return hashes().BestHex(); }
+  const TorrentConfig& config() const { return config_; }
+  TorrentStatus Status() const;
+  std::vector<TorrentFileInfo> Files() const;
+  // One priority per file of the metainfo (pad files included, ignored).
+  // FAILED_PRECONDITION before the metadata is known; INVALID_ARGUMENT for a
+  // wrong count or a priority above 7.
+  absl::Status SetFilePriorities(std::vector<uint8_t> priorities);
+  void SetSequential(bool on);
+
+ protected:
+  void Prepare() override;
+  void OnPieceHave(uint32_t piece) override;
+  void OnComplete() override;
+  void OnError(const absl::Status& status) override;
+  void OnTick() override;
+
+ private:
+  void SetState(TorrentState s);
+  // Starts the work a pause holds back: trackers, peers, the metadata.
+  void Begin();
+  void ApplyPriorities();
+  void Finish(const chunk::Bitfield& have);
+  store::ResumeData MakeResume() const;
+  void Publish(EventKind kind, std::string message = "");
+
+  store::ChunkStore& store_;
+  TorrentConfig config_;
+  const tracker::AnnouncerOptions announce_options_;
+  EventBus& events_;
+  TorrentState state_ = TorrentState::kMetadata;
+  // The state to return to after a pause.
+  TorrentState resume_state_ = TorrentState::kMetadata;
+  absl::Status error_;
+  // A .torrent's metadata (or a magnet's from resume data), until Begin().
+  std::shared_ptr<chunk::Metainfo> pending_metainfo_;
+  bool begun_ = false;
+  bool metadata_announced_ = false;
+  std::shared_ptr<store::FileStorage> files_;
+  std::vector<uint8_t> file_priorities_;
+  std::unique_ptr<tracker::Announcer> announcer_;
+  bool force_check_ = false;
+  bool resume_dirty_ = false;
+  bool removed_ = false;
+  uint64_t ticks_ = 0;
+  // Totals from earlier sessions (resume data).
+  uint64_t downloaded_before_ = 0;
+  uint64_t uploaded_before_ = 0;
+  int64_t added_time_ = 0;
+  double last_progress_ = -1;
+};
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_TORRENT_SWARM_H_
