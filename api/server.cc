@@ -7,15 +7,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/services.h"
+#include "api/torrent_service.h"
 #include "spdlog/spdlog.h"
 
 namespace shoal::api {
 
 class ApiServer::Impl {
  public:
-  explicit Impl(node::Node& node) : content_(node), node_service_(node) {}
+  explicit Impl(node::Node& node)
+      : content_(node), node_service_(node), torrents_(node) {}
   ContentServiceImpl content_;
   NodeServiceImpl node_service_;
+  TorrentServiceImpl torrents_;
   std::unique_ptr<grpc::Server> server_;
 };
 
@@ -44,6 +47,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(node::Node& node) {
   builder.SetMaxReceiveMessageSize(16 << 20);
   builder.RegisterService(&impl->content_);
   builder.RegisterService(&impl->node_service_);
+  builder.RegisterService(&impl->torrents_);
   impl->server_ = builder.BuildAndStart();
   if (!impl->server_ || port == 0) {
     return absl::UnavailableError(

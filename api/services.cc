@@ -1,6 +1,7 @@
 #include "api/services.h"
 
 #include "absl/strings/str_cat.h"
+#include "api/grpc_status.h"
 #include "base/hex.h"
 #include "node/content_io.h"
 #include "spdlog/spdlog.h"
@@ -13,13 +14,6 @@ using chunk::ContentId;
 // Read responses carry at most this many bytes each, well under gRPC's 4 MiB
 // message limit.
 constexpr size_t kReadMessageBytes = 1 << 20;
-
-// absl::StatusCode mirrors grpc::StatusCode value for value.
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
-}
 
 absl::StatusOr<ContentId> ParseId(const std::string& id) {
   auto parsed = ContentId::FromHex(id);
@@ -263,6 +257,39 @@ grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext*,
   si->set_num_chunks(s.num_chunks);
   si->set_data_loss_events(s.data_loss_events);
   si->set_evictions(s.evictions);
+  return grpc::Status::OK;
+}
+
+grpc::Status NodeServiceImpl::Events(grpc::ServerContext* ctx,
+                                     const v1::EventsRequest* request,
+                                     grpc::ServerWriter<v1::Event>* writer) {
+  node::EventBus& bus = node_.session().events();
+  uint64_t after = request->replay() ? 0 : bus.last_seq();
+  while (!ctx->IsCancelled()) {
+    uint64_t missed = 0;
+    // Wake now and then to notice a cancelled client.
+    for (const node::Event& e :
+         bus.Wait(after, absl::Milliseconds(500), &missed)) {
+      v1::Event out;
+      out.set_seq(e.seq);
+      const int64_t us = absl::ToUnixMicros(e.time);
+      out.mutable_time()->set_seconds(us / 1000000);
+      out.mutable_time()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+      out.set_kind(node::EventKindName(e.kind));
+      out.set_id(e.id);
+      out.set_name(e.name);
+      out.set_state(e.state);
+      out.set_progress(e.progress);
+      out.set_download_rate(e.download_rate);
+      out.set_upload_rate(e.upload_rate);
+      out.set_num_peers(e.num_peers);
+      out.set_message(e.message);
+      out.set_missed(missed);
+      missed = 0;
+      after = e.seq;
+      if (!writer->Write(out)) return grpc::Status::OK;
+    }
+  }
   return grpc::Status::OK;
 }
 

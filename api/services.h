@@ -61,6 +61,9 @@ class NodeServiceImpl final : public v1::NodeService::Service {
   grpc::Status GetInfo(grpc::ServerContext* ctx,
                        const v1::GetInfoRequest* request,
                        v1::NodeInfo* response) override;
+  grpc::Status Events(grpc::ServerContext* ctx,
+                      const v1::EventsRequest* request,
+                      grpc::ServerWriter<v1::Event>* writer) override;
 
  private:
   node::Node& node_;

@@ -113,12 +113,14 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
   return bound;
 }
 
-wire::Handshake Session::OurHandshake(
-    const std::array<uint8_t, 20>& info_hash) const {
+wire::Handshake Session::OurHandshake(const std::array<uint8_t, 20>& info_hash,
+                                      bool v2) const {
   wire::Handshake h;
   h.set_extensions(true);
   h.set_fast(true);
-  h.set_v2(true);
+  // Only for a torrent with a v2 info-hash: libtorrent refuses a v1 torrent's
+  // connection that claims v2 ("invalid info-hash").
+  h.set_v2(v2);
   h.info_hash = info_hash;
   h.peer_id = peer_id_;
   return h;
@@ -217,7 +219,8 @@ asio::awaitable<void> Session::Incoming(tcp::socket socket) {
   if (swarm == nullptr || swarm->shut()) co_return;  // not ours: close
   if (swarm->IsBanned(socket.remote_endpoint(ec).address())) co_return;
   // Answer with the hash they used (a hybrid has two).
-  std::string ours = wire::EncodeHandshake(OurHandshake(theirs->info_hash));
+  std::string ours = wire::EncodeHandshake(
+      OurHandshake(theirs->info_hash, swarm->hashes().v2.has_value()));
   co_await asio::async_write(socket, asio::buffer(ours),
                              asio::redirect_error(asio::use_awaitable, ec));
   timer.cancel();
@@ -254,7 +257,10 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
   }
   std::array<uint8_t, 20> info_hash;
   std::memcpy(info_hash.data(), key.data(), 20);
-  std::string ours = wire::EncodeHandshake(OurHandshake(info_hash));
+  bool v2 = false;
+  if (auto it = by_key_.find(key); it != by_key_.end())
+    v2 = it->second->hashes().v2.has_value();
+  std::string ours = wire::EncodeHandshake(OurHandshake(info_hash, v2));
   co_await asio::async_write(socket, asio::buffer(ours),
                              asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
@@ -266,13 +272,21 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
                             asio::redirect_error(asio::use_awaitable, ec));
   timer.cancel();
   auto theirs = wire::ParseHandshake(buf);
-  if (ec || !socket.is_open() || !theirs.ok() ||
-      theirs->info_hash != info_hash || theirs->peer_id == peer_id_) {
+  if (ec || !socket.is_open() || !theirs.ok() || theirs->peer_id == peer_id_) {
     fail();  // our own address (a tracker told us of ourselves) ends here too
     co_return;
   }
   auto it = by_key_.find(key);
   if (it == by_key_.end()) co_return;
+  // A hybrid's peer may answer with the other hash (libtorrent upgrades to the
+  // v2 one when we set the v2 bit).
+  const Key answered(reinterpret_cast<const char*>(theirs->info_hash.data()),
+                     20);
+  auto other = by_key_.find(answered);
+  if (other == by_key_.end() || other->second != it->second) {
+    fail();
+    co_return;
+  }
   auto conn = std::make_shared<PeerConnection>(std::move(socket), next_key_++,
                                                std::string());
   it->second->AddPeer(conn, *theirs, /*incoming=*/false);
@@ -527,6 +541,15 @@ absl::StatusOr<std::vector<TorrentFileInfo>> Session::TorrentFiles(
               "the torrent's metadata is not known yet");
         return t.Files();
       });
+}
+
+absl::StatusOr<size_t> Session::TorrentFileEntries(const std::string& id) {
+  return WithTorrent(id, [](TorrentSwarm& t) -> absl::StatusOr<size_t> {
+    if (!t.has_metadata())
+      return absl::FailedPreconditionError(
+          "the torrent's metadata is not known yet");
+    return t.metainfo()->files.size();
+  });
 }
 
 absl::Status Session::PauseTorrent(const std::string& id) {

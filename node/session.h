@@ -92,6 +92,9 @@ class Session {
   absl::StatusOr<std::vector<PeerInfo>> TorrentPeers(const std::string& id);
   absl::StatusOr<std::vector<TorrentFileInfo>> TorrentFiles(
       const std::string& id);
+  // The number of file entries (pad files included): what SetFilePriorities
+  // takes one priority for.
+  absl::StatusOr<size_t> TorrentFileEntries(const std::string& id);
   absl::Status PauseTorrent(const std::string& id);
   absl::Status ResumeTorrent(const std::string& id);
   absl::Status RemoveTorrent(const std::string& id, bool delete_data);
@@ -116,7 +119,8 @@ class Session {
   void SaveTorrentIndex();
   void Register(Swarm* swarm);
   void Unregister(Swarm* swarm);
-  wire::Handshake OurHandshake(const std::array<uint8_t, 20>& info_hash) const;
+  wire::Handshake OurHandshake(const std::array<uint8_t, 20>& info_hash,
+                               bool v2) const;
   void Accept();
   asio::awaitable<void> Incoming(tcp::socket socket);
   asio::awaitable<void> Outgoing(Key key, tcp::endpoint to);

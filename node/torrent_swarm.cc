@@ -487,6 +487,7 @@ std::vector<TorrentFileInfo> TorrentSwarm::Files() const {
     const chunk::FileEntry& e = m->files[f];
     if (e.pad_file) continue;
     TorrentFileInfo i;
+    i.index = f;
     i.path = e.path;
     i.size = e.length;
     i.priority = f < file_priorities_.size() ? file_priorities_[f]

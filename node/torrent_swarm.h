@@ -45,6 +45,7 @@ struct TorrentSource {
 };
 
 struct TorrentFileInfo {
+  size_t index = 0;  // in the metainfo's file list (pad files count)
   std::string path;
   uint64_t size = 0;
   uint8_t priority = 4;

@@ -15,6 +15,7 @@ Client::Client(std::string address) : address_(std::move(address)) {
       address_, grpc::InsecureChannelCredentials(), args);
   content_ = v1::ContentService::NewStub(channel_);
   node_ = v1::NodeService::NewStub(channel_);
+  torrents_ = v1::TorrentService::NewStub(channel_);
 }
 
 absl::Status Client::Check(const grpc::Status& status) const {

@@ -22,6 +22,7 @@ class Client {
   const std::string& address() const { return address_; }
   v1::ContentService::Stub& content() { return *content_; }
   v1::NodeService::Stub& node() { return *node_; }
+  v1::TorrentService::Stub& torrents() { return *torrents_; }
 
   // Turns a failed call into a Status whose message reads well on one line.
   absl::Status Check(const grpc::Status& status) const;
@@ -32,6 +33,7 @@ class Client {
       channel_;  // shared by the stubs, as gRPC requires
   std::unique_ptr<v1::ContentService::Stub> content_;
   std::unique_ptr<v1::NodeService::Stub> node_;
+  std::unique_ptr<v1::TorrentService::Stub> torrents_;
 };
 
 // "1.5 GiB".

@@ -18,6 +18,11 @@ using Action = std::function<absl::Status(Client&)>;
 void AddContentCommands(CLI::App& app, Action& action);
 // node info.
 void AddNodeCommands(CLI::App& app, Action& action);
+// torrent add|ls|status|wait|pause|resume|rm|peers|files|prio|sequential|
+// recheck|reannounce, under the `torrent` subcommand.
+void AddTorrentCommands(CLI::App& torrent, Action& action);
+// watch.
+void AddWatchCommand(CLI::App& app, Action& action);
 
 }  // namespace shoal::cli
 

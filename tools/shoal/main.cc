@@ -18,10 +18,12 @@ int main(int argc, char** argv) {
   shoal::cli::Action action;
   shoal::cli::AddContentCommands(app, action);
   shoal::cli::AddNodeCommands(app, action);
-  auto* torrent =
-      app.add_subcommand("torrent", "BitTorrent: create and inspect torrents");
+  shoal::cli::AddWatchCommand(app, action);
+  auto* torrent = app.add_subcommand(
+      "torrent", "BitTorrent: download and seed torrents; create and inspect");
   torrent->require_subcommand(1);
   shoal::cli::AddTorrentOfflineCommands(*torrent);
+  shoal::cli::AddTorrentCommands(*torrent, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,237 @@
+#include "api/torrent_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "api/grpc_status.h"
+#include "node/session.h"
+
+namespace shoal::api {
+namespace {
+
+void Fill(const node::TorrentStatus& s, v1::TorrentStatus* out) {
+  out->set_id(s.id);
+  out->set_info_hash_v1(s.info_hash_v1);
+  out->set_info_hash_v2(s.info_hash_v2);
+  out->set_name(s.name);
+  out->set_state(node::TorrentStateName(s.state));
+  out->set_error(s.error);
+  out->set_save_path(s.save_path);
+  out->set_sequential(s.sequential);
+  out->set_progress(s.progress);
+  out->set_total_size(s.total_size);
+  out->set_wanted_size(s.wanted_size);
+  out->set_bytes_done(s.bytes_done);
+  out->set_downloaded(s.downloaded);
+  out->set_uploaded(s.uploaded);
+  out->set_download_rate(s.download_rate);
+  out->set_upload_rate(s.upload_rate);
+  out->set_num_peers(s.num_peers);
+  out->set_num_seeds(s.num_seeds);
+  out->set_num_pieces(s.num_pieces);
+  out->set_pieces_done(s.pieces_done);
+  out->set_piece_length(s.piece_length);
+  out->mutable_added()->set_seconds(s.added_time);
+  for (size_t i = 0; i < s.trackers.size(); ++i) {
+    v1::TrackerStatus* t = out->add_trackers();
+    t->set_url(s.trackers[i]);
+    t->set_error(s.tracker_errors[i]);
+  }
+}
+
+void FillFiles(const std::vector<node::TorrentFileInfo>& files,
+               size_t num_entries, v1::TorrentFilesResponse* out) {
+  for (const auto& f : files) {
+    v1::TorrentFile* p = out->add_files();
+    p->set_index(static_cast<uint32_t>(f.index));
+    p->set_path(f.path);
+    p->set_size(f.size);
+    p->set_priority(f.priority);
+    p->set_bytes_done(f.bytes_done);
+  }
+  out->set_num_entries(static_cast<uint32_t>(num_entries));
+}
+
+}  // namespace
+
+grpc::Status TorrentServiceImpl::StatusOf(const std::string& id,
+                                          v1::TorrentStatus* response) {
+  auto st = node_.session().GetTorrent(id);
+  if (!st.ok()) return ToGrpc(st.status());
+  Fill(*st, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status TorrentServiceImpl::Add(grpc::ServerContext*,
+                                     const v1::AddTorrentRequest* request,
+                                     v1::TorrentStatus* response) {
+  node::AddTorrentParams p;
+  switch (request->source_case()) {
+    case v1::AddTorrentRequest::kTorrent:
+      p.torrent_bytes = request->torrent();
+      if (p.torrent_bytes.empty())
+        return ToGrpc(absl::InvalidArgumentError("the .torrent is empty"));
+      break;
+    case v1::AddTorrentRequest::kMagnet:
+      p.magnet = request->magnet();
+      break;
+    default:
+      return ToGrpc(absl::InvalidArgumentError(
+          "give a .torrent file's bytes or a magnet link"));
+  }
+  p.save_path = request->save_path();
+  if (!p.save_path.empty() && !p.save_path.is_absolute()) {
+    return ToGrpc(absl::InvalidArgumentError(absl::StrCat(
+        "save path must be absolute, got '", request->save_path(), "'")));
+  }
+  p.paused = request->paused();
+  p.sequential = request->sequential();
+  for (const std::string& peer : request->peers()) {
+    auto hp = node::HostPort::Parse(peer);
+    if (!hp.ok()) return ToGrpc(hp.status());
+    p.peers.push_back(*hp);
+  }
+  auto st = node_.session().AddTorrent(p);
+  if (!st.ok()) return ToGrpc(st.status());
+  Fill(*st, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status TorrentServiceImpl::List(grpc::ServerContext*,
+                                      const v1::ListTorrentsRequest*,
+                                      v1::ListTorrentsResponse* response) {
+  for (const auto& s : node_.session().ListTorrents())
+    Fill(s, response->add_torrents());
+  return grpc::Status::OK;
+}
+
+grpc::Status TorrentServiceImpl::GetStatus(grpc::ServerContext*,
+                                           const v1::TorrentRequest* request,
+                                           v1::TorrentStatus* response) {
+  return StatusOf(request->id(), response);
+}
+
+grpc::Status TorrentServiceImpl::Pause(grpc::ServerContext*,
+                                       const v1::TorrentRequest* request,
+                                       v1::TorrentStatus* response) {
+  absl::Status s = node_.session().PauseTorrent(request->id());
+  if (!s.ok()) return ToGrpc(s);
+  return StatusOf(request->id(), response);
+}
+
+grpc::Status TorrentServiceImpl::Resume(grpc::ServerContext*,
+                                        const v1::TorrentRequest* request,
+                                        v1::TorrentStatus* response) {
+  absl::Status s = node_.session().ResumeTorrent(request->id());
+  if (!s.ok()) return ToGrpc(s);
+  return StatusOf(request->id(), response);
+}
+
+grpc::Status TorrentServiceImpl::Remove(grpc::ServerContext*,
+                                        const v1::RemoveTorrentRequest* request,
+                                        v1::RemoveTorrentResponse*) {
+  return ToGrpc(
+      node_.session().RemoveTorrent(request->id(), request->delete_data()));
+}
+
+grpc::Status TorrentServiceImpl::Peers(grpc::ServerContext*,
+                                       const v1::TorrentRequest* request,
+                                       v1::TorrentPeersResponse* response) {
+  auto peers = node_.session().TorrentPeers(request->id());
+  if (!peers.ok()) return ToGrpc(peers.status());
+  for (const node::PeerInfo& i : *peers) {
+    v1::PeerStatus* p = response->add_peers();
+    p->set_address(i.address);
+    p->set_client(i.client);
+    p->set_incoming(i.incoming);
+    p->set_seed(i.seed);
+    p->set_progress(i.progress);
+    p->set_am_choking(i.am_choking);
+    p->set_am_interested(i.am_interested);
+    p->set_peer_choking(i.peer_choking);
+    p->set_peer_interested(i.peer_interested);
+    p->set_snubbed(i.snubbed);
+    p->set_download_rate(i.download_rate);
+    p->set_upload_rate(i.upload_rate);
+    p->set_downloaded(i.downloaded);
+    p->set_uploaded(i.uploaded);
+    p->set_requests(i.requests_out);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status TorrentServiceImpl::Files(grpc::ServerContext*,
+                                       const v1::TorrentRequest* request,
+                                       v1::TorrentFilesResponse* response) {
+  auto files = node_.session().TorrentFiles(request->id());
+  if (!files.ok()) return ToGrpc(files.status());
+  auto entries = node_.session().TorrentFileEntries(request->id());
+  FillFiles(*files, entries.value_or(0), response);
+  return grpc::Status::OK;
+}
+
+grpc::Status TorrentServiceImpl::SetFilePriorities(
+    grpc::ServerContext* ctx, const v1::SetFilePrioritiesRequest* request,
+    v1::TorrentFilesResponse* response) {
+  if (request->file_index_size() != request->file_priority_size()) {
+    return ToGrpc(absl::InvalidArgumentError(
+        "file_index and file_priority must pair up"));
+  }
+  std::vector<uint8_t> priorities;
+  if (request->priorities_size() > 0) {
+    if (request->file_index_size() > 0) {
+      return ToGrpc(absl::InvalidArgumentError(
+          "give either every priority or index/priority pairs"));
+    }
+    for (uint32_t p : request->priorities())
+      priorities.push_back(static_cast<uint8_t>(std::min<uint32_t>(p, 255)));
+  } else {
+    // Pairs: start from the current priorities.
+    auto entries = node_.session().TorrentFileEntries(request->id());
+    if (!entries.ok()) return ToGrpc(entries.status());
+    auto files = node_.session().TorrentFiles(request->id());
+    if (!files.ok()) return ToGrpc(files.status());
+    priorities.assign(*entries, 4);
+    for (const auto& f : *files) priorities[f.index] = f.priority;
+    for (int k = 0; k < request->file_index_size(); ++k) {
+      const uint32_t i = request->file_index(k);
+      if (i >= priorities.size()) {
+        return ToGrpc(
+            absl::InvalidArgumentError(absl::StrCat("no file with index ", i)));
+      }
+      priorities[i] = static_cast<uint8_t>(
+          std::min<uint32_t>(request->file_priority(k), 255));
+    }
+  }
+  absl::Status s =
+      node_.session().SetFilePriorities(request->id(), std::move(priorities));
+  if (!s.ok()) return ToGrpc(s);
+  v1::TorrentRequest r;
+  r.set_id(request->id());
+  return Files(ctx, &r, response);
+}
+
+grpc::Status TorrentServiceImpl::SetSequential(
+    grpc::ServerContext*, const v1::SetSequentialRequest* request,
+    v1::TorrentStatus* response) {
+  absl::Status s =
+      node_.session().SetSequential(request->id(), request->sequential());
+  if (!s.ok()) return ToGrpc(s);
+  return StatusOf(request->id(), response);
+}
+
+grpc::Status TorrentServiceImpl::Recheck(grpc::ServerContext*,
+                                         const v1::TorrentRequest* request,
+                                         v1::TorrentStatus* response) {
+  absl::Status s = node_.session().RecheckTorrent(request->id());
+  if (!s.ok()) return ToGrpc(s);
+  return StatusOf(request->id(), response);
+}
+
+grpc::Status TorrentServiceImpl::Reannounce(grpc::ServerContext*,
+                                            const v1::TorrentRequest* request,
+                                            v1::TorrentStatus* response) {
+  absl::Status s = node_.session().ReannounceTorrent(request->id());
+  if (!s.ok()) return ToGrpc(s);
+  return StatusOf(request->id(), response);
+}
+
+}  // namespace shoal::api

@@ -1,0 +1,197 @@
+"""Public torrents: Shoal against libtorrent 2.0.8 and opentracker, on loopback.
+
+Every torrent's tracker is an opentracker on 127.0.0.1 started by the test (Debian's
+opentracker serves only whitelisted info-hashes and chroots into its -d directory).
+"""
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from test_fetch import lt_session, wait_seeding
+
+OPENTRACKER = "/usr/bin/opentracker"
+
+
+def free_port():
+    for _ in range(20):
+        t = socket.socket()
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port")
+
+
+class Tracker:
+    """opentracker on 127.0.0.1; whitelist() before start()."""
+
+    def __init__(self):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="shoal-ot-"))
+        os.chmod(self.dir, 0o755)
+        self.port = free_port()
+        self.hashes = []
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/announce"
+
+    def whitelist(self, *hex_hashes):
+        self.hashes += [h[:40] for h in hex_hashes if h]
+
+    def start(self):
+        wl = self.dir / "whitelist"
+        wl.write_text("".join(h + "\n" for h in self.hashes))
+        os.chmod(wl, 0o644)
+        self.proc = subprocess.Popen(
+            [OPENTRACKER, "-i", "127.0.0.1", "-p", str(self.port), "-P", str(self.port),
+             "-d", str(self.dir), "-w", "whitelist"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("opentracker did not start")
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def tracker():
+    if not os.access(OPENTRACKER, os.X_OK):
+        pytest.skip("opentracker is not installed")
+    t = Tracker()
+    yield t
+    t.stop()
+
+
+def make_files(root, sizes, seed=1):
+    """Files under root/<name>/ with pseudo-random contents; returns {relpath: bytes}."""
+    import random
+    rnd = random.Random(seed)
+    out = {}
+    for i, size in enumerate(sizes):
+        rel = f"content/{'sub/' if i % 2 else ''}file{i}.bin"
+        data = rnd.randbytes(size)
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        out[rel] = data
+    return out
+
+
+FLAGS = {"v1": "v1_only", "v2": "v2_only", "hybrid": None}
+
+
+def create_torrent(src_root, kind, tracker_url, piece_length=64 * 1024):
+    import libtorrent as lt
+    fs = lt.file_storage()
+    lt.add_files(fs, str(src_root / "content"))
+    flags = 0 if FLAGS[kind] is None else getattr(lt.create_torrent, FLAGS[kind])
+    ct = lt.create_torrent(fs, piece_length, flags=flags)
+    ct.add_tracker(tracker_url)
+    lt.set_piece_hashes(ct, str(src_root))
+    data = lt.bencode(ct.generate())
+    ti = lt.torrent_info(data)
+    ih = ti.info_hashes()
+    v1 = ih.v1.to_bytes().hex() if ih.has_v1() else None
+    v2 = ih.v2.to_bytes().hex() if ih.has_v2() else None
+    return data, ti, v1, v2
+
+
+def torrent_id(v1, v2):
+    return v2 if v2 else v1
+
+
+def assert_same_files(expected, root):
+    for rel, data in expected.items():
+        got = (root / rel).read_bytes()
+        assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest(), rel
+
+
+def status(node, tid):
+    return json.loads(node.cli("torrent", "status", tid, "--json").stdout)
+
+
+SIZES = [300_000, 1_000_000 + 17, 5, 0, 200_000]
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2", "hybrid"])
+def test_shoal_downloads_from_libtorrent_via_tracker(kind, make_node, tmp_dir, tracker):
+    node = make_node(extra_args=["--log-level", "debug"])
+    import libtorrent as lt
+    seed_root = tmp_dir / "seed"
+    files = make_files(seed_root, SIZES)
+    data, ti, v1, v2 = create_torrent(seed_root, kind, tracker.url)
+    tracker.whitelist(v1, v2)
+    tracker.start()
+    ses = lt_session()
+    h = ses.add_torrent({"ti": ti, "save_path": str(seed_root)})
+    wait_seeding(h)
+    h.force_reannounce()
+    tfile = tmp_dir / "t.torrent"
+    tfile.write_bytes(data)
+    time.sleep(0.5)
+    out = tmp_dir / "shoal-dl"
+    tid = node.cli("torrent", "add", str(tfile), "--save-path", str(out)).stdout.decode().strip()
+    assert tid == torrent_id(v1, v2)
+    try:
+        node.cli("torrent", "wait", tid, "--timeout", "60")
+    except AssertionError:
+        print(node.stderr()[-5000:])
+        print(node.cli("torrent", "peers", tid).stdout.decode())
+        raise
+    assert_same_files(files, out)
+    st = status(node, tid)
+    assert st["state"] == "seeding" and st["progress"] == 1.0
+    assert st["downloaded"] >= sum(SIZES)
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2", "hybrid"])
+def test_libtorrent_downloads_from_shoal_via_tracker(kind, node, tmp_dir, tracker):
+    import libtorrent as lt
+    seed_root = tmp_dir / "seed"
+    files = make_files(seed_root, SIZES, seed=2)
+    data, ti, v1, v2 = create_torrent(seed_root, kind, tracker.url)
+    tracker.whitelist(v1, v2)
+    tracker.start()
+    tfile = tmp_dir / "t.torrent"
+    tfile.write_bytes(data)
+    # Shoal seeds the files it finds in the save path (checked on add).
+    tid = node.cli("torrent", "add", str(tfile), "--save-path", str(seed_root)).stdout.decode().strip()
+    node.cli("torrent", "wait", tid, "--timeout", "60")
+    assert status(node, tid)["state"] == "seeding"
+    ses = lt_session()
+    out = tmp_dir / "lt-dl"
+    h = ses.add_torrent({"ti": lt.torrent_info(data), "save_path": str(out)})
+    wait_seeding(h, timeout=60)
+    assert_same_files(files, out)
+    deadline = time.monotonic() + 10
+    while status(node, tid)["uploaded"] < sum(SIZES) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status(node, tid)["uploaded"] >= sum(SIZES)

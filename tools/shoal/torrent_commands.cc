@@ -1,0 +1,470 @@
+// `shoal torrent ...` commands that talk to shoald, and `shoal watch`.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tools/shoal/commands.h"
+
+namespace shoal::cli {
+namespace {
+
+nlohmann::json StatusJson(const v1::TorrentStatus& s) {
+  nlohmann::json trackers = nlohmann::json::array();
+  for (const auto& t : s.trackers())
+    trackers.push_back({{"url", t.url()}, {"error", t.error()}});
+  return {
+      {"id", s.id()},
+      {"info_hash_v1", s.info_hash_v1().empty()
+                           ? nlohmann::json(nullptr)
+                           : nlohmann::json(s.info_hash_v1())},
+      {"info_hash_v2", s.info_hash_v2().empty()
+                           ? nlohmann::json(nullptr)
+                           : nlohmann::json(s.info_hash_v2())},
+      {"name", s.name()},
+      {"state", s.state()},
+      {"error", s.error()},
+      {"save_path", s.save_path()},
+      {"sequential", s.sequential()},
+      {"progress", s.progress()},
+      {"total_size", s.total_size()},
+      {"wanted_size", s.wanted_size()},
+      {"bytes_done", s.bytes_done()},
+      {"downloaded", s.downloaded()},
+      {"uploaded", s.uploaded()},
+      {"download_rate", s.download_rate()},
+      {"upload_rate", s.upload_rate()},
+      {"num_peers", s.num_peers()},
+      {"num_seeds", s.num_seeds()},
+      {"num_pieces", s.num_pieces()},
+      {"pieces_done", s.pieces_done()},
+      {"piece_length", s.piece_length()},
+      {"added", s.added().seconds()},
+      {"trackers", trackers},
+  };
+}
+
+std::string Rate(double bytes_per_s) {
+  return absl::StrCat(HumanBytes(static_cast<uint64_t>(bytes_per_s)), "/s");
+}
+
+void PrintStatus(const v1::TorrentStatus& s) {
+  std::printf("id            %s\n", s.id().c_str());
+  std::printf("name          %s\n", s.name().c_str());
+  std::printf(
+      "state         %s%s\n", s.state().c_str(),
+      s.error().empty() ? "" : absl::StrCat(" (", s.error(), ")").c_str());
+  std::printf("progress      %.1f%% (%s of %s)\n", s.progress() * 100,
+              HumanBytes(s.bytes_done()).c_str(),
+              HumanBytes(s.wanted_size()).c_str());
+  std::printf("pieces        %u of %u, %s each\n", s.pieces_done(),
+              s.num_pieces(), HumanBytes(s.piece_length()).c_str());
+  std::printf("peers         %u (%u seeds)\n", s.num_peers(), s.num_seeds());
+  std::printf("down / up     %s / %s\n", Rate(s.download_rate()).c_str(),
+              Rate(s.upload_rate()).c_str());
+  std::printf("transferred   %s down, %s up\n",
+              HumanBytes(s.downloaded()).c_str(),
+              HumanBytes(s.uploaded()).c_str());
+  std::printf("save path     %s\n", s.save_path().c_str());
+  std::printf("sequential    %s\n", s.sequential() ? "yes" : "no");
+  for (const auto& t : s.trackers()) {
+    std::printf(
+        "tracker       %s%s\n", t.url().c_str(),
+        t.error().empty() ? "" : absl::StrCat(" (", t.error(), ")").c_str());
+  }
+}
+
+absl::Status GetStatus(Client& c, const std::string& id,
+                       v1::TorrentStatus* out) {
+  grpc::ClientContext ctx;
+  v1::TorrentRequest req;
+  req.set_id(id);
+  return c.Check(c.torrents().GetStatus(&ctx, req, out));
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return absl::InternalError(absl::StrCat("cannot read ", path));
+  return ss.str();
+}
+
+// A command taking one torrent ID whose RPC returns a TorrentStatus.
+using StatusRpc = grpc::Status (v1::TorrentService::Stub::*)(
+    grpc::ClientContext*, const v1::TorrentRequest&, v1::TorrentStatus*);
+
+void AddSimple(CLI::App& torrent, Action& action, const std::string& name,
+               const std::string& help, StatusRpc rpc) {
+  auto* cmd = torrent.add_subcommand(name, help);
+  auto id = std::make_shared<std::string>();
+  cmd->add_option("ID", *id, "Torrent ID (info-hash hex)")->required();
+  cmd->callback([=, &action] {
+    action = [=](Client& c) -> absl::Status {
+      grpc::ClientContext ctx;
+      v1::TorrentRequest req;
+      req.set_id(*id);
+      v1::TorrentStatus st;
+      return c.Check((c.torrents().*rpc)(&ctx, req, &st));
+    };
+  });
+}
+
+}  // namespace
+
+void AddTorrentCommands(CLI::App& torrent, Action& action) {
+  {
+    auto* cmd = torrent.add_subcommand(
+        "add", "Add a torrent (.torrent file or magnet link); prints its ID");
+    struct Args {
+      std::string source;
+      std::string save_path;
+      bool sequential = false;
+      bool paused = false;
+      std::vector<std::string> peers;
+    };
+    auto a = std::make_shared<Args>();
+    cmd->add_option("FILE|MAGNET", a->source, ".torrent file or magnet link")
+        ->required();
+    cmd->add_option("--save-path", a->save_path,
+                    "Where the files go (default: the node's downloads dir)");
+    cmd->add_flag("--sequential", a->sequential, "Download pieces in order");
+    cmd->add_flag("--paused", a->paused, "Add without starting");
+    cmd->add_option("--peer", a->peers, "Connect to this peer (HOST:PORT)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        v1::AddTorrentRequest req;
+        if (a->source.rfind("magnet:", 0) == 0) {
+          req.set_magnet(a->source);
+        } else {
+          auto bytes = ReadFile(a->source);
+          if (!bytes.ok()) return bytes.status();
+          req.set_torrent(*std::move(bytes));
+        }
+        if (!a->save_path.empty()) {
+          std::error_code ec;
+          auto abs = std::filesystem::absolute(a->save_path, ec);
+          if (ec)
+            return absl::InvalidArgumentError(
+                absl::StrCat("bad save path ", a->save_path));
+          req.set_save_path(abs.string());
+        }
+        req.set_sequential(a->sequential);
+        req.set_paused(a->paused);
+        for (const auto& p : a->peers) req.add_peers(p);
+        grpc::ClientContext ctx;
+        v1::TorrentStatus st;
+        absl::Status s = c.Check(c.torrents().Add(&ctx, req, &st));
+        if (!s.ok()) return s;
+        std::printf("%s\n", st.id().c_str());
+        return absl::OkStatus();
+      };
+    });
+  }
+  {
+    auto* cmd = torrent.add_subcommand("ls", "List the node's torrents");
+    auto json = std::make_shared<bool>(false);
+    cmd->add_flag("--json", *json, "Print one JSON object");
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        grpc::ClientContext ctx;
+        v1::ListTorrentsResponse resp;
+        absl::Status s =
+            c.Check(c.torrents().List(&ctx, v1::ListTorrentsRequest(), &resp));
+        if (!s.ok()) return s;
+        if (*json) {
+          nlohmann::json list = nlohmann::json::array();
+          for (const auto& t : resp.torrents()) list.push_back(StatusJson(t));
+          PrintJson({{"torrents", list}});
+          return absl::OkStatus();
+        }
+        for (const auto& t : resp.torrents()) {
+          std::printf("%s  %-11s %5.1f%%  %10s  %3u peers  %s\n",
+                      t.id().c_str(), t.state().c_str(), t.progress() * 100,
+                      HumanBytes(t.wanted_size()).c_str(), t.num_peers(),
+                      t.name().c_str());
+        }
+        return absl::OkStatus();
+      };
+    });
+  }
+  {
+    auto* cmd = torrent.add_subcommand("status", "Describe one torrent");
+    auto id = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    cmd->add_option("ID", *id, "Torrent ID")->required();
+    cmd->add_flag("--json", *json, "Print one JSON object");
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        v1::TorrentStatus st;
+        absl::Status s = GetStatus(c, *id, &st);
+        if (!s.ok()) return s;
+        if (*json) {
+          PrintJson(StatusJson(st));
+        } else {
+          PrintStatus(st);
+        }
+        return absl::OkStatus();
+      };
+    });
+  }
+  {
+    auto* cmd = torrent.add_subcommand(
+        "wait", "Wait until every wanted piece is verified");
+    auto id = std::make_shared<std::string>();
+    auto timeout = std::make_shared<double>(0);
+    cmd->add_option("ID", *id, "Torrent ID")->required();
+    cmd->add_option("--timeout", *timeout, "Give up after SECONDS (0: never)");
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        const auto start = std::chrono::steady_clock::now();
+        for (;;) {
+          v1::TorrentStatus st;
+          absl::Status s = GetStatus(c, *id, &st);
+          if (!s.ok()) return s;
+          if (st.state() == "seeding") return absl::OkStatus();
+          if (st.state() == "error") {
+            return absl::AbortedError(
+                absl::StrCat("torrent stopped: ", st.error()));
+          }
+          const double waited = std::chrono::duration<double>(
+                                    std::chrono::steady_clock::now() - start)
+                                    .count();
+          if (*timeout > 0 && waited >= *timeout) {
+            return absl::DeadlineExceededError(
+                absl::StrFormat("timed out after %.0f s: %s, %.1f%% done",
+                                *timeout, st.state(), st.progress() * 100));
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      };
+    });
+  }
+  AddSimple(torrent, action, "pause",
+            "Stop a torrent's transfers (kept across restarts)",
+            &v1::TorrentService::Stub::Pause);
+  AddSimple(torrent, action, "resume", "Resume a paused torrent",
+            &v1::TorrentService::Stub::Resume);
+  AddSimple(torrent, action, "recheck", "Hash the data on disk again",
+            &v1::TorrentService::Stub::Recheck);
+  AddSimple(torrent, action, "reannounce", "Announce to the trackers now",
+            &v1::TorrentService::Stub::Reannounce);
+  {
+    auto* cmd = torrent.add_subcommand("rm", "Remove a torrent");
+    auto id = std::make_shared<std::string>();
+    auto del = std::make_shared<bool>(false);
+    cmd->add_option("ID", *id, "Torrent ID")->required();
+    cmd->add_flag("--delete-data", *del, "Also delete its files");
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        grpc::ClientContext ctx;
+        v1::RemoveTorrentRequest req;
+        req.set_id(*id);
+        req.set_delete_data(*del);
+        v1::RemoveTorrentResponse resp;
+        return c.Check(c.torrents().Remove(&ctx, req, &resp));
+      };
+    });
+  }
+  {
+    auto* cmd = torrent.add_subcommand("peers", "A torrent's connected peers");
+    auto id = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    cmd->add_option("ID", *id, "Torrent ID")->required();
+    cmd->add_flag("--json", *json, "Print one JSON object");
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        grpc::ClientContext ctx;
+        v1::TorrentRequest req;
+        req.set_id(*id);
+        v1::TorrentPeersResponse resp;
+        absl::Status s = c.Check(c.torrents().Peers(&ctx, req, &resp));
+        if (!s.ok()) return s;
+        if (*json) {
+          nlohmann::json list = nlohmann::json::array();
+          for (const auto& p : resp.peers()) {
+            list.push_back({{"address", p.address()},
+                            {"client", p.client()},
+                            {"incoming", p.incoming()},
+                            {"seed", p.seed()},
+                            {"progress", p.progress()},
+                            {"am_choking", p.am_choking()},
+                            {"am_interested", p.am_interested()},
+                            {"peer_choking", p.peer_choking()},
+                            {"peer_interested", p.peer_interested()},
+                            {"snubbed", p.snubbed()},
+                            {"download_rate", p.download_rate()},
+                            {"upload_rate", p.upload_rate()},
+                            {"downloaded", p.downloaded()},
+                            {"uploaded", p.uploaded()},
+                            {"requests", p.requests()}});
+          }
+          PrintJson({{"peers", list}});
+          return absl::OkStatus();
+        }
+        for (const auto& p : resp.peers()) {
+          std::printf("%-22s %5.1f%%  down %10s  up %10s  %s%s\n",
+                      p.address().c_str(), p.progress() * 100,
+                      Rate(p.download_rate()).c_str(),
+                      Rate(p.upload_rate()).c_str(), p.client().c_str(),
+                      p.snubbed() ? " (snubbed)" : "");
+        }
+        return absl::OkStatus();
+      };
+    });
+  }
+  {
+    auto* cmd = torrent.add_subcommand("files", "A torrent's files");
+    auto id = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    cmd->add_option("ID", *id, "Torrent ID")->required();
+    cmd->add_flag("--json", *json, "Print one JSON object");
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        grpc::ClientContext ctx;
+        v1::TorrentRequest req;
+        req.set_id(*id);
+        v1::TorrentFilesResponse resp;
+        absl::Status s = c.Check(c.torrents().Files(&ctx, req, &resp));
+        if (!s.ok()) return s;
+        if (*json) {
+          nlohmann::json list = nlohmann::json::array();
+          for (const auto& f : resp.files()) {
+            list.push_back({{"index", f.index()},
+                            {"path", f.path()},
+                            {"size", f.size()},
+                            {"priority", f.priority()},
+                            {"bytes_done", f.bytes_done()}});
+          }
+          PrintJson({{"files", list}});
+          return absl::OkStatus();
+        }
+        for (const auto& f : resp.files()) {
+          std::printf("%4u  prio %u  %5.1f%%  %10s  %s\n", f.index(),
+                      f.priority(),
+                      f.size() ? 100.0 * f.bytes_done() / f.size() : 100.0,
+                      HumanBytes(f.size()).c_str(), f.path().c_str());
+        }
+        return absl::OkStatus();
+      };
+    });
+  }
+  {
+    auto* cmd = torrent.add_subcommand(
+        "prio", "Set file priorities: INDEX=PRIORITY... (0 skips a file, 1-7)");
+    auto id = std::make_shared<std::string>();
+    auto pairs = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("ID", *id, "Torrent ID")->required();
+    cmd->add_option("INDEX=PRIORITY", *pairs, "File index and priority")
+        ->required()
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        v1::SetFilePrioritiesRequest req;
+        req.set_id(*id);
+        for (const std::string& p : *pairs) {
+          unsigned index = 0, prio = 0;
+          char extra = 0;
+          if (std::sscanf(p.c_str(), "%u=%u%c", &index, &prio, &extra) != 2 ||
+              prio > 7) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "expected INDEX=PRIORITY with a priority of 0 to 7, got '", p,
+                "'"));
+          }
+          req.add_file_index(index);
+          req.add_file_priority(prio);
+        }
+        grpc::ClientContext ctx;
+        v1::TorrentFilesResponse resp;
+        return c.Check(c.torrents().SetFilePriorities(&ctx, req, &resp));
+      };
+    });
+  }
+  {
+    auto* cmd = torrent.add_subcommand("sequential",
+                                       "Turn sequential download on or off");
+    auto id = std::make_shared<std::string>();
+    auto mode = std::make_shared<std::string>();
+    cmd->add_option("ID", *id, "Torrent ID")->required();
+    cmd->add_option("on|off", *mode, "on or off")
+        ->required()
+        ->check(CLI::IsMember({"on", "off"}));
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        grpc::ClientContext ctx;
+        v1::SetSequentialRequest req;
+        req.set_id(*id);
+        req.set_sequential(*mode == "on");
+        v1::TorrentStatus st;
+        return c.Check(c.torrents().SetSequential(&ctx, req, &st));
+      };
+    });
+  }
+}
+
+void AddWatchCommand(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand(
+      "watch", "Follow the node's events (progress, state changes, errors)");
+  auto json = std::make_shared<bool>(false);
+  auto replay = std::make_shared<bool>(false);
+  auto count = std::make_shared<int>(0);
+  cmd->add_flag("--json", *json, "One JSON object per line");
+  cmd->add_flag("--replay", *replay, "Start with the recent events");
+  cmd->add_option("--count", *count, "Stop after N events (0: never)");
+  cmd->callback([=, &action] {
+    action = [=](Client& c) -> absl::Status {
+      grpc::ClientContext ctx;
+      v1::EventsRequest req;
+      req.set_replay(*replay);
+      auto reader = c.node().Events(&ctx, req);
+      v1::Event e;
+      int seen = 0;
+      while (reader->Read(&e)) {
+        if (*json) {
+          std::printf("%s\n",
+                      nlohmann::json({{"seq", e.seq()},
+                                      {"time", FormatTimestamp(e.time())},
+                                      {"kind", e.kind()},
+                                      {"id", e.id()},
+                                      {"name", e.name()},
+                                      {"state", e.state()},
+                                      {"progress", e.progress()},
+                                      {"download_rate", e.download_rate()},
+                                      {"upload_rate", e.upload_rate()},
+                                      {"num_peers", e.num_peers()},
+                                      {"message", e.message()},
+                                      {"missed", e.missed()}})
+                          .dump()
+                          .c_str());
+        } else {
+          std::printf(
+              "%s %-8s %.12s %-11s %5.1f%% %10s %3u peers %s%s\n",
+              FormatTimestamp(e.time()).c_str(), e.kind().c_str(),
+              e.id().c_str(), e.state().c_str(), e.progress() * 100,
+              Rate(e.download_rate()).c_str(), e.num_peers(), e.name().c_str(),
+              e.message().empty() ? ""
+                                  : absl::StrCat(": ", e.message()).c_str());
+        }
+        std::fflush(stdout);
+        if (*count > 0 && ++seen >= *count) {
+          ctx.TryCancel();
+          break;
+        }
+      }
+      absl::Status s = c.Check(reader->Finish());
+      if (*count > 0 && seen >= *count) return absl::OkStatus();
+      return s;
+    };
+  });
+}
+
+}  // namespace shoal::cli
