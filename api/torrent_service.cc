@@ -30,6 +30,7 @@ void Fill(const node::TorrentStatus& s, v1::TorrentStatus* out) {
   out->set_pieces_done(s.pieces_done);
   out->set_piece_length(s.piece_length);
   out->mutable_added()->set_seconds(s.added_time);
+  out->set_pieces(s.pieces);
   for (size_t i = 0; i < s.trackers.size(); ++i) {
     v1::TrackerStatus* t = out->add_trackers();
     t->set_url(s.trackers[i]);

@@ -455,6 +455,7 @@ TorrentStatus TorrentSwarm::Status() const {
         done += chunk::PieceSize(*m, i);
     s.bytes_done = done;
     s.pieces_done = have.count();
+    s.pieces = std::string(have.bytes());
   }
   s.progress = s.wanted_size == 0
                    ? (ready() ? 1.0 : 0.0)

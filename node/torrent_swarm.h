@@ -78,6 +78,7 @@ struct TorrentStatus {
   int64_t added_time = 0;
   std::vector<std::string> trackers;        // url
   std::vector<std::string> tracker_errors;  // per tracker, "" if fine
+  std::string pieces;  // the verified pieces, BEP 3 bitfield bytes
 };
 
 struct TorrentConfig {

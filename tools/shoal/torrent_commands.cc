@@ -16,6 +16,16 @@
 namespace shoal::cli {
 namespace {
 
+// "1" for each verified piece, "0" for the others, piece 0 first.
+std::string PieceString(const v1::TorrentStatus& s) {
+  std::string out(s.num_pieces(), '0');
+  for (uint32_t i = 0; i < s.num_pieces() && i / 8 < s.pieces().size(); ++i) {
+    if (static_cast<uint8_t>(s.pieces()[i / 8]) & (0x80 >> (i % 8)))
+      out[i] = '1';
+  }
+  return out;
+}
+
 nlohmann::json StatusJson(const v1::TorrentStatus& s) {
   nlohmann::json trackers = nlohmann::json::array();
   for (const auto& t : s.trackers())
@@ -48,6 +58,7 @@ nlohmann::json StatusJson(const v1::TorrentStatus& s) {
       {"piece_length", s.piece_length()},
       {"added", s.added().seconds()},
       {"trackers", trackers},
+      {"pieces", PieceString(s)},
   };
 }
 
