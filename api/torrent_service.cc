@@ -235,4 +235,27 @@ grpc::Status TorrentServiceImpl::Reannounce(grpc::ServerContext*,
   return StatusOf(request->id(), response);
 }
 
+grpc::Status TorrentServiceImpl::SetRateLimits(grpc::ServerContext* ctx,
+                                               const v1::RateLimits* request,
+                                               v1::RateLimits* response) {
+  absl::Status s = node_.session().SetRateLimits(
+      request->id(), request->download_bytes_per_second(),
+      request->upload_bytes_per_second());
+  if (!s.ok()) return ToGrpc(s);
+  v1::TorrentRequest r;
+  r.set_id(request->id());
+  return GetRateLimits(ctx, &r, response);
+}
+
+grpc::Status TorrentServiceImpl::GetRateLimits(
+    grpc::ServerContext*, const v1::TorrentRequest* request,
+    v1::RateLimits* response) {
+  auto limits = node_.session().GetRateLimits(request->id());
+  if (!limits.ok()) return ToGrpc(limits.status());
+  response->set_id(request->id());
+  response->set_download_bytes_per_second(limits->download);
+  response->set_upload_bytes_per_second(limits->upload);
+  return grpc::Status::OK;
+}
+
 }  // namespace shoal::api

@@ -48,6 +48,12 @@ class TorrentServiceImpl final : public v1::TorrentService::Service {
   grpc::Status Reannounce(grpc::ServerContext* ctx,
                           const v1::TorrentRequest* request,
                           v1::TorrentStatus* response) override;
+  grpc::Status SetRateLimits(grpc::ServerContext* ctx,
+                             const v1::RateLimits* request,
+                             v1::RateLimits* response) override;
+  grpc::Status GetRateLimits(grpc::ServerContext* ctx,
+                             const v1::TorrentRequest* request,
+                             v1::RateLimits* response) override;
 
  private:
   // Writes the torrent's status into `response`.

@@ -1,5 +1,8 @@
 #include "node/peer_connection.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 
 namespace shoal::node {
@@ -11,7 +14,11 @@ constexpr size_t kReadChunk = 256 * 1024;
 
 PeerConnection::PeerConnection(tcp::socket socket, uint64_t key,
                                std::string pending)
-    : socket_(std::move(socket)), key_(key), in_(std::move(pending)) {
+    : socket_(std::move(socket)),
+      key_(key),
+      in_(std::move(pending)),
+      read_timer_(socket_.get_executor()),
+      write_timer_(socket_.get_executor()) {
   boost::system::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
   socket_.set_option(tcp::no_delay(true), ec);
@@ -27,12 +34,38 @@ void PeerConnection::Start(Handler* handler) {
   if (!closed_) ReadMore();
 }
 
+size_t PeerConnection::Quota(std::vector<std::shared_ptr<RateLimit>>& limits,
+                             asio::steady_timer& timer, bool& waiting,
+                             void (PeerConnection::*retry)()) {
+  size_t quota = std::numeric_limits<size_t>::max();
+  RateLimit::Clock::duration wait{};
+  for (auto& l : limits) {
+    quota = std::min(quota, l->Available());
+    wait = std::max(wait, l->Wait(1));
+  }
+  if (quota > 0 || waiting) return quota;
+  waiting = true;
+  timer.expires_after(std::clamp<RateLimit::Clock::duration>(
+      wait, std::chrono::milliseconds(5), std::chrono::milliseconds(100)));
+  timer.async_wait([self = shared_from_this(), &waiting,
+                    retry](boost::system::error_code ec) {
+    waiting = false;
+    if (ec || self->closed_) return;
+    ((*self).*retry)();
+  });
+  return 0;
+}
+
 void PeerConnection::ReadMore() {
-  if (closed_ || reading_) return;
+  if (closed_ || reading_ || read_waiting_) return;
   if (queued_bytes_ > kHighWater) {
     paused_ = true;
     return;
   }
+  const size_t chunk = std::min(
+      kReadChunk,
+      Quota(down_, read_timer_, read_waiting_, &PeerConnection::ReadMore));
+  if (chunk == 0) return;
   reading_ = true;
   // Compact the buffer, then read into its tail.
   if (in_start_ > 0) {
@@ -40,9 +73,9 @@ void PeerConnection::ReadMore() {
     in_start_ = 0;
   }
   const size_t old = in_.size();
-  in_.resize(old + kReadChunk);
+  in_.resize(old + chunk);
   socket_.async_read_some(
-      asio::buffer(in_.data() + old, kReadChunk),
+      asio::buffer(in_.data() + old, chunk),
       [self = shared_from_this(), old](boost::system::error_code ec, size_t n) {
         self->reading_ = false;
         self->in_.resize(old + n);
@@ -55,6 +88,7 @@ void PeerConnection::ReadMore() {
           return;
         }
         self->bytes_received_ += n;
+        for (auto& l : self->down_) l->Consume(n);
         self->Parse();
         self->ReadMore();
       });
@@ -89,36 +123,48 @@ void PeerConnection::Send(std::string bytes) {
 }
 
 void PeerConnection::WriteMore() {
-  if (writing_ || out_.empty() || closed_) return;
+  if (writing_ || write_waiting_ || out_.empty() || closed_) return;
+  size_t quota =
+      Quota(up_, write_timer_, write_waiting_, &PeerConnection::WriteMore);
+  if (quota == 0) return;
   writing_ = true;
-  // Gather what is queued into one write.
+  // Gather what is queued (and allowed) into one write.
   std::vector<asio::const_buffer> bufs;
-  size_t n = std::min<size_t>(out_.size(), 64);
-  for (size_t i = 0; i < n; ++i) bufs.emplace_back(asio::buffer(out_[i]));
-  asio::async_write(socket_, bufs,
-                    [self = shared_from_this(), n](boost::system::error_code ec,
-                                                   size_t bytes) {
-                      self->writing_ = false;
-                      if (self->closed_) return;
-                      if (ec) {
-                        self->Close(absl::UnavailableError(
-                            absl::StrCat("write: ", ec.message())));
-                        return;
-                      }
-                      self->bytes_sent_ += bytes;
-                      for (size_t i = 0; i < n; ++i) {
-                        self->queued_bytes_ -= self->out_.front().size();
-                        self->out_.pop_front();
-                      }
-                      if (self->queued_bytes_ < kLowWater) {
-                        if (self->paused_) {
-                          self->paused_ = false;
-                          self->ReadMore();
-                        }
-                        if (self->handler_) self->handler_->OnWritable(*self);
-                      }
-                      self->WriteMore();
-                    });
+  for (size_t i = 0; i < out_.size() && bufs.size() < 64 && quota > 0; ++i) {
+    const size_t skip = i == 0 ? front_written_ : 0;
+    const size_t len = std::min(out_[i].size() - skip, quota);
+    bufs.emplace_back(asio::buffer(out_[i].data() + skip, len));
+    quota -= len;
+  }
+  asio::async_write(
+      socket_, bufs,
+      [self = shared_from_this()](boost::system::error_code ec, size_t bytes) {
+        self->writing_ = false;
+        if (self->closed_) return;
+        if (ec) {
+          self->Close(
+              absl::UnavailableError(absl::StrCat("write: ", ec.message())));
+          return;
+        }
+        self->bytes_sent_ += bytes;
+        for (auto& l : self->up_) l->Consume(bytes);
+        self->queued_bytes_ -= bytes;
+        // Drop what went out whole; remember how much of a partial one did.
+        size_t done = bytes + self->front_written_;
+        while (!self->out_.empty() && done >= self->out_.front().size()) {
+          done -= self->out_.front().size();
+          self->out_.pop_front();
+        }
+        self->front_written_ = done;
+        if (self->queued_bytes_ < kLowWater) {
+          if (self->paused_) {
+            self->paused_ = false;
+            self->ReadMore();
+          }
+          if (self->handler_) self->handler_->OnWritable(*self);
+        }
+        self->WriteMore();
+      });
 }
 
 void PeerConnection::Close(const absl::Status& why) {
@@ -127,6 +173,8 @@ void PeerConnection::Close(const absl::Status& why) {
   boost::system::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
+  read_timer_.cancel();
+  write_timer_.cancel();
   if (handler_) handler_->OnClose(*this, why);
 }
 

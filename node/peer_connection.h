@@ -11,9 +11,11 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "node/asio.h"
+#include "node/rate_limit.h"
 #include "wire/message.h"
 
 namespace shoal::node {
@@ -48,6 +50,14 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   void Send(std::string bytes);
   void Send(const wire::Message& message);
 
+  // Limits reads by `down` and writes by `up` (each bucket must allow a byte
+  // before it moves). Call before Start().
+  void SetRateLimits(std::vector<std::shared_ptr<RateLimit>> down,
+                     std::vector<std::shared_ptr<RateLimit>> up) {
+    down_ = std::move(down);
+    up_ = std::move(up);
+  }
+
   // Closes the connection; the handler's OnClose follows (once).
   void Close(const absl::Status& why);
 
@@ -66,6 +76,10 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   void ReadMore();
   void Parse();
   void WriteMore();
+  // Bytes the limits let through now; 0 arms `timer` to call `retry`.
+  size_t Quota(std::vector<std::shared_ptr<RateLimit>>& limits,
+               asio::steady_timer& timer, bool& waiting,
+               void (PeerConnection::*retry)());
 
   tcp::socket socket_;
   const uint64_t key_;
@@ -81,6 +95,14 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   bool closed_ = false;
   uint64_t bytes_received_ = 0;
   uint64_t bytes_sent_ = 0;
+  // Bytes of out_.front() already written (a rate-limited partial write).
+  size_t front_written_ = 0;
+  std::vector<std::shared_ptr<RateLimit>> down_;
+  std::vector<std::shared_ptr<RateLimit>> up_;
+  asio::steady_timer read_timer_;
+  asio::steady_timer write_timer_;
+  bool read_waiting_ = false;
+  bool write_waiting_ = false;
 };
 
 }  // namespace shoal::node

@@ -151,6 +151,7 @@ size_t Session::TotalPeers() const {
 
 void Session::Register(Swarm* swarm) {
   for (const std::string& key : swarm->HandshakeKeys()) by_key_[key] = swarm;
+  swarm->set_global_limits(global_down_, global_up_);
   swarm->set_connector(
       [this, key = swarm->HandshakeKeys().front()](const tcp::endpoint& ep) {
         if (static_cast<int>(TotalPeers()) + connecting_ >=
@@ -333,6 +334,27 @@ size_t Session::NumPeers() {
 namespace {
 
 constexpr char kTorrentIndexKey[] = "torrents";
+constexpr char kRateLimitsKey[] = "rate limits";
+
+std::string EncodeLimits(uint64_t down, uint64_t up) {
+  chunk::bencode::Dict d;
+  d["down"] = static_cast<int64_t>(down);
+  d["up"] = static_cast<int64_t>(up);
+  return chunk::bencode::Encode(chunk::bencode::Value(d));
+}
+
+std::pair<uint64_t, uint64_t> DecodeLimits(std::string_view bytes) {
+  auto doc = chunk::Bdecode(bytes);
+  if (!doc.ok()) return {0, 0};
+  return {static_cast<uint64_t>(
+              std::max<int64_t>(0, doc->root().FindInt("down").value_or(0))),
+          static_cast<uint64_t>(
+              std::max<int64_t>(0, doc->root().FindInt("up").value_or(0)))};
+}
+
+std::string LimitsKey(const std::string& id) {
+  return absl::StrCat("limits/", id);
+}
 
 std::string TorrentKey(const std::string& id) {
   return absl::StrCat("torrent/", id);
@@ -458,6 +480,10 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
   torrents_[id] = std::move(t);
   Register(raw);
   if (persist) SaveTorrentIndex();
+  if (auto limits = store_.GetState(LimitsKey(id)); limits.ok()) {
+    auto [down, up] = DecodeLimits(*limits);
+    raw->SetRateLimits(down, up);
+  }
   raw->Start();
   return raw->Status();
 }
@@ -473,6 +499,11 @@ void Session::SaveTorrentIndex() {
 }
 
 void Session::LoadTorrents() {
+  if (auto limits = store_.GetState(kRateLimitsKey); limits.ok()) {
+    auto [down, up] = DecodeLimits(*limits);
+    global_down_->set_rate(down);
+    global_up_->set_rate(up);
+  }
   auto index = store_.GetState(kTorrentIndexKey);
   if (!index.ok() || index->empty()) return;
   auto doc = chunk::Bdecode(*index);
@@ -573,6 +604,7 @@ absl::Status Session::RemoveTorrent(const std::string& id, bool delete_data) {
     const std::string key = t.id();
     Unregister(&t);
     (void)store_.PutState(TorrentKey(key), "");
+    (void)store_.PutState(LimitsKey(key), "");
     t.Remove(delete_data, [this, key, removed] {
       // Destroy it later: we are inside its callback.
       asio::post(io_, [this, key, removed] {
@@ -618,6 +650,32 @@ absl::Status Session::ReannounceTorrent(const std::string& id) {
   return WithTorrent(id, [](TorrentSwarm& t) -> absl::Status {
     t.Reannounce();
     return absl::OkStatus();
+  });
+}
+
+absl::Status Session::SetRateLimits(const std::string& id, uint64_t download,
+                                    uint64_t upload) {
+  if (id.empty()) {
+    return RunOn(io_, [&] {
+      global_down_->set_rate(download);
+      global_up_->set_rate(upload);
+      return store_.PutState(kRateLimitsKey, EncodeLimits(download, upload));
+    });
+  }
+  return WithTorrent(id, [&](TorrentSwarm& t) -> absl::Status {
+    t.SetRateLimits(download, upload);
+    return store_.PutState(LimitsKey(t.id()), EncodeLimits(download, upload));
+  });
+}
+
+absl::StatusOr<Session::Limits> Session::GetRateLimits(const std::string& id) {
+  if (id.empty()) {
+    return RunOn(io_, [&]() -> absl::StatusOr<Limits> {
+      return Limits{global_down_->rate(), global_up_->rate()};
+    });
+  }
+  return WithTorrent(id, [&](TorrentSwarm& t) -> absl::StatusOr<Limits> {
+    return Limits{t.download_limit(), t.upload_limit()};
   });
 }
 

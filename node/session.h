@@ -103,6 +103,15 @@ class Session {
   absl::Status SetSequential(const std::string& id, bool on);
   absl::Status RecheckTorrent(const std::string& id);
   absl::Status ReannounceTorrent(const std::string& id);
+  // Rate limits in bytes/s (0: unlimited) of torrent `id`, or of the whole
+  // node when `id` is empty. Kept across restarts.
+  absl::Status SetRateLimits(const std::string& id, uint64_t download,
+                             uint64_t upload);
+  struct Limits {
+    uint64_t download = 0;
+    uint64_t upload = 0;
+  };
+  absl::StatusOr<Limits> GetRateLimits(const std::string& id);
 
   EventBus& events() { return events_; }
 
@@ -144,6 +153,8 @@ class Session {
   uint16_t port_ = 0;
   uint64_t next_key_ = 1;
   int connecting_ = 0;
+  std::shared_ptr<RateLimit> global_down_ = std::make_shared<RateLimit>();
+  std::shared_ptr<RateLimit> global_up_ = std::make_shared<RateLimit>();
   // Every swarm by each handshake hash it answers to.
   absl::flat_hash_map<Key, Swarm*> by_key_;
   absl::flat_hash_map<Key, std::unique_ptr<ContentSwarm>> contents_;

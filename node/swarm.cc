@@ -266,6 +266,11 @@ void Swarm::AddPeer(std::shared_ptr<PeerConnection> conn,
   peers_[conn->key()] = std::move(p);
   spdlog::debug("swarm {}: peer {} connected", hashes_.BestHex().substr(0, 12),
                 EndpointText(conn->remote()));
+  std::vector<std::shared_ptr<RateLimit>> down{down_limit_};
+  std::vector<std::shared_ptr<RateLimit>> up{up_limit_};
+  if (global_down_) down.push_back(global_down_);
+  if (global_up_) up.push_back(global_up_);
+  conn->SetRateLimits(std::move(down), std::move(up));
   SendHello(peer);
   conn->Start(this);
 }

@@ -49,6 +49,7 @@
 #include "chunk/piece_verifier.h"
 #include "node/asio.h"
 #include "node/peer_connection.h"
+#include "node/rate_limit.h"
 #include "store/piece_storage.h"
 #include "wire/extension.h"
 #include "wire/handshake.h"
@@ -150,6 +151,20 @@ class Swarm : public PeerConnection::Handler {
   }
 
   void set_connector(Connector c) { connector_ = std::move(c); }
+  // The node's limits, which every connection also obeys.
+  void set_global_limits(std::shared_ptr<RateLimit> down,
+                         std::shared_ptr<RateLimit> up) {
+    global_down_ = std::move(down);
+    global_up_ = std::move(up);
+  }
+  // This swarm's limits in bytes/s (0: unlimited); connections open now
+  // follow at once.
+  void SetRateLimits(uint64_t download, uint64_t upload) {
+    down_limit_->set_rate(download);
+    up_limit_->set_rate(upload);
+  }
+  uint64_t download_limit() const { return down_limit_->rate(); }
+  uint64_t upload_limit() const { return up_limit_->rate(); }
   // Connects to peers we are not connected to (not banned, within limits).
   void ConnectTo(const std::vector<tcp::endpoint>& peers);
 
@@ -283,6 +298,10 @@ class Swarm : public PeerConnection::Handler {
   uint64_t ticks_ = 0;
   bool shut_ = false;
   Connector connector_;
+  std::shared_ptr<RateLimit> global_down_;
+  std::shared_ptr<RateLimit> global_up_;
+  std::shared_ptr<RateLimit> down_limit_ = std::make_shared<RateLimit>();
+  std::shared_ptr<RateLimit> up_limit_ = std::make_shared<RateLimit>();
   std::function<uint64_t()> random_;
   chunk::Choker choker_;
 

@@ -195,3 +195,39 @@ def test_libtorrent_downloads_from_shoal_via_tracker(kind, node, tmp_dir, tracke
     while status(node, tid)["uploaded"] < sum(SIZES) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert status(node, tid)["uploaded"] >= sum(SIZES)
+
+
+def test_rate_limits(node, tmp_dir, tracker):
+    """A torrent's download limit and the node's upload limit hold (about), and persist."""
+    import libtorrent as lt
+    seed_root = tmp_dir / "seed"
+    files = make_files(seed_root, [1_500_000, 1_500_000], seed=3)
+    data, ti, v1, v2 = create_torrent(seed_root, "v1", tracker.url)
+    tracker.whitelist(v1, v2)
+    tracker.start()
+    ses = lt_session()
+    h = ses.add_torrent({"ti": ti, "save_path": str(seed_root)})
+    wait_seeding(h)
+    tfile = tmp_dir / "t.torrent"
+    tfile.write_bytes(data)
+    out = tmp_dir / "dl"
+    tid = node.cli("torrent", "add", str(tfile), "--save-path", str(out), "--paused",
+                   "--peer", f"127.0.0.1:{ses.listen_port()}").stdout.decode().strip()
+    node.cli("torrent", "limit", tid, "--down", "1000000")
+    limits = json.loads(node.cli("torrent", "limit", tid, "--json").stdout)
+    assert limits["download_bytes_per_second"] == 1_000_000
+    t0 = time.monotonic()
+    node.cli("torrent", "resume", tid)
+    node.cli("torrent", "wait", tid, "--timeout", "60")
+    took = time.monotonic() - t0
+    assert_same_files(files, out)
+    # 3 MB at 1 MB/s, less the first burst: at least ~2.5 s; not absurdly slow either.
+    assert 2.3 < took < 20, took
+    # The node's limit, unset by default, is kept across a restart.
+    node.cli("torrent", "limit", "--up", "123456")
+    node.stop()
+    node.start()
+    limits = json.loads(node.cli("torrent", "limit", "--json").stdout)
+    assert limits["upload_bytes_per_second"] == 123456
+    assert json.loads(node.cli("torrent", "limit", tid, "--json").stdout)[
+        "download_bytes_per_second"] == 1_000_000

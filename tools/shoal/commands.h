@@ -21,6 +21,8 @@ void AddNodeCommands(CLI::App& app, Action& action);
 // torrent add|ls|status|wait|pause|resume|rm|peers|files|prio|sequential|
 // recheck|reannounce, under the `torrent` subcommand.
 void AddTorrentCommands(CLI::App& torrent, Action& action);
+// torrent limit.
+void AddLimitCommand(CLI::App& torrent, Action& action);
 // watch.
 void AddWatchCommand(CLI::App& app, Action& action);
 

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   torrent->require_subcommand(1);
   shoal::cli::AddTorrentOfflineCommands(*torrent);
   shoal::cli::AddTorrentCommands(*torrent, action);
+  shoal::cli::AddLimitCommand(*torrent, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -420,6 +421,62 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
       };
     });
   }
+}
+
+void AddLimitCommand(CLI::App& torrent, Action& action) {
+  auto* cmd = torrent.add_subcommand(
+      "limit",
+      "Show or set rate limits (bytes/s, 0 = unlimited) of a torrent, or of "
+      "the node without ID");
+  struct Args {
+    std::string id;
+    std::optional<uint64_t> down;
+    std::optional<uint64_t> up;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("ID", a->id, "Torrent ID (omit for the whole node)");
+  cmd->add_option("--down", a->down, "Download limit, bytes per second");
+  cmd->add_option("--up", a->up, "Upload limit, bytes per second");
+  cmd->add_flag("--json", a->json, "Print one JSON object");
+  cmd->callback([=, &action] {
+    action = [=](Client& c) -> absl::Status {
+      v1::RateLimits limits;
+      {
+        grpc::ClientContext ctx;
+        v1::TorrentRequest req;
+        req.set_id(a->id);
+        absl::Status s =
+            c.Check(c.torrents().GetRateLimits(&ctx, req, &limits));
+        if (!s.ok()) return s;
+      }
+      if (a->down || a->up) {
+        v1::RateLimits req = limits;
+        req.set_id(a->id);
+        if (a->down) req.set_download_bytes_per_second(*a->down);
+        if (a->up) req.set_upload_bytes_per_second(*a->up);
+        grpc::ClientContext ctx;
+        absl::Status s =
+            c.Check(c.torrents().SetRateLimits(&ctx, req, &limits));
+        if (!s.ok()) return s;
+      }
+      if (a->json) {
+        PrintJson(
+            {{"id", a->id},
+             {"download_bytes_per_second", limits.download_bytes_per_second()},
+             {"upload_bytes_per_second", limits.upload_bytes_per_second()}});
+      } else {
+        auto text = [](uint64_t r) {
+          return r == 0 ? std::string("unlimited")
+                        : Rate(static_cast<double>(r));
+        };
+        std::printf("download      %s\nupload        %s\n",
+                    text(limits.download_bytes_per_second()).c_str(),
+                    text(limits.upload_bytes_per_second()).c_str());
+      }
+      return absl::OkStatus();
+    };
+  });
 }
 
 void AddWatchCommand(CLI::App& app, Action& action) {
