@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""Moves a v1 torrent over loopback and prints time, MB/s, the leecher's peak RSS and CPU.
+
+  /usr/bin/python3 tools/bench/torrent_bench.py [SIZE_MIB] [BUILD_DIR] [--no-cdn]
+                                                (1024, ./build)
+
+Contenders, in the same run, for the same torrent (two files, v1, libtorrent's piece size):
+  - libtorrent seeder -> Shoal (`shoal torrent add --peer`; leecher = that shoald)
+  - libtorrent seeder -> libtorrent (a second libtorrent session in its own process)
+  - Shoal seeder -> libtorrent
+  - and, unless --no-cdn, tools/bench/cdn_transfer_bench.py for Shoal -> Shoal CDN content.
+Each libtorrent runs in its own process, so its RSS and CPU are its own (plus Python's, about
+20 MB). Talks only to 127.0.0.1; every process started here is stopped at the end.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import shutil
+
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+SIZE_MIB = int(ARGS[0]) if ARGS else 1024
+BUILD = ARGS[1] if len(ARGS) > 1 else "build"
+SHOALD = os.path.join(BUILD, "tools/shoald/shoald")
+SHOAL = os.path.join(BUILD, "tools/shoal/shoal")
+TICK = os.sysconf("SC_CLK_TCK")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# One libtorrent session in a child process: seed or leech, then report.
+LT_PEER = r'''
+import json, resource, sys, time
+import libtorrent as lt
+mode, torrent, save, peer = sys.argv[1:5]
+ses = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
+                  "enable_upnp": False, "enable_natpmp": False, "enable_incoming_utp": False,
+                  "enable_outgoing_utp": False, "allow_multiple_connections_per_ip": True,
+                  "alert_mask": 0})
+h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save})
+if mode == "seed":
+    while not h.status().is_seeding:
+        time.sleep(0.05)
+    print(json.dumps({"port": ses.listen_port()}), flush=True)
+    sys.stdin.read()   # until the parent closes it
+    sys.exit(0)
+host, port = peer.rsplit(":", 1)
+t0 = time.monotonic()
+h.connect_peer((host, int(port)))
+while not h.status().is_seeding:
+    if h.status().errc.value() != 0:
+        sys.exit("libtorrent: " + h.status().errc.message())
+    time.sleep(0.02)
+took = time.monotonic() - t0
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": took, "cpu": ru.ru_utime + ru.ru_stime,
+                  "rss_mb": ru.ru_maxrss / 1024}), flush=True)
+'''
+
+
+def start_node(path):
+    p = subprocess.Popen([SHOALD, "--data-dir", path, "--api", "127.0.0.1:0", "--listen",
+                          "127.0.0.1:0", "--dht-routers", "", "--log-level", "warn"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    line = p.stdout.readline().decode()
+    fields = dict(kv.split("=", 1) for kv in line.split()[2:])
+    return p, fields["api"], fields["listen"]
+
+
+def proc_cpu(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / TICK
+
+
+def proc_hwm_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def report(name, seconds, cpu, rss_mb, size):
+    print(f"{name:<30} {seconds:7.2f} s {size / seconds / 1e6:8.1f} MB/s   "
+          f"leecher peak RSS {rss_mb:7.1f} MB   CPU {cpu:6.2f} s", flush=True)
+
+
+def lt_leech(torrent, save, peer):
+    out = subprocess.check_output(["/usr/bin/python3", "-c", LT_PEER, "leech", torrent, save,
+                                   peer], timeout=900)
+    return json.loads(out)
+
+
+def main():
+    import libtorrent as lt
+    work = tempfile.mkdtemp(prefix="shoal-torrent-bench-")
+    procs = []
+    try:
+        src = os.path.join(work, "src")
+        os.makedirs(os.path.join(src, "bench"))
+        half = SIZE_MIB // 2
+        for i, mib in enumerate([half, SIZE_MIB - half]):
+            with open(os.path.join(src, "bench", f"part{i}.bin"), "wb") as f:
+                for _ in range(mib):
+                    f.write(os.urandom(1 << 20))
+        fs = lt.file_storage()
+        lt.add_files(fs, os.path.join(src, "bench"))
+        ct = lt.create_torrent(fs, 0, flags=lt.create_torrent.v1_only)
+        lt.set_piece_hashes(ct, src)
+        torrent = os.path.join(work, "bench.torrent")
+        with open(torrent, "wb") as f:
+            f.write(lt.bencode(ct.generate()))
+        ti = lt.torrent_info(torrent)
+        size = ti.total_size()
+        print(f"== v1 torrent over loopback: {SIZE_MIB} MiB in {ti.num_files()} files, "
+              f"{ti.num_pieces()} pieces of {ti.piece_length() // 1024} KiB, "
+              f"{os.cpu_count()} cores", flush=True)
+
+        seeder = subprocess.Popen(["/usr/bin/python3", "-c", LT_PEER, "seed", torrent, src, "-"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        procs.append(seeder)
+        lt_port = json.loads(seeder.stdout.readline())["port"]
+        lt_seed = f"127.0.0.1:{lt_port}"
+
+        # libtorrent -> Shoal
+        node, api, _ = start_node(os.path.join(work, "shoal-leech"))
+        procs.append(node)
+        cpu0 = proc_cpu(node.pid)
+        t0 = time.monotonic()
+        tid = subprocess.check_output([SHOAL, "--api", api, "torrent", "add", torrent,
+                                       "--save-path", os.path.join(work, "out-shoal"),
+                                       "--peer", lt_seed]).decode().strip()
+        subprocess.check_call([SHOAL, "--api", api, "torrent", "wait", tid, "--timeout", "900"])
+        t1 = time.monotonic()
+        shoal_secs = t1 - t0
+        report("libtorrent -> Shoal", shoal_secs, proc_cpu(node.pid) - cpu0,
+               proc_hwm_mb(node.pid), size)
+        node.terminate()
+        node.wait()
+        shutil.rmtree(os.path.join(work, "out-shoal"), ignore_errors=True)
+
+        # libtorrent -> libtorrent
+        r = lt_leech(torrent, os.path.join(work, "out-lt"), lt_seed)
+        report("libtorrent -> libtorrent", r["seconds"], r["cpu"], r["rss_mb"], size)
+        print(f"   Shoal/libtorrent time ratio: {shoal_secs / r['seconds']:.2f} "
+              f"(goal 0.6, at most 1.0)", flush=True)
+        shutil.rmtree(os.path.join(work, "out-lt"), ignore_errors=True)
+        seeder.stdin.close()
+        seeder.wait(timeout=30)
+
+        # Shoal -> libtorrent
+        node, api, listen = start_node(os.path.join(work, "shoal-seed"))
+        procs.append(node)
+        tid = subprocess.check_output([SHOAL, "--api", api, "torrent", "add", torrent,
+                                       "--save-path", src]).decode().strip()
+        subprocess.check_call([SHOAL, "--api", api, "torrent", "wait", tid, "--timeout", "900"])
+        r = lt_leech(torrent, os.path.join(work, "out-lt2"), listen)
+        report("Shoal -> libtorrent", r["seconds"], r["cpu"], r["rss_mb"], size)
+        node.terminate()
+        node.wait()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    if "--no-cdn" not in sys.argv:
+        subprocess.call(["/usr/bin/python3", os.path.join(HERE, "cdn_transfer_bench.py"),
+                         str(SIZE_MIB), BUILD])
+
+
+if __name__ == "__main__":
+    main()
