@@ -97,6 +97,7 @@ grpc::Status ContentServiceImpl::Add(grpc::ServerContext* ctx,
     if (!s.ok()) return Finish("Add", s);
     state->pinned = true;
   }
+  if (state->record.length > 0) node_.session().Provide(state->record.id);
   FillContent(*state, response->mutable_content());
   return grpc::Status::OK;
 }
@@ -118,6 +119,7 @@ grpc::Status ContentServiceImpl::AddFile(grpc::ServerContext*,
     if (!s.ok()) return Finish("AddFile", s);
     state->pinned = true;
   }
+  if (state->record.length > 0) node_.session().Provide(state->record.id);
   FillContent(*state, response->mutable_content());
   return grpc::Status::OK;
 }
@@ -131,7 +133,7 @@ grpc::Status ContentServiceImpl::Read(
   if (request->has_length()) length = request->length();
   std::shared_ptr<node::PieceEvents> arriving;
   auto local = node_.store().Stat(*id);
-  if (!(local.ok() && local->complete()) && request->peers_size() > 0) {
+  if (!(local.ok() && local->complete())) {
     std::vector<node::HostPort> peers;
     for (const std::string& p : request->peers()) {
       auto hp = node::HostPort::Parse(p);
@@ -145,9 +147,11 @@ grpc::Status ContentServiceImpl::Read(
     absl::Status s = arriving->WaitForMetadata(absl::Now() + timeout);
     if (!s.ok()) {
       if (s.code() == absl::StatusCode::kDeadlineExceeded) {
-        s = absl::NotFoundError(absl::StrCat("no peer provided ", id->Hex(),
-                                             " within ",
-                                             absl::FormatDuration(timeout)));
+        s = absl::NotFoundError(absl::StrCat(
+            request->peers_size() > 0 ? "no peer provided "
+                                      : "no provider of ",
+            id->Hex(), request->peers_size() > 0 ? "" : " found",
+            " within ", absl::FormatDuration(timeout)));
       }
       return Finish("Read", s);
     }
@@ -228,7 +232,9 @@ grpc::Status ContentServiceImpl::Remove(grpc::ServerContext*,
                                         v1::RemoveResponse*) {
   auto id = ParseId(request->id());
   if (!id.ok()) return Finish("Remove", id.status());
-  return Finish("Remove", node_.store().Remove(*id));
+  absl::Status s = node_.store().Remove(*id);
+  if (s.ok()) node_.session().Forget(*id);
+  return Finish("Remove", s);
 }
 
 grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext*,
@@ -257,6 +263,24 @@ grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext*,
   si->set_num_chunks(s.num_chunks);
   si->set_data_loss_events(s.data_loss_events);
   si->set_evictions(s.evictions);
+  return grpc::Status::OK;
+}
+
+grpc::Status ContentServiceImpl::FindProviders(
+    grpc::ServerContext*, const v1::FindProvidersRequest* request,
+    v1::FindProvidersResponse* response) {
+  auto id = ParseId(request->id());
+  if (!id.ok()) return Finish("FindProviders", id.status());
+  if (request->timeout_seconds() < 0 || request->timeout_seconds() > 600) {
+    return Finish("FindProviders", absl::InvalidArgumentError(
+                                       "timeout must be 0 to 600 seconds"));
+  }
+  const absl::Duration timeout = request->timeout_seconds() > 0
+                                     ? absl::Seconds(request->timeout_seconds())
+                                     : absl::Seconds(10);
+  auto providers = node_.session().FindProviders(*id, timeout);
+  if (!providers.ok()) return Finish("FindProviders", providers.status());
+  for (const std::string& p : *providers) response->add_providers(p);
   return grpc::Status::OK;
 }
 

@@ -35,6 +35,9 @@ class ContentServiceImpl final : public v1::ContentService::Service {
   grpc::Status Remove(grpc::ServerContext* ctx,
                       const v1::RemoveRequest* request,
                       v1::RemoveResponse* response) override;
+  grpc::Status FindProviders(grpc::ServerContext* ctx,
+                             const v1::FindProvidersRequest* request,
+                             v1::FindProvidersResponse* response) override;
 
  private:
   grpc::Status SetPinned(const char* method, const std::string& id_text,

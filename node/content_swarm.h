@@ -11,6 +11,7 @@
 #ifndef SHOAL_NODE_CONTENT_SWARM_H_
 #define SHOAL_NODE_CONTENT_SWARM_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,8 @@ class ContentSwarm final : public Swarm {
 
   const chunk::ContentId& id() const { return id_; }
   std::shared_ptr<PieceEvents> events() const { return events_; }
+  // Runs when every piece is held (the node then provides the content).
+  void set_on_complete(std::function<void()> f) { on_complete_ = std::move(f); }
 
  protected:
   absl::StatusOr<chunk::Metainfo> ParseMetadata(
@@ -41,12 +44,16 @@ class ContentSwarm final : public Swarm {
   void OnPieceHave(uint32_t piece) override { events_->MarkHave(piece); }
   void OnError(const absl::Status& status) override { events_->Fail(status); }
   void OnNoPeers() override;
+  void OnComplete() override {
+    if (on_complete_) on_complete_();
+  }
 
  private:
   store::ChunkStore& store_;
   const chunk::ContentId id_;
   std::shared_ptr<PieceEvents> events_;
   bool stored_ = false;  // the record exists in the store
+  std::function<void()> on_complete_;
 };
 
 }  // namespace shoal::node

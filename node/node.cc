@@ -104,6 +104,8 @@ absl::Status Node::Init() {
   SessionOptions session_options;
   session_options.client_name = absl::StrCat("Shoal ", kVersion);
   session_options.default_save_path = dir / "downloads";
+  session_options.dht_routers = options_.dht_routers;
+  session_options.bootstrap = options_.bootstrap;
   session_ = std::make_unique<Session>(*store_, *pool_, session_options);
   SHOAL_ASSIGN_OR_RETURN(bound_listen_, session_->Start(options_.listen));
   return absl::OkStatus();

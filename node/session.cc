@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <algorithm>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -67,6 +68,7 @@ void Session::Stop() {
       acceptor_.close(ec);
       udp_.close(ec);
       for (auto& [id, t] : torrents_) t->SaveResume();
+      if (dht_) dht_->Stop();
       by_key_.clear();
       torrents_.clear();
       contents_.clear();
@@ -93,19 +95,27 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
                      " (udp): ", ec.message()));
   }
   Accept();
-  // The DHT will read this socket; until then datagrams are drained and
-  // dropped.
-  struct Drain {
-    Session* s;
-    void operator()(boost::system::error_code ec, size_t) const {
-      if (ec == asio::error::operation_aborted) return;
-      s->udp_.async_receive_from(asio::buffer(s->datagram_), s->sender_, *this);
-    }
-  };
-  udp_.async_receive_from(asio::buffer(datagram_), sender_, Drain{this});
+  DhtService::Options dho;
+  dho.public_routers = options_.dht_routers;
+  dho.cluster_bootstrap = options_.bootstrap;
+  dho.public_enabled = options_.public_dht;
+  dht_ = std::make_unique<DhtService>(io_, udp_, store_, dho);
+  if (absl::Status s = dht_->Start(); !s.ok()) return s;
   thread_ = std::thread([this] { io_.run(); });
   RunOn(io_, [this] {
     LoadTorrents();
+    // Provide what the store holds, a few per second (each is a lookup).
+    auto ids = std::make_shared<std::vector<chunk::ContentId>>();
+    for (const store::ContentState& c : store_.List())
+      if (c.complete() && c.record.length > 0) ids->push_back(c.record.id);
+    for (size_t i = 0; i < ids->size(); ++i) {
+      auto timer = std::make_shared<asio::steady_timer>(
+          io_, std::chrono::milliseconds(200 * i));
+      timer->async_wait([this, timer, id = (*ids)[i]](
+                            boost::system::error_code ec) {
+        if (!ec && dht_) Provide(id);
+      });
+    }
     return 0;
   });
   HostPort bound = listen;
@@ -196,6 +206,7 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   ContentSwarm* raw = swarm.get();
   contents_[key] = std::move(swarm);
   Register(raw);
+  raw->set_on_complete([this, id] { Provide(id); });
   raw->Init();
   return raw;
 }
@@ -307,13 +318,97 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
   }
   return RunOn(io_, [&]() -> std::shared_ptr<PieceEvents> {
     ContentSwarm* swarm = SwarmFor(id);
-    if (!swarm->complete()) swarm->ConnectTo(endpoints);
+    if (!swarm->complete()) {
+      swarm->ConnectTo(endpoints);
+      if (endpoints.empty()) LookupProviders(id, absl::Now() + absl::Minutes(5));
+    }
     return swarm->events();
+  });
+}
+
+void Session::LookupProviders(const chunk::ContentId& id, absl::Time until) {
+  Key key(id.AsStringView().substr(0, 20));
+  auto it = contents_.find(key);
+  if (it == contents_.end() || it->second->complete() || !dht_ ||
+      it->second->events()->failed() || absl::Now() > until)
+    return;
+  // Enough peers: look again later only if they all leave.
+  if (it->second->num_peers() == 0) {
+    DhtService::Key k;
+    std::memcpy(k.data(), key.data(), 20);
+    dht_->GetPeers(DhtService::Network::kCluster, k,
+                   [this, key](std::vector<tcp::endpoint> peers) {
+                     auto it = contents_.find(key);
+                     if (it == contents_.end()) return;
+                     std::erase_if(peers, [this](const tcp::endpoint& e) {
+                       return e.port() == port_ &&
+                              e.address() == acceptor_.local_endpoint().address();
+                     });
+                     it->second->ConnectTo(peers);
+                   });
+  }
+  auto timer = std::make_shared<asio::steady_timer>(
+      io_, absl::ToChronoMilliseconds(options_.provider_lookup_interval));
+  timer->async_wait([this, timer, id, until](boost::system::error_code ec) {
+    if (!ec) LookupProviders(id, until);
+  });
+}
+
+void Session::Provide(const chunk::ContentId& id) {
+  asio::post(io_, [this, id] {
+    if (!dht_) return;
+    DhtService::Key k;
+    std::memcpy(k.data(), id.bytes.data(), 20);
+    dht_->Provide(DhtService::Network::kCluster, k, port_);
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> Session::FindProviders(
+    const chunk::ContentId& id, absl::Duration timeout) {
+  auto done = std::make_shared<std::promise<std::vector<std::string>>>();
+  auto future = done->get_future();
+  asio::post(io_, [this, id, done] {
+    if (!dht_) return done->set_value({});
+    DhtService::Key k;
+    std::memcpy(k.data(), id.bytes.data(), 20);
+    dht_->GetPeers(DhtService::Network::kCluster, k,
+                   [done](std::vector<tcp::endpoint> peers) {
+                     std::vector<std::string> out;
+                     for (const auto& e : peers) {
+                       const auto a = e.address();
+                       out.push_back(a.is_v6() ? absl::StrCat(
+                                                     "[", a.to_string(), "]:",
+                                                     e.port())
+                                               : absl::StrCat(a.to_string(), ":",
+                                                              e.port()));
+                     }
+                     std::sort(out.begin(), out.end());
+                     done->set_value(std::move(out));
+                   });
+  });
+  if (future.wait_for(absl::ToChronoMilliseconds(timeout)) !=
+      std::future_status::ready) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the provider lookup took longer than ", absl::FormatDuration(timeout)));
+  }
+  return future.get();
+}
+
+std::pair<size_t, size_t> Session::DhtNodes() {
+  return RunOn(io_, [this]() -> std::pair<size_t, size_t> {
+    if (!dht_) return {0, 0};
+    return {dht_->NumNodes(DhtService::Network::kPublic),
+            dht_->NumNodes(DhtService::Network::kCluster)};
   });
 }
 
 void Session::Forget(const chunk::ContentId& id) {
   RunOn(io_, [&] {
+    if (dht_) {
+      DhtService::Key k;
+      std::memcpy(k.data(), id.bytes.data(), 20);
+      dht_->StopProviding(DhtService::Network::kCluster, k);
+    }
     Key key(id.AsStringView().substr(0, 20));
     auto it = contents_.find(key);
     if (it != contents_.end()) {

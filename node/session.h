@@ -17,10 +17,12 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "base/thread_pool.h"
 #include "chunk/content_id.h"
 #include "node/asio.h"
 #include "node/content_swarm.h"
+#include "node/dht_service.h"
 #include "node/events.h"
 #include "node/options.h"
 #include "node/piece_events.h"
@@ -38,6 +40,12 @@ struct SessionOptions {
   // Per torrent.
   int max_peers_per_torrent = 50;
   int upload_slots = 8;
+  // The public DHT's routers and the cluster DHT's bootstrap nodes.
+  std::vector<HostPort> dht_routers;
+  std::vector<HostPort> bootstrap;
+  bool public_dht = true;
+  // A fetch without peers looks for providers this often until it has peers.
+  absl::Duration provider_lookup_interval = absl::Seconds(3);
 };
 
 // What to add. A value type.
@@ -76,8 +84,18 @@ class Session {
   // io_context afterwards; it is never run. Idempotent.
   void Stop();
 
-  // Drops the swarm of `id` (its content was removed).
+  // Drops the swarm of `id` (its content was removed) and stops providing it.
   void Forget(const chunk::ContentId& id);
+
+  // Announces this node as a provider of `id` in the cluster DHT (and keeps
+  // announcing it until Forget).
+  void Provide(const chunk::ContentId& id);
+  // Looks up the providers of `id` in the cluster DHT ("ip:port" of their peer
+  // ports), waiting at most `timeout`.
+  absl::StatusOr<std::vector<std::string>> FindProviders(
+      const chunk::ContentId& id, absl::Duration timeout);
+  // Routing table sizes (public, cluster), for node info.
+  std::pair<size_t, size_t> DhtNodes();
 
   // Number of open peer connections (for node info).
   size_t NumPeers();
@@ -134,6 +152,9 @@ class Session {
   asio::awaitable<void> Incoming(tcp::socket socket);
   asio::awaitable<void> Outgoing(Key key, tcp::endpoint to);
   size_t TotalPeers() const;
+  // Looks up providers of a content being fetched until it has peers.
+  void LookupProviders(const chunk::ContentId& id, absl::Time until);
+  void DhtLookups(TorrentSwarm* t);
   // Runs `fn(torrent)` on the network thread; NOT_FOUND for an unknown ID.
   template <typename Fn>
   auto WithTorrent(const std::string& id, Fn fn);
@@ -149,6 +170,7 @@ class Session {
   std::array<char, 1500> datagram_{};
   asio::ip::udp::endpoint sender_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::unique_ptr<DhtService> dht_;
   std::thread thread_;
   uint16_t port_ = 0;
   uint64_t next_key_ = 1;

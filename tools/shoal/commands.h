@@ -16,6 +16,8 @@ using Action = std::function<absl::Status(Client&)>;
 
 // add, cat, get, stat, ls, pin, unpin, rm.
 void AddContentCommands(CLI::App& app, Action& action);
+// providers.
+void AddProvidersCommand(CLI::App& app, Action& action);
 // node info.
 void AddNodeCommands(CLI::App& app, Action& action);
 // torrent add|ls|status|wait|pause|resume|rm|peers|files|prio|sequential|

@@ -359,6 +359,37 @@ void AddContentCommands(CLI::App& app, Action& action) {
   }
 }
 
+void AddProvidersCommand(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand(
+      "providers", "Look up who provides a content in the cluster DHT");
+  auto id = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto timeout = std::make_shared<double>(0);
+  cmd->add_option("ID", *id, "Content ID")->required();
+  cmd->add_flag("--json", *json, "Print one JSON object");
+  cmd->add_option("--timeout", *timeout, "Lookup time limit, seconds");
+  cmd->callback([=, &action] {
+    action = [=](Client& c) -> absl::Status {
+      v1::FindProvidersRequest req;
+      req.set_id(*id);
+      req.set_timeout_seconds(*timeout);
+      v1::FindProvidersResponse resp;
+      grpc::ClientContext ctx;
+      absl::Status s =
+          c.Check(c.content().FindProviders(&ctx, req, &resp));
+      if (!s.ok()) return s;
+      std::vector<std::string> list(resp.providers().begin(),
+                                    resp.providers().end());
+      if (*json) {
+        PrintJson({{"id", *id}, {"providers", list}});
+      } else {
+        for (const auto& p : list) std::printf("%s\n", p.c_str());
+      }
+      return absl::OkStatus();
+    };
+  });
+}
+
 void AddNodeCommands(CLI::App& app, Action& action) {
   auto* node = app.add_subcommand("node", "The node itself");
   node->require_subcommand(1);

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   shoal::cli::Action action;
   shoal::cli::AddContentCommands(app, action);
   shoal::cli::AddNodeCommands(app, action);
+  shoal::cli::AddProvidersCommand(app, action);
   shoal::cli::AddWatchCommand(app, action);
   auto* torrent = app.add_subcommand(
       "torrent", "BitTorrent: download and seed torrents; create and inspect");
