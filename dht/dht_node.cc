@@ -173,6 +173,12 @@ void DhtNode::HandleQuery(const Endpoint& from, const KrpcMessage& m) {
           r.values.push_back(stored[(start + i) % stored.size()].endpoint);
         }
       }
+      if (auto self = local_peers_.find(m.info_hash);
+          self != local_peers_.end() &&
+          std::find(r.values.begin(), r.values.end(), self->second) ==
+              r.values.end()) {
+        r.values.push_back(self->second);
+      }
       fill_nodes(m.info_hash);
       break;
     }
@@ -287,6 +293,15 @@ void DhtNode::ExpirePeers(int64_t now) {
     } else {
       ++it;
     }
+  }
+}
+
+void DhtNode::SetLocalPeer(const NodeId& info_hash, const Endpoint& self,
+                           bool on) {
+  if (on) {
+    local_peers_[info_hash] = self;
+  } else {
+    local_peers_.erase(info_hash);
   }
 }
 
@@ -494,6 +509,13 @@ void DhtNode::FinishLookup(Lookup& l) {
   if (owned->announce) {
     if (owned->announce_callback) owned->announce_callback(0);
   } else if (owned->peers_callback) {
+    // Peers announced to this node count too: in a small network it may be
+    // among the closest nodes itself.
+    for (const Endpoint& e : StoredPeers(owned->target)) {
+      if (std::find(owned->peers.begin(), owned->peers.end(), e) ==
+          owned->peers.end())
+        owned->peers.push_back(e);
+    }
     owned->peers_callback(owned->peers, with_tokens, stats);
   } else if (owned->find_callback) {
     owned->find_callback(closest, stats);

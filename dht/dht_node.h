@@ -137,6 +137,11 @@ class DhtNode {
   void Announce(const NodeId& info_hash, uint16_t port, bool implied_port,
                 AnnounceCallback callback);
 
+  // This node itself serves `info_hash` at `self` (its own address as peers
+  // reach it): get_peers answers include it. In a small network the node may
+  // be the closest to a key it provides, and nobody else would store it.
+  void SetLocalPeer(const NodeId& info_hash, const Endpoint& self, bool on);
+
   // The routing table as a byte string to keep in the store.
   std::string SaveState() const;
   // Adds the nodes of a SaveState() string to the routing table as
@@ -255,6 +260,7 @@ class DhtNode {
   int64_t last_maintenance_ms_ = 0;
 
   absl::flat_hash_map<NodeId, std::vector<StoredPeer>> peers_;
+  absl::flat_hash_map<NodeId, Endpoint> local_peers_;
   size_t total_peers_ = 0;
   absl::flat_hash_map<std::string, RateBucket> rate_;
   Stats stats_;

@@ -497,6 +497,13 @@ void DhtService::Provide(Network net, const Key& key, uint16_t port) {
   if (!running_ || !Node(net)) return;
   Provided& p = providing_[{net, key}];
   p.port = port;
+  // Answer get_peers for it ourselves too, when our address is a real one.
+  boost::system::error_code ec;
+  const auto local = socket_.local_endpoint(ec);
+  if (!ec && !local.address().is_unspecified()) {
+    Node(net)->SetLocalPeer(dht::NodeId(key),
+                            ToDhtEndpoint(local.address(), port), true);
+  }
   p.generation = next_provide_generation_++;
   p.in_flight = false;
   AnnounceProvided({net, key});
@@ -504,6 +511,9 @@ void DhtService::Provide(Network net, const Key& key, uint16_t port) {
 
 void DhtService::StopProviding(Network net, const Key& key) {
   providing_.erase({net, key});
+  if (running_ && Node(net)) {
+    Node(net)->SetLocalPeer(dht::NodeId(key), dht::Endpoint{}, false);
+  }
 }
 
 void DhtService::AnnounceProvided(const std::pair<Network, Key>& entry) {

@@ -2,9 +2,9 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <algorithm>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -104,6 +104,7 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
   thread_ = std::thread([this] { io_.run(); });
   RunOn(io_, [this] {
     LoadTorrents();
+    DhtTick();
     // Provide what the store holds, a few per second (each is a lookup).
     auto ids = std::make_shared<std::vector<chunk::ContentId>>();
     for (const store::ContentState& c : store_.List())
@@ -111,10 +112,10 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
     for (size_t i = 0; i < ids->size(); ++i) {
       auto timer = std::make_shared<asio::steady_timer>(
           io_, std::chrono::milliseconds(200 * i));
-      timer->async_wait([this, timer, id = (*ids)[i]](
-                            boost::system::error_code ec) {
-        if (!ec && dht_) Provide(id);
-      });
+      timer->async_wait(
+          [this, timer, id = (*ids)[i]](boost::system::error_code ec) {
+            if (!ec && dht_) Provide(id);
+          });
     }
     return 0;
   });
@@ -320,7 +321,8 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
     ContentSwarm* swarm = SwarmFor(id);
     if (!swarm->complete()) {
       swarm->ConnectTo(endpoints);
-      if (endpoints.empty()) LookupProviders(id, absl::Now() + absl::Minutes(5));
+      if (endpoints.empty())
+        LookupProviders(id, absl::Now() + absl::Minutes(5));
     }
     return swarm->events();
   });
@@ -342,7 +344,8 @@ void Session::LookupProviders(const chunk::ContentId& id, absl::Time until) {
                      if (it == contents_.end()) return;
                      std::erase_if(peers, [this](const tcp::endpoint& e) {
                        return e.port() == port_ &&
-                              e.address() == acceptor_.local_endpoint().address();
+                              e.address() ==
+                                  acceptor_.local_endpoint().address();
                      });
                      it->second->ConnectTo(peers);
                    });
@@ -351,6 +354,38 @@ void Session::LookupProviders(const chunk::ContentId& id, absl::Time until) {
       io_, absl::ToChronoMilliseconds(options_.provider_lookup_interval));
   timer->async_wait([this, timer, id, until](boost::system::error_code ec) {
     if (!ec) LookupProviders(id, until);
+  });
+}
+
+void Session::DhtLookups(TorrentSwarm& t) {
+  if (!dht_) return;
+  const TorrentState state = t.Status().state;
+  const bool running = state != TorrentState::kPaused &&
+                       state != TorrentState::kError && !t.shut();
+  const bool is_private = t.metainfo() && t.metainfo()->is_private;
+  for (const std::string& key : t.HandshakeKeys()) {
+    DhtService::Key k;
+    std::memcpy(k.data(), key.data(), 20);
+    if (!running || is_private) {
+      dht_->StopProviding(DhtService::Network::kPublic, k);
+      continue;
+    }
+    dht_->Provide(DhtService::Network::kPublic, k, port_);
+    if (state == TorrentState::kSeeding || t.num_peers() >= 20) continue;
+    dht_->GetPeers(DhtService::Network::kPublic, k,
+                   [this, id = t.id()](std::vector<tcp::endpoint> peers) {
+                     TorrentSwarm* t = FindTorrent(id);
+                     if (t != nullptr) t->ConnectTo(peers);
+                   });
+  }
+}
+
+void Session::DhtTick() {
+  for (auto& [id, t] : torrents_) DhtLookups(*t);
+  auto timer =
+      std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(15));
+  timer->async_wait([this, timer](boost::system::error_code ec) {
+    if (!ec && dht_ && dht_->running()) DhtTick();
   });
 }
 
@@ -371,25 +406,25 @@ absl::StatusOr<std::vector<std::string>> Session::FindProviders(
     if (!dht_) return done->set_value({});
     DhtService::Key k;
     std::memcpy(k.data(), id.bytes.data(), 20);
-    dht_->GetPeers(DhtService::Network::kCluster, k,
-                   [done](std::vector<tcp::endpoint> peers) {
-                     std::vector<std::string> out;
-                     for (const auto& e : peers) {
-                       const auto a = e.address();
-                       out.push_back(a.is_v6() ? absl::StrCat(
-                                                     "[", a.to_string(), "]:",
-                                                     e.port())
-                                               : absl::StrCat(a.to_string(), ":",
-                                                              e.port()));
-                     }
-                     std::sort(out.begin(), out.end());
-                     done->set_value(std::move(out));
-                   });
+    dht_->GetPeers(
+        DhtService::Network::kCluster, k,
+        [done](std::vector<tcp::endpoint> peers) {
+          std::vector<std::string> out;
+          for (const auto& e : peers) {
+            const auto a = e.address();
+            out.push_back(a.is_v6()
+                              ? absl::StrCat("[", a.to_string(), "]:", e.port())
+                              : absl::StrCat(a.to_string(), ":", e.port()));
+          }
+          std::sort(out.begin(), out.end());
+          done->set_value(std::move(out));
+        });
   });
   if (future.wait_for(absl::ToChronoMilliseconds(timeout)) !=
       std::future_status::ready) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "the provider lookup took longer than ", absl::FormatDuration(timeout)));
+    return absl::DeadlineExceededError(
+        absl::StrCat("the provider lookup took longer than ",
+                     absl::FormatDuration(timeout)));
   }
   return future.get();
 }
@@ -580,6 +615,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
     raw->SetRateLimits(down, up);
   }
   raw->Start();
+  DhtLookups(*raw);
   return raw->Status();
 }
 
@@ -662,7 +698,7 @@ absl::StatusOr<std::vector<TorrentFileInfo>> Session::TorrentFiles(
     const std::string& id) {
   return WithTorrent(
       id, [](TorrentSwarm& t) -> absl::StatusOr<std::vector<TorrentFileInfo>> {
-        if (!t.has_metadata())
+        if (t.known_metainfo() == nullptr)
           return absl::FailedPreconditionError(
               "the torrent's metadata is not known yet");
         return t.Files();
@@ -671,23 +707,25 @@ absl::StatusOr<std::vector<TorrentFileInfo>> Session::TorrentFiles(
 
 absl::StatusOr<size_t> Session::TorrentFileEntries(const std::string& id) {
   return WithTorrent(id, [](TorrentSwarm& t) -> absl::StatusOr<size_t> {
-    if (!t.has_metadata())
+    if (t.known_metainfo() == nullptr)
       return absl::FailedPreconditionError(
           "the torrent's metadata is not known yet");
-    return t.metainfo()->files.size();
+    return t.known_metainfo()->files.size();
   });
 }
 
 absl::Status Session::PauseTorrent(const std::string& id) {
-  return WithTorrent(id, [](TorrentSwarm& t) -> absl::Status {
+  return WithTorrent(id, [this](TorrentSwarm& t) -> absl::Status {
     t.Pause();
+    DhtLookups(t);
     return absl::OkStatus();
   });
 }
 
 absl::Status Session::ResumeTorrent(const std::string& id) {
-  return WithTorrent(id, [](TorrentSwarm& t) -> absl::Status {
+  return WithTorrent(id, [this](TorrentSwarm& t) -> absl::Status {
     t.Resume();
+    DhtLookups(t);
     return absl::OkStatus();
   });
 }
@@ -698,6 +736,13 @@ absl::Status Session::RemoveTorrent(const std::string& id, bool delete_data) {
   absl::Status s = WithTorrent(id, [&](TorrentSwarm& t) -> absl::Status {
     const std::string key = t.id();
     Unregister(&t);
+    if (dht_) {
+      for (const std::string& hk : t.HandshakeKeys()) {
+        DhtService::Key k;
+        std::memcpy(k.data(), hk.data(), 20);
+        dht_->StopProviding(DhtService::Network::kPublic, k);
+      }
+    }
     (void)store_.PutState(TorrentKey(key), "");
     (void)store_.PutState(LimitsKey(key), "");
     t.Remove(delete_data, [this, key, removed] {

@@ -154,7 +154,10 @@ class Session {
   size_t TotalPeers() const;
   // Looks up providers of a content being fetched until it has peers.
   void LookupProviders(const chunk::ContentId& id, absl::Time until);
-  void DhtLookups(TorrentSwarm* t);
+  // The public DHT for torrents: announce each running torrent and, while it
+  // lacks peers, look for more. Runs every 15 s.
+  void DhtTick();
+  void DhtLookups(TorrentSwarm& t);
   // Runs `fn(torrent)` on the network thread; NOT_FOUND for an unknown ID.
   template <typename Fn>
   auto WithTorrent(const std::string& id, Fn fn);

@@ -89,6 +89,7 @@ void TorrentSwarm::Start() {
     file_priorities_ = resume->file_priorities;
     config_.sequential = resume->sequential;
     config_.paused = resume->paused;
+    saved_have_ = resume->have;
     if (!pending_metainfo_ && !resume->info_bytes.empty()) {
       // A magnet whose metadata an earlier session fetched.
       auto m = chunk::ParseInfoDict(resume->info_bytes);
@@ -236,9 +237,13 @@ void TorrentSwarm::Prepare() {
   if (!force_check_) {
     auto resume = store::LoadResumeData(store_, hashes());
     if (resume.ok()) {
-      chunk::Bitfield trusted =
-          store::ValidateResumeData(*resume, m, files_->FileStates());
-      if (trusted.count() == resume->have.count()) {
+      const std::vector<store::FileState> now = files_->FileStates();
+      chunk::Bitfield trusted = store::ValidateResumeData(*resume, m, now);
+      // Trusted only if no file changed since the save: a piece written after
+      // it (the node was killed) changed its file, and must be found by a
+      // check.
+      if (resume->file_states == now &&
+          trusted.count() == resume->have.count()) {
         spdlog::info("torrent {}: resumed with {} of {} pieces", id(),
                      trusted.count(), m.num_pieces);
         Finish(trusted);
@@ -301,36 +306,49 @@ void TorrentSwarm::Finish(const chunk::Bitfield& have) {
   SaveResume();
 }
 
-void TorrentSwarm::ApplyPriorities() {
-  const chunk::Metainfo& m = *metainfo();
-  if (absl::Status s = files_->SetFilePriorities(file_priorities_); !s.ok()) {
-    spdlog::warn("torrent {}: file priorities: {}", id(), s.ToString());
-  }
+std::vector<uint8_t> TorrentSwarm::PiecePriorities(
+    const chunk::Metainfo& m) const {
   // A piece takes the highest priority of the (real) files it holds bytes of.
   std::vector<uint8_t> pieces(m.num_pieces, 0);
   for (size_t f = 0; f < m.files.size(); ++f) {
     if (m.files[f].pad_file || m.files[f].length == 0) continue;
+    const uint8_t prio = f < file_priorities_.size() ? file_priorities_[f]
+                                                     : store::kPriorityDefault;
     const chunk::PieceRange r = chunk::FilePieces(m, f);
     for (uint32_t i = r.first; i < r.end; ++i)
-      pieces[i] = std::max(pieces[i], file_priorities_[f]);
+      pieces[i] = std::max(pieces[i], prio);
   }
-  SetPiecePriorities(std::move(pieces));
+  return pieces;
+}
+
+void TorrentSwarm::ApplyPriorities() {
+  if (absl::Status s = files_->SetFilePriorities(file_priorities_); !s.ok()) {
+    spdlog::warn("torrent {}: file priorities: {}", id(), s.ToString());
+  }
+  SetPiecePriorities(PiecePriorities(*metainfo()));
 }
 
 absl::Status TorrentSwarm::SetFilePriorities(std::vector<uint8_t> priorities) {
-  if (!has_metadata() || !files_) {
+  const chunk::Metainfo* m = known_metainfo();
+  if (m == nullptr) {
     return absl::FailedPreconditionError(
         "the torrent's metadata is not known yet");
   }
-  if (priorities.size() != metainfo()->files.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("expected ", metainfo()->files.size(),
-                     " file priorities, got ", priorities.size()));
+  if (priorities.size() != m->files.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("expected ", m->files.size(),
+                                                   " file priorities, got ",
+                                                   priorities.size()));
   }
   for (uint8_t p : priorities)
     if (p > 7)
       return absl::InvalidArgumentError("file priorities range from 0 to 7");
   file_priorities_ = std::move(priorities);
+  if (!files_) {
+    // Not started or not checked yet: applied when it is.
+    resume_dirty_ = true;
+    SaveResume();
+    return absl::OkStatus();
+  }
   const bool was_complete = complete();
   ApplyPriorities();
   if (was_complete && !complete() && state_ == TorrentState::kSeeding)
@@ -410,6 +428,7 @@ void TorrentSwarm::SaveResume() {
     if (old.ok()) {
       old->paused = config_.paused;
       old->sequential = config_.sequential;
+      old->file_priorities = file_priorities_;
       (void)store::SaveResumeData(store_, hashes(), *old);
       return;
     }
@@ -444,7 +463,22 @@ TorrentStatus TorrentSwarm::Status() const {
     s.piece_length = m->piece_length;
   }
   s.wanted_size = bytes_wanted();
+  if (!ready() && m != nullptr) {
+    const std::vector<uint8_t> prio = PiecePriorities(*m);
+    s.wanted_size = 0;
+    for (uint32_t i = 0; i < m->num_pieces; ++i)
+      if (prio[i] > 0) s.wanted_size += chunk::PieceSize(*m, i);
+  }
   s.bytes_done = std::min(bytes_have(), s.wanted_size);
+  if (!ready() && m != nullptr && saved_have_.size() == m->num_pieces) {
+    // Not started (paused): what the resume data says is held.
+    uint64_t done = 0;
+    for (uint32_t i = 0; i < saved_have_.size(); ++i)
+      if (saved_have_.test(i)) done += chunk::PieceSize(*m, i);
+    s.bytes_done = std::min(done, s.wanted_size);
+    s.pieces_done = saved_have_.count();
+    s.pieces = std::string(saved_have_.bytes());
+  }
   if (ready()) {
     // Pieces with priority 0 held anyway (they share bytes with wanted files)
     // count towards neither.
@@ -479,11 +513,17 @@ TorrentStatus TorrentSwarm::Status() const {
   return s;
 }
 
+const chunk::Metainfo* TorrentSwarm::known_metainfo() const {
+  return metainfo() != nullptr ? metainfo() : pending_metainfo_.get();
+}
+
 std::vector<TorrentFileInfo> TorrentSwarm::Files() const {
   std::vector<TorrentFileInfo> out;
-  const chunk::Metainfo* m = metainfo();
+  const chunk::Metainfo* m = known_metainfo();
   if (m == nullptr) return out;
   const chunk::Bitfield* have = this->have();
+  if (have == nullptr && saved_have_.size() == m->num_pieces)
+    have = &saved_have_;
   for (size_t f = 0; f < m->files.size(); ++f) {
     const chunk::FileEntry& e = m->files[f];
     if (e.pad_file) continue;

@@ -117,6 +117,9 @@ class TorrentSwarm final : public Swarm {
   std::string id() const { return hashes().BestHex(); }
   const TorrentConfig& config() const { return config_; }
   TorrentStatus Status() const;
+  // The metadata, also before the torrent starts (a .torrent added paused);
+  // null for a magnet whose info dict has not arrived.
+  const chunk::Metainfo* known_metainfo() const;
   std::vector<TorrentFileInfo> Files() const;
   // One priority per file of the metainfo (pad files included, ignored).
   // FAILED_PRECONDITION before the metadata is known; INVALID_ARGUMENT for a
@@ -136,6 +139,7 @@ class TorrentSwarm final : public Swarm {
   // Starts the work a pause holds back: trackers, peers, the metadata.
   void Begin();
   void ApplyPriorities();
+  std::vector<uint8_t> PiecePriorities(const chunk::Metainfo& m) const;
   void Finish(const chunk::Bitfield& have);
   store::ResumeData MakeResume() const;
   void Publish(EventKind kind, std::string message = "");
@@ -151,6 +155,8 @@ class TorrentSwarm final : public Swarm {
   // A .torrent's metadata (or a magnet's from resume data), until Begin().
   std::shared_ptr<chunk::Metainfo> pending_metainfo_;
   bool begun_ = false;
+  // The pieces resume data says are held, for status while not started.
+  chunk::Bitfield saved_have_;
   bool metadata_announced_ = false;
   std::shared_ptr<store::FileStorage> files_;
   std::vector<uint8_t> file_priorities_;

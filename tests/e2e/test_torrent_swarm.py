@@ -279,12 +279,6 @@ def test_restart_mid_download_resumes(make_node, tmp_dir):
     assert "resumed with" in node.stderr()
 
 
-@pytest.mark.xfail(reason="product bug: after kill -9, resume data saved before the pieces were "
-                   "written (e.g. right after the initial check, with 0 pieces) is trusted "
-                   "although the files changed since ('resumed with 0 of N pieces', no "
-                   "re-check), so every verified piece since the last save is forgotten and "
-                   "downloaded again",
-                   strict=False)
 def test_kill9_mid_download_keeps_verified_pieces(make_node, tmp_dir):
     _restart_mid_download(make_node, tmp_dir, "kill9")
 
@@ -522,9 +516,6 @@ def test_file_priority_zero_skips_file(make_node, tmp_dir):
     assert_same_files(files, out)
 
 
-@pytest.mark.xfail(reason="product bug: `torrent files`/`torrent prio` on a torrent added "
-                   "--paused from a .torrent file fail with \"the torrent's metadata is not "
-                   "known yet\" although status shows its metadata", strict=False)
 def test_files_and_prio_of_paused_torrent(make_node, tmp_dir):
     node = make_node("n")
     src = tmp_dir / "src"
@@ -541,9 +532,6 @@ def test_files_and_prio_of_paused_torrent(make_node, tmp_dir):
     node.cli("torrent", "prio", tid, f"{flist[0]['index']}=0")
 
 
-@pytest.mark.xfail(reason="product bug: after a restart, a paused torrent's status reports no "
-                   "verified pieces (pieces all 0, bytes_done 0) until it is resumed",
-                   strict=False)
 def test_paused_torrent_status_after_restart(make_node, tmp_dir):
     node = make_node("n")
     src = tmp_dir / "src"
