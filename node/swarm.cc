@@ -1024,10 +1024,11 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
   auto pit = partial_.find(m.piece);
   if (pit == partial_.end()) {
     pit = partial_.emplace(m.piece, PartialPiece{}).first;
-    pit->second.data.resize(size);
+    pit->second.data.reset(new char[size]);
+    pit->second.size = size;
   }
   PartialPiece& partial = pit->second;
-  std::memcpy(partial.data.data() + m.begin, m.data.data(), m.data.size());
+  std::memcpy(partial.data.get() + m.begin, m.data.data(), m.data.size());
   if (std::find(partial.senders.begin(), partial.senders.end(), key) ==
       partial.senders.end()) {
     partial.senders.push_back(key);
@@ -1043,19 +1044,23 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
     picker_->RequestFailed(other, block);
   }
   if (whole) {
-    auto data = std::make_shared<std::string>(std::move(partial.data));
+    std::shared_ptr<char[]> data(std::move(partial.data));
+    const size_t bytes = partial.size;
     std::vector<uint64_t> senders = std::move(partial.senders);
     partial_.erase(pit);
     verifying_pieces_.insert(m.piece);
     const uint32_t piece = m.piece;
-    const size_t bytes = data->size();
     write_back_bytes_ += bytes;
     // The job must not touch `this`: the swarm may be gone by the time it runs.
     pool_.Post([this, alive = std::weak_ptr<bool>(alive_), &io = io_,
-                verifier = verifier_, storage = storage_, data, piece, bytes,
-                senders = std::move(senders)]() mutable {
-      absl::Status s = verifier->Verify(piece, *data);
-      if (s.ok()) s = storage->WritePiece(piece, *data);
+                verifier = verifier_, storage = storage_, write_mu = write_mu_,
+                data, piece, bytes, senders = std::move(senders)]() mutable {
+      const std::string_view view(data.get(), bytes);
+      absl::Status s = verifier->Verify(piece, view);
+      if (s.ok()) {
+        std::lock_guard<std::mutex> lock(*write_mu);
+        s = storage->WritePiece(piece, view);
+      }
       data.reset();
       asio::post(io, [this, alive, piece, bytes, senders = std::move(senders),
                       s]() mutable {

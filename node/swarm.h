@@ -33,6 +33,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,7 +79,7 @@ struct SwarmOptions {
   // Largest info dict we accept through ut_metadata.
   int64_t max_metadata_size = 32 << 20;
   // Bytes of complete pieces waiting to be hashed and written, at most.
-  size_t max_write_back_bytes = 32 << 20;
+  size_t max_write_back_bytes = 16 << 20;
   chunk::PickStrategy strategy = chunk::PickStrategy::kRarestFirst;
 };
 
@@ -237,7 +238,10 @@ class Swarm : public PeerConnection::Handler {
  private:
   struct Peer;
   struct PartialPiece {
-    std::string data;
+    // Not zero-filled: every byte is written by a block before the piece is
+    // complete.
+    std::unique_ptr<char[]> data;
+    size_t size = 0;
     std::vector<uint64_t> senders;  // each peer that sent a block, once
   };
   // A v2 file whose piece layer is being fetched.
@@ -316,6 +320,9 @@ class Swarm : public PeerConnection::Handler {
   bool preparing_ = false;
 
   std::shared_ptr<store::PieceStorage> storage_;
+  // Pool threads hash pieces in parallel but write them one at a time:
+  // concurrent pwrite()s into one file spin on its inode lock.
+  std::shared_ptr<std::mutex> write_mu_ = std::make_shared<std::mutex>();
   std::unique_ptr<chunk::PiecePicker> picker_;
   chunk::PickStrategy strategy_;
   std::vector<uint8_t> priorities_;

@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """Moves a v1 torrent over loopback and prints time, MB/s, the leecher's peak RSS and CPU.
 
-  /usr/bin/python3 tools/bench/torrent_bench.py [SIZE_MIB] [BUILD_DIR] [--no-cdn]
-                                                (1024, ./build)
+  /usr/bin/python3 tools/bench/torrent_bench.py [SIZE_MIB] [BUILD_DIR] [--no-cdn] [--runs=N]
+                                                (1024, ./build, 3 runs)
 
 Contenders, in the same run, for the same torrent (two files, v1, libtorrent's piece size):
   - libtorrent seeder -> Shoal (`shoal torrent add --peer`; leecher = that shoald)
   - libtorrent seeder -> libtorrent (a second libtorrent session in its own process)
   - Shoal seeder -> libtorrent
   - and, unless --no-cdn, tools/bench/cdn_transfer_bench.py for Shoal -> Shoal CDN content.
+Each download runs N times (the machine is noisy); the median run is printed, with the range.
 Each libtorrent runs in its own process, so its RSS and CPU are its own (plus Python's, about
 20 MB). Talks only to 127.0.0.1; every process started here is stopped at the end.
 """
@@ -22,6 +23,7 @@ import shutil
 
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 SIZE_MIB = int(ARGS[0]) if ARGS else 1024
+RUNS = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--runs=")), 3)
 BUILD = ARGS[1] if len(ARGS) > 1 else "build"
 SHOALD = os.path.join(BUILD, "tools/shoald/shoald")
 SHOAL = os.path.join(BUILD, "tools/shoal/shoal")
@@ -81,9 +83,23 @@ def proc_hwm_mb(pid):
     return 0.0
 
 
-def report(name, seconds, cpu, rss_mb, size):
+def report(name, runs, size):
+    """runs: [(seconds, cpu, rss_mb)]; prints the median run by time."""
+    runs = sorted(runs)
+    seconds, cpu, rss_mb = runs[len(runs) // 2]
+    spread = f"  (runs {runs[0][0]:.2f}-{runs[-1][0]:.2f} s)" if len(runs) > 1 else ""
     print(f"{name:<30} {seconds:7.2f} s {size / seconds / 1e6:8.1f} MB/s   "
-          f"leecher peak RSS {rss_mb:7.1f} MB   CPU {cpu:6.2f} s", flush=True)
+          f"leecher peak RSS {rss_mb:7.1f} MB   CPU {cpu:6.2f} s{spread}", flush=True)
+    return seconds
+
+
+def same_files(a, b):
+    """Raises unless the torrent's files under a and b are identical (not timed)."""
+    import filecmp
+    for name in sorted(os.listdir(os.path.join(a, "bench"))):
+        if not filecmp.cmp(os.path.join(a, "bench", name), os.path.join(b, "bench", name),
+                           shallow=False):
+            raise SystemExit(f"bench: {name} differs after the download")
 
 
 def lt_leech(torrent, save, peer):
@@ -124,28 +140,35 @@ def main():
         lt_seed = f"127.0.0.1:{lt_port}"
 
         # libtorrent -> Shoal
-        node, api, _ = start_node(os.path.join(work, "shoal-leech"))
-        procs.append(node)
-        cpu0 = proc_cpu(node.pid)
-        t0 = time.monotonic()
-        tid = subprocess.check_output([SHOAL, "--api", api, "torrent", "add", torrent,
-                                       "--save-path", os.path.join(work, "out-shoal"),
-                                       "--peer", lt_seed]).decode().strip()
-        subprocess.check_call([SHOAL, "--api", api, "torrent", "wait", tid, "--timeout", "900"])
-        t1 = time.monotonic()
-        shoal_secs = t1 - t0
-        report("libtorrent -> Shoal", shoal_secs, proc_cpu(node.pid) - cpu0,
-               proc_hwm_mb(node.pid), size)
-        node.terminate()
-        node.wait()
-        shutil.rmtree(os.path.join(work, "out-shoal"), ignore_errors=True)
+        runs = []
+        for i in range(RUNS):
+            node, api, _ = start_node(os.path.join(work, f"shoal-leech{i}"))
+            procs.append(node)
+            cpu0 = proc_cpu(node.pid)
+            t0 = time.monotonic()
+            tid = subprocess.check_output([SHOAL, "--api", api, "torrent", "add", torrent,
+                                           "--save-path", os.path.join(work, "out-shoal"),
+                                           "--peer", lt_seed]).decode().strip()
+            subprocess.check_call([SHOAL, "--api", api, "torrent", "wait", tid,
+                                   "--timeout", "900"])
+            t1 = time.monotonic()
+            runs.append((t1 - t0, proc_cpu(node.pid) - cpu0, proc_hwm_mb(node.pid)))
+            same_files(src, os.path.join(work, "out-shoal"))
+            node.terminate()
+            node.wait()
+            shutil.rmtree(os.path.join(work, "out-shoal"), ignore_errors=True)
+            shutil.rmtree(os.path.join(work, f"shoal-leech{i}"), ignore_errors=True)
+        shoal_secs = report("libtorrent -> Shoal", runs, size)
 
         # libtorrent -> libtorrent
-        r = lt_leech(torrent, os.path.join(work, "out-lt"), lt_seed)
-        report("libtorrent -> libtorrent", r["seconds"], r["cpu"], r["rss_mb"], size)
-        print(f"   Shoal/libtorrent time ratio: {shoal_secs / r['seconds']:.2f} "
+        runs = []
+        for i in range(RUNS):
+            r = lt_leech(torrent, os.path.join(work, "out-lt"), lt_seed)
+            runs.append((r["seconds"], r["cpu"], r["rss_mb"]))
+            shutil.rmtree(os.path.join(work, "out-lt"), ignore_errors=True)
+        lt_secs = report("libtorrent -> libtorrent", runs, size)
+        print(f"   Shoal/libtorrent time ratio: {shoal_secs / lt_secs:.2f} "
               f"(goal 0.6, at most 1.0)", flush=True)
-        shutil.rmtree(os.path.join(work, "out-lt"), ignore_errors=True)
         seeder.stdin.close()
         seeder.wait(timeout=30)
 
@@ -155,8 +178,12 @@ def main():
         tid = subprocess.check_output([SHOAL, "--api", api, "torrent", "add", torrent,
                                        "--save-path", src]).decode().strip()
         subprocess.check_call([SHOAL, "--api", api, "torrent", "wait", tid, "--timeout", "900"])
-        r = lt_leech(torrent, os.path.join(work, "out-lt2"), listen)
-        report("Shoal -> libtorrent", r["seconds"], r["cpu"], r["rss_mb"], size)
+        runs = []
+        for i in range(RUNS):
+            r = lt_leech(torrent, os.path.join(work, "out-lt2"), listen)
+            runs.append((r["seconds"], r["cpu"], r["rss_mb"]))
+            shutil.rmtree(os.path.join(work, "out-lt2"), ignore_errors=True)
+        report("Shoal -> libtorrent", runs, size)
         node.terminate()
         node.wait()
     finally:

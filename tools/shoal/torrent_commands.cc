@@ -256,7 +256,7 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
                 absl::StrFormat("timed out after %.0f s: %s, %.1f%% done",
                                 *timeout, st.state(), st.progress() * 100));
           }
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
       };
     });
