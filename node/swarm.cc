@@ -9,6 +9,7 @@
 #include "chunk/merkle.h"
 #include "chunk/sha.h"
 #include "spdlog/spdlog.h"
+#include "wire/pex.h"
 
 namespace shoal::node {
 namespace {
@@ -16,6 +17,7 @@ namespace {
 using chunk::Sha256Digest;
 
 constexpr uint8_t kOurMetadataId = 1;
+constexpr uint8_t kOurPexId = 2;
 constexpr uint32_t kMaxBlockRequest = 128 * 1024;
 constexpr size_t kPieceCacheEntries = 4;
 constexpr uint32_t kHashesPerRequest = 512;
@@ -81,6 +83,8 @@ struct Swarm::Peer {
   uint64_t idle_in = 0;
   uint64_t idle_out = 0;
   uint64_t connected_ticks = 0;
+  uint64_t last_pex_in = 0;
+  std::unique_ptr<wire::PexTracker> pex;
 
   double progress(uint32_t n) const {
     if (has_all) return 1;
@@ -280,6 +284,7 @@ void Swarm::SendHello(Peer& peer) {
   if (peer.handshake.extensions()) {
     wire::ExtensionHandshake ext;
     ext.m["ut_metadata"] = kOurMetadataId;
+    if (!private_torrent()) ext.m["ut_pex"] = kOurPexId;
     ext.client = client_name_;
     ext.listen_port = listen_port_;
     ext.reqq = options_.max_requests * 4;
@@ -436,6 +441,7 @@ void Swarm::Tick() {
       if (p->idle_out >= kIdleTicks / 2) p->conn->Send(wire::KeepAlive{});
     }
     if (ticks_ % kRechokeTicks == 0) Rechoke();
+    if (ticks_ % 10 == 5) SendPex();
     OnTick();
     if (!alive.expired()) Tick();
   });
@@ -599,6 +605,56 @@ void Swarm::OnExtended(Peer& p, const wire::Extended& m) {
     return;
   }
   if (m.id == kOurMetadataId) OnMetadataMessage(p, m.payload);
+  if (m.id == kOurPexId) OnPex(p, m.payload);
+}
+
+bool Swarm::private_torrent() const { return m_ && m_->is_private; }
+
+void Swarm::OnPex(Peer& p, std::string_view payload) {
+  if (private_torrent()) return;
+  // BEP 11: at most one message a minute; extra ones are ignored.
+  if (p.last_pex_in > 0 && ticks_ - p.last_pex_in < 45) return;
+  p.last_pex_in = ticks_ == 0 ? 1 : ticks_;
+  auto m = wire::ParsePex(payload);
+  if (!m.ok()) return Drop(*p.conn, m.status());
+  std::vector<tcp::endpoint> peers;
+  for (const wire::PexPeer& e : m->added) {
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(e.ip, ec);
+    if (!ec && e.port != 0) peers.emplace_back(addr, e.port);
+  }
+  ConnectTo(peers);
+}
+
+void Swarm::SendPex() {
+  if (private_torrent()) return;
+  // The listen addresses of the peers we are connected to.
+  std::vector<std::pair<uint64_t, wire::PexPeer>> known;
+  for (Peer* q : LivePeers()) {
+    if (q->listen_key.empty()) continue;
+    const size_t colon = q->listen_key.rfind(':');
+    std::string ip = q->listen_key.substr(0, colon);
+    if (!ip.empty() && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+    wire::PexPeer e;
+    e.ip = ip;
+    e.port = static_cast<uint16_t>(std::stoi(q->listen_key.substr(colon + 1)));
+    if (q->has_all) e.flags |= wire::kPexSeed;
+    if (!q->incoming) e.flags |= wire::kPexReachable;
+    known.emplace_back(q->conn->key(), std::move(e));
+  }
+  const int64_t now_ms = static_cast<int64_t>(ticks_) * 1000;
+  for (Peer* q : LivePeers()) {
+    const uint8_t id = q->ext.IdOf("ut_pex");
+    if (id == 0) continue;
+    std::vector<wire::PexPeer> others;
+    for (const auto& [key, e] : known)
+      if (key != q->conn->key()) others.push_back(e);
+    if (!q->pex) q->pex = std::make_unique<wire::PexTracker>();
+    if (!q->pex->Due(now_ms)) continue;
+    if (auto msg = q->pex->Update(others, now_ms)) {
+      q->conn->Send(wire::Extended{id, wire::EncodePex(*msg)});
+    }
+  }
 }
 
 void Swarm::MaybeRequestMetadata(Peer& p) {

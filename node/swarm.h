@@ -264,6 +264,10 @@ class Swarm : public PeerConnection::Handler {
   // Metadata and hashes.
   void MaybeRequestMetadata(Peer& p);
   void OnMetadataMessage(Peer& p, std::string_view payload);
+  // PEX (BEP 11): peers learn peers from peers; never for private torrents.
+  bool private_torrent() const;
+  void OnPex(Peer& p, std::string_view payload);
+  void SendPex();
   void MaybeRequestHashes(Peer& p);
   void OnHashes(Peer& p, const wire::Hashes& m);
   void OnLayersComplete();

@@ -231,3 +231,32 @@ def test_rate_limits(node, tmp_dir, tracker):
     assert limits["upload_bytes_per_second"] == 123456
     assert json.loads(node.cli("torrent", "limit", tid, "--json").stdout)[
         "download_bytes_per_second"] == 1_000_000
+
+
+def test_pex_tells_peers_of_peers(make_node, tmp_dir):
+    """C knows only B; B's PEX (BEP 11) tells it of A, and C connects to A."""
+    import libtorrent as lt
+    seed_root = tmp_dir / "seed"
+    make_files(seed_root, [3_000_000], seed=7)
+    data, ti, v1, v2 = create_torrent(seed_root, "v1", "http://127.0.0.1:9/announce")
+    ses = lt_session()
+    h = ses.add_torrent({"ti": ti, "save_path": str(seed_root)})
+    wait_seeding(h)
+    h.set_upload_limit(150_000)  # keeps the swarm busy for the test's duration
+    a = f"127.0.0.1:{ses.listen_port()}"
+    tfile = tmp_dir / "t.torrent"
+    tfile.write_bytes(data)
+    b = make_node("b")
+    c = make_node("c")
+    tid = b.cli("torrent", "add", str(tfile), "--save-path", str(tmp_dir / "b"),
+                "--peer", a).stdout.decode().strip()
+    c.cli("torrent", "add", str(tfile), "--save-path", str(tmp_dir / "c"), "--peer", b.listen)
+    deadline = time.monotonic() + 30
+    seen = []
+    while time.monotonic() < deadline:
+        seen = [p["address"] for p in
+                json.loads(c.cli("torrent", "peers", tid, "--json").stdout)["peers"]]
+        if any(s.endswith(f":{ses.listen_port()}") for s in seen):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"C never connected to A ({a}); its peers: {seen}")
