@@ -143,6 +143,7 @@ void ContentSwarm::Prepare() {
 void ContentSwarm::OnNoPeers() {
   events_->Fail(absl::UnavailableError(
       "every peer disconnected before the content was complete"));
+  if (on_failed_) on_failed_();
 }
 
 }  // namespace shoal::node

@@ -36,13 +36,18 @@ class ContentSwarm final : public Swarm {
   std::shared_ptr<PieceEvents> events() const { return events_; }
   // Runs when every piece is held (the node then provides the content).
   void set_on_complete(std::function<void()> f) { on_complete_ = std::move(f); }
+  // Runs when the fetch fails (the node then stops providing it).
+  void set_on_failed(std::function<void()> f) { on_failed_ = std::move(f); }
 
  protected:
   absl::StatusOr<chunk::Metainfo> ParseMetadata(
       const std::string& info_dict) override;
   void Prepare() override;
   void OnPieceHave(uint32_t piece) override { events_->MarkHave(piece); }
-  void OnError(const absl::Status& status) override { events_->Fail(status); }
+  void OnError(const absl::Status& status) override {
+    events_->Fail(status);
+    if (on_failed_) on_failed_();
+  }
   void OnNoPeers() override;
   void OnComplete() override {
     if (on_complete_) on_complete_();
@@ -54,6 +59,7 @@ class ContentSwarm final : public Swarm {
   std::shared_ptr<PieceEvents> events_;
   bool stored_ = false;  // the record exists in the store
   std::function<void()> on_complete_;
+  std::function<void()> on_failed_;
 };
 
 }  // namespace shoal::node

@@ -208,6 +208,12 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   contents_[key] = std::move(swarm);
   Register(raw);
   raw->set_on_complete([this, id] { Provide(id); });
+  raw->set_on_failed([this, id] {
+    if (!dht_) return;
+    DhtService::Key k;
+    std::memcpy(k.data(), id.bytes.data(), 20);
+    dht_->StopProviding(DhtService::Network::kCluster, k);
+  });
   raw->Init();
   return raw;
 }
@@ -334,8 +340,8 @@ void Session::LookupProviders(const chunk::ContentId& id, absl::Time until) {
   if (it == contents_.end() || it->second->complete() || !dht_ ||
       it->second->events()->failed() || absl::Now() > until)
     return;
-  // Enough peers: look again later only if they all leave.
-  if (it->second->num_peers() == 0) {
+  // Look again while peers are few: other fetchers announce themselves.
+  if (it->second->num_peers() < 8) {
     DhtService::Key k;
     std::memcpy(k.data(), key.data(), 20);
     dht_->GetPeers(DhtService::Network::kCluster, k,

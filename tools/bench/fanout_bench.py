@@ -1,0 +1,92 @@
+#!/usr/bin/python3
+"""Fan-out of CDN content in a cluster: one node's content fetched by N nodes at once, against
+one node fetching alone, printed as a ratio (the goal: at most 1.5).
+
+  /usr/bin/python3 tools/bench/fanout_bench.py [SIZE_MIB] [BUILD_DIR] [N]   (256, ./build, 4)
+
+Every node bootstraps its cluster DHT from the first; fetches name no peer (`shoal get ID`), so
+providers come from the DHT, and nodes that finish become providers too. Two contents of the same
+size (fresh random bytes) keep the runs independent. Talks only to 127.0.0.1.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+SIZE_MIB = int(sys.argv[1]) if len(sys.argv) > 1 else 256
+BUILD = sys.argv[2] if len(sys.argv) > 2 else "build"
+N = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+SHOALD = os.path.join(BUILD, "tools/shoald/shoald")
+SHOAL = os.path.join(BUILD, "tools/shoal/shoal")
+
+
+def start_node(path, bootstrap=None):
+    args = [SHOALD, "--data-dir", path, "--api", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+            "--dht-routers", "", "--log-level", "warn"]
+    if bootstrap:
+        args += ["--bootstrap", bootstrap]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    fields = dict(kv.split("=", 1) for kv in p.stdout.readline().decode().split()[2:])
+    return p, fields["api"], fields["listen"]
+
+
+def add(api, path):
+    return subprocess.check_output([SHOAL, "--api", api, "add", "--by-path", path]).decode().strip()
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="shoal-fanout-bench-")
+    procs = []
+    try:
+        seed, seed_api, seed_listen = start_node(os.path.join(work, "seed"))
+        procs.append(seed)
+        leechers = []
+        for i in range(N + 1):
+            p, api, _ = start_node(os.path.join(work, f"n{i}"), seed_listen)
+            procs.append(p)
+            leechers.append(api)
+        ids = []
+        for k in range(2):
+            path = os.path.join(work, f"data{k}")
+            with open(path, "wb") as f:
+                for _ in range(SIZE_MIB):
+                    f.write(os.urandom(1 << 20))
+            ids.append(add(seed_api, path))
+        time.sleep(1)  # the DHT settles: everyone has found the seed
+        print(f"== fan-out over loopback: {SIZE_MIB} MiB from one node, {os.cpu_count()} cores",
+              flush=True)
+        # One node alone (the last one, which takes no part in the group run).
+        t0 = time.monotonic()
+        subprocess.check_call([SHOAL, "--api", leechers[N], "get", ids[0], "-o",
+                               os.path.join(work, "alone")])
+        alone = time.monotonic() - t0
+        print(f"1 node alone        {alone:7.2f} s  {SIZE_MIB * 1.048576 / alone:8.1f} MB/s",
+              flush=True)
+        t0 = time.monotonic()
+        gets = [subprocess.Popen([SHOAL, "--api", api, "get", ids[1], "-o",
+                                  os.path.join(work, f"out{i}")])
+                for i, api in enumerate(leechers[:N])]
+        ends = []
+        for g in gets:
+            if g.wait(timeout=600) != 0:
+                raise SystemExit("a fetch failed")
+            ends.append(time.monotonic() - t0)
+        group = max(ends)
+        print(f"{N} nodes at once     {group:7.2f} s  (each: "
+              + ", ".join(f"{e:.2f}" for e in sorted(ends)) + " s)")
+        print(f"   ratio {group / alone:.2f} (goal: at most 1.5)")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
