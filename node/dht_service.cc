@@ -220,7 +220,7 @@ absl::Status DhtService::Start() {
   running_ = true;
   ++*generation_;
   last_save_ = SteadyClock::now();
-  spdlog::info("dht: started on udp port {} (public {}, cluster '{}' id {})",
+  spdlog::debug("dht: started on udp port {} (public {}, cluster '{}' id {})",
                local.port(),
                public_ ? public_->id().ToHex().substr(0, 12) : "off",
                options_.cluster_name, cluster_->id().ToHex().substr(0, 12));
