@@ -9,6 +9,7 @@
 #include "chunk/merkle.h"
 #include "chunk/sha.h"
 #include "spdlog/spdlog.h"
+#include "wire/allowed_fast.h"
 #include "wire/pex.h"
 
 namespace shoal::node {
@@ -85,6 +86,10 @@ struct Swarm::Peer {
   uint64_t connected_ticks = 0;
   uint64_t last_pex_in = 0;
   std::unique_ptr<wire::PexTracker> pex;
+  // BEP 6: pieces it lets us request while it chokes us, and the pieces we
+  // let it request while we choke it.
+  std::vector<uint32_t> allowed_in;
+  std::vector<uint32_t> allowed_out;
 
   double progress(uint32_t n) const {
     if (has_all) return 1;
@@ -312,6 +317,11 @@ void Swarm::SendHello(Peer& peer) {
     }
   } else if (!have_none) {
     wire::AppendMessage(wire::Bitfield{picker_->have().bytes()}, hello);
+  }
+  if (peer.fast && m_ && !options_.trusted_peers) {
+    peer.allowed_out = AllowedFastSet(peer.conn->remote().address());
+    for (uint32_t i : peer.allowed_out)
+      wire::AppendMessage(wire::AllowedFast{i}, hello);
   }
   peer.conn->Send(std::move(hello));
 }
@@ -580,6 +590,13 @@ void Swarm::OnMessage(PeerConnection& conn, const wire::Message& message) {
           OnHashes(p, m);
         } else if constexpr (std::is_same_v<T, wire::HashReject>) {
           p.hashes_requested = false;
+        } else if constexpr (std::is_same_v<T, wire::AllowedFast>) {
+          if (p.fast && p.allowed_in.size() < 64 &&
+              std::find(p.allowed_in.begin(), p.allowed_in.end(), m.piece) ==
+                  p.allowed_in.end()) {
+            p.allowed_in.push_back(m.piece);
+            RequestMore(p);
+          }
         }
         // keep-alive, port, suggest, allowed fast, have none, unknown: nothing
         // to do.
@@ -606,6 +623,13 @@ void Swarm::OnExtended(Peer& p, const wire::Extended& m) {
   }
   if (m.id == kOurMetadataId) OnMetadataMessage(p, m.payload);
   if (m.id == kOurPexId) OnPex(p, m.payload);
+}
+
+std::vector<uint32_t> Swarm::AllowedFastSet(
+    const asio::ip::address& addr) const {
+  if (!addr.is_v4() || !m_) return {};
+  return wire::AllowedFastSet(addr.to_v4().to_bytes(), handshake_hash(),
+                              m_->num_pieces, /*k=*/10);
 }
 
 bool Swarm::private_torrent() const { return m_ && m_->is_private; }
@@ -1028,13 +1052,26 @@ void Swarm::RequestMoreAll() {
 }
 
 void Swarm::RequestMore(Peer& p) {
-  if (!picker_ || p.gone || p.peer_choking || !p.am_interested || complete())
-    return;
+  if (!picker_ || p.gone || !p.am_interested || complete()) return;
   if (p.outstanding >= p.depth) return;
   // The write-back bound: the disk must catch up first.
   if (write_back_bytes_ >= options_.max_write_back_bytes) return;
-  auto blocks =
-      picker_->Pick(p.conn->key(), p.has, p.depth - p.outstanding, p.has_all);
+  std::vector<chunk::Block> blocks;
+  if (p.peer_choking) {
+    // Choked: only its allowed-fast pieces (BEP 6) that it has; not in
+    // sequential mode, where they would complete out of order.
+    if (strategy_ == chunk::PickStrategy::kSequential) return;
+    std::vector<uint32_t> allowed;
+    for (uint32_t i : p.allowed_in)
+      if (i < m_->num_pieces &&
+          (p.has_all || (p.has.size() > i && p.has.test(i))))
+        allowed.push_back(i);
+    if (allowed.empty()) return;
+    blocks = picker_->PickFrom(p.conn->key(), allowed, p.depth - p.outstanding);
+  } else {
+    blocks =
+        picker_->Pick(p.conn->key(), p.has, p.depth - p.outstanding, p.has_all);
+  }
   if (blocks.empty()) return;
   std::string out;
   for (const chunk::Block& b : blocks) {
@@ -1201,7 +1238,10 @@ void Swarm::OnRequest(Peer& p, const wire::BlockSpec& b) {
                              "request outside the torrent: piece ", b.piece,
                              " offset ", b.begin, " length ", b.length)));
   }
-  if (p.am_choking || !picker_->have().test(b.piece) ||
+  const bool allowed =
+      !p.am_choking || std::find(p.allowed_out.begin(), p.allowed_out.end(),
+                                 b.piece) != p.allowed_out.end();
+  if (!allowed || !picker_->have().test(b.piece) ||
       p.requests_in.size() >= static_cast<size_t>(options_.max_requests * 4)) {
     if (p.fast) p.conn->Send(wire::Reject{b});
     return;

@@ -266,6 +266,8 @@ class Swarm : public PeerConnection::Handler {
   void OnMetadataMessage(Peer& p, std::string_view payload);
   // PEX (BEP 11): peers learn peers from peers; never for private torrents.
   bool private_torrent() const;
+  // BEP 6: the pieces a peer at `addr` may request while we choke it.
+  std::vector<uint32_t> AllowedFastSet(const asio::ip::address& addr) const;
   void OnPex(Peer& p, std::string_view payload);
   void SendPex();
   void MaybeRequestHashes(Peer& p);
