@@ -140,7 +140,8 @@ grpc::Status ContentServiceImpl::Read(
       if (!hp.ok()) return Finish("Read", hp.status());
       peers.push_back(*std::move(hp));
     }
-    auto events = node_.session().Fetch(*id, peers);
+    auto events = node_.session().Fetch(*id, peers, request->offset(),
+                                        length.value_or(UINT64_MAX));
     if (!events.ok()) return Finish("Read", events.status());
     arriving = *std::move(events);
     const absl::Duration timeout = node_.options().fetch_timeout;
@@ -148,10 +149,9 @@ grpc::Status ContentServiceImpl::Read(
     if (!s.ok()) {
       if (s.code() == absl::StatusCode::kDeadlineExceeded) {
         s = absl::NotFoundError(absl::StrCat(
-            request->peers_size() > 0 ? "no peer provided "
-                                      : "no provider of ",
-            id->Hex(), request->peers_size() > 0 ? "" : " found",
-            " within ", absl::FormatDuration(timeout)));
+            request->peers_size() > 0 ? "no peer provided " : "no provider of ",
+            id->Hex(), request->peers_size() > 0 ? "" : " found", " within ",
+            absl::FormatDuration(timeout)));
       }
       return Finish("Read", s);
     }

@@ -312,7 +312,8 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
 }
 
 absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
-    const chunk::ContentId& id, const std::vector<HostPort>& peers) {
+    const chunk::ContentId& id, const std::vector<HostPort>& peers,
+    uint64_t offset, uint64_t length) {
   std::vector<tcp::endpoint> endpoints;
   for (const HostPort& hp : peers) {
     boost::system::error_code ec;
@@ -326,6 +327,7 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
   return RunOn(io_, [&]() -> std::shared_ptr<PieceEvents> {
     ContentSwarm* swarm = SwarmFor(id);
     if (!swarm->complete()) {
+      swarm->WantRange(offset, length);
       swarm->ConnectTo(endpoints);
       if (endpoints.empty())
         LookupProviders(id, absl::Now() + absl::Minutes(5));

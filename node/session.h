@@ -76,8 +76,10 @@ class Session {
   // Starts (or joins) fetching `id` from `peers` (their listen addresses) and
   // returns the events readers wait on. Content already complete locally
   // returns events with every piece.
+  // Bytes [offset, offset + length) are fetched first, in order.
   absl::StatusOr<std::shared_ptr<PieceEvents>> Fetch(
-      const chunk::ContentId& id, const std::vector<HostPort>& peers);
+      const chunk::ContentId& id, const std::vector<HostPort>& peers,
+      uint64_t offset = 0, uint64_t length = UINT64_MAX);
 
   // Saves every torrent's resume data, closes every connection and stops the
   // network thread. Work the hashing pool still holds may post to the

@@ -956,6 +956,11 @@ void Swarm::StartDownloading(std::shared_ptr<store::PieceStorage> storage,
   }
   for (uint32_t i = 0; i < have.size() && i < m_->num_pieces; ++i)
     if (have.test(i)) picker_->SetHave(i);
+  if (wanted_range_) {
+    auto [offset, length] = *wanted_range_;
+    wanted_range_.reset();
+    WantRange(offset, length);
+  }
   for (Peer* q : LivePeers()) {
     q->registered = false;
     OnPeerHas(*q);
@@ -979,6 +984,18 @@ void Swarm::SetPiecePriorities(std::vector<uint8_t> priorities) {
     RequestMore(*q);
   }
   if (!was_complete && complete()) Complete();
+}
+
+void Swarm::WantRange(uint64_t offset, uint64_t length) {
+  if (!picker_) {
+    wanted_range_ = {offset, length};
+    return;
+  }
+  if (length == 0 || m_->piece_length == 0) return;
+  const uint64_t end = std::min(offset + length, m_->total_size);
+  if (offset >= end) return;
+  SetDeadlines(static_cast<uint32_t>(offset / m_->piece_length),
+               static_cast<uint32_t>((end - 1) / m_->piece_length + 1));
 }
 
 void Swarm::SetDeadlines(uint32_t first, uint32_t end) {

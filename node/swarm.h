@@ -187,6 +187,9 @@ class Swarm : public PeerConnection::Handler {
   void SetPiecePriorities(std::vector<uint8_t> priorities);
   // Pieces [first, end) are wanted first, in order (a reader waits on them).
   void SetDeadlines(uint32_t first, uint32_t end);
+  // Bytes [offset, offset + length) are wanted first, in order: a reader
+  // streams them as they arrive. Applied once the metadata is known.
+  void WantRange(uint64_t offset, uint64_t length);
 
   // PeerConnection::Handler
   void OnMessage(PeerConnection& conn, const wire::Message& message) override;
@@ -332,6 +335,7 @@ class Swarm : public PeerConnection::Handler {
   std::unique_ptr<chunk::PiecePicker> picker_;
   chunk::PickStrategy strategy_;
   std::vector<uint8_t> priorities_;
+  std::optional<std::pair<uint64_t, uint64_t>> wanted_range_;
   std::map<uint32_t, PartialPiece> partial_;
   // Pieces handed to the pool: late blocks for them are dropped.
   absl::flat_hash_set<uint32_t> verifying_pieces_;
