@@ -17,34 +17,18 @@ import sys
 import tempfile
 import time
 
+from benchlib import proc_cpu, proc_hwm_mb, start_node
+
 SIZE_MIB = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
 BUILD = sys.argv[2] if len(sys.argv) > 2 else "build"
 SHOALD = os.path.join(BUILD, "tools/shoald/shoald")
 SHOAL = os.path.join(BUILD, "tools/shoal/shoal")
-TICK = os.sysconf("SC_CLK_TCK")
 
 
-def start_node(path):
-    p = subprocess.Popen([SHOALD, "--data-dir", path, "--api", "127.0.0.1:0", "--listen",
-                          "127.0.0.1:0", "--dht-routers", "", "--log-level", "warn"],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    line = p.stdout.readline().decode()
-    fields = dict(kv.split("=", 1) for kv in line.split()[2:])
-    return p, fields["api"], fields["listen"]
 
 
-def proc_cpu(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / TICK
 
 
-def proc_hwm_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def report(name, seconds, cpu, rss_mb, size):
@@ -61,7 +45,7 @@ def main():
             for _ in range(SIZE_MIB):
                 f.write(os.urandom(1 << 20))
         size = os.path.getsize(data_path)
-        seed, seed_api, seed_listen = start_node(os.path.join(work, "seed"))
+        seed, seed_api, seed_listen = start_node(SHOALD, os.path.join(work, "seed"))
         procs.append(seed)
         cid = subprocess.check_output([SHOAL, "--api", seed_api, "add", "--by-path",
                                        data_path]).decode().strip()
@@ -69,7 +53,7 @@ def main():
               f"{os.cpu_count()} cores")
 
         # Shoal -> Shoal
-        leech, leech_api, _ = start_node(os.path.join(work, "leech"))
+        leech, leech_api, _ = start_node(SHOALD, os.path.join(work, "leech"))
         procs.append(leech)
         cpu0 = proc_cpu(leech.pid)
         out = os.path.join(work, "out")

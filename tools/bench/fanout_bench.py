@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import start_node
+
 SIZE_MIB = int(sys.argv[1]) if len(sys.argv) > 1 else 256
 BUILD = sys.argv[2] if len(sys.argv) > 2 else "build"
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 4
@@ -22,14 +24,6 @@ SHOALD = os.path.join(BUILD, "tools/shoald/shoald")
 SHOAL = os.path.join(BUILD, "tools/shoal/shoal")
 
 
-def start_node(path, bootstrap=None):
-    args = [SHOALD, "--data-dir", path, "--api", "127.0.0.1:0", "--listen", "127.0.0.1:0",
-            "--dht-routers", "", "--log-level", "warn"]
-    if bootstrap:
-        args += ["--bootstrap", bootstrap]
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    fields = dict(kv.split("=", 1) for kv in p.stdout.readline().decode().split()[2:])
-    return p, fields["api"], fields["listen"]
 
 
 def add(api, path):
@@ -40,11 +34,11 @@ def main():
     work = tempfile.mkdtemp(prefix="shoal-fanout-bench-")
     procs = []
     try:
-        seed, seed_api, seed_listen = start_node(os.path.join(work, "seed"))
+        seed, seed_api, seed_listen = start_node(SHOALD, os.path.join(work, "seed"))
         procs.append(seed)
         leechers = []
         for i in range(N + 1):
-            p, api, _ = start_node(os.path.join(work, f"n{i}"), seed_listen)
+            p, api, _ = start_node(SHOALD, os.path.join(work, f"n{i}"), ["--bootstrap", seed_listen])
             procs.append(p)
             leechers.append(api)
         ids = []

@@ -21,13 +21,14 @@ import tempfile
 import time
 import shutil
 
+from benchlib import proc_cpu, proc_hwm_mb, start_node
+
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 SIZE_MIB = int(ARGS[0]) if ARGS else 1024
 RUNS = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--runs=")), 3)
 BUILD = ARGS[1] if len(ARGS) > 1 else "build"
 SHOALD = os.path.join(BUILD, "tools/shoald/shoald")
 SHOAL = os.path.join(BUILD, "tools/shoal/shoal")
-TICK = os.sysconf("SC_CLK_TCK")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # One libtorrent session in a child process: seed or leech, then report.
@@ -60,27 +61,10 @@ print(json.dumps({"seconds": took, "cpu": ru.ru_utime + ru.ru_stime,
 '''
 
 
-def start_node(path):
-    p = subprocess.Popen([SHOALD, "--data-dir", path, "--api", "127.0.0.1:0", "--listen",
-                          "127.0.0.1:0", "--dht-routers", "", "--log-level", "warn"],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    line = p.stdout.readline().decode()
-    fields = dict(kv.split("=", 1) for kv in line.split()[2:])
-    return p, fields["api"], fields["listen"]
 
 
-def proc_cpu(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / TICK
 
 
-def proc_hwm_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def report(name, runs, size):
@@ -142,7 +126,7 @@ def main():
         # libtorrent -> Shoal
         runs = []
         for i in range(RUNS):
-            node, api, _ = start_node(os.path.join(work, f"shoal-leech{i}"))
+            node, api, _ = start_node(SHOALD, os.path.join(work, f"shoal-leech{i}"))
             procs.append(node)
             cpu0 = proc_cpu(node.pid)
             t0 = time.monotonic()
@@ -173,7 +157,7 @@ def main():
         seeder.wait(timeout=30)
 
         # Shoal -> libtorrent
-        node, api, listen = start_node(os.path.join(work, "shoal-seed"))
+        node, api, listen = start_node(SHOALD, os.path.join(work, "shoal-seed"))
         procs.append(node)
         tid = subprocess.check_output([SHOAL, "--api", api, "torrent", "add", torrent,
                                        "--save-path", src]).decode().strip()
