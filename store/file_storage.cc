@@ -113,9 +113,10 @@ absl::Status PwriteAll(int fd, const char* data, size_t n, uint64_t offset,
     }
     done += static_cast<size_t>(r);
   }
-  // Start writing the range back now, without waiting: dirty pages then
-  // never pile up to the kernel's throttling threshold during a fast
-  // download, which made write speed erratic.
+  // Start writing the range back now, without waiting. The kernel limits
+  // each device's dirty pages by its measured writeback speed, far below the
+  // global thresholds: without this a fast download hit that limit and was
+  // throttled (1 GiB from libtorrent: 3.6-4.6 s without, 1.7-3.6 s with).
   ::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(n),
                     SYNC_FILE_RANGE_WRITE);
   return absl::OkStatus();
