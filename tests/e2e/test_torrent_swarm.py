@@ -287,7 +287,11 @@ def test_kill9_mid_download_keeps_verified_pieces(make_node, tmp_dir):
 # 5. sequential mode completes pieces in order
 
 
-SEQ_WINDOW = 8
+# Pieces are requested strictly in order, but up to 2 s of the peer's rate is in flight (here
+# ~50 pieces of 32 KiB at 800 KiB/s) and libtorrent may answer a few blocks late (its disk
+# reads complete out of order): a CI run saw piece 38 missing while 39-47 were done. Rarest
+# first or random order would break a 24-piece window at once on 123 pieces.
+SEQ_WINDOW = 24
 
 
 def test_sequential_completes_pieces_in_order(make_node, tmp_dir):
