@@ -90,6 +90,17 @@ struct Swarm::Peer {
   // let it request while we choke it.
   std::vector<uint32_t> allowed_in;
   std::vector<uint32_t> allowed_out;
+  // Requests outstanding to it, oldest first, with the tick each was sent.
+  std::deque<std::pair<chunk::Block, uint64_t>> sent;
+
+  void Forget(const chunk::Block& b) {
+    for (auto it = sent.begin(); it != sent.end(); ++it) {
+      if (it->first == b) {
+        sent.erase(it);
+        return;
+      }
+    }
+  }
 
   double progress(uint32_t n) const {
     if (has_all) return 1;
@@ -427,6 +438,7 @@ void Swarm::Tick() {
                         EndpointText(p->conn->remote()));
           if (picker_) picker_->PeerGone(p->conn->key());
           p->outstanding = 0;
+          p->sent.clear();
           p->depth = 1;
           RequestMoreAll();
         }
@@ -436,6 +448,25 @@ void Swarm::Tick() {
           p->snubbed = false;
           p->depth = options_.min_requests;
         }
+      }
+      // Request timeouts: a request older than twice the time the peer's
+      // queue should take (and at least 10 s) was lost or dropped by the
+      // peer; the block goes back to the picker, for anyone.
+      if (picker_ && !p->sent.empty() && !p->snubbed) {
+        const double rate = std::max(p->download_rate, 1.0);
+        const uint64_t limit =
+            10 + static_cast<uint64_t>(2 * p->outstanding *
+                                       chunk::kBlockLength / rate);
+        bool expired = false;
+        while (!p->sent.empty() && ticks_ - p->sent.front().second > limit) {
+          const chunk::Block b = p->sent.front().first;
+          p->sent.pop_front();
+          p->conn->Send(wire::Cancel{{b.piece, b.offset, b.length}});
+          picker_->RequestFailed(p->conn->key(), b);
+          if (p->outstanding > 0) --p->outstanding;
+          expired = true;
+        }
+        if (expired) RequestMoreAll();
       }
       // Keep-alives and idle peers.
       const uint64_t in = p->conn->bytes_received();
@@ -518,6 +549,7 @@ void Swarm::OnMessage(PeerConnection& conn, const wire::Message& message) {
           if (!p.fast && picker_) {
             picker_->PeerGone(conn.key());
             p.outstanding = 0;
+            p.sent.clear();
           }
         } else if constexpr (std::is_same_v<T, wire::Unchoke>) {
           p.peer_choking = false;
@@ -576,11 +608,10 @@ void Swarm::OnMessage(PeerConnection& conn, const wire::Message& message) {
             }
           }
         } else if constexpr (std::is_same_v<T, wire::Reject>) {
-          if (picker_) {
-            picker_->RequestFailed(
-                conn.key(),
-                chunk::Block{m.block.piece, m.block.begin, m.block.length});
-          }
+          const chunk::Block rejected{m.block.piece, m.block.begin,
+                                      m.block.length};
+          if (picker_) picker_->RequestFailed(conn.key(), rejected);
+          p.Forget(rejected);
           if (p.outstanding > 0) --p.outstanding;
         } else if constexpr (std::is_same_v<T, wire::Extended>) {
           OnExtended(p, m);
@@ -917,6 +948,7 @@ void Swarm::Restart() {
   for (Peer* q : LivePeers()) {
     q->registered = false;
     q->outstanding = 0;
+    q->sent.clear();
   }
   preparing_ = true;
   Prepare();
@@ -1093,6 +1125,7 @@ void Swarm::RequestMore(Peer& p) {
   std::string out;
   for (const chunk::Block& b : blocks) {
     wire::AppendMessage(wire::Request{{b.piece, b.offset, b.length}}, out);
+    p.sent.emplace_back(b, ticks_);
     ++p.outstanding;
   }
   p.conn->Send(std::move(out));
@@ -1108,6 +1141,7 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
   const chunk::Block block{m.piece, m.begin,
                            static_cast<uint32_t>(m.data.size())};
   const uint64_t key = p.conn->key();
+  p.Forget(block);
   if (p.outstanding > 0) --p.outstanding;
   p.downloaded += m.data.size();
   downloaded_ += m.data.size();
@@ -1149,6 +1183,7 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
     if (it != peers_.end() && !it->second->gone) {
       it->second->conn->Send(
           wire::Cancel{{block.piece, block.offset, block.length}});
+      it->second->Forget(block);
       if (it->second->outstanding > 0) --it->second->outstanding;
     }
     picker_->RequestFailed(other, block);
