@@ -252,6 +252,12 @@ grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext*,
   response->set_data_dir(o.data_dir.string());
   response->set_uptime_seconds(absl::ToDoubleSeconds(node_.uptime()));
   response->set_hash_threads(static_cast<uint32_t>(node_.pool().size()));
+  const auto [dht_public, dht_cluster] = node_.session().DhtNodes();
+  response->set_dht_nodes_public(static_cast<uint32_t>(dht_public));
+  response->set_dht_nodes_cluster(static_cast<uint32_t>(dht_cluster));
+  response->set_num_peers(static_cast<uint32_t>(node_.session().NumPeers()));
+  response->set_num_torrents(
+      static_cast<uint32_t>(node_.session().ListTorrents().size()));
   for (const auto& hp : o.bootstrap) response->add_bootstrap(hp.ToString());
   for (const auto& hp : o.dht_routers) response->add_dht_routers(hp.ToString());
   store::StoreStats s = node_.store().Stats();

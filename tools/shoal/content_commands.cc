@@ -375,8 +375,7 @@ void AddProvidersCommand(CLI::App& app, Action& action) {
       req.set_timeout_seconds(*timeout);
       v1::FindProvidersResponse resp;
       grpc::ClientContext ctx;
-      absl::Status s =
-          c.Check(c.content().FindProviders(&ctx, req, &resp));
+      absl::Status s = c.Check(c.content().FindProviders(&ctx, req, &resp));
       if (!s.ok()) return s;
       std::vector<std::string> list(resp.providers().begin(),
                                     resp.providers().end());
@@ -415,6 +414,10 @@ void AddNodeCommands(CLI::App& app, Action& action) {
             {"data_dir", ni.data_dir()},
             {"uptime_seconds", ni.uptime_seconds()},
             {"hash_threads", ni.hash_threads()},
+            {"dht_nodes_public", ni.dht_nodes_public()},
+            {"dht_nodes_cluster", ni.dht_nodes_cluster()},
+            {"num_peers", ni.num_peers()},
+            {"num_torrents", ni.num_torrents()},
             {"bootstrap", std::vector<std::string>(ni.bootstrap().begin(),
                                                    ni.bootstrap().end())},
             {"dht_routers", std::vector<std::string>(ni.dht_routers().begin(),
@@ -440,6 +443,10 @@ void AddNodeCommands(CLI::App& app, Action& action) {
       }
       std::printf("data dir      %s\n", ni.data_dir().c_str());
       std::printf("uptime        %.0f s\n", ni.uptime_seconds());
+      std::printf("dht nodes     %u public, %u cluster\n",
+                  ni.dht_nodes_public(), ni.dht_nodes_cluster());
+      std::printf("peers         %u open connections, %u torrents\n",
+                  ni.num_peers(), ni.num_torrents());
       std::printf("contents      %llu (%llu chunks)\n",
                   static_cast<unsigned long long>(st.num_contents()),
                   static_cast<unsigned long long>(st.num_chunks()));
