@@ -355,6 +355,24 @@ void Swarm::OnClose(PeerConnection& conn, const absl::Status& why) {
     }
     picker_->PeerGone(conn.key());
   }
+  // Blame it was asked to settle falls back to strikes, later (Strike may ban
+  // and close other connections).
+  std::vector<Blame> unsettled;
+  for (auto it = blame_.begin(); it != blame_.end();) {
+    if (it->second.asked == conn.key()) {
+      unsettled.push_back(std::move(it->second));
+      it = blame_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!unsettled.empty()) {
+    asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_),
+                     unsettled = std::move(unsettled)] {
+      if (alive.expired()) return;
+      for (const Blame& b : unsettled) Strike(b.piece, b.senders);
+    });
+  }
   // Erase later: the caller may still be inside this peer's code.
   asio::post(io_,
              [this, alive = std::weak_ptr<bool>(alive_), key = conn.key()] {
@@ -620,6 +638,7 @@ void Swarm::OnMessage(PeerConnection& conn, const wire::Message& message) {
         } else if constexpr (std::is_same_v<T, wire::Hashes>) {
           OnHashes(p, m);
         } else if constexpr (std::is_same_v<T, wire::HashReject>) {
+          if (m.spec.base_layer == 0) return OnBlockHashes(p, m.spec, {}, true);
           p.hashes_requested = false;
         } else if constexpr (std::is_same_v<T, wire::AllowedFast>) {
           if (p.fast && p.allowed_in.size() < 64 &&
@@ -890,6 +909,7 @@ void Swarm::MaybeRequestHashes(Peer& p) {
 }
 
 void Swarm::OnHashes(Peer& p, const wire::Hashes& m) {
+  if (m.spec.base_layer == 0) return OnBlockHashes(p, m.spec, m.hashes, false);
   if (!m_ || layer_fetches_.empty()) return;
   auto fit = file_by_root_.find(std::string(
       reinterpret_cast<const char*>(m.spec.pieces_root.data()), 32));
@@ -1206,11 +1226,13 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
         std::lock_guard<std::mutex> lock(*write_mu);
         s = storage->WritePiece(piece, view);
       }
-      data.reset();
+      // A corrupt piece's bytes go back: with v2 they show which block was
+      // bad.
+      if (!absl::IsDataLoss(s)) data.reset();
       asio::post(io, [this, alive, piece, bytes, senders = std::move(senders),
-                      s]() mutable {
+                      s, data = std::move(data)]() mutable {
         if (alive.expired()) return;
-        OnPieceVerified(piece, std::move(senders), bytes, s);
+        OnPieceVerified(piece, std::move(senders), bytes, s, std::move(data));
       });
     });
   }
@@ -1218,29 +1240,27 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
 }
 
 void Swarm::OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
-                            size_t bytes, absl::Status status) {
+                            size_t bytes, absl::Status status,
+                            std::shared_ptr<char[]> data) {
   verifying_pieces_.erase(piece);
   const bool was_full = write_back_bytes_ >= options_.max_write_back_bytes;
   write_back_bytes_ -= std::min(write_back_bytes_, bytes);
   if (!picker_) return;
   if (status.code() == absl::StatusCode::kDataLoss) {
+    std::vector<uint64_t> block_senders = picker_->BlockSenders(piece);
     picker_->PieceFailed(piece);
     spdlog::warn("swarm {}: piece {} failed its hash check",
                  hashes_.BestHex().substr(0, 12), piece);
     // Blame: a peer banned already explains the failure; a sole sender is
-    // certainly guilty; otherwise each sender takes a strike.
+    // certainly guilty; with v2 the block hashes under the piece tell which
+    // sender's block was bad; otherwise each sender takes a strike.
     const bool explained =
         std::any_of(senders.begin(), senders.end(),
                     [&](uint64_t k) { return banned_keys_.contains(k); });
-    if (!explained) {
-      for (uint64_t key : senders) {
-        auto it = peers_.find(key);
-        if (it == peers_.end() || it->second->gone) continue;
-        if (senders.size() == 1 ||
-            ++it->second->bad_pieces >= options_.ban_after_bad_pieces) {
-          Ban(*it->second, absl::StrCat("sent corrupt data for piece ", piece));
-        }
-      }
+    if (!explained && !(senders.size() > 1 &&
+                        AskBlockHashes(piece, std::move(data), bytes,
+                                       std::move(block_senders), senders))) {
+      Strike(piece, senders);
     }
     RequestMoreAll();
     return;
@@ -1262,6 +1282,90 @@ void Swarm::OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
     Complete();
   } else if (was_full) {
     RequestMoreAll();
+  }
+}
+
+void Swarm::Strike(uint32_t piece, const std::vector<uint64_t>& senders) {
+  for (uint64_t key : senders) {
+    auto it = peers_.find(key);
+    if (it == peers_.end() || it->second->gone) continue;
+    if (senders.size() == 1 ||
+        ++it->second->bad_pieces >= options_.ban_after_bad_pieces) {
+      Ban(*it->second, absl::StrCat("sent corrupt data for piece ", piece));
+    }
+  }
+}
+
+bool Swarm::AskBlockHashes(uint32_t piece, std::shared_ptr<char[]> data,
+                           size_t bytes, std::vector<uint64_t> block_senders,
+                           const std::vector<uint64_t>& senders) {
+  if (!data || !hashes_.v2 || !m_ || blame_.size() >= 16) return false;
+  const uint32_t per_piece = m_->piece_length / chunk::kBlockSize;
+  if (per_piece < 2) return false;
+  // The v2 file the piece belongs to (a v2 piece holds one file's bytes).
+  size_t file = m_->files.size();
+  for (const chunk::FileSlice& sl : chunk::MapPiece(*m_, piece)) {
+    if (!m_->files[sl.file_index].pad_file) {
+      file = sl.file_index;
+      break;
+    }
+  }
+  if (file == m_->files.size() || !m_->files[file].pieces_root) return false;
+  // Asked of a peer that has the piece and sent none of it, if there is one.
+  Peer* ask = nullptr;
+  for (Peer* q : LivePeers()) {
+    const bool has =
+        q->has_all || (q->has.size() > piece && q->has.test(piece));
+    if (!has || !q->handshake.v2()) continue;
+    const bool sent = std::find(senders.begin(), senders.end(),
+                                q->conn->key()) != senders.end();
+    if (ask == nullptr || !sent) ask = q;
+    if (!sent) break;
+  }
+  if (ask == nullptr) return false;
+  wire::HashSpec spec;
+  spec.pieces_root = *m_->files[file].pieces_root;
+  spec.base_layer = 0;
+  spec.index = (piece - chunk::FilePieces(*m_, file).first) * per_piece;
+  spec.length = per_piece;
+  spec.proof_layers = 0;
+  Blame b;
+  b.piece = piece;
+  b.data = std::move(data);
+  b.bytes = bytes;
+  b.block_senders = std::move(block_senders);
+  b.senders = senders;
+  b.asked = ask->conn->key();
+  blame_[std::make_pair(
+      std::string(reinterpret_cast<const char*>(spec.pieces_root.data()), 32),
+      spec.index)] = std::move(b);
+  ask->conn->Send(wire::HashRequest{spec});
+  return true;
+}
+
+void Swarm::OnBlockHashes(Peer& p, const wire::HashSpec& spec,
+                          std::string_view flat, bool rejected) {
+  auto it = blame_.find(std::make_pair(
+      std::string(reinterpret_cast<const char*>(spec.pieces_root.data()), 32),
+      spec.index));
+  if (it == blame_.end() || it->second.asked != p.conn->key()) return;
+  Blame b = std::move(it->second);
+  blame_.erase(it);
+  if (rejected) return Strike(b.piece, b.senders);
+  auto bad = verifier_->FindBadBlocks(
+      b.piece, std::string_view(b.data.get(), b.bytes), Digests(flat));
+  if (!bad.ok()) {
+    // Hashes that do not prove the piece's hash: the answer lied.
+    if (absl::IsInvalidArgument(bad.status()))
+      return Ban(p, "sent block hashes that do not match the piece");
+    return Strike(b.piece, b.senders);
+  }
+  for (uint32_t block : *bad) {
+    if (block >= b.block_senders.size()) continue;
+    auto peer = peers_.find(b.block_senders[block]);
+    if (peer == peers_.end() || peer->second->gone) continue;
+    Ban(*peer->second,
+        absl::StrCat("sent a corrupt block (", block, ") of piece ", b.piece));
   }
 }
 

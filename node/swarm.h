@@ -247,6 +247,16 @@ class Swarm : public PeerConnection::Handler {
     size_t size = 0;
     std::vector<uint64_t> senders;  // each peer that sent a block, once
   };
+  // A corrupt v2 piece waiting for the block hashes that tell who sent the
+  // bad block.
+  struct Blame {
+    uint32_t piece = 0;
+    std::shared_ptr<char[]> data;
+    size_t bytes = 0;
+    std::vector<uint64_t> block_senders;  // per block
+    std::vector<uint64_t> senders;        // each once
+    uint64_t asked = 0;                   // the peer asked for the hashes
+  };
   // A v2 file whose piece layer is being fetched.
   struct LayerFetch {
     size_t file = 0;
@@ -296,7 +306,18 @@ class Swarm : public PeerConnection::Handler {
   void RequestMoreAll();
   void OnPiece(Peer& p, const wire::Piece& m);
   void OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
-                       size_t bytes, absl::Status status);
+                       size_t bytes, absl::Status status,
+                       std::shared_ptr<char[]> data);
+  // Blame for a failed piece. Strike: each sender takes a strike (a sole
+  // sender is banned). AskBlockHashes: for v2, asks a peer for the block
+  // hashes under the piece (BEP 52, base layer 0), so that OnBlockHashes bans
+  // exactly the senders of bad blocks; false if it cannot.
+  void Strike(uint32_t piece, const std::vector<uint64_t>& senders);
+  bool AskBlockHashes(uint32_t piece, std::shared_ptr<char[]> data,
+                      size_t bytes, std::vector<uint64_t> block_senders,
+                      const std::vector<uint64_t>& senders);
+  void OnBlockHashes(Peer& p, const wire::HashSpec& spec, std::string_view flat,
+                     bool rejected);
   void Complete();
 
   asio::io_context& io_;
@@ -340,6 +361,8 @@ class Swarm : public PeerConnection::Handler {
   // Pieces handed to the pool: late blocks for them are dropped.
   absl::flat_hash_set<uint32_t> verifying_pieces_;
   size_t write_back_bytes_ = 0;
+  // By (pieces root, first block index).
+  std::map<std::pair<std::string, uint32_t>, Blame> blame_;
 
   absl::flat_hash_map<uint64_t, std::unique_ptr<Peer>> peers_;
   absl::flat_hash_set<std::string> banned_;
