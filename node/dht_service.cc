@@ -221,9 +221,9 @@ absl::Status DhtService::Start() {
   ++*generation_;
   last_save_ = SteadyClock::now();
   spdlog::debug("dht: started on udp port {} (public {}, cluster '{}' id {})",
-               local.port(),
-               public_ ? public_->id().ToHex().substr(0, 12) : "off",
-               options_.cluster_name, cluster_->id().ToHex().substr(0, 12));
+                local.port(),
+                public_ ? public_->id().ToHex().substr(0, 12) : "off",
+                options_.cluster_name, cluster_->id().ToHex().substr(0, 12));
   Receive();
   ScheduleTick();
   if (public_) Bootstrap(Network::kPublic, options_.public_routers);

@@ -16,9 +16,9 @@ TEST(AllowedFastTest, MatchesBep6Examples) {
   const std::array<uint8_t, 4> ip{80, 4, 4, 200};
   EXPECT_EQ(AllowedFastSet(ip, Aa(), 1313, 7),
             (std::vector<uint32_t>{1059, 431, 808, 1217, 287, 376, 1188}));
-  EXPECT_EQ(AllowedFastSet(ip, Aa(), 1313, 9),
-            (std::vector<uint32_t>{1059, 431, 808, 1217, 287, 376, 1188, 353,
-                                   508}));
+  EXPECT_EQ(
+      AllowedFastSet(ip, Aa(), 1313, 9),
+      (std::vector<uint32_t>{1059, 431, 808, 1217, 287, 376, 1188, 353, 508}));
 }
 
 TEST(AllowedFastTest, SameSlash24SameSet) {
