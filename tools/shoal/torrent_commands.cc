@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -110,22 +111,29 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
-// A command taking one torrent ID whose RPC returns a TorrentStatus.
-using StatusRpc = grpc::Status (v1::TorrentService::Stub::*)(
-    grpc::ClientContext*, const v1::TorrentRequest&, v1::TorrentStatus*);
-
-void AddSimple(CLI::App& torrent, Action& action, const std::string& name,
-               const std::string& help, StatusRpc rpc) {
+// A command that takes one torrent ID, calls `rpc` with it and hands the
+// answer to `print` (with whether --json was given). Without `print`, the
+// command prints nothing and has no --json.
+template <typename Resp>
+void AddQuery(CLI::App& torrent, Action& action, const std::string& name,
+              const std::string& help,
+              grpc::Status (v1::TorrentService::Stub::*rpc)(
+                  grpc::ClientContext*, const v1::TorrentRequest&, Resp*),
+              std::function<void(const Resp&, bool json)> print = nullptr) {
   auto* cmd = torrent.add_subcommand(name, help);
   auto id = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
   cmd->add_option("ID", *id, "Torrent ID (info-hash hex)")->required();
+  if (print) cmd->add_flag("--json", *json, "Print one JSON object");
   cmd->callback([=, &action] {
     action = [=](Client& c) -> absl::Status {
       grpc::ClientContext ctx;
       v1::TorrentRequest req;
       req.set_id(*id);
-      v1::TorrentStatus st;
-      return c.Check((c.torrents().*rpc)(&ctx, req, &st));
+      Resp resp;
+      absl::Status s = c.Check((c.torrents().*rpc)(&ctx, req, &resp));
+      if (s.ok() && print) print(resp, *json);
+      return s;
     };
   });
 }
@@ -209,26 +217,15 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
       };
     });
   }
-  {
-    auto* cmd = torrent.add_subcommand("status", "Describe one torrent");
-    auto id = std::make_shared<std::string>();
-    auto json = std::make_shared<bool>(false);
-    cmd->add_option("ID", *id, "Torrent ID")->required();
-    cmd->add_flag("--json", *json, "Print one JSON object");
-    cmd->callback([=, &action] {
-      action = [=](Client& c) -> absl::Status {
-        v1::TorrentStatus st;
-        absl::Status s = GetStatus(c, *id, &st);
-        if (!s.ok()) return s;
-        if (*json) {
-          PrintJson(StatusJson(st));
-        } else {
-          PrintStatus(st);
-        }
-        return absl::OkStatus();
-      };
-    });
-  }
+  AddQuery<v1::TorrentStatus>(torrent, action, "status", "Describe one torrent",
+                              &v1::TorrentService::Stub::GetStatus,
+                              [](const v1::TorrentStatus& st, bool json) {
+                                if (json) {
+                                  PrintJson(StatusJson(st));
+                                } else {
+                                  PrintStatus(st);
+                                }
+                              });
   {
     auto* cmd = torrent.add_subcommand(
         "wait", "Wait until every wanted piece is verified");
@@ -261,15 +258,19 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
       };
     });
   }
-  AddSimple(torrent, action, "pause",
-            "Stop a torrent's transfers (kept across restarts)",
-            &v1::TorrentService::Stub::Pause);
-  AddSimple(torrent, action, "resume", "Resume a paused torrent",
-            &v1::TorrentService::Stub::Resume);
-  AddSimple(torrent, action, "recheck", "Hash the data on disk again",
-            &v1::TorrentService::Stub::Recheck);
-  AddSimple(torrent, action, "reannounce", "Announce to the trackers now",
-            &v1::TorrentService::Stub::Reannounce);
+  AddQuery<v1::TorrentStatus>(
+      torrent, action, "pause",
+      "Stop a torrent's transfers (kept across restarts)",
+      &v1::TorrentService::Stub::Pause);
+  AddQuery<v1::TorrentStatus>(torrent, action, "resume",
+                              "Resume a paused torrent",
+                              &v1::TorrentService::Stub::Resume);
+  AddQuery<v1::TorrentStatus>(torrent, action, "recheck",
+                              "Hash the data on disk again",
+                              &v1::TorrentService::Stub::Recheck);
+  AddQuery<v1::TorrentStatus>(torrent, action, "reannounce",
+                              "Announce to the trackers now",
+                              &v1::TorrentService::Stub::Reannounce);
   {
     auto* cmd = torrent.add_subcommand("rm", "Remove a torrent");
     auto id = std::make_shared<std::string>();
@@ -287,21 +288,11 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
       };
     });
   }
-  {
-    auto* cmd = torrent.add_subcommand("peers", "A torrent's connected peers");
-    auto id = std::make_shared<std::string>();
-    auto json = std::make_shared<bool>(false);
-    cmd->add_option("ID", *id, "Torrent ID")->required();
-    cmd->add_flag("--json", *json, "Print one JSON object");
-    cmd->callback([=, &action] {
-      action = [=](Client& c) -> absl::Status {
-        grpc::ClientContext ctx;
-        v1::TorrentRequest req;
-        req.set_id(*id);
-        v1::TorrentPeersResponse resp;
-        absl::Status s = c.Check(c.torrents().Peers(&ctx, req, &resp));
-        if (!s.ok()) return s;
-        if (*json) {
+  AddQuery<v1::TorrentPeersResponse>(
+      torrent, action, "peers", "A torrent's connected peers",
+      &v1::TorrentService::Stub::Peers,
+      [](const v1::TorrentPeersResponse& resp, bool json) {
+        if (json) {
           nlohmann::json list = nlohmann::json::array();
           for (const auto& p : resp.peers()) {
             list.push_back({{"address", p.address()},
@@ -321,7 +312,7 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
                             {"requests", p.requests()}});
           }
           PrintJson({{"peers", list}});
-          return absl::OkStatus();
+          return;
         }
         for (const auto& p : resp.peers()) {
           std::printf("%-22s %5.1f%%  down %10s  up %10s  %s%s\n",
@@ -330,25 +321,12 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
                       Rate(p.upload_rate()).c_str(), p.client().c_str(),
                       p.snubbed() ? " (snubbed)" : "");
         }
-        return absl::OkStatus();
-      };
-    });
-  }
-  {
-    auto* cmd = torrent.add_subcommand("files", "A torrent's files");
-    auto id = std::make_shared<std::string>();
-    auto json = std::make_shared<bool>(false);
-    cmd->add_option("ID", *id, "Torrent ID")->required();
-    cmd->add_flag("--json", *json, "Print one JSON object");
-    cmd->callback([=, &action] {
-      action = [=](Client& c) -> absl::Status {
-        grpc::ClientContext ctx;
-        v1::TorrentRequest req;
-        req.set_id(*id);
-        v1::TorrentFilesResponse resp;
-        absl::Status s = c.Check(c.torrents().Files(&ctx, req, &resp));
-        if (!s.ok()) return s;
-        if (*json) {
+      });
+  AddQuery<v1::TorrentFilesResponse>(
+      torrent, action, "files", "A torrent's files",
+      &v1::TorrentService::Stub::Files,
+      [](const v1::TorrentFilesResponse& resp, bool json) {
+        if (json) {
           nlohmann::json list = nlohmann::json::array();
           for (const auto& f : resp.files()) {
             list.push_back({{"index", f.index()},
@@ -358,7 +336,7 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
                             {"bytes_done", f.bytes_done()}});
           }
           PrintJson({{"files", list}});
-          return absl::OkStatus();
+          return;
         }
         for (const auto& f : resp.files()) {
           std::printf("%4u  prio %u  %5.1f%%  %10s  %s\n", f.index(),
@@ -366,10 +344,7 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
                       f.size() ? 100.0 * f.bytes_done() / f.size() : 100.0,
                       HumanBytes(f.size()).c_str(), f.path().c_str());
         }
-        return absl::OkStatus();
-      };
-    });
-  }
+      });
   {
     auto* cmd = torrent.add_subcommand(
         "prio", "Set file priorities: INDEX=PRIORITY... (0 skips a file, 1-7)");
