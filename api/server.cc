@@ -44,7 +44,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(node::Node& node) {
   // Without this gRPC sets SO_REUSEPORT and a second node could share the port
   // silently.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(16 << 20);
+  // A .torrent may be as large as the metainfo parser accepts (64 MiB).
+  builder.SetMaxReceiveMessageSize(72 << 20);
   builder.RegisterService(&impl->content_);
   builder.RegisterService(&impl->node_service_);
   builder.RegisterService(&impl->torrents_);

@@ -238,6 +238,14 @@ grpc::Status TorrentServiceImpl::Reannounce(grpc::ServerContext*,
 grpc::Status TorrentServiceImpl::SetRateLimits(grpc::ServerContext* ctx,
                                                const v1::RateLimits* request,
                                                v1::RateLimits* response) {
+  // Above a petabyte per second a limit means nothing; such a value is
+  // almost certainly a negative number gone through an unsigned type.
+  constexpr uint64_t kMaxRate = uint64_t{1} << 50;
+  if (request->download_bytes_per_second() > kMaxRate ||
+      request->upload_bytes_per_second() > kMaxRate) {
+    return ToGrpc(absl::InvalidArgumentError(
+        "rate limits must be at most 2^50 bytes per second (0: unlimited)"));
+  }
   absl::Status s = node_.session().SetRateLimits(
       request->id(), request->download_bytes_per_second(),
       request->upload_bytes_per_second());

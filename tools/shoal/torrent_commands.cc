@@ -103,6 +103,12 @@ absl::Status GetStatus(Client& c, const std::string& id,
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) &&
+      !std::filesystem::is_regular_file(path, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a regular file"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
   std::ostringstream ss;
@@ -411,8 +417,16 @@ void AddLimitCommand(CLI::App& torrent, Action& action) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("ID", a->id, "Torrent ID (omit for the whole node)");
-  cmd->add_option("--down", a->down, "Download limit, bytes per second");
-  cmd->add_option("--up", a->up, "Upload limit, bytes per second");
+  // CLI11 would wrap a negative number into a huge unsigned one.
+  auto not_negative = [](const std::string& v) {
+    return v.find('-') == std::string::npos
+               ? std::string()
+               : std::string("must not be negative");
+  };
+  cmd->add_option("--down", a->down, "Download limit, bytes per second")
+      ->check(not_negative);
+  cmd->add_option("--up", a->up, "Upload limit, bytes per second")
+      ->check(not_negative);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([=, &action] {
     action = [=](Client& c) -> absl::Status {
