@@ -369,6 +369,14 @@ class PiecePicker::Impl {
     return out;
   }
 
+  PeerKey BlockSender(uint32_t piece, uint32_t block) const {
+    if (piece >= num_pieces_ || dl_[piece] == kNoIndex) return 0;
+    const Download& d = downloads_[dl_[piece]];
+    return block < d.blocks.size() && d.blocks[block].received
+               ? d.senders[block]
+               : 0;
+  }
+
   size_t RequestsOf(PeerKey peer) const {
     auto it = peers_.find(peer);
     return it == peers_.end() ? 0 : it->second.count;
@@ -926,6 +934,9 @@ std::vector<PeerKey> PiecePicker::PieceFailed(uint32_t piece) {
 }
 std::vector<PeerKey> PiecePicker::BlockSenders(uint32_t piece) const {
   return impl_->BlockSenders(piece);
+}
+PeerKey PiecePicker::BlockSender(uint32_t piece, uint32_t block) const {
+  return impl_->BlockSender(piece, block);
 }
 size_t PiecePicker::RequestsOf(PeerKey peer) const {
   return impl_->RequestsOf(peer);

@@ -156,6 +156,8 @@ class PiecePicker {
   // if none). With v2 merkle trees the caller can tell exactly which block was
   // bad.
   std::vector<PeerKey> BlockSenders(uint32_t piece) const;
+  // BlockSenders(piece)[block], without building the vector (0 if none).
+  PeerKey BlockSender(uint32_t piece, uint32_t block) const;
   // Outstanding requests held by `peer`.
   size_t RequestsOf(PeerKey peer) const;
 

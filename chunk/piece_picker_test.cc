@@ -388,6 +388,10 @@ TEST(PiecePickerTest, PieceFailedResetsAndReportsSenders) {
   EXPECT_FALSE(picker.BlockReceived(5, a[0]));
   EXPECT_FALSE(picker.BlockReceived(6, b[0]));
   EXPECT_THAT(picker.BlockSenders(0), ElementsAre(5, 0, 6, 6));
+  EXPECT_EQ(picker.BlockSender(0, 0), 5u);
+  EXPECT_EQ(picker.BlockSender(0, 1), 0u);
+  EXPECT_EQ(picker.BlockSender(0, 3), 6u);
+  EXPECT_EQ(picker.BlockSender(0, 99), 0u);
   // An endgame duplicate of the last block is outstanding at peer 8.
   EXPECT_TRUE(picker.InEndgame());
   EXPECT_THAT(picker.Pick(8, Bitfield(), 100, true), ElementsAre(a[1]));

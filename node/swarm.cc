@@ -1179,9 +1179,8 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
   // Only a block the picker recorded as this peer's goes into the buffer: an
   // unrequested one must neither overwrite good data nor open a buffer.
   const uint32_t index = m.begin / chunk::kBlockLength;
-  const std::vector<uint64_t> block_senders = picker_->BlockSenders(m.piece);
-  if (m.begin % chunk::kBlockLength != 0 || index >= block_senders.size() ||
-      block_senders[index] != key) {
+  if (m.begin % chunk::kBlockLength != 0 ||
+      picker_->BlockSender(m.piece, index) != key) {
     RequestMore(p);
     return;
   }
