@@ -140,6 +140,25 @@ void ContentSwarm::Prepare() {
                    have);
 }
 
+void ContentSwarm::PostSync() {
+  unsynced_ = false;
+  pool().Post([&store = store_, id = id_] {
+    if (absl::Status s = store.Sync(); !s.ok()) {
+      spdlog::warn("swarm {}: flushing fetched pieces: {}",
+                   id.Hex().substr(0, 12), s.ToString());
+    }
+  });
+}
+
+void ContentSwarm::OnComplete() {
+  PostSync();
+  if (on_complete_) on_complete_();
+}
+
+void ContentSwarm::OnTick() {
+  if (unsynced_) PostSync();
+}
+
 void ContentSwarm::OnNoPeers() {
   events_->Fail(absl::UnavailableError(
       "every peer disconnected before the content was complete"));

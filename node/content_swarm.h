@@ -43,21 +43,27 @@ class ContentSwarm final : public Swarm {
   absl::StatusOr<chunk::Metainfo> ParseMetadata(
       const std::string& info_dict) override;
   void Prepare() override;
-  void OnPieceHave(uint32_t piece) override { events_->MarkHave(piece); }
+  void OnPieceHave(uint32_t piece) override {
+    events_->MarkHave(piece);
+    unsynced_ = true;
+  }
   void OnError(const absl::Status& status) override {
     events_->Fail(status);
     if (on_failed_) on_failed_();
   }
   void OnNoPeers() override;
-  void OnComplete() override {
-    if (on_complete_) on_complete_();
-  }
+  void OnComplete() override;
+  void OnTick() override;
 
  private:
   store::ChunkStore& store_;
   const chunk::ContentId id_;
   std::shared_ptr<PieceEvents> events_;
   bool stored_ = false;  // the record exists in the store
+  // Pieces arrived since the last Sync() (the store counts them as held once
+  // they are durable).
+  bool unsynced_ = false;
+  void PostSync();
   std::function<void()> on_complete_;
   std::function<void()> on_failed_;
 };

@@ -202,6 +202,10 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   so.trusted_peers = true;
   so.max_peers = options_.max_peers_per_torrent;
   so.max_metadata_size = 1 << 20;
+  // The chunk store takes pieces into memtables (no disk wait per piece), and
+  // its memtables are memory too: a smaller write-back bound keeps the
+  // fetching node's peak memory down.
+  so.max_write_back_bytes = 8 << 20;
   auto swarm = std::make_unique<ContentSwarm>(io_, store_, pool_, id, so,
                                               options_.client_name, port_);
   ContentSwarm* raw = swarm.get();

@@ -3,7 +3,9 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <deque>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -12,6 +14,7 @@
 #include "base/hex.h"
 #include "base/status_macros.h"
 #include "rocksdb/db.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
 #include "spdlog/spdlog.h"
@@ -31,10 +34,34 @@ constexpr char kPinsCf[] = "pins";
 constexpr char kStateCf[] = "state";
 
 constexpr char kContentOwner = 'c';
+
+// Records the sequence numbers that finished flushes made durable.
+class FlushListener final : public rocksdb::EventListener {
+ public:
+  explicit FlushListener(
+      std::shared_ptr<std::atomic<rocksdb::SequenceNumber>> flushed)
+      : flushed_(std::move(flushed)) {}
+  void OnFlushCompleted(rocksdb::DB* /*db*/,
+                        const rocksdb::FlushJobInfo& info) override {
+    // Column families flush atomically, so the haves' flush (every piece's
+    // batch writes a have) speaks for the whole batch.
+    if (info.cf_name != kHavesCf) return;
+    rocksdb::SequenceNumber cur = flushed_->load();
+    while (cur < info.largest_seqno &&
+           !flushed_->compare_exchange_weak(cur, info.largest_seqno)) {
+    }
+  }
+
+ private:
+  std::shared_ptr<std::atomic<rocksdb::SequenceNumber>> flushed_;
+};
 // Adds at least this large write their pieces without the WAL and flush before
 // they commit: the bytes then reach the disk once (in blob files) instead of
 // twice (WAL, then blob files).
 constexpr uint64_t kWalLessAddBytes = 16 << 20;
+// Fetched pieces are written without the WAL too, and count as stored once a
+// flush has made them durable: when a memtable fills (write_buffer_size below),
+// at Sync(), or when the store closes.
 constexpr char kUploadOwner = 'u';
 
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
@@ -87,12 +114,23 @@ struct ChunkInfo {
   // The value was written without the WAL and may not be flushed yet: a crash
   // could lose it, so a WAL-logged add that needs it writes it again.
   bool volatile_value = false;
+  // The bytes were hash-checked since the store opened (written by a caller
+  // that verified them, or read and checked). Later reads rely on RocksDB's
+  // CRC32C of the blob record instead of hashing the piece again.
+  bool verified = false;
 };
 
 struct ContentEntry {
   ContentRecord record;
+  // Readable pieces.
   std::vector<bool> have;
+  // Fetched pieces written without the WAL and not yet flushed: readable, but
+  // not counted in pieces_local until durable. Empty when none ever were.
+  std::vector<bool> pending;
+  // Durable pieces.
   uint32_t pieces_local = 0;
+
+  bool IsPending(uint32_t i) const { return i < pending.size() && pending[i]; }
   bool pinned = false;
 
   ContentState State() const { return {record, pieces_local, pinned}; }
@@ -136,6 +174,7 @@ class RocksDbChunkStore final : public ChunkStore {
   absl::StatusOr<ContentState> CreateContent(ContentRecord record) override;
   absl::Status PutContentPiece(const ContentId& id, uint32_t index,
                                std::span<const uint8_t> data) override;
+  absl::Status Sync() override;
   absl::StatusOr<ContentId> FindByTruncatedId(
       std::string_view prefix20) override;
   absl::StatusOr<std::vector<bool>> PiecesHeld(const ContentId& id) override;
@@ -175,6 +214,12 @@ class RocksDbChunkStore final : public ChunkStore {
                                 const Sha256Digest& hash, int tree_levels,
                                 std::span<const uint8_t> data, bool wal_less)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts as stored the fetched pieces that flushes up to `seq` made durable.
+  void MarkDurableLocked(rocksdb::SequenceNumber seq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PutContentPieceLocked(const ContentId& id, uint32_t index,
+                                     std::span<const uint8_t> data)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RemoveLocked(const ContentId& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status EvictForLocked(uint64_t length)
@@ -198,6 +243,19 @@ class RocksDbChunkStore final : public ChunkStore {
   uint64_t reserved_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t data_loss_events_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t evictions_ ABSL_GUARDED_BY(mu_) = 0;
+  // Fetched pieces waiting for a flush (see ContentEntry::pending).
+  // In write order; `seq` is at least the sequence number of the piece's
+  // batch.
+  struct Unsynced {
+    rocksdb::SequenceNumber seq;
+    ContentId id;
+    uint32_t index;
+  };
+  std::deque<Unsynced> unsynced_ ABSL_GUARDED_BY(mu_);
+  // The largest sequence number a finished flush made durable (set by the
+  // listener, which takes no lock of ours: a flush must never wait for mu_).
+  std::shared_ptr<std::atomic<rocksdb::SequenceNumber>> flushed_seq_ =
+      std::make_shared<std::atomic<rocksdb::SequenceNumber>>(0);
 };
 
 absl::Status RocksDbChunkStore::Init() {
@@ -221,6 +279,7 @@ absl::Status RocksDbChunkStore::Init() {
   // family at one sequence number keeps a chunk and the have that references it
   // on the same side of a crash.
   db_options.atomic_flush = true;
+  db_options.listeners.push_back(std::make_shared<FlushListener>(flushed_seq_));
 
   rocksdb::ColumnFamilyOptions small;
   rocksdb::ColumnFamilyOptions blobs;
@@ -232,8 +291,9 @@ absl::Status RocksDbChunkStore::Init() {
   // blob file is deleted once every chunk in it is gone; an add writes its
   // chunks side by side, so removing or evicting content frees whole files.
   blobs.enable_blob_garbage_collection = false;
-  blobs.write_buffer_size = 16 << 20;
-  blobs.max_write_buffer_number = 4;
+  // Memtables hold piece bytes until a flush: keep them small (peak RSS).
+  blobs.write_buffer_size = 4 << 20;
+  blobs.max_write_buffer_number = 3;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, small},
@@ -429,6 +489,7 @@ absl::Status RocksDbChunkStore::WritePieceLocked(const std::string& have_key,
     if (info.refs == 1 || info.lost) used_bytes_ += size;
     info.lost = false;
     info.volatile_value = wal_less;
+    info.verified = true;
   }
   return absl::OkStatus();
 }
@@ -506,9 +567,20 @@ absl::StatusOr<ContentState> RocksDbChunkStore::CommitUpload(
   absl::flat_hash_map<Sha256Digest, uint32_t> dropped;
   uint64_t freed = 0;
   std::vector<uint32_t> gained;
+  std::vector<uint32_t> made_durable;
   for (const auto& [index, piece] : up.pieces) {
     batch.Delete(haves(), HaveKey(kUploadOwner, UploadView(upload), index));
-    if (entry.have[index]) {
+    if (entry.IsPending(index)) {
+      // Fetched but not yet flushed; the add's chunk is durable, so log the
+      // have now. The fetched have already holds the chunk's reference.
+      freed += DropRefLocked(piece.first, batch, dropped);
+      batch.Put(
+          haves(),
+          HaveKey(kContentOwner, entry.record.id.AsStringView(), index),
+          HaveValue(piece.first, entry.record.layout().piece_tree_levels(index),
+                    piece.second));
+      made_durable.push_back(index);
+    } else if (entry.have[index]) {
       freed += DropRefLocked(piece.first, batch, dropped);
     } else {
       batch.Put(
@@ -534,6 +606,8 @@ absl::StatusOr<ContentState> RocksDbChunkStore::CommitUpload(
   }
   for (uint32_t i : gained) entry.have[i] = true;
   entry.pieces_local += gained.size();
+  for (uint32_t i : made_durable) entry.pending[i] = false;
+  entry.pieces_local += made_durable.size();
   reserved_bytes_ -= up.reserved;
   uploads_.erase(u);
   if (existing == contents_.end())
@@ -640,7 +714,20 @@ absl::StatusOr<ContentState> RocksDbChunkStore::CreateContent(
 absl::Status RocksDbChunkStore::PutContentPiece(const ContentId& id,
                                                 uint32_t index,
                                                 std::span<const uint8_t> data) {
-  absl::MutexLock lock(&mu_);
+  bool last = false;
+  {
+    absl::MutexLock lock(&mu_);
+    SHOAL_RETURN_IF_ERROR(PutContentPieceLocked(id, index, data));
+    // The content's last missing piece: make the whole of it durable before
+    // the caller reports it complete.
+    const ContentEntry& e = contents_.find(id)->second;
+    last = std::find(e.have.begin(), e.have.end(), false) == e.have.end();
+  }
+  return last ? Sync() : absl::OkStatus();
+}
+
+absl::Status RocksDbChunkStore::PutContentPieceLocked(
+    const ContentId& id, uint32_t index, std::span<const uint8_t> data) {
   auto c = contents_.find(id);
   if (c == contents_.end()) {
     return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
@@ -661,10 +748,50 @@ absl::Status RocksDbChunkStore::PutContentPiece(const ContentId& id,
   const int levels = layout.piece_tree_levels(index);
   SHOAL_RETURN_IF_ERROR(
       WritePieceLocked(HaveKey(kContentOwner, id.AsStringView(), index), hash,
-                       levels, data, /*wal_less=*/false));
+                       levels, data, /*wal_less=*/true));
   e.have[index] = true;
-  ++e.pieces_local;
+  if (e.pending.empty()) e.pending.assign(e.have.size(), false);
+  e.pending[index] = true;
+  unsynced_.push_back({db_->GetLatestSequenceNumber(), id, index});
+  MarkDurableLocked(flushed_seq_->load());
   return absl::OkStatus();
+}
+
+absl::Status RocksDbChunkStore::Sync() {
+  rocksdb::SequenceNumber target;
+  {
+    absl::MutexLock lock(&mu_);
+    MarkDurableLocked(flushed_seq_->load());
+    if (unsynced_.empty()) return absl::OkStatus();
+    target = unsynced_.back().seq;
+  }
+  // Every piece recorded so far was written before this flush began, so the
+  // flush makes it durable (with its have: all column families flush
+  // atomically).
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  fo.allow_write_stall = true;
+  SHOAL_RETURN_IF_ERROR(
+      FromRocks(db_->Flush(fo, handles_), "flushing fetched pieces"));
+  absl::MutexLock lock(&mu_);
+  MarkDurableLocked(std::max(target, flushed_seq_->load()));
+  return absl::OkStatus();
+}
+
+void RocksDbChunkStore::MarkDurableLocked(rocksdb::SequenceNumber seq) {
+  while (!unsynced_.empty() && unsynced_.front().seq <= seq) {
+    const Unsynced u = unsynced_.front();
+    unsynced_.pop_front();
+    auto c = contents_.find(u.id);
+    if (c == contents_.end() || !c->second.IsPending(u.index)) continue;
+    ContentEntry& e = c->second;
+    e.pending[u.index] = false;
+    ++e.pieces_local;
+    if (auto info = chunks_.find(e.record.piece_layer[u.index]);
+        info != chunks_.end()) {
+      info->second.volatile_value = false;
+    }
+  }
 }
 
 absl::StatusOr<std::vector<bool>> RocksDbChunkStore::PiecesHeld(
@@ -698,6 +825,7 @@ absl::StatusOr<std::string> RocksDbChunkStore::ReadPiece(const ContentId& id,
   Sha256Digest hash;
   int levels;
   uint32_t size;
+  bool verified = false;
   {
     absl::MutexLock lock(&mu_);
     auto c = contents_.find(id);
@@ -715,12 +843,15 @@ absl::StatusOr<std::string> RocksDbChunkStore::ReadPiece(const ContentId& id,
     hash = e.record.piece_layer[index];
     levels = e.record.layout().piece_tree_levels(index);
     size = e.record.layout().piece_size(index);
+    if (auto info = chunks_.find(hash); info != chunks_.end())
+      verified = info->second.verified;
   }
   std::string value;
   rocksdb::ReadOptions ro;
-  // The merkle check below is stronger than RocksDB's CRC32C (which Debian's
-  // portable build computes slowly), so skip the CRC.
-  ro.verify_checksums = false;
+  // RocksDB checks the CRC32C of every blob record it reads (with ISA-L's
+  // CRC32C, see internal/fast_crc32c.h), which catches bytes damaged on disk;
+  // the piece's hash is checked at its first read since the store opened.
+  ro.verify_checksums = true;
   rocksdb::Status s = db_->Get(ro, chunks(), DigestView(hash), &value);
   if (s.IsNotFound()) return HandleBadChunk(id, index, hash, "chunk missing");
   if (s.IsCorruption()) return HandleBadChunk(id, index, hash, s.ToString());
@@ -730,8 +861,13 @@ absl::StatusOr<std::string> RocksDbChunkStore::ReadPiece(const ContentId& id,
     return HandleBadChunk(id, index, hash, "chunk has the wrong size");
   }
   value.pop_back();  // the tree height, stored last so that dropping it is free
-  if (chunk::HashPiece(chunk::AsBytes(value), levels) != hash) {
-    return HandleBadChunk(id, index, hash, "chunk fails its hash");
+  if (!verified) {
+    if (chunk::HashPiece(chunk::AsBytes(value), levels) != hash) {
+      return HandleBadChunk(id, index, hash, "chunk fails its hash");
+    }
+    absl::MutexLock lock(&mu_);
+    if (auto info = chunks_.find(hash); info != chunks_.end())
+      info->second.verified = true;
   }
   return value;
 }
@@ -754,7 +890,11 @@ absl::Status RocksDbChunkStore::HandleBadChunk(const ContentId& id,
     rocksdb::Status s = db_->Write(write_options_, &batch);
     if (s.ok()) {
       c->second.have[index] = false;
-      --c->second.pieces_local;
+      if (c->second.IsPending(index)) {
+        c->second.pending[index] = false;
+      } else {
+        --c->second.pieces_local;
+      }
       if (!info->second.lost) used_bytes_ -= info->second.size;
       info->second.lost = true;
       if (--info->second.refs == 0) chunks_.erase(info);
@@ -785,6 +925,7 @@ absl::Status RocksDbChunkStore::Touch(const ContentId& id) {
 
 absl::StatusOr<ContentState> RocksDbChunkStore::Stat(const ContentId& id) {
   absl::MutexLock lock(&mu_);
+  MarkDurableLocked(flushed_seq_->load());
   auto c = contents_.find(id);
   if (c == contents_.end())
     return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
@@ -793,6 +934,7 @@ absl::StatusOr<ContentState> RocksDbChunkStore::Stat(const ContentId& id) {
 
 std::vector<ContentState> RocksDbChunkStore::List() {
   absl::MutexLock lock(&mu_);
+  MarkDurableLocked(flushed_seq_->load());
   std::vector<ContentState> out;
   out.reserve(contents_.size());
   for (const auto& [id, e] : contents_) out.push_back(e.State());
@@ -846,6 +988,13 @@ absl::Status RocksDbChunkStore::PutState(std::string_view key,
 
 absl::Status RocksDbChunkStore::CorruptChunkForTesting(const Sha256Digest& hash,
                                                        std::string_view bytes) {
+  {
+    // Bytes replaced behind the store's back, with a valid CRC: only the hash
+    // check can tell, as for damage found at the first read after an open.
+    absl::MutexLock lock(&mu_);
+    if (auto info = chunks_.find(hash); info != chunks_.end())
+      info->second.verified = false;
+  }
   return FromRocks(db_->Put(write_options_, chunks(), DigestView(hash), bytes),
                    "corrupting");
 }

@@ -2,8 +2,9 @@
 //
 // A chunk is one piece of content, keyed by the hash that verifies it (its
 // piece-layer hash, or the pieces root for content of one piece). Chunks are
-// shared by every content that contains them and re-verified on every read, so
-// a corrupt chunk is never served.
+// shared by every content that contains them and checked on every read, so a
+// corrupt chunk is never served: RocksDB checks the CRC32C of every blob it
+// reads, and a chunk's hash is checked at its first read after the store opens.
 //
 // Column families:
 //   chunks    piece hash (32)                -> piece bytes + tree levels (1)
@@ -151,9 +152,18 @@ class ChunkStore {
   // layer. Atomic; storing a piece twice is a no-op. NOT_FOUND for unknown
   // content, OUT_OF_RANGE for a bad index, INVALID_ARGUMENT for data of the
   // wrong size.
+  //
+  // The piece is readable at once, but written without RocksDB's WAL (so its
+  // bytes reach the disk once, not twice): it counts in pieces_local, and
+  // survives a crash, once a flush has made it durable. That happens after
+  // every 8 MiB of such pieces, at Sync(), and when the store closes.
   virtual absl::Status PutContentPiece(const chunk::ContentId& id,
                                        uint32_t index,
                                        std::span<const uint8_t> data) = 0;
+
+  // Makes every piece PutContentPiece stored so far durable (a flush). Cheap
+  // when there is nothing to flush; blocks for the flush otherwise.
+  virtual absl::Status Sync() = 0;
 
   // The content whose ID starts with these 20 bytes (the info-hash BitTorrent
   // handshakes carry for a v2 torrent), if stored. NOT_FOUND otherwise.

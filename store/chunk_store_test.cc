@@ -1,6 +1,7 @@
 #include "store/chunk_store.h"
 
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "gmock/gmock.h"
@@ -320,6 +321,15 @@ TEST_F(ChunkStoreTest, FetchedContent) {
   Reopen();
   EXPECT_EQ(store_->Stat(record.id)->pieces_local, 2u);
   ASSERT_TRUE(store_->PutContentPiece(record.id, 1, piece(1)).ok());
+  // Readable at once; counted as stored once a flush made it durable.
+  EXPECT_EQ(
+      store_->ReadPiece(record.id, 1).value_or(""),
+      std::string(data.substr(layout.piece_offset(1), layout.piece_size(1))));
+  EXPECT_EQ(store_->Stat(record.id)->pieces_local, 2u);
+  ASSERT_TRUE(store_->Sync().ok());
+  EXPECT_EQ(store_->Stat(record.id)->pieces_local, 3u);
+  ASSERT_TRUE(store_->Sync().ok());  // nothing left: a no-op
+  // The last piece makes the whole content durable before it returns.
   ASSERT_TRUE(store_->PutContentPiece(record.id, 3, piece(3)).ok());
   EXPECT_TRUE(store_->Stat(record.id)->complete());
   EXPECT_EQ(ReadAll(record.id), data);
@@ -329,6 +339,78 @@ TEST_F(ChunkStoreTest, FetchedContent) {
   EXPECT_EQ(*found, record.id);
   EXPECT_EQ(store_->FindByTruncatedId(std::string(20, 'x')).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// Fetched pieces become durable as memtables flush, without an explicit Sync,
+// and an add of the same content makes a not-yet-durable piece durable.
+TEST_F(ChunkStoreTest, FetchedPiecesBecomeDurable) {
+  std::string data = RandomBytes(10 << 20, 41);
+  auto [up, record] = Upload(data);
+  store_->AbortUpload(up);
+  ASSERT_TRUE(store_->CreateContent(record).ok());
+  ContentLayout layout = record.layout();
+  const uint32_t n = layout.num_pieces();
+  ASSERT_GT(n, 3u);
+  for (uint32_t i = 0; i + 1 < n; ++i) {
+    ASSERT_TRUE(
+        store_
+            ->PutContentPiece(record.id, i,
+                              Bytes(data).subspan(layout.piece_offset(i),
+                                                  layout.piece_size(i)))
+            .ok());
+  }
+  // Memtables fill and flush in the background; the pieces they held are
+  // then counted.
+  uint32_t durable = 0;
+  for (int i = 0; i < 500 && durable == 0; ++i) {
+    durable = store_->Stat(record.id)->pieces_local;
+    if (durable == 0) absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_GT(durable, 0u);
+  EXPECT_LT(durable, n - 1);
+  // An add of the whole content: every piece is stored and durable.
+  ASSERT_TRUE(Add(data).ok());
+  EXPECT_TRUE(store_->Stat(record.id)->complete());
+  EXPECT_EQ(store_->Stats().used_bytes, data.size());
+  Reopen();
+  EXPECT_TRUE(store_->Stat(record.id)->complete());
+  EXPECT_EQ(ReadAll(record.id), data);
+}
+
+// Bytes damaged in a blob file after the chunk was verified are caught by
+// RocksDB's CRC32C: the read fails with DATA_LOSS, the piece is dropped.
+TEST_F(ChunkStoreTest, DamagedBlobFileCaughtByCrc) {
+  std::string data = RandomBytes(4 * 65536, 42);
+  auto id = Add(data);
+  ASSERT_TRUE(id.ok());
+  Reopen();                       // the chunks are now in a blob file
+  EXPECT_EQ(ReadAll(*id), data);  // checks every hash once
+  std::filesystem::path blob;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_))
+    if (entry.path().extension() == ".blob") blob = entry.path();
+  ASSERT_FALSE(blob.empty());
+  {
+    // Flip one byte in the middle of the file (inside some chunk's bytes).
+    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+    const auto mid =
+        static_cast<std::streamoff>(std::filesystem::file_size(blob) / 2);
+    f.seekg(mid);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x55);
+    f.seekp(mid);
+    f.write(&c, 1);
+  }
+  int lost = 0;
+  for (uint32_t i = 0; i < 4; ++i) {
+    auto piece = store_->ReadPiece(*id, i);
+    if (!piece.ok()) {
+      EXPECT_EQ(piece.status().code(), absl::StatusCode::kDataLoss);
+      ++lost;
+    }
+  }
+  EXPECT_EQ(lost, 1);
+  EXPECT_EQ(store_->Stat(*id)->pieces_local, 3u);
 }
 
 // Node state round-trips.
