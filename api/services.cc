@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/grpc_status.h"
+#include "api/read_stream.h"
 #include "base/hex.h"
 #include "node/content_io.h"
 #include "spdlog/spdlog.h"
@@ -13,7 +14,6 @@ using chunk::ContentId;
 
 // Read responses carry at most this many bytes each, well under gRPC's 4 MiB
 // message limit.
-constexpr size_t kReadMessageBytes = 1 << 20;
 
 absl::StatusOr<ContentId> ParseId(const std::string& id) {
   auto parsed = ContentId::FromHex(id);
@@ -159,24 +159,11 @@ grpc::Status ContentServiceImpl::Read(
   uint64_t content_length = 0;
   if (auto st = node_.store().Stat(*id); st.ok())
     content_length = st->record.length;
-  v1::ReadResponse msg;
   absl::Status s = node::ReadContent(
       node_.store(), node_.pool(), *id, request->offset(), length,
       [&](std::string&& data, uint64_t offset) {
-        if (ctx->IsCancelled()) return false;
-        msg.set_content_length(content_length);
-        if (data.size() <= kReadMessageBytes) {
-          msg.set_offset(offset);
-          msg.set_data(std::move(data));
-          return writer->Write(msg);
-        }
-        for (size_t off = 0; off < data.size(); off += kReadMessageBytes) {
-          msg.set_offset(offset + off);
-          msg.set_data(data.data() + off,
-                       std::min(kReadMessageBytes, data.size() - off));
-          if (!writer->Write(msg)) return false;
-        }
-        return true;
+        return WriteReadResponses(ctx, writer, std::move(data), offset,
+                                  content_length);
       },
       arriving.get(), node_.options().fetch_timeout);
   return Finish("Read", s);

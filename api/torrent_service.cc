@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/grpc_status.h"
+#include "api/read_stream.h"
 #include "node/session.h"
 
 namespace shoal::api {
@@ -15,6 +16,7 @@ void Fill(const node::TorrentStatus& s, v1::TorrentStatus* out) {
   out->set_state(node::TorrentStateName(s.state));
   out->set_error(s.error);
   out->set_save_path(s.save_path);
+  out->set_in_store(s.in_store);
   out->set_sequential(s.sequential);
   out->set_progress(s.progress);
   out->set_total_size(s.total_size);
@@ -85,6 +87,11 @@ grpc::Status TorrentServiceImpl::Add(grpc::ServerContext*,
   }
   p.paused = request->paused();
   p.sequential = request->sequential();
+  p.in_store = request->in_store();
+  if (p.in_store && !p.save_path.empty()) {
+    return ToGrpc(absl::InvalidArgumentError(
+        "a torrent kept in the chunk store has no save path"));
+  }
   for (const std::string& peer : request->peers()) {
     auto hp = node::HostPort::Parse(peer);
     if (!hp.ok()) return ToGrpc(hp.status());
@@ -94,6 +101,24 @@ grpc::Status TorrentServiceImpl::Add(grpc::ServerContext*,
   if (!st.ok()) return ToGrpc(st.status());
   Fill(*st, response);
   return grpc::Status::OK;
+}
+
+grpc::Status TorrentServiceImpl::ReadFile(
+    grpc::ServerContext* ctx, const v1::ReadTorrentFileRequest* request,
+    grpc::ServerWriter<v1::ReadResponse>* writer) {
+  std::optional<uint64_t> length;
+  if (request->has_length()) length = request->length();
+  uint64_t file_length = 0;
+  if (auto files = node_.session().TorrentFiles(request->id()); files.ok()) {
+    for (const node::TorrentFileInfo& f : *files)
+      if (f.index == request->file_index()) file_length = f.size;
+  }
+  return ToGrpc(node_.session().ReadTorrentFile(
+      request->id(), request->file_index(), request->offset(), length,
+      [&](std::string&& data, uint64_t offset) {
+        return WriteReadResponses(ctx, writer, std::move(data), offset,
+                                  file_length);
+      }));
 }
 
 grpc::Status TorrentServiceImpl::List(grpc::ServerContext*,

@@ -51,6 +51,9 @@ class TorrentServiceImpl final : public v1::TorrentService::Service {
   grpc::Status SetRateLimits(grpc::ServerContext* ctx,
                              const v1::RateLimits* request,
                              v1::RateLimits* response) override;
+  grpc::Status ReadFile(grpc::ServerContext* ctx,
+                        const v1::ReadTorrentFileRequest* request,
+                        grpc::ServerWriter<v1::ReadResponse>* writer) override;
   grpc::Status GetRateLimits(grpc::ServerContext* ctx,
                              const v1::TorrentRequest* request,
                              v1::RateLimits* response) override;

@@ -548,6 +548,8 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
   config.source.magnet = params.magnet;
   config.source.save_path =
       params.save_path.empty() ? options_.default_save_path : params.save_path;
+  config.source.in_store = params.in_store;
+  if (params.in_store) config.source.save_path.clear();
   auto add_peer = [&](const std::string& host, uint16_t port) -> absl::Status {
     boost::system::error_code ec;
     auto addr = asio::ip::make_address(host, ec);
@@ -597,6 +599,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
       d["magnet"] = params.magnet;
     }
     d["save path"] = config.source.save_path.string();
+    d["in store"] = int64_t{params.in_store};
     std::string peers;
     for (const HostPort& hp : params.peers) peers += hp.ToString() + " ";
     d["peers"] = peers;
@@ -674,6 +677,7 @@ void Session::LoadTorrents() {
     }
     p.paused = d->root().FindInt("paused").value_or(0) != 0;
     p.sequential = d->root().FindInt("sequential").value_or(0) != 0;
+    p.in_store = d->root().FindInt("in store").value_or(0) != 0;
     auto st = AddTorrentHere(p, /*persist=*/false);
     if (!st.ok()) {
       spdlog::warn("torrent {}: cannot restore: {}", id,
@@ -715,6 +719,62 @@ absl::StatusOr<std::vector<TorrentFileInfo>> Session::TorrentFiles(
               "the torrent's metadata is not known yet");
         return t.Files();
       });
+}
+
+absl::Status Session::ReadTorrentFile(const std::string& id, size_t file,
+                                      uint64_t offset,
+                                      std::optional<uint64_t> length,
+                                      const ReadSink& sink) {
+  SHOAL_ASSIGN_OR_RETURN(
+      TorrentSwarm::ReadSource src,
+      WithTorrent(id, [](TorrentSwarm& t) { return t.GetReadSource(); }));
+  const chunk::Metainfo& m = *src.metainfo;
+  if (file >= m.files.size() || m.files[file].pad_file) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no file ", file, " in the torrent (it has ",
+                     m.files.size(), " entries, pad files included)"));
+  }
+  const chunk::FileEntry& e = m.files[file];
+  if (offset > e.length) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("offset ", offset, " is past the end of the file (",
+                     e.length, " bytes)"));
+  }
+  const uint64_t len = length.value_or(e.length - offset);
+  if (len > e.length - offset) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("range ", offset, "+", len,
+                     " is past the end of the file (", e.length, " bytes)"));
+  }
+  uint64_t pos = e.offset + offset;  // in the torrent's byte stream
+  const uint64_t end = pos + len;
+  while (pos < end) {
+    const uint32_t p = static_cast<uint32_t>(pos / m.piece_length);
+    if (p >= m.num_pieces || !src.have.test(p)) {
+      return absl::UnavailableError(absl::StrCat("piece ", p, " (byte ",
+                                                 pos - e.offset, " of ", e.path,
+                                                 ") is not downloaded yet"));
+    }
+    SHOAL_ASSIGN_OR_RETURN(std::string data, src.storage->ReadPiece(p));
+    if (src.verifier != nullptr && !src.verifier->Verify(p, data).ok()) {
+      return absl::DataLossError(
+          absl::StrCat("piece ", p,
+                       " changed on disk since it was verified; recheck the "
+                       "torrent"));
+    }
+    const uint64_t start = uint64_t{p} * m.piece_length;
+    const uint64_t from = pos - start;
+    const uint64_t to = std::min<uint64_t>(end - start, data.size());
+    if (to <= from) {
+      return absl::InternalError(
+          absl::StrCat("piece ", p, " is shorter than the file needs"));
+    }
+    if (from != 0 || to != data.size()) data = data.substr(from, to - from);
+    if (!sink(std::move(data), pos - e.offset))
+      return absl::CancelledError("reader went away");
+    pos = start + to;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<size_t> Session::TorrentFileEntries(const std::string& id) {

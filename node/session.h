@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "base/thread_pool.h"
 #include "chunk/content_id.h"
 #include "node/asio.h"
+#include "node/content_io.h"
 #include "node/content_swarm.h"
 #include "node/dht_service.h"
 #include "node/events.h"
@@ -55,6 +57,8 @@ struct AddTorrentParams {
   std::filesystem::path save_path;  // empty: the default
   bool paused = false;
   bool sequential = false;
+  // Keep the pieces in the chunk store instead of files under save_path.
+  bool in_store = false;
   // Peers to connect to, besides x.pe and trackers.
   std::vector<HostPort> peers;
 };
@@ -107,6 +111,12 @@ class Session {
   // Adds a torrent: INVALID_ARGUMENT if the .torrent or magnet does not parse,
   // ALREADY_EXISTS if it is already added.
   absl::StatusOr<TorrentStatus> AddTorrent(const AddTorrentParams& params);
+  // Streams bytes [offset, offset + length) of file `file` of a torrent to
+  // `sink` (offsets within the file), from verified pieces; see
+  // TorrentService.ReadFile for the errors.
+  absl::Status ReadTorrentFile(const std::string& id, size_t file,
+                               uint64_t offset, std::optional<uint64_t> length,
+                               const ReadSink& sink);
   std::vector<TorrentStatus> ListTorrents();
   absl::StatusOr<TorrentStatus> GetTorrent(const std::string& id);
   absl::StatusOr<std::vector<PeerInfo>> TorrentPeers(const std::string& id);

@@ -27,6 +27,9 @@ constexpr int kHashPeers = 4;
 constexpr uint64_t kRechokeTicks = 10;
 // A peer silent this long is dropped; we send a keep-alive after half of it.
 constexpr uint64_t kIdleTicks = 120;
+// Seconds a peer has to answer a request for the block hashes under a bad
+// piece before the next peer is asked.
+constexpr uint64_t kBlameAnswerTicks = 5;
 
 std::string EndpointText(const tcp::endpoint& e) {
   boost::system::error_code ec;
@@ -355,8 +358,8 @@ void Swarm::OnClose(PeerConnection& conn, const absl::Status& why) {
     }
     picker_->PeerGone(conn.key());
   }
-  // Blame it was asked to settle falls back to strikes, later (Strike may ban
-  // and close other connections).
+  // Blame it was asked to settle goes to the next peer (or to strikes), later
+  // (Strike may ban and close other connections).
   std::vector<Blame> unsettled;
   for (auto it = blame_.begin(); it != blame_.end();) {
     if (it->second.asked == conn.key()) {
@@ -368,9 +371,9 @@ void Swarm::OnClose(PeerConnection& conn, const absl::Status& why) {
   }
   if (!unsettled.empty()) {
     asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_),
-                     unsettled = std::move(unsettled)] {
+                     unsettled = std::move(unsettled)]() mutable {
       if (alive.expired()) return;
-      for (const Blame& b : unsettled) Strike(b.piece, b.senders);
+      for (Blame& b : unsettled) AskNextForBlame(std::move(b));
     });
   }
   // Erase later: the caller may still be inside this peer's code.
@@ -501,6 +504,7 @@ void Swarm::Tick() {
     }
     if (ticks_ % kRechokeTicks == 0) Rechoke();
     if (ticks_ % 10 == 5) SendPex();
+    ExpireBlame();
     OnTick();
     if (!alive.expired()) Tick();
   });
@@ -1310,36 +1314,77 @@ bool Swarm::AskBlockHashes(uint32_t piece, std::shared_ptr<char[]> data,
     }
   }
   if (file == m_->files.size() || !m_->files[file].pieces_root) return false;
-  // Asked of a peer that has the piece and sent none of it, if there is one.
-  Peer* ask = nullptr;
-  for (Peer* q : LivePeers()) {
-    const bool has =
-        q->has_all || (q->has.size() > piece && q->has.test(piece));
-    if (!has || !q->handshake.v2()) continue;
-    const bool sent = std::find(senders.begin(), senders.end(),
-                                q->conn->key()) != senders.end();
-    if (ask == nullptr || !sent) ask = q;
-    if (!sent) break;
-  }
-  if (ask == nullptr) return false;
-  wire::HashSpec spec;
-  spec.pieces_root = *m_->files[file].pieces_root;
-  spec.base_layer = 0;
-  spec.index = (piece - chunk::FilePieces(*m_, file).first) * per_piece;
-  spec.length = per_piece;
-  spec.proof_layers = 0;
   Blame b;
+  b.spec.pieces_root = *m_->files[file].pieces_root;
+  b.spec.base_layer = 0;
+  b.spec.index = (piece - chunk::FilePieces(*m_, file).first) * per_piece;
+  b.spec.length = per_piece;
+  b.spec.proof_layers = 0;
   b.piece = piece;
   b.data = std::move(data);
   b.bytes = bytes;
   b.block_senders = std::move(block_senders);
   b.senders = senders;
+  AskNextForBlame(std::move(b));
+  return true;
+}
+
+void Swarm::ExpireBlame() {
+  std::vector<Blame> late;
+  for (auto it = blame_.begin(); it != blame_.end();) {
+    if (ticks_ >= it->second.asked_tick + kBlameAnswerTicks) {
+      late.push_back(std::move(it->second));
+      it = blame_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (Blame& b : late) AskNextForBlame(std::move(b));
+}
+
+void Swarm::AskNextForBlame(Blame b) {
+  // A connection made on the v2 info-hash (or one that offered v2) can answer
+  // hash requests; libtorrent sets no v2 bit once the v2 hash is agreed on.
+  const std::string v2_key =
+      hashes_.v2 ? std::string(hashes_.v2->AsStringView().substr(0, 20))
+                 : std::string();
+  auto speaks_v2 = [&](const Peer& q) {
+    return q.handshake.v2() ||
+           std::string_view(
+               reinterpret_cast<const char*>(q.handshake.info_hash.data()),
+               20) == v2_key;
+  };
+  auto blocks_sent = [&](uint64_t key) {
+    return std::count(b.block_senders.begin(), b.block_senders.end(), key);
+  };
+  Peer* ask = nullptr;
+  for (Peer* q : LivePeers()) {
+    const uint64_t key = q->conn->key();
+    const bool has =
+        q->has_all || (q->has.size() > b.piece && q->has.test(b.piece));
+    if (!has || !speaks_v2(*q) ||
+        std::find(b.tried.begin(), b.tried.end(), key) != b.tried.end())
+      continue;
+    // Rank: a peer that sent nothing of the piece, else the one that sent the
+    // most of it (a liar sends what it must, an honest peer the rest).
+    auto rank = [&](const Peer* p) {
+      const auto n = blocks_sent(p->conn->key());
+      return n == 0 ? INT64_MAX : static_cast<int64_t>(n);
+    };
+    if (ask == nullptr || rank(q) > rank(ask)) ask = q;
+  }
+  if (ask == nullptr) {
+    Strike(b.piece, b.senders);
+    return;
+  }
   b.asked = ask->conn->key();
+  b.asked_tick = ticks_;
+  b.tried.push_back(b.asked);
+  const wire::HashSpec spec = b.spec;
   blame_[std::make_pair(
       std::string(reinterpret_cast<const char*>(spec.pieces_root.data()), 32),
       spec.index)] = std::move(b);
   ask->conn->Send(wire::HashRequest{spec});
-  return true;
 }
 
 void Swarm::OnBlockHashes(Peer& p, const wire::HashSpec& spec,
@@ -1350,7 +1395,7 @@ void Swarm::OnBlockHashes(Peer& p, const wire::HashSpec& spec,
   if (it == blame_.end() || it->second.asked != p.conn->key()) return;
   Blame b = std::move(it->second);
   blame_.erase(it);
-  if (rejected) return Strike(b.piece, b.senders);
+  if (rejected) return AskNextForBlame(std::move(b));
   auto bad = verifier_->FindBadBlocks(
       b.piece, std::string_view(b.data.get(), b.bytes), Digests(flat));
   if (!bad.ok()) {

@@ -147,6 +147,8 @@ class Swarm : public PeerConnection::Handler {
   uint8_t piece_priority(uint32_t piece) const {
     return picker_ ? picker_->Priority(piece) : 0;
   }
+  // Where verified pieces are read from; null until the swarm is downloading.
+  std::shared_ptr<store::PieceStorage> storage() const { return storage_; }
   const chunk::Bitfield* have() const {
     return picker_ ? &picker_->have() : nullptr;
   }
@@ -214,7 +216,6 @@ class Swarm : public PeerConnection::Handler {
     return verifier_;
   }
   const std::shared_ptr<chunk::Metainfo>& metainfo_ptr() const { return m_; }
-  std::shared_ptr<store::PieceStorage> storage() const { return storage_; }
   asio::io_context& io() { return io_; }
   ThreadPool& pool() { return pool_; }
   const std::shared_ptr<bool>& alive() const { return alive_; }
@@ -256,6 +257,9 @@ class Swarm : public PeerConnection::Handler {
     std::vector<uint64_t> block_senders;  // per block
     std::vector<uint64_t> senders;        // each once
     uint64_t asked = 0;                   // the peer asked for the hashes
+    uint64_t asked_tick = 0;
+    std::vector<uint64_t> tried;  // peers asked before, who failed to answer
+    wire::HashSpec spec;
   };
   // A v2 file whose piece layer is being fetched.
   struct LayerFetch {
@@ -313,6 +317,13 @@ class Swarm : public PeerConnection::Handler {
   // hashes under the piece (BEP 52, base layer 0), so that OnBlockHashes bans
   // exactly the senders of bad blocks; false if it cannot.
   void Strike(uint32_t piece, const std::vector<uint64_t>& senders);
+  // Asks the next peer that can answer `b` (one that has the piece and speaks
+  // v2 for this torrent, and has not been tried: peers that sent none of the
+  // piece first, then its senders by blocks sent, most first); files it
+  // under blame_. Falls back to strikes when nobody is left.
+  void AskNextForBlame(Blame b);
+  // Blame whose peer did not answer in time goes to the next peer.
+  void ExpireBlame();
   bool AskBlockHashes(uint32_t piece, std::shared_ptr<char[]> data,
                       size_t bytes, std::vector<uint64_t> block_senders,
                       const std::vector<uint64_t>& senders);

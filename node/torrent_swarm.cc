@@ -20,6 +20,43 @@ tcp::endpoint ToEndpoint(const tracker::PeerEndpoint& p) {
   return ec ? tcp::endpoint() : tcp::endpoint(addr, p.port);
 }
 
+// What names a torrent's pieces in the chunk store: its v2 info-hash if it has
+// one, else its v1 info-hash.
+std::string StoreKey(const chunk::InfoHashes& h) {
+  return std::string(h.v2 ? h.v2->AsStringView() : h.v1->AsStringView());
+}
+
+// A torrent's pieces kept in the chunk store.
+class StorePieces final : public store::PieceStorage {
+ public:
+  StorePieces(store::ChunkStore& store, std::string key,
+              std::shared_ptr<const chunk::Metainfo> m)
+      : store_(store), key_(std::move(key)), m_(std::move(m)) {}
+
+  absl::Status WritePiece(uint32_t piece, std::string_view data) override {
+    if (piece >= m_->num_pieces)
+      return absl::OutOfRangeError("piece index past the torrent");
+    return store_.PutTorrentPiece(key_, piece,
+                                  data.substr(0, chunk::PieceSize(*m_, piece)));
+  }
+  absl::StatusOr<std::string> ReadBlock(uint32_t piece, uint32_t offset,
+                                        uint32_t length) override {
+    auto data = store_.ReadTorrentPiece(key_, piece);
+    if (!data.ok()) return data.status();
+    if (uint64_t{offset} + length > data->size())
+      return absl::OutOfRangeError("block past the piece");
+    return data->substr(offset, length);
+  }
+  absl::StatusOr<std::string> ReadPiece(uint32_t piece) override {
+    return store_.ReadTorrentPiece(key_, piece);
+  }
+
+ private:
+  store::ChunkStore& store_;
+  const std::string key_;
+  const std::shared_ptr<const chunk::Metainfo> m_;
+};
+
 }  // namespace
 
 const char* TorrentStateName(TorrentState s) {
@@ -180,7 +217,20 @@ void TorrentSwarm::Remove(bool delete_data, std::function<void()> done) {
   Publish(EventKind::kRemoved);
   auto finish = [this, delete_data, done = std::move(done),
                  alive = std::weak_ptr<bool>(alive())]() mutable {
-    if (alive.expired() || !delete_data || !files_) {
+    if (alive.expired() || !delete_data) {
+      done();
+      return;
+    }
+    if (config_.source.in_store) {
+      pool().Post([&store = store_, key = StoreKey(hashes()), &io = io(),
+                   done = std::move(done)]() mutable {
+        if (absl::Status s = store.RemoveTorrentPieces(key); !s.ok())
+          spdlog::warn("deleting pieces: {}", s.ToString());
+        asio::post(io, std::move(done));
+      });
+      return;
+    }
+    if (!files_) {
       done();
       return;
     }
@@ -225,16 +275,35 @@ void TorrentSwarm::Prepare() {
     if (config_.source.torrent_bytes.empty()) Publish(EventKind::kMetadata);
   }
   SetState(TorrentState::kChecking);
-  if (!files_) {
+  if (config_.source.in_store) {
+    if (!pieces_) {
+      pieces_ = std::make_shared<StorePieces>(store_, StoreKey(hashes()),
+                                              metainfo_ptr());
+    }
+  } else if (!files_) {
     auto files = store::FileStorage::Create(m, config_.source.save_path);
     if (!files.ok()) return OnError(files.status());
     files_ = std::shared_ptr<store::FileStorage>(std::move(*files));
+    pieces_ = files_;
   }
   if (file_priorities_.size() != m.files.size())
     file_priorities_.assign(m.files.size(), store::kPriorityDefault);
   ApplyPriorities();
+  if (config_.source.in_store && !force_check_) {
+    // The store holds verified pieces only (each written after its hash
+    // check, and read back under RocksDB's CRC32C).
+    auto held = store_.TorrentPieces(StoreKey(hashes()));
+    if (!held.ok()) return OnError(held.status());
+    chunk::Bitfield have(m.num_pieces);
+    for (uint32_t i : *held)
+      if (i < m.num_pieces) have.set(i);
+    spdlog::info("torrent {}: {} of {} pieces in the store", id(), have.count(),
+                 m.num_pieces);
+    Finish(have);
+    return;
+  }
   // Resume data vouches for the pieces of files unchanged since it was saved.
-  if (!force_check_) {
+  if (!force_check_ && files_) {
     auto resume = store::LoadResumeData(store_, hashes());
     if (resume.ok()) {
       const std::vector<store::FileState> now = files_->FileStates();
@@ -269,12 +338,12 @@ void TorrentSwarm::Prepare() {
   for (uint32_t first = 0; first < m.num_pieces; first += kCheckBatch) {
     const uint32_t end = std::min(m.num_pieces, first + kCheckBatch);
     pool().Post([this, alive = std::weak_ptr<bool>(alive()), &io = io(),
-                 files = files_, verifier = verifier(), m = metainfo_ptr(),
+                 pieces = pieces_, verifier = verifier(), m = metainfo_ptr(),
                  check, first, end] {
       std::vector<uint32_t> good;
       absl::Status error;
       for (uint32_t i = first; i < end && !alive.expired(); ++i) {
-        auto data = files->ReadPiece(i);
+        auto data = pieces->ReadPiece(i);
         if (!data.ok()) {
           // Missing or short files are simply not there yet.
           if (data.status().code() != absl::StatusCode::kUnavailable &&
@@ -301,7 +370,7 @@ void TorrentSwarm::Prepare() {
 void TorrentSwarm::Finish(const chunk::Bitfield& have) {
   if (removed_) return;
   if (state_ != TorrentState::kPaused) SetState(TorrentState::kDownloading);
-  StartDownloading(files_, have);
+  StartDownloading(pieces_, have);
   resume_dirty_ = true;
   SaveResume();
 }
@@ -322,8 +391,9 @@ std::vector<uint8_t> TorrentSwarm::PiecePriorities(
 }
 
 void TorrentSwarm::ApplyPriorities() {
-  if (absl::Status s = files_->SetFilePriorities(file_priorities_); !s.ok()) {
-    spdlog::warn("torrent {}: file priorities: {}", id(), s.ToString());
+  if (files_) {
+    if (absl::Status s = files_->SetFilePriorities(file_priorities_); !s.ok())
+      spdlog::warn("torrent {}: file priorities: {}", id(), s.ToString());
   }
   SetPiecePriorities(PiecePriorities(*metainfo()));
 }
@@ -343,7 +413,7 @@ absl::Status TorrentSwarm::SetFilePriorities(std::vector<uint8_t> priorities) {
     if (p > 7)
       return absl::InvalidArgumentError("file priorities range from 0 to 7");
   file_priorities_ = std::move(priorities);
-  if (!files_) {
+  if (!pieces_) {
     // Not started or not checked yet: applied when it is.
     resume_dirty_ = true;
     SaveResume();
@@ -367,12 +437,14 @@ void TorrentSwarm::OnComplete() {
   const bool downloaded_now =
       state_ == TorrentState::kDownloading && downloaded() > 0;
   SetState(TorrentState::kSeeding);
-  if (auto skipped = files_->Finalize(); !skipped.ok()) {
-    spdlog::warn("torrent {}: finalizing files: {}", id(),
-                 skipped.status().ToString());
+  if (files_) {
+    if (auto skipped = files_->Finalize(); !skipped.ok()) {
+      spdlog::warn("torrent {}: finalizing files: {}", id(),
+                   skipped.status().ToString());
+    }
+    if (absl::Status s = files_->Flush(); !s.ok())
+      spdlog::warn("torrent {}: flushing files: {}", id(), s.ToString());
   }
-  if (absl::Status s = files_->Flush(); !s.ok())
-    spdlog::warn("torrent {}: flushing files: {}", id(), s.ToString());
   if (announcer_ && downloaded_now) announcer_->Complete();
   resume_dirty_ = true;
   SaveResume();
@@ -456,6 +528,7 @@ TorrentStatus TorrentSwarm::Status() const {
   s.state = state_;
   if (!error_.ok()) s.error = error_.ToString();
   s.save_path = config_.source.save_path.string();
+  s.in_store = config_.source.in_store;
   s.sequential = config_.sequential;
   if (m) {
     s.total_size = m->total_size;
@@ -515,6 +588,21 @@ TorrentStatus TorrentSwarm::Status() const {
 
 const chunk::Metainfo* TorrentSwarm::known_metainfo() const {
   return metainfo() != nullptr ? metainfo() : pending_metainfo_.get();
+}
+
+absl::StatusOr<TorrentSwarm::ReadSource> TorrentSwarm::GetReadSource() const {
+  if (!ready() || storage() == nullptr) {
+    return absl::FailedPreconditionError(
+        state_ == TorrentState::kPaused
+            ? "the torrent is paused: resume it to read its files"
+            : "the torrent's data is not checked yet");
+  }
+  ReadSource src;
+  src.metainfo = metainfo_ptr();
+  src.storage = storage();
+  if (!config_.source.in_store) src.verifier = verifier();
+  src.have = *have();
+  return src;
 }
 
 std::vector<TorrentFileInfo> TorrentSwarm::Files() const {

@@ -39,9 +39,12 @@ const char* TorrentStateName(TorrentState s);
 
 // How a torrent was added, kept so a restarted node can add it again.
 struct TorrentSource {
-  std::string torrent_bytes;  // a .torrent file, or
-  std::string magnet;         // a magnet URI
-  std::filesystem::path save_path;
+  std::string torrent_bytes;        // a .torrent file, or
+  std::string magnet;               // a magnet URI
+  std::filesystem::path save_path;  // empty when in_store
+  // The pieces live in the chunk store (ChunkStore::PutTorrentPiece), not in
+  // files.
+  bool in_store = false;
 };
 
 struct TorrentFileInfo {
@@ -61,6 +64,7 @@ struct TorrentStatus {
   TorrentState state = TorrentState::kMetadata;
   std::string error;
   std::string save_path;
+  bool in_store = false;
   bool sequential = false;
   double progress = 0;  // of the wanted bytes
   uint64_t total_size = 0;
@@ -121,6 +125,18 @@ class TorrentSwarm final : public Swarm {
   // null for a magnet whose info dict has not arrived.
   const chunk::Metainfo* known_metainfo() const;
   std::vector<TorrentFileInfo> Files() const;
+
+  // What reading the torrent's files needs, to use off the network thread.
+  struct ReadSource {
+    std::shared_ptr<const chunk::Metainfo> metainfo;
+    std::shared_ptr<store::PieceStorage> storage;
+    // Checks pieces read from files (which may have changed since); null when
+    // the pieces are in the chunk store (RocksDB checks their CRC32C).
+    std::shared_ptr<chunk::PieceVerifier> verifier;
+    chunk::Bitfield have;  // verified when the source was taken
+  };
+  // FAILED_PRECONDITION before the metadata is known and the data checked.
+  absl::StatusOr<ReadSource> GetReadSource() const;
   // One priority per file of the metainfo (pad files included, ignored).
   // FAILED_PRECONDITION before the metadata is known; INVALID_ARGUMENT for a
   // wrong count or a priority above 7.
@@ -158,7 +174,10 @@ class TorrentSwarm final : public Swarm {
   // The pieces resume data says are held, for status while not started.
   chunk::Bitfield saved_have_;
   bool metadata_announced_ = false;
-  std::shared_ptr<store::FileStorage> files_;
+  // files_ in file mode, the chunk store's pieces in store mode; set once the
+  // metadata is known and the torrent starts.
+  std::shared_ptr<store::PieceStorage> pieces_;
+  std::shared_ptr<store::FileStorage> files_;  // file mode
   std::vector<uint8_t> file_priorities_;
   std::unique_ptr<tracker::Announcer> announcer_;
   bool force_check_ = false;

@@ -32,6 +32,7 @@ constexpr char kContentsCf[] = "contents";
 constexpr char kHavesCf[] = "haves";
 constexpr char kPinsCf[] = "pins";
 constexpr char kStateCf[] = "state";
+constexpr char kTorrentsCf[] = "torrents";
 
 constexpr char kContentOwner = 'c';
 
@@ -63,6 +64,9 @@ constexpr uint64_t kWalLessAddBytes = 16 << 20;
 // flush has made them durable: when a memtable fills (write_buffer_size below),
 // at Sync(), or when the store closes.
 constexpr char kUploadOwner = 'u';
+// Index entries (empty values) of torrent pieces, so listing a torrent's pieces
+// reads no piece bytes.
+constexpr char kTorrentOwner = 't';
 
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
@@ -186,6 +190,13 @@ class RocksDbChunkStore final : public ChunkStore {
   absl::Status SetPinned(const ContentId& id, bool pinned) override;
   absl::Status Remove(const ContentId& id) override;
   StoreStats Stats() override;
+  absl::Status PutTorrentPiece(std::string_view torrent, uint32_t index,
+                               std::string_view data) override;
+  absl::StatusOr<std::string> ReadTorrentPiece(std::string_view torrent,
+                                               uint32_t index) override;
+  absl::StatusOr<std::vector<uint32_t>> TorrentPieces(
+      std::string_view torrent) override;
+  absl::Status RemoveTorrentPieces(std::string_view torrent) override;
   absl::StatusOr<std::string> GetState(std::string_view key) override;
   absl::Status PutState(std::string_view key, std::string_view value) override;
   absl::Status CorruptChunkForTesting(const Sha256Digest& hash,
@@ -197,6 +208,7 @@ class RocksDbChunkStore final : public ChunkStore {
   rocksdb::ColumnFamilyHandle* haves() { return handles_[3]; }
   rocksdb::ColumnFamilyHandle* pins() { return handles_[4]; }
   rocksdb::ColumnFamilyHandle* state() { return handles_[5]; }
+  rocksdb::ColumnFamilyHandle* torrents() { return handles_[6]; }
 
   absl::Status Recover();
   // Adds to `batch` the removal of one reference to `hash`; returns the bytes
@@ -302,6 +314,7 @@ absl::Status RocksDbChunkStore::Init() {
       {kHavesCf, small},
       {kPinsCf, small},
       {kStateCf, small},
+      {kTorrentsCf, blobs},
   };
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options_.dir.string(), cfs,
@@ -355,6 +368,7 @@ absl::Status RocksDbChunkStore::Recover() {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, haves()));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       std::string_view key = it->key().ToStringView();
+      if (!key.empty() && key[0] == kTorrentOwner) continue;
       std::string_view value = it->value().ToStringView();
       if (key.size() < 5 || value.size() != 37) {
         cleanup.Delete(haves(), it->key());
@@ -978,6 +992,69 @@ absl::StatusOr<std::string> RocksDbChunkStore::GetState(std::string_view key) {
     return absl::NotFoundError(absl::StrCat("no state ", std::string(key)));
   SHOAL_RETURN_IF_ERROR(FromRocks(s, "reading node state"));
   return value;
+}
+
+std::string TorrentPrefix(std::string_view torrent) {
+  std::string k(1, static_cast<char>(torrent.size()));
+  k.append(torrent);
+  return k;
+}
+
+std::string TorrentPieceKey(std::string_view torrent, uint32_t index) {
+  std::string k = TorrentPrefix(torrent);
+  internal::AppendBE32(k, index);
+  return k;
+}
+
+absl::Status RocksDbChunkStore::PutTorrentPiece(std::string_view torrent,
+                                                uint32_t index,
+                                                std::string_view data) {
+  const std::string key = TorrentPieceKey(torrent, index);
+  rocksdb::WriteBatch batch;
+  batch.Put(torrents(), key, data);
+  batch.Put(haves(), std::string(1, kTorrentOwner) + key, "");
+  return FromRocks(db_->Write(write_options_, &batch), "writing torrent piece");
+}
+
+absl::StatusOr<std::string> RocksDbChunkStore::ReadTorrentPiece(
+    std::string_view torrent, uint32_t index) {
+  std::string value;
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  rocksdb::Status s =
+      db_->Get(ro, torrents(), TorrentPieceKey(torrent, index), &value);
+  if (s.IsNotFound()) {
+    return absl::UnavailableError(
+        absl::StrCat("piece ", index, " is not stored here"));
+  }
+  SHOAL_RETURN_IF_ERROR(FromRocks(s, absl::StrCat("reading piece ", index)));
+  return value;
+}
+
+absl::StatusOr<std::vector<uint32_t>> RocksDbChunkStore::TorrentPieces(
+    std::string_view torrent) {
+  const std::string prefix = kTorrentOwner + TorrentPrefix(torrent);
+  std::vector<uint32_t> out;
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, haves()));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    std::string_view key = it->key().ToStringView();
+    if (key.size() != prefix.size() + 4 || !key.starts_with(prefix)) break;
+    out.push_back(internal::ReadBE32(key.substr(prefix.size())));
+  }
+  SHOAL_RETURN_IF_ERROR(FromRocks(it->status(), "listing torrent pieces"));
+  return out;
+}
+
+absl::Status RocksDbChunkStore::RemoveTorrentPieces(std::string_view torrent) {
+  const std::string begin = TorrentPrefix(torrent);
+  std::string end = begin;
+  end.append(5, '\xff');  // past every 4-byte index
+  rocksdb::WriteBatch batch;
+  batch.DeleteRange(torrents(), begin, end);
+  batch.DeleteRange(haves(), kTorrentOwner + begin, kTorrentOwner + end);
+  return FromRocks(db_->Write(write_options_, &batch),
+                   "removing torrent pieces");
 }
 
 absl::Status RocksDbChunkStore::PutState(std::string_view key,

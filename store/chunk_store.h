@@ -14,6 +14,8 @@
 //             owner 'c' + content ID for stored content, 'u' + upload ID for
 //             adds in progress
 //   pins      content ID (32)                -> empty
+//   torrents  [integrated BlobDB] length (1) + info-hash + index (4, BE) ->
+//             piece bytes, for torrents kept in the store
 //   state     name                           -> node state (identity, DHT
 //   table, ...)
 //
@@ -198,6 +200,21 @@ class ChunkStore {
   virtual absl::Status Remove(const chunk::ContentId& id) = 0;
 
   virtual StoreStats Stats() = 0;
+
+  // Torrents kept in the store instead of in files (`shoal torrent add
+  // --in-store`). `torrent` names one (its info-hash bytes); the caller has
+  // verified each piece. Pieces are written with the WAL: durable on return.
+  virtual absl::Status PutTorrentPiece(std::string_view torrent, uint32_t index,
+                                       std::string_view data) = 0;
+  // UNAVAILABLE if the piece is not stored; DATA_LOSS if RocksDB finds its
+  // bytes damaged (its CRC32C fails).
+  virtual absl::StatusOr<std::string> ReadTorrentPiece(std::string_view torrent,
+                                                       uint32_t index) = 0;
+  // The indexes of the pieces stored, ascending.
+  virtual absl::StatusOr<std::vector<uint32_t>> TorrentPieces(
+      std::string_view torrent) = 0;
+  // Drops every piece of a torrent.
+  virtual absl::Status RemoveTorrentPieces(std::string_view torrent) = 0;
 
   // Node state (small values in the `state` column family). NOT_FOUND if
   // absent.

@@ -413,6 +413,31 @@ TEST_F(ChunkStoreTest, DamagedBlobFileCaughtByCrc) {
   EXPECT_EQ(store_->Stat(*id)->pieces_local, 3u);
 }
 
+// Torrent pieces kept in the store: listed without reading their bytes,
+// kept across a reopen, removed per torrent.
+TEST_F(ChunkStoreTest, TorrentPieces) {
+  const std::string a(20, 'a');
+  const std::string b(32, 'b');
+  std::string p0 = RandomBytes(65536, 50), p7 = RandomBytes(1000, 51);
+  EXPECT_TRUE(store_->TorrentPieces(a)->empty());
+  ASSERT_TRUE(store_->PutTorrentPiece(a, 7, p7).ok());
+  ASSERT_TRUE(store_->PutTorrentPiece(a, 0, p0).ok());
+  ASSERT_TRUE(store_->PutTorrentPiece(b, 1, p0).ok());
+  EXPECT_THAT(*store_->TorrentPieces(a), testing::ElementsAre(0u, 7u));
+  Reopen();  // not rolled back as stray piece-index entries
+  EXPECT_THAT(*store_->TorrentPieces(a), testing::ElementsAre(0u, 7u));
+  EXPECT_EQ(*store_->ReadTorrentPiece(a, 7), p7);
+  EXPECT_EQ(*store_->ReadTorrentPiece(a, 0), p0);
+  EXPECT_EQ(store_->ReadTorrentPiece(a, 1).status().code(),
+            absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(store_->RemoveTorrentPieces(a).ok());
+  EXPECT_TRUE(store_->TorrentPieces(a)->empty());
+  EXPECT_EQ(store_->ReadTorrentPiece(a, 0).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_THAT(*store_->TorrentPieces(b), testing::ElementsAre(1u));
+  EXPECT_EQ(*store_->ReadTorrentPiece(b, 1), p0);
+}
+
 // Node state round-trips.
 TEST_F(ChunkStoreTest, State) {
   EXPECT_EQ(store_->GetState("k").status().code(), absl::StatusCode::kNotFound);

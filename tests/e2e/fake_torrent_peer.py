@@ -1,7 +1,13 @@
-"""A hostile BitTorrent peer for public-torrent tests: it completes the handshake for a given
-20-byte info-hash (fast extension bit set), sends have_all and unchoke, and answers every block
-request with garbage of the requested length. It serves nothing else (no metadata, no hashes).
-Runs in threads; binds on 127.0.0.2 (loopback only)."""
+"""Hostile BitTorrent peers for public-torrent tests. Both run in threads and bind on 127.0.0.2
+(loopback only).
+
+CorruptTorrentPeer completes the handshake for a given 20-byte info-hash (fast extension bit set),
+sends have_all and unchoke, and answers every block request with garbage of the requested length.
+It serves nothing else (no metadata, no hashes).
+
+SplitPieceLiar forces pieces with blocks from several peers (for BEP 52 exact blame): it answers
+the first block request of each piece with garbage and rejects (BEP 6 reject request) every
+other request for that piece, so the downloader fetches the rest of the piece elsewhere."""
 import socket
 import struct
 import threading
@@ -11,6 +17,8 @@ MSG_INTERESTED = 2
 MSG_REQUEST = 6
 MSG_PIECE = 7
 MSG_HAVE_ALL = 0x0E
+MSG_REJECT = 0x10  # BEP 6: same payload as the request (index, begin, length)
+MSG_HASH_REQUEST = 21  # BEP 52
 
 
 class CorruptTorrentPeer:
@@ -32,6 +40,7 @@ class CorruptTorrentPeer:
         self.handshakes = 0
         self.requests = 0
         self.blocks_sent = 0
+        self.hash_requests = 0
         self._stop = threading.Event()
         self._conns = []
         self._thread = threading.Thread(target=self._accept, daemon=True)
@@ -79,6 +88,20 @@ class CorruptTorrentPeer:
     def _msg(msg_id, payload=b""):
         return struct.pack(">IB", 1 + len(payload), msg_id) + payload
 
+    # Reserved handshake bytes: fast extension (BEP 6, byte 7 bit 0x04).
+    RESERVED = bytes([0, 0, 0, 0, 0, 0, 0, 0x04])
+
+    @staticmethod
+    def _garbage(piece, begin, size):
+        return bytes([(piece * 31 + begin // 16384 + 0x5A) & 0xFF]) * size
+
+    def _on_request(self, conn, piece, begin, size):
+        """Answers a block request: garbage of the requested length."""
+        conn.sendall(self._msg(MSG_PIECE, struct.pack(">II", piece, begin) +
+                               self._garbage(piece, begin, size)))
+        with self.lock:
+            self.blocks_sent += 1
+
     def _serve(self, conn):
         conn.settimeout(30)
         try:
@@ -86,8 +109,7 @@ class CorruptTorrentPeer:
             if hs[:20] != b"\x13BitTorrent protocol" or hs[28:48] not in self.info_hashes:
                 return
             info_hash = hs[28:48]
-            reserved = bytes([0, 0, 0, 0, 0, 0, 0, 0x04])  # fast extension (BEP 6)
-            conn.sendall(b"\x13BitTorrent protocol" + reserved + info_hash + b"-FK0001-" +
+            conn.sendall(b"\x13BitTorrent protocol" + self.RESERVED + info_hash + b"-FK0001-" +
                          b"y" * 12)
             with self.lock:
                 self.handshakes += 1
@@ -104,12 +126,40 @@ class CorruptTorrentPeer:
                     piece, begin, size = struct.unpack(">III", body[1:13])
                     with self.lock:
                         self.requests += 1
-                    garbage = bytes([(piece * 31 + begin // 16384 + 0x5A) & 0xFF]) * size
-                    conn.sendall(self._msg(MSG_PIECE, struct.pack(">II", piece, begin) +
-                                           garbage))
+                    self._on_request(conn, piece, begin, size)
+                elif msg_id == MSG_HASH_REQUEST:
                     with self.lock:
-                        self.blocks_sent += 1
+                        self.hash_requests += 1  # never answered
         except (OSError, ConnectionError):
             pass
         finally:
             conn.close()
+
+
+class SplitPieceLiar(CorruptTorrentPeer):
+    """For each piece, the first block request (from any connection) gets garbage; every other
+    request for that piece is rejected (BEP 6), so the downloader takes the piece's other blocks
+    from another peer and the piece fails its hash check with blocks from several senders.
+
+    max_lies bounds the pieces it lies about (None: every piece); past it every request is
+    rejected. v2=True also sets the BEP 52 bit (byte 7, 0x10) in the handshake: a downloader
+    may then ask this peer for block hashes, which it never answers."""
+
+    def __init__(self, *info_hashes, host="127.0.0.2", max_lies=None, v2=False):
+        self.RESERVED = bytes([0, 0, 0, 0, 0, 0, 0, 0x04 | (0x10 if v2 else 0)])
+        self.max_lies = max_lies
+        self.lied = {}  # piece -> the block offset answered with garbage
+        self.rejects = 0
+        super().__init__(*info_hashes, host=host)
+
+    def _on_request(self, conn, piece, begin, size):
+        with self.lock:
+            lie = piece not in self.lied and (self.max_lies is None or
+                                              len(self.lied) < self.max_lies)
+            if lie:
+                self.lied[piece] = begin
+            else:
+                self.rejects += 1
+        if lie:
+            return super()._on_request(conn, piece, begin, size)
+        conn.sendall(self._msg(MSG_REJECT, struct.pack(">III", piece, begin, size)))

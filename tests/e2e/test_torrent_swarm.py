@@ -556,3 +556,70 @@ def test_paused_torrent_status_after_restart(make_node, tmp_dir):
     st = status(node, tid)
     assert st["state"] == "paused"
     assert st["pieces"] == "1" * ti.num_pieces() and st["bytes_done"] == st["total_size"], st
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. v2 exact blame: a piece that failed with blocks from two peers is settled by the block
+# hashes under it (BEP 52 hash request, base layer 0), and only the liar is banned
+
+
+@pytest.mark.parametrize("kind", ["v2", "hybrid"])
+def test_exact_blame_bans_only_the_sender_of_the_bad_block(kind, make_node, tmp_dir):
+    import re
+    from fake_torrent_peer import SplitPieceLiar
+    node = make_node("n", extra_args=["--log-level", "debug"])
+    src = tmp_dir / "src"
+    pl, block = 64 * KiB, 16 * KiB
+    sizes = [2_150_000, 1_280_003]
+    # Every piece spans several blocks (a v2 piece holds one file's bytes, so each file's last
+    # piece too) and every file several pieces: a piece the liar touched always gets blocks
+    # from both peers, and its leaf hashes are a whole aligned range of its file's tree.
+    assert all(s > pl and s % pl > block for s in sizes)
+    files = make_files(src, sizes, seed=81)
+    data, ti, v1, v2 = create_torrent(src, kind, "http://127.0.0.1:9/announce", piece_length=pl)
+    ses, h, seed_addr = lt_seed(tmp_dir, files, ti, "seed", upload_limit=1024 * KiB)
+    tfile = write_torrent(tmp_dir, data)
+    out = tmp_dir / "out"
+    # The liar answers the first block asked of each piece with garbage and rejects (BEP 6) the
+    # others, which Shoal then fetches from the honest seed: every piece it touches fails its
+    # hash check with blocks from two senders. It never answers hash requests and does not set
+    # the BEP 52 bit; in the hybrid case it speaks v1 (it knows only the v1 info-hash).
+    with SplitPieceLiar(v2 if kind == "v2" else v1) as liar:
+        tid = add(node, tfile, out, "--peer", liar.address, "--peer", seed_addr)
+
+        def diag():
+            with liar.lock:
+                d = {"lied": dict(liar.lied), "rejects": liar.rejects,
+                     "hash_requests": liar.hash_requests}
+            lines = [ln for ln in node.stderr().splitlines()
+                     if "failed its hash check" in ln or "banning" in ln or " gone: " in ln]
+            return d, "\n" + "\n".join(lines[-40:])
+
+        # Done, or (fail fast) the honest seed banned.
+        wait_for(lambda: status(node, tid)["state"] == "seeding" or
+                 "banning 127.0.0.1" in node.stderr(), 45, interval=0.1, what="the download")
+        assert "banning 127.0.0.1" not in node.stderr(), "{}{}".format(*diag())
+        torrent_wait(node, tid, timeout=15)
+        assert_same_files(files, out)
+        st = status(node, tid)
+        assert st["state"] == "seeding" and st["pieces"] == "1" * ti.num_pieces()
+        d, log = diag()
+        err = node.stderr()
+        assert d["lied"] and d["rejects"] > 0, (d, log)
+        if kind == "hybrid":
+            assert d["hash_requests"] == 0, (d, log)  # a v1 connection is never asked
+        failed = {int(p) for p in re.findall(r"piece (\d+) failed its hash check", err)}
+        assert failed and failed <= set(d["lied"]), (sorted(failed), d, log)
+        # Exactly one ban, of the liar, by exact blame: the block hashes named its block. A
+        # strike ("sent corrupt data for piece N") would mean blame fell back to guessing.
+        bans = re.findall(r"banning (\S+): (.*)", err)
+        assert not any("sent corrupt data" in why for _, why in bans), (bans, d, log)
+        assert [addr for addr, _ in bans] == ["127.0.0.2"], (bans, d, log)
+        exact = re.fullmatch(r"sent a corrupt block \((\d+)\) of piece (\d+)", bans[0][1])
+        assert exact, (bans, d, log)
+        blk, piece = int(exact.group(1)), int(exact.group(2))
+        assert d["lied"].get(piece) == blk * block, (blk, piece, d)
+        peers = json.loads(node.cli("torrent", "peers", tid, "--json").stdout)["peers"]
+        assert not any(p["address"].startswith("127.0.0.2:") for p in peers), peers
+        print(f"{kind}: lied about {len(d['lied'])} pieces, rejected {d['rejects']} requests, "
+              f"{len(failed)} pieces failed; ban: {bans[0][1]}")

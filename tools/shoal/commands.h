@@ -3,7 +3,10 @@
 #define SHOAL_TOOLS_SHOAL_COMMANDS_H_
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <functional>
+#include <optional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "tools/shoal/client.h"
@@ -27,6 +30,19 @@ void AddTorrentCommands(CLI::App& torrent, Action& action);
 void AddLimitCommand(CLI::App& torrent, Action& action);
 // watch.
 void AddWatchCommand(CLI::App& app, Action& action);
+
+// Copies a ReadResponse stream that starts at `offset` into `out`, checking
+// that offsets follow on; `progress(done, total, last)` sees each message.
+absl::Status CopyReadStream(
+    Client& client, grpc::ClientContext& ctx,
+    grpc::ClientReaderInterface<v1::ReadResponse>& reader, uint64_t offset,
+    std::optional<uint64_t> length, FILE* out,
+    const std::function<void(uint64_t, uint64_t, bool)>& progress);
+
+// Creates `path` through `fill`, writing PATH.shoal-part and renaming it into
+// place, so the file is whole or absent.
+absl::Status WriteFileAtomically(
+    const std::string& path, const std::function<absl::Status(FILE*)>& fill);
 
 }  // namespace shoal::cli
 

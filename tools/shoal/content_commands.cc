@@ -146,10 +146,23 @@ absl::Status ReadInto(Client& client, const std::string& id, uint64_t offset,
   if (length) req.set_length(*length);
   grpc::ClientContext ctx;
   auto reader = client.content().Read(&ctx, req);
+  return CopyReadStream(client, ctx, *reader, offset, length, out,
+                        [&](uint64_t done, uint64_t total, bool last) {
+                          if (progress) progress->Update(done, total, last);
+                        });
+}
+
+}  // namespace
+
+absl::Status CopyReadStream(
+    Client& client, grpc::ClientContext& ctx,
+    grpc::ClientReaderInterface<v1::ReadResponse>& reader, uint64_t offset,
+    std::optional<uint64_t> length, FILE* out,
+    const std::function<void(uint64_t, uint64_t, bool)>& progress) {
   v1::ReadResponse msg;
   uint64_t expect = offset;
   uint64_t total = 0;
-  while (reader->Read(&msg)) {
+  while (reader.Read(&msg)) {
     if (msg.offset() != expect) {
       ctx.TryCancel();
       return absl::DataLossError(absl::StrCat(
@@ -162,13 +175,30 @@ absl::Status ReadInto(Client& client, const std::string& id, uint64_t offset,
       return Errno("writing output");
     }
     expect += d.size();
-    if (progress) progress->Update(expect - offset, total);
+    progress(expect - offset, total, /*last=*/false);
   }
-  absl::Status s = client.Check(reader->Finish());
-  if (s.ok() && progress)
-    progress->Update(expect - offset, total, /*force=*/true);
+  absl::Status s = client.Check(reader.Finish());
+  if (s.ok()) progress(expect - offset, total, /*last=*/true);
   return s;
 }
+
+absl::Status WriteFileAtomically(
+    const std::string& path, const std::function<absl::Status(FILE*)>& fill) {
+  // Written beside the target and renamed into place, so the file is whole or
+  // absent.
+  std::string part = path + ".shoal-part";
+  FILE* f = std::fopen(part.c_str(), "wb");
+  if (f == nullptr) return Errno(absl::StrCat("cannot create ", part));
+  absl::Status s = fill(f);
+  if (std::fclose(f) != 0 && s.ok()) s = Errno(absl::StrCat("writing ", part));
+  if (s.ok() && std::rename(part.c_str(), path.c_str()) != 0) {
+    s = Errno(absl::StrCat("renaming to ", path));
+  }
+  if (!s.ok()) std::remove(part.c_str());
+  return s;
+}
+
+namespace {
 
 absl::StatusOr<v1::ContentInfo> StatId(Client& client, const std::string& id) {
   v1::StatRequest req;
@@ -259,23 +289,10 @@ void AddContentCommands(CLI::App& app, Action& action) {
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     cmd->callback([=, &action] {
       action = [=](Client& c) -> absl::Status {
-        // Written beside the target and renamed into place, so FILE is whole or
-        // absent.
-        std::string part = *out + ".shoal-part";
-        FILE* f = std::fopen(part.c_str(), "wb");
-        if (f == nullptr) return Errno(absl::StrCat("cannot create ", part));
-        absl::Status s;
-        {
+        return WriteFileAtomically(*out, [&](FILE* f) {
           Progress progress;
-          s = ReadInto(c, *id, 0, std::nullopt, *peers, f, &progress);
-        }
-        if (std::fclose(f) != 0 && s.ok())
-          s = Errno(absl::StrCat("writing ", part));
-        if (s.ok() && std::rename(part.c_str(), out->c_str()) != 0) {
-          s = Errno(absl::StrCat("renaming to ", *out));
-        }
-        if (!s.ok()) std::remove(part.c_str());
-        return s;
+          return ReadInto(c, *id, 0, std::nullopt, *peers, f, &progress);
+        });
       };
     });
   }

@@ -11,12 +11,30 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "tools/shoal/commands.h"
 
 namespace shoal::cli {
 namespace {
+
+// A file named by its index or by its path as `torrent files` shows it.
+absl::StatusOr<uint32_t> FileIndex(Client& c, const std::string& id,
+                                   const std::string& file) {
+  uint32_t index = 0;
+  if (absl::SimpleAtoi(file, &index)) return index;
+  v1::TorrentRequest req;
+  req.set_id(id);
+  grpc::ClientContext ctx;
+  v1::TorrentFilesResponse resp;
+  absl::Status s = c.Check(c.torrents().Files(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  for (const auto& f : resp.files())
+    if (f.path() == file) return f.index();
+  return absl::NotFoundError(
+      absl::StrCat("the torrent has no file '", file, "'"));
+}
 
 // "1" for each verified piece, "0" for the others, piece 0 first.
 std::string PieceString(const v1::TorrentStatus& s) {
@@ -44,6 +62,7 @@ nlohmann::json StatusJson(const v1::TorrentStatus& s) {
       {"state", s.state()},
       {"error", s.error()},
       {"save_path", s.save_path()},
+      {"in_store", s.in_store()},
       {"sequential", s.sequential()},
       {"progress", s.progress()},
       {"total_size", s.total_size()},
@@ -85,7 +104,8 @@ void PrintStatus(const v1::TorrentStatus& s) {
   std::printf("transferred   %s down, %s up\n",
               HumanBytes(s.downloaded()).c_str(),
               HumanBytes(s.uploaded()).c_str());
-  std::printf("save path     %s\n", s.save_path().c_str());
+  std::printf("save path     %s\n",
+              s.in_store() ? "(in the chunk store)" : s.save_path().c_str());
   std::printf("sequential    %s\n", s.sequential() ? "yes" : "no");
   for (const auto& t : s.trackers()) {
     std::printf(
@@ -155,6 +175,7 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
       std::string save_path;
       bool sequential = false;
       bool paused = false;
+      bool in_store = false;
       std::vector<std::string> peers;
     };
     auto a = std::make_shared<Args>();
@@ -164,6 +185,10 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
                     "Where the files go (default: the node's downloads dir)");
     cmd->add_flag("--sequential", a->sequential, "Download pieces in order");
     cmd->add_flag("--paused", a->paused, "Add without starting");
+    cmd->add_flag("--in-store", a->in_store,
+                  "Keep the pieces in the node's chunk store instead of files "
+                  "(read them with `torrent cat`)")
+        ->excludes("--save-path");
     cmd->add_option("--peer", a->peers, "Connect to this peer (HOST:PORT)")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     cmd->callback([=, &action] {
@@ -186,6 +211,7 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
         }
         req.set_sequential(a->sequential);
         req.set_paused(a->paused);
+        req.set_in_store(a->in_store);
         for (const auto& p : a->peers) req.add_peers(p);
         grpc::ClientContext ctx;
         v1::TorrentStatus st;
@@ -193,6 +219,48 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
         if (!s.ok()) return s;
         std::printf("%s\n", st.id().c_str());
         return absl::OkStatus();
+      };
+    });
+  }
+  {
+    auto* cmd = torrent.add_subcommand(
+        "cat", "Write a file of a torrent (from verified pieces) to stdout");
+    struct Args {
+      std::string id;
+      std::string file;
+      uint64_t offset = 0;
+      std::optional<uint64_t> length;
+      std::string out;
+    };
+    auto a = std::make_shared<Args>();
+    cmd->add_option("ID", a->id, "Torrent ID (info-hash)")->required();
+    cmd->add_option("FILE", a->file,
+                    "File index or path, as `torrent files` shows them")
+        ->required();
+    cmd->add_option("--offset", a->offset, "First byte to write");
+    cmd->add_option("--length", a->length, "Number of bytes to write");
+    cmd->add_option("-o,--output", a->out,
+                    "Write to this file instead of stdout");
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        auto index = FileIndex(c, a->id, a->file);
+        if (!index.ok()) return index.status();
+        auto read = [&](FILE* out) {
+          v1::ReadTorrentFileRequest req;
+          req.set_id(a->id);
+          req.set_file_index(*index);
+          req.set_offset(a->offset);
+          if (a->length) req.set_length(*a->length);
+          grpc::ClientContext ctx;
+          auto reader = c.torrents().ReadFile(&ctx, req);
+          return CopyReadStream(c, ctx, *reader, a->offset, a->length, out,
+                                [](uint64_t, uint64_t, bool) {});
+        };
+        if (!a->out.empty()) return WriteFileAtomically(a->out, read);
+        absl::Status s = read(stdout);
+        if (std::fflush(stdout) != 0 && s.ok())
+          return absl::InternalError("writing standard output failed");
+        return s;
       };
     });
   }
