@@ -93,6 +93,8 @@ struct Swarm::Peer {
   // let it request while we choke it.
   std::vector<uint32_t> allowed_in;
   std::vector<uint32_t> allowed_out;
+  // BEP 6 suggest: pieces it would rather serve (cached, say), tried first.
+  std::vector<uint32_t> suggested;
   // Requests outstanding to it, oldest first, with the tick each was sent.
   std::deque<std::pair<chunk::Block, uint64_t>> sent;
 
@@ -651,9 +653,16 @@ void Swarm::OnMessage(PeerConnection& conn, const wire::Message& message) {
             p.allowed_in.push_back(m.piece);
             RequestMore(p);
           }
+        } else if constexpr (std::is_same_v<T, wire::Suggest>) {
+          if (p.fast && m_ && m.piece < m_->num_pieces &&
+              p.suggested.size() < 32 &&
+              std::find(p.suggested.begin(), p.suggested.end(), m.piece) ==
+                  p.suggested.end()) {
+            p.suggested.push_back(m.piece);
+            RequestMore(p);
+          }
         }
-        // keep-alive, port, suggest, allowed fast, have none, unknown: nothing
-        // to do.
+        // keep-alive, port, have none, unknown: nothing to do.
       },
       message);
 }
@@ -1056,6 +1065,7 @@ void Swarm::WantRange(uint64_t offset, uint64_t length) {
 
 void Swarm::SetDeadlines(uint32_t first, uint32_t end) {
   if (!picker_) return;
+  has_deadlines_ = true;
   const int64_t base = static_cast<int64_t>(ticks_) * 1000;
   for (uint32_t i = first; i < end && i < m_->num_pieces; ++i)
     picker_->SetDeadline(i, base + (i - first));
@@ -1142,8 +1152,23 @@ void Swarm::RequestMore(Peer& p) {
     if (allowed.empty()) return;
     blocks = picker_->PickFrom(p.conn->key(), allowed, p.depth - p.outstanding);
   } else {
-    blocks =
-        picker_->Pick(p.conn->key(), p.has, p.depth - p.outstanding, p.has_all);
+    // Its suggested pieces first (rarest-first and random only: in order, or
+    // with deadlines, what comes next matters more than what it has cached).
+    if (!p.suggested.empty()) {
+      std::erase_if(p.suggested, [&](uint32_t i) {
+        return picker_->have().test(i) ||
+               !(p.has_all || (p.has.size() > i && p.has.test(i)));
+      });
+      if (strategy_ != chunk::PickStrategy::kSequential && !has_deadlines_)
+        blocks = picker_->PickFrom(p.conn->key(), p.suggested,
+                                   p.depth - p.outstanding);
+    }
+    const size_t room = p.depth - p.outstanding - blocks.size();
+    if (room > 0) {
+      std::vector<chunk::Block> more =
+          picker_->Pick(p.conn->key(), p.has, room, p.has_all);
+      blocks.insert(blocks.end(), more.begin(), more.end());
+    }
   }
   if (blocks.empty()) return;
   std::string out;

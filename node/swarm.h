@@ -341,6 +341,9 @@ class Swarm : public PeerConnection::Handler {
   std::shared_ptr<bool> alive_;
   std::unique_ptr<asio::steady_timer> tick_timer_;
   uint64_t ticks_ = 0;
+  // A byte range was asked for (WantRange): its deadlines order the picks, so
+  // suggestions are not followed.
+  bool has_deadlines_ = false;
   bool shut_ = false;
   Connector connector_;
   std::shared_ptr<RateLimit> global_down_;

@@ -16,6 +16,7 @@ MSG_UNCHOKE = 1
 MSG_INTERESTED = 2
 MSG_REQUEST = 6
 MSG_PIECE = 7
+MSG_SUGGEST = 0x0D
 MSG_HAVE_ALL = 0x0E
 MSG_REJECT = 0x10  # BEP 6: same payload as the request (index, begin, length)
 MSG_HASH_REQUEST = 21  # BEP 52
@@ -102,6 +103,10 @@ class CorruptTorrentPeer:
         with self.lock:
             self.blocks_sent += 1
 
+    def _greet(self, conn):
+        """What follows the handshake: have_all and unchoke."""
+        conn.sendall(self._msg(MSG_HAVE_ALL) + self._msg(MSG_UNCHOKE))
+
     def _serve(self, conn):
         conn.settimeout(30)
         try:
@@ -113,7 +118,7 @@ class CorruptTorrentPeer:
                          b"y" * 12)
             with self.lock:
                 self.handshakes += 1
-            conn.sendall(self._msg(MSG_HAVE_ALL) + self._msg(MSG_UNCHOKE))
+            self._greet(conn)
             while not self._stop.is_set():
                 length = struct.unpack(">I", self._read(conn, 4))[0]
                 if length == 0:
@@ -163,3 +168,32 @@ class SplitPieceLiar(CorruptTorrentPeer):
         if lie:
             return super()._on_request(conn, piece, begin, size)
         conn.sendall(self._msg(MSG_REJECT, struct.pack(">III", piece, begin, size)))
+
+
+class SuggestingSeed(CorruptTorrentPeer):
+    """An honest seed of a single-file v1 torrent (`data`, `piece_length`) that suggests some
+    pieces (BEP 6 suggest piece, id 0x0D) right after have_all, before unchoking, and records
+    the order in which pieces are first requested."""
+
+    def __init__(self, info_hash, data, piece_length, suggest, host="127.0.0.2"):
+        self.data = data
+        self.piece_length = piece_length
+        self.suggest = list(suggest)
+        self.first_requests = []  # pieces, in the order first requested
+        super().__init__(info_hash, host=host)
+
+    def _greet(self, conn):
+        out = self._msg(MSG_HAVE_ALL)
+        for piece in self.suggest:
+            out += self._msg(MSG_SUGGEST, struct.pack(">I", piece))
+        conn.sendall(out + self._msg(MSG_UNCHOKE))
+
+    def _on_request(self, conn, piece, begin, size):
+        with self.lock:
+            if piece not in self.first_requests:
+                self.first_requests.append(piece)
+        start = piece * self.piece_length + begin
+        conn.sendall(self._msg(MSG_PIECE, struct.pack(">II", piece, begin) +
+                               self.data[start:start + size]))
+        with self.lock:
+            self.blocks_sent += 1

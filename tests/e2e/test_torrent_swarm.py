@@ -623,3 +623,25 @@ def test_exact_blame_bans_only_the_sender_of_the_bad_block(kind, make_node, tmp_
         assert not any(p["address"].startswith("127.0.0.2:") for p in peers), peers
         print(f"{kind}: lied about {len(d['lied'])} pieces, rejected {d['rejects']} requests, "
               f"{len(failed)} pieces failed; ban: {bans[0][1]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# BEP 6 suggest: the pieces a peer suggests are requested first (rarest-first mode)
+
+
+def test_suggested_pieces_are_requested_first(make_node, tmp_dir):
+    from fake_torrent_peer import SuggestingSeed
+    node = make_node("n")
+    src = tmp_dir / "src"
+    files = make_files(src, [40 * 32 * KiB - 100], seed=71)
+    data, ti, v1, v2 = create_torrent(src, "v1", "http://127.0.0.1:9/announce",
+                                      piece_length=32 * KiB)
+    (blob,) = files.values()
+    out = tmp_dir / "out"
+    with SuggestingSeed(v1, blob, 32 * KiB, [37, 23]) as seed:
+        tid = add(node, write_torrent(tmp_dir, data), out, "--peer", seed.address)
+        torrent_wait(node, tid, timeout=60)
+        assert_same_files(files, out)
+        # Without the suggestions, rarest first with one peer picks at random: the chance that
+        # 37 and 23 come first by luck is 1 in 780.
+        assert set(seed.first_requests[:2]) == {37, 23}, seed.first_requests[:8]

@@ -2,11 +2,18 @@
 """Fan-out of CDN content in a cluster: one node's content fetched by N nodes at once, against
 one node fetching alone, printed as a ratio (the goal: at most 1.5).
 
-  /usr/bin/python3 tools/bench/fanout_bench.py [SIZE_MIB] [BUILD_DIR] [N]   (256, ./build, 4)
+  /usr/bin/python3 tools/bench/fanout_bench.py [SIZE_MIB] [BUILD_DIR] [N] [--uplink=MB/s]
+      (256, ./build, 4; no uplink limit)
 
 Every node bootstraps its cluster DHT from the first; fetches name no peer (`shoal get ID`), so
 providers come from the DHT, and nodes that finish become providers too. Two contents of the same
 size (fresh random bytes) keep the runs independent. Talks only to 127.0.0.1.
+
+On loopback with no limit, the run measures CPU: every node hashes and stores what it receives,
+so five nodes on a 2-core machine cannot match one fetch alone. --uplink=X gives every node an
+upload limit of X MB/s (Shoal's node-wide rate limit), as each would have behind a real link:
+then one fetch alone is bound by the seed's uplink, and the ratio shows how well the fetchers
+share the load among themselves, which is what a swarm is for.
 """
 import os
 import shutil
@@ -17,13 +24,14 @@ import time
 
 from benchlib import start_node
 
-SIZE_MIB = int(sys.argv[1]) if len(sys.argv) > 1 else 256
-BUILD = sys.argv[2] if len(sys.argv) > 2 else "build"
-N = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+UPLINK = next((float(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--uplink=")),
+              0.0)
+SIZE_MIB = int(ARGS[0]) if len(ARGS) > 0 else 256
+BUILD = ARGS[1] if len(ARGS) > 1 else "build"
+N = int(ARGS[2]) if len(ARGS) > 2 else 4
 SHOALD = os.path.join(BUILD, "tools/shoald/shoald")
 SHOAL = os.path.join(BUILD, "tools/shoal/shoal")
-
-
 
 
 def add(api, path):
@@ -41,6 +49,10 @@ def main():
             p, api, _ = start_node(SHOALD, os.path.join(work, f"n{i}"), ["--bootstrap", seed_listen])
             procs.append(p)
             leechers.append(api)
+        if UPLINK:
+            for api in [seed_api] + leechers:
+                subprocess.check_call([SHOAL, "--api", api, "torrent", "limit", "--up",
+                                       str(int(UPLINK * 1e6))], stdout=subprocess.DEVNULL)
         ids = []
         for k in range(2):
             path = os.path.join(work, f"data{k}")
@@ -49,8 +61,9 @@ def main():
                     f.write(os.urandom(1 << 20))
             ids.append(add(seed_api, path))
         time.sleep(1)  # the DHT settles: everyone has found the seed
-        print(f"== fan-out over loopback: {SIZE_MIB} MiB from one node, {os.cpu_count()} cores",
-              flush=True)
+        link = f", every node's uplink {UPLINK:g} MB/s" if UPLINK else ", no uplink limit"
+        print(f"== fan-out over loopback: {SIZE_MIB} MiB from one node, {os.cpu_count()} cores"
+              + link, flush=True)
         # One node alone (the last one, which takes no part in the group run).
         t0 = time.monotonic()
         subprocess.check_call([SHOAL, "--api", leechers[N], "get", ids[0], "-o",
