@@ -333,6 +333,9 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
     if (!swarm->complete()) {
       swarm->WantRange(offset, length);
       swarm->ConnectTo(endpoints);
+      // A fetcher provides from the start: nodes fetching the same content at
+      // once find each other and trade the pieces each got from the seed.
+      Provide(id);
       if (endpoints.empty())
         LookupProviders(id, absl::Now() + absl::Minutes(5));
     }
@@ -340,7 +343,8 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
   });
 }
 
-void Session::LookupProviders(const chunk::ContentId& id, absl::Time until) {
+void Session::LookupProviders(const chunk::ContentId& id, absl::Time until,
+                              int round) {
   Key key(id.AsStringView().substr(0, 20));
   auto it = contents_.find(key);
   if (it == contents_.end() || it->second->complete() || !dht_ ||
@@ -362,11 +366,18 @@ void Session::LookupProviders(const chunk::ContentId& id, absl::Time until) {
                      it->second->ConnectTo(peers);
                    });
   }
+  // The first few lookups come faster: nodes that start fetching at the same
+  // moment announce themselves within a second or two, and each second they
+  // don't trade is a second the seed serves them all.
+  const absl::Duration interval =
+      round < 5 ? std::min(absl::Seconds(1), options_.provider_lookup_interval)
+                : options_.provider_lookup_interval;
   auto timer = std::make_shared<asio::steady_timer>(
-      io_, absl::ToChronoMilliseconds(options_.provider_lookup_interval));
-  timer->async_wait([this, timer, id, until](boost::system::error_code ec) {
-    if (!ec) LookupProviders(id, until);
-  });
+      io_, absl::ToChronoMilliseconds(interval));
+  timer->async_wait(
+      [this, timer, id, until, round](boost::system::error_code ec) {
+        if (!ec) LookupProviders(id, until, round + 1);
+      });
 }
 
 void Session::DhtLookups(TorrentSwarm& t) {

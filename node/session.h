@@ -164,8 +164,10 @@ class Session {
   asio::awaitable<void> Incoming(tcp::socket socket);
   asio::awaitable<void> Outgoing(Key key, tcp::endpoint to);
   size_t TotalPeers() const;
-  // Looks up providers of a content being fetched until it has peers.
-  void LookupProviders(const chunk::ContentId& id, absl::Time until);
+  // Looks up providers of a content being fetched while it has few peers
+  // (`round` counts the lookups so far).
+  void LookupProviders(const chunk::ContentId& id, absl::Time until,
+                       int round = 0);
   // The public DHT for torrents: announce each running torrent and, while it
   // lacks peers, look for more. Runs every 15 s.
   void DhtTick();

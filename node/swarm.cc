@@ -507,6 +507,7 @@ void Swarm::Tick() {
     if (ticks_ % kRechokeTicks == 0) Rechoke();
     if (ticks_ % 10 == 5) SendPex();
     ExpireBlame();
+    AdvanceDeadlines();  // the peers may have changed
     OnTick();
     if (!alive.expired()) Tick();
   });
@@ -1059,17 +1060,39 @@ void Swarm::WantRange(uint64_t offset, uint64_t length) {
   if (length == 0 || m_->piece_length == 0) return;
   const uint64_t end = std::min(offset + length, m_->total_size);
   if (offset >= end) return;
-  SetDeadlines(static_cast<uint32_t>(offset / m_->piece_length),
-               static_cast<uint32_t>((end - 1) / m_->piece_length + 1));
+  WantedRange r;
+  r.first = static_cast<uint32_t>(offset / m_->piece_length);
+  r.end = std::min(m_->num_pieces,
+                   static_cast<uint32_t>((end - 1) / m_->piece_length + 1));
+  r.base = static_cast<int64_t>(ticks_) * 1000 - r.first;
+  ranges_.push_back(r);
+  AdvanceDeadlines();
+  RequestMoreAll();
 }
 
-void Swarm::SetDeadlines(uint32_t first, uint32_t end) {
-  if (!picker_) return;
-  has_deadlines_ = true;
-  const int64_t base = static_cast<int64_t>(ticks_) * 1000;
-  for (uint32_t i = first; i < end && i < m_->num_pieces; ++i)
-    picker_->SetDeadline(i, base + (i - first));
-  RequestMoreAll();
+void Swarm::AdvanceDeadlines() {
+  if (!picker_ || ranges_.empty()) return;
+  // With only seeds to fetch from, a reader is served best in order. Once
+  // other fetchers are connected, only a small window ahead of each reader is
+  // in order and the rest follows the strategy (rarest first), so that nodes
+  // fetching the same content at once hold different pieces and trade instead
+  // of all waiting on the same next piece from the same seed.
+  const bool trading = num_peers() > num_seeds();
+  const uint32_t window =
+      trading
+          ? std::max<uint32_t>(4, static_cast<uint32_t>(kDeadlineWindowBytes /
+                                                        m_->piece_length))
+          : UINT32_MAX;
+  const chunk::Bitfield& have = picker_->have();
+  for (WantedRange& r : ranges_) {
+    while (r.first < r.end && have.test(r.first)) ++r.first;
+    const uint32_t stop = r.first + std::min(window, r.end - r.first);
+    for (uint32_t i = std::max(r.first, r.marked_end); i < stop; ++i)
+      if (!have.test(i)) picker_->SetDeadline(i, r.base + i);
+    for (uint32_t i = stop; i < r.marked_end; ++i) picker_->ClearDeadline(i);
+    r.marked_end = stop;
+  }
+  std::erase_if(ranges_, [](const WantedRange& r) { return r.first >= r.end; });
 }
 
 void Swarm::OnPeerHas(Peer& p) {
@@ -1124,6 +1147,9 @@ void Swarm::UpdateInterest(Peer& p) {
     }
   }
   if (want != p.am_interested) {
+    spdlog::debug("swarm {}: {} in {}", hashes_.BestHex().substr(0, 12),
+                  want ? "interested" : "not interested",
+                  EndpointText(p.conn->remote()));
     p.am_interested = want;
     p.conn->Send(want ? wire::Message(wire::Interested{})
                       : wire::Message(wire::NotInterested{}));
@@ -1159,7 +1185,7 @@ void Swarm::RequestMore(Peer& p) {
         return picker_->have().test(i) ||
                !(p.has_all || (p.has.size() > i && p.has.test(i)));
       });
-      if (strategy_ != chunk::PickStrategy::kSequential && !has_deadlines_)
+      if (strategy_ != chunk::PickStrategy::kSequential && ranges_.empty())
         blocks = picker_->PickFrom(p.conn->key(), p.suggested,
                                    p.depth - p.outstanding);
     }
@@ -1301,6 +1327,7 @@ void Swarm::OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
     return;
   }
   picker_->SetHave(piece);
+  AdvanceDeadlines();
   OnPieceHave(piece);
   std::string have;
   wire::AppendMessage(wire::Have{piece}, have);

@@ -187,10 +187,11 @@ class Swarm : public PeerConnection::Handler {
   // Piece priorities (0 = skip): applied now if downloading, else when it
   // starts.
   void SetPiecePriorities(std::vector<uint8_t> priorities);
-  // Pieces [first, end) are wanted first, in order (a reader waits on them).
-  void SetDeadlines(uint32_t first, uint32_t end);
-  // Bytes [offset, offset + length) are wanted first, in order: a reader
-  // streams them as they arrive. Applied once the metadata is known.
+  // Bytes [offset, offset + length) are wanted in order: a reader streams
+  // them as they arrive. They get deadlines (picked first, in order); while
+  // other fetchers are connected, only a window of 4 MiB ahead of the first
+  // missing piece does, and the rest follow the strategy, so that fetchers
+  // trade. Applied once the metadata is known.
   void WantRange(uint64_t offset, uint64_t length);
 
   // PeerConnection::Handler
@@ -341,9 +342,21 @@ class Swarm : public PeerConnection::Handler {
   std::shared_ptr<bool> alive_;
   std::unique_ptr<asio::steady_timer> tick_timer_;
   uint64_t ticks_ = 0;
-  // A byte range was asked for (WantRange): its deadlines order the picks, so
-  // suggestions are not followed.
-  bool has_deadlines_ = false;
+  // Byte ranges readers wait on (WantRange), as pieces [first, end): all of
+  // each, or the next kDeadlineWindowBytes once other fetchers are connected,
+  // get deadlines (base + index), moving on as pieces arrive. Suggestions are
+  // not followed while there are any.
+  struct WantedRange {
+    uint32_t first = 0;
+    uint32_t end = 0;
+    int64_t base = 0;
+    uint32_t marked_end = 0;  // pieces [first, marked_end) have deadlines
+  };
+  // Small against the request pipeline (a fast peer has ~8 MiB in flight), so
+  // that most requests follow the strategy.
+  static constexpr uint64_t kDeadlineWindowBytes = 1 << 20;
+  std::vector<WantedRange> ranges_;
+  void AdvanceDeadlines();
   bool shut_ = false;
   Connector connector_;
   std::shared_ptr<RateLimit> global_down_;

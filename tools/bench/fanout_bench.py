@@ -75,12 +75,40 @@ def main():
         gets = [subprocess.Popen([SHOAL, "--api", api, "get", ids[1], "-o",
                                   os.path.join(work, f"out{i}")])
                 for i, api in enumerate(leechers[:N])]
+        if os.environ.get("FANOUT_DEBUG"):
+            time.sleep(5)
+            for api in leechers[:N]:
+                print(subprocess.run([SHOAL, "--api", api, "node", "info", "--json"],
+                                     capture_output=True).stdout.decode()[:600])
+        if os.environ.get("FANOUT_DEBUG"):
+            import re
+            import threading
+            port = seed_listen.rsplit(":", 1)[1]
+            best = {}
+
+            def sample():
+                while any(g.poll() is None for g in gets):
+                    out = subprocess.run(["ss", "-tinH", f"( sport = :{port} )"],
+                                         capture_output=True, text=True).stdout
+                    peer = None
+                    for line in out.splitlines():
+                        if not line.startswith((" ", "\t")):
+                            peer = line.split()[-1]
+                        elif peer and (m := re.search(r"bytes_acked:(\d+)", line)):
+                            best[peer] = max(best.get(peer, 0), int(m.group(1)))
+                    time.sleep(0.2)
+            sampler = threading.Thread(target=sample)
+            sampler.start()
         ends = []
         for g in gets:
             if g.wait(timeout=600) != 0:
                 raise SystemExit("a fetch failed")
             ends.append(time.monotonic() - t0)
         group = max(ends)
+        if os.environ.get("FANOUT_DEBUG"):
+            sampler.join()
+            print(f"seed sent about {sum(best.values()) / 1e6:.0f} MB to {len(best)} peers")
+
         print(f"{N} nodes at once     {group:7.2f} s  (each: "
               + ", ".join(f"{e:.2f}" for e in sorted(ends)) + " s)")
         print(f"   ratio {group / alone:.2f} (goal: at most 1.5)")
