@@ -9,7 +9,8 @@ Contenders, in the same run, for the same torrent (two files, v1, libtorrent's p
   - libtorrent seeder -> libtorrent (a second libtorrent session in its own process)
   - Shoal seeder -> libtorrent
   - and, unless --no-cdn, tools/bench/cdn_transfer_bench.py for Shoal -> Shoal CDN content.
-Each download runs N times (the machine is noisy); the median run is printed, with the range.
+Each download runs N times (the machine is noisy), the two leechers of the same seed interleaved;
+the median run is printed, with the range.
 Each libtorrent runs in its own process, so its RSS and CPU are its own (plus Python's, about
 20 MB). Talks only to 127.0.0.1; every process started here is stopped at the end.
 """
@@ -123,9 +124,10 @@ def main():
         lt_port = json.loads(seeder.stdout.readline())["port"]
         lt_seed = f"127.0.0.1:{lt_port}"
 
-        # libtorrent -> Shoal
-        runs = []
-        for i in range(RUNS):
+        # libtorrent -> Shoal and libtorrent -> libtorrent, interleaved (ABBA): this VM's
+        # page cache costs more while memory is fresh (the first writes after the source files
+        # were made), so running all of one contender first would tilt the comparison.
+        def shoal_run(i):
             node, api, _ = start_node(SHOALD, os.path.join(work, f"shoal-leech{i}"))
             procs.append(node)
             cpu0 = proc_cpu(node.pid)
@@ -136,21 +138,29 @@ def main():
             subprocess.check_call([SHOAL, "--api", api, "torrent", "wait", tid,
                                    "--timeout", "900"])
             t1 = time.monotonic()
-            runs.append((t1 - t0, proc_cpu(node.pid) - cpu0, proc_hwm_mb(node.pid)))
+            result = (t1 - t0, proc_cpu(node.pid) - cpu0, proc_hwm_mb(node.pid))
             same_files(src, os.path.join(work, "out-shoal"))
             node.terminate()
             node.wait()
             shutil.rmtree(os.path.join(work, "out-shoal"), ignore_errors=True)
             shutil.rmtree(os.path.join(work, f"shoal-leech{i}"), ignore_errors=True)
-        shoal_secs = report("libtorrent -> Shoal", runs, size)
+            return result
 
-        # libtorrent -> libtorrent
-        runs = []
-        for i in range(RUNS):
+        def lt_run(i):
             r = lt_leech(torrent, os.path.join(work, "out-lt"), lt_seed)
-            runs.append((r["seconds"], r["cpu"], r["rss_mb"]))
             shutil.rmtree(os.path.join(work, "out-lt"), ignore_errors=True)
-        lt_secs = report("libtorrent -> libtorrent", runs, size)
+            return (r["seconds"], r["cpu"], r["rss_mb"])
+
+        shoal_runs, lt_runs = [], []
+        for i in range(RUNS):
+            if i % 2 == 0:
+                shoal_runs.append(shoal_run(i))
+                lt_runs.append(lt_run(i))
+            else:
+                lt_runs.append(lt_run(i))
+                shoal_runs.append(shoal_run(i))
+        shoal_secs = report("libtorrent -> Shoal", shoal_runs, size)
+        lt_secs = report("libtorrent -> libtorrent", lt_runs, size)
         print(f"   Shoal/libtorrent time ratio: {shoal_secs / lt_secs:.2f} "
               f"(goal 0.6, at most 1.0)", flush=True)
         seeder.stdin.close()
