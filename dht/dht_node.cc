@@ -47,7 +47,7 @@ DhtNode::DhtNode(DhtOptions options, Clock clock, Random random, SendFn send)
       clock_(std::move(clock)),
       random_(std::move(random)),
       send_(std::move(send)),
-      table_(options_.id, options_.k) {
+      table_(std::make_unique<RoutingTable>(options_.id, options_.k)) {
   next_transaction_ = static_cast<uint32_t>(random_());
   secret_ = random_();
   previous_secret_ = random_();
@@ -125,6 +125,30 @@ bool DhtNode::Bep42Ok(const NodeInfo& n) const {
          IsValidNodeIdForIp(n.id, n.endpoint.address);
 }
 
+void DhtNode::NoteExternalAddress(const Endpoint& voter, const Endpoint& ours) {
+  if (id_settled_ || options_.bep42_votes <= 0 || !ours.valid() ||
+      ip_votes_.size() > 64) {
+    return;
+  }
+  std::set<Endpoint>& voters = ip_votes_[ours.address];
+  if (voters.size() < 1024) voters.insert(voter);
+  if (static_cast<int>(voters.size()) < options_.bep42_votes) return;
+  id_settled_ = true;
+  ip_votes_.clear();
+  if (IsValidNodeIdForIp(options_.id, ours.address)) return;
+  // A new ID valid for the address; the nodes we know move to a table built
+  // around it.
+  std::vector<NodeInfo> known = table_->Closest(options_.id, table_->size());
+  options_.id =
+      NodeIdForIp(ours.address, static_cast<uint8_t>(random_()), random_);
+  table_ = std::make_unique<RoutingTable>(options_.id, options_.k);
+  const int64_t now = clock_();
+  for (const NodeInfo& n : known) table_->Heard(n, now, Contact::kLoaded);
+  ++stats_.id_changes;
+  // Announce ourselves under the new ID: look up our own neighbourhood.
+  Bootstrap({});
+}
+
 void DhtNode::HandleQuery(const Endpoint& from, const KrpcMessage& m) {
   if (m.cluster != options_.cluster_name) {
     ++stats_.wrong_network;
@@ -136,7 +160,8 @@ void DhtNode::HandleQuery(const Endpoint& from, const KrpcMessage& m) {
     return;
   }
   ++stats_.queries_served;
-  if (Bep42Ok({m.id, from})) table_.Heard({m.id, from}, now, Contact::kQueried);
+  if (Bep42Ok({m.id, from}))
+    table_->Heard({m.id, from}, now, Contact::kQueried);
 
   KrpcMessage r = KrpcMessage::Response(m.transaction_id, options_.id);
   r.ip = from;
@@ -145,7 +170,7 @@ void DhtNode::HandleQuery(const Endpoint& from, const KrpcMessage& m) {
   const bool want_v6 = m.want_v6 || (!m.want_v4 && from.is_v6());
   auto fill_nodes = [&](const NodeId& target) {
     // Closest() mixes families; ask for enough to fill each list.
-    for (NodeInfo& n : table_.Closest(target, options_.k * 4)) {
+    for (NodeInfo& n : table_->Closest(target, options_.k * 4)) {
       if (n.endpoint.is_v4() && want_v4 &&
           r.nodes.size() < static_cast<size_t>(options_.k)) {
         r.nodes.push_back(std::move(n));
@@ -217,9 +242,10 @@ void DhtNode::HandleReply(const Endpoint& from, const KrpcMessage& m) {
   const bool ok = m.type == KrpcType::kResponse && (!p.id || *p.id == m.id);
   if (ok) {
     if (Bep42Ok({m.id, from}))
-      table_.Heard({m.id, from}, now, Contact::kResponded);
+      table_->Heard({m.id, from}, now, Contact::kResponded);
+    if (m.ip) NoteExternalAddress(from, *m.ip);
   } else if (m.type == KrpcType::kResponse && p.id) {
-    table_.Failed(*p.id, p.to);  // answered with another ID
+    table_->Failed(*p.id, p.to);  // answered with another ID
   }
   if (p.lookup == 0) return;
   auto l = lookups_.find(p.lookup);
@@ -334,7 +360,7 @@ void DhtNode::Tick() {
     Pending p = std::move(it->second);
     pending_.erase(it);
     ++stats_.timeouts;
-    if (p.id) table_.Failed(*p.id, p.to);
+    if (p.id) table_->Failed(*p.id, p.to);
     if (p.lookup == 0) continue;
     auto l = lookups_.find(p.lookup);
     if (l == lookups_.end()) continue;
@@ -363,18 +389,18 @@ void DhtNode::Tick() {
     }
     int budget = 8;
     for (const NodeInfo& n :
-         table_.NodesToPing(now, options_.ping_interval_ms)) {
+         table_->NodesToPing(now, options_.ping_interval_ms)) {
       if (budget-- == 0) break;
-      table_.Pinged(n.id, now);
+      table_->Pinged(n.id, now);
       SendQuery(n.endpoint, n.id,
                 KrpcMessage::Query(KrpcMethod::kPing, "", options_.id), 0);
     }
-    if (table_.size() == 0 && !routers_.empty() &&
+    if (table_->size() == 0 && !routers_.empty() &&
         now - last_bootstrap_ms_ >= 30'000) {
       Bootstrap(routers_);
-    } else if (table_.size() > 0) {
+    } else if (table_->size() > 0) {
       for (const NodeId& target :
-           table_.BucketsToRefresh(now, options_.bucket_refresh_ms, random_)) {
+           table_->BucketsToRefresh(now, options_.bucket_refresh_ms, random_)) {
         FindNode(target, nullptr);
       }
     }
@@ -388,7 +414,7 @@ DhtNode::Lookup& DhtNode::StartLookup(KrpcMethod method, const NodeId& target) {
   l->id = next_lookup_++;
   l->method = method;
   l->target = target;
-  for (const NodeInfo& n : table_.Closest(target, options_.k * 2)) {
+  for (const NodeInfo& n : table_->Closest(target, options_.k * 2)) {
     AddCandidate(*l, n, 1);
   }
   Lookup& ref = *l;
@@ -502,7 +528,7 @@ void DhtNode::FinishLookup(Lookup& l) {
   auto node = lookups_.extract(l.id);
   std::unique_ptr<Lookup> owned = std::move(node.mapped());
   if (owned->refresh_after) {
-    for (const NodeId& target : table_.AllRefreshTargets(clock_(), random_)) {
+    for (const NodeId& target : table_->AllRefreshTargets(clock_(), random_)) {
       FindNode(target, nullptr);
     }
   }
@@ -570,14 +596,14 @@ void DhtNode::Bootstrap(const std::vector<Endpoint>& routers) {
 
 // ---------------------------------------------------------------- state
 
-std::string DhtNode::SaveState() const { return table_.Save(); }
+std::string DhtNode::SaveState() const { return table_->Save(); }
 
 absl::Status DhtNode::LoadState(std::string_view bytes) {
   absl::StatusOr<std::vector<NodeInfo>> nodes = RoutingTable::ParseSaved(bytes);
   if (!nodes.ok()) return nodes.status();
   const int64_t now = clock_();
   for (const NodeInfo& n : *nodes) {
-    if (Bep42Ok(n)) table_.Heard(n, now, Contact::kLoaded);
+    if (Bep42Ok(n)) table_->Heard(n, now, Contact::kLoaded);
   }
   return absl::OkStatus();
 }

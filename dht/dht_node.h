@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +67,12 @@ struct DhtOptions {
   // If true, nodes whose ID fails BEP 42 for their address are served but
   // never enter the routing table.
   bool enforce_bep42 = false;
+  // BEP 42 for ourselves: once this many distinct nodes report (the "ip" key
+  // of their responses) the same external address, for which our ID is not
+  // valid, the node takes a new ID valid for it (and rebuilds its table), so
+  // that nodes enforcing BEP 42 keep us. 0 turns it off. Local and private
+  // addresses never trigger it.
+  int bep42_votes = 5;
 
   // INVALID_ARGUMENT if a count or duration is out of range.
   absl::Status Validate() const;
@@ -150,7 +157,7 @@ class DhtNode {
 
   const NodeId& id() const { return options_.id; }
   const DhtOptions& options() const { return options_; }
-  const RoutingTable& routing_table() const { return table_; }
+  const RoutingTable& routing_table() const { return *table_; }
   // Peers stored under `info_hash` (for tests and diagnostics).
   std::vector<Endpoint> StoredPeers(const NodeId& info_hash) const;
   size_t stored_peer_count() const { return total_peers_; }
@@ -165,6 +172,7 @@ class DhtNode {
     uint64_t queries_served = 0;
     uint64_t bad_tokens = 0;
     uint64_t timeouts = 0;
+    uint64_t id_changes = 0;  // BEP 42: took an ID valid for our address
   };
   const Stats& stats() const { return stats_; }
 
@@ -224,6 +232,8 @@ class DhtNode {
   void HandleReply(const Endpoint& from, const KrpcMessage& m);
   bool AllowQuery(const Endpoint& from, int64_t now);
   bool Bep42Ok(const NodeInfo& n) const;
+  // A response from `voter` says our address is `ours`.
+  void NoteExternalAddress(const Endpoint& voter, const Endpoint& ours);
   void Send(const Endpoint& to, KrpcMessage m);
   std::string SendQuery(const Endpoint& to, std::optional<NodeId> id,
                         KrpcMessage m, uint64_t lookup);
@@ -240,12 +250,15 @@ class DhtNode {
   void AnnounceReply(Lookup& l, bool acked);
 
   // Constant after construction.
-  const DhtOptions options_;
+  DhtOptions options_;  // options_.id changes once, see bep42_votes
   const Clock clock_;
   const Random random_;
   const SendFn send_;
 
-  RoutingTable table_;
+  std::unique_ptr<RoutingTable> table_;
+  // BEP 42: external address -> the nodes that reported it.
+  std::map<std::string, std::set<Endpoint>> ip_votes_;
+  bool id_settled_ = false;  // took (or kept) an ID valid for our address
   absl::flat_hash_map<std::string, Pending> pending_;
   uint32_t next_transaction_;
   std::map<uint64_t, std::unique_ptr<Lookup>> lookups_;

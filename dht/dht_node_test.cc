@@ -323,6 +323,46 @@ TEST_F(DhtNodeTest, Bep42Enforcement) {
   EXPECT_EQ(node->routing_table().size(), 1u);
 }
 
+// BEP 42 for ourselves: once 5 nodes report the same public address, for which
+// our random ID is not valid, the node takes an ID valid for it and keeps the
+// nodes it knew; private addresses change nothing.
+TEST_F(DhtNodeTest, TakesBep42IdForReportedAddress) {
+  for (const bool is_public : {true, false}) {
+    sent_.clear();
+    auto node = Make();
+    const NodeId before = node->id();
+    Endpoint ours = is_public ? Endpoint::V4(0x7c1f4bc8, 6881)  // 124.31.75.200
+                              : Endpoint::V4(0x0a000063, 6881);  // 10.0.0.99
+    ASSERT_EQ(IsValidNodeIdForIp(before, ours.address), !is_public);
+    std::vector<Endpoint> routers;
+    for (uint32_t i = 0; i < 5; ++i)
+      routers.push_back(Endpoint::V4(0x7c1f4b15 + i, 6881));
+    node->Bootstrap(routers);
+    ASSERT_EQ(sent_.size(), 5u);
+    const auto queries = sent_;
+    for (size_t i = 0; i < queries.size(); ++i) {
+      absl::StatusOr<KrpcMessage> q = DecodeKrpc(queries[i].second);
+      ASSERT_TRUE(q.ok());
+      KrpcMessage r =
+          KrpcMessage::Response(q->transaction_id, NodeId::Random(random_));
+      r.ip = ours;
+      node->OnPacket(queries[i].first, EncodeKrpc(r));
+      // The ID holds until the fifth vote.
+      if (i < 4) EXPECT_EQ(node->id(), before);
+    }
+    if (is_public) {
+      EXPECT_NE(node->id(), before);
+      EXPECT_TRUE(IsValidNodeIdForIp(node->id(), ours.address));
+      EXPECT_EQ(node->stats().id_changes, 1u);
+      EXPECT_EQ(node->routing_table().own_id(), node->id());
+      EXPECT_EQ(node->routing_table().size(), 5u);
+    } else {
+      EXPECT_EQ(node->id(), before);
+      EXPECT_EQ(node->stats().id_changes, 0u);
+    }
+  }
+}
+
 // A node whose routers never answer bootstraps again while its table is empty.
 TEST_F(DhtNodeTest, RebootstrapsWhileTableEmpty) {
   auto node = Make();
