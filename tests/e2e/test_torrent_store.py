@@ -25,7 +25,7 @@ def cat(node, tid, file, *extra):
     return node.cli("torrent", "cat", tid, str(file), *extra).stdout
 
 
-@pytest.mark.parametrize("kind", ["v1", "hybrid"])
+@pytest.mark.parametrize("kind", ["v1", "v2", "hybrid"])
 def test_in_store_download_cat_seed_restart_remove(kind, make_node, tmp_dir):
     node = make_node("n")
     src = tmp_dir / "src"

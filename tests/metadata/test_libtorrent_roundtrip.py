@@ -98,7 +98,17 @@ def libtorrent_check(torrent_path, save_path):
                                 lt.file_error_alert)):
                 pytest.fail(f"libtorrent: {a.message()}")
     s = h.status()
+    # Let the removal finish before the session is destroyed: tearing a
+    # session down while its disk threads still hold the torrent has crashed
+    # the interpreter (SIGSEGV) on a loaded machine.
     ses.remove_torrent(h)
+    deadline = time.monotonic() + 10
+    removed = False
+    while not removed and time.monotonic() < deadline:
+        ses.wait_for_alert(100)
+        removed = any(isinstance(a, lt.torrent_removed_alert)
+                      for a in ses.pop_alerts())
+    ses.pause()
     return ti, s
 
 
