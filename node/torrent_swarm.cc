@@ -212,6 +212,10 @@ void TorrentSwarm::Resume() {
 void TorrentSwarm::Remove(bool delete_data, std::function<void()> done) {
   removed_ = true;
   Shutdown();
+  {
+    std::lock_guard<std::mutex> lock(saver_->mu);
+    saver_->removed = true;
+  }
   if (absl::Status s = store::DeleteResumeData(store_, hashes()); !s.ok())
     spdlog::warn("torrent {}: deleting resume data: {}", id(), s.ToString());
   Publish(EventKind::kRemoved);
@@ -442,12 +446,11 @@ void TorrentSwarm::OnComplete() {
       spdlog::warn("torrent {}: finalizing files: {}", id(),
                    skipped.status().ToString());
     }
-    if (absl::Status s = files_->Flush(); !s.ok())
-      spdlog::warn("torrent {}: flushing files: {}", id(), s.ToString());
   }
   if (announcer_ && downloaded_now) announcer_->Complete();
+  // The files are flushed (fdatasync) with the resume data, on the pool.
   resume_dirty_ = true;
-  SaveResume();
+  SaveResumeInBackground();
   Publish(EventKind::kComplete);
 }
 
@@ -469,14 +472,14 @@ void TorrentSwarm::OnTick() {
       Publish(EventKind::kProgress);
     }
   }
-  if (resume_dirty_ && ticks_ % kResumeSaveTicks == 0) SaveResume();
+  if (resume_dirty_ && ticks_ % kResumeSaveTicks == 0) SaveResumeInBackground();
 }
 
-store::ResumeData TorrentSwarm::MakeResume() const {
+store::ResumeData TorrentSwarm::MakeResume(bool file_states) const {
   store::ResumeData r;
   if (const chunk::Bitfield* have = this->have()) r.have = *have;
   r.file_priorities = file_priorities_;
-  if (files_) {
+  if (files_ && file_states) {
     // Written pieces must be on disk before resume data vouches for them.
     r.file_states = files_->FileStates();
   }
@@ -505,6 +508,8 @@ void TorrentSwarm::SaveResume() {
       return;
     }
   }
+  const uint64_t generation = ++resume_generation_;
+  std::lock_guard<std::mutex> lock(saver_->mu);
   if (files_) {
     if (absl::Status s = files_->Flush(); !s.ok())
       spdlog::warn("torrent {}: flushing files: {}", id(), s.ToString());
@@ -514,7 +519,33 @@ void TorrentSwarm::SaveResume() {
     spdlog::warn("torrent {}: saving resume data: {}", id(), s.ToString());
     return;
   }
+  saver_->saved = generation;
   resume_dirty_ = false;
+}
+
+void TorrentSwarm::SaveResumeInBackground() {
+  if (removed_ || !ready() || !files_) return SaveResume();
+  // The pieces in `have` were written before this runs; the job's flush makes
+  // them durable before the resume data that vouches for them is saved, and
+  // it reads the files' states after the flush.
+  store::ResumeData r = MakeResume(/*file_states=*/false);
+  resume_dirty_ = false;
+  pool().Post([saver = saver_, files = files_, &store = store_,
+               hashes = hashes(), id = id(), r = std::move(r),
+               generation = ++resume_generation_]() mutable {
+    std::lock_guard<std::mutex> lock(saver->mu);
+    if (saver->removed || saver->saved > generation) return;
+    if (absl::Status s = files->Flush(); !s.ok()) {
+      spdlog::warn("torrent {}: flushing files: {}", id, s.ToString());
+      return;
+    }
+    r.file_states = files->FileStates();
+    if (absl::Status s = store::SaveResumeData(store, hashes, r); !s.ok()) {
+      spdlog::warn("torrent {}: saving resume data: {}", id, s.ToString());
+      return;
+    }
+    saver->saved = generation;
+  });
 }
 
 TorrentStatus TorrentSwarm::Status() const {

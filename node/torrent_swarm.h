@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -157,7 +158,11 @@ class TorrentSwarm final : public Swarm {
   void ApplyPriorities();
   std::vector<uint8_t> PiecePriorities(const chunk::Metainfo& m) const;
   void Finish(const chunk::Bitfield& have);
-  store::ResumeData MakeResume() const;
+  // With file_states, the files' sizes and mtimes too (call after a flush).
+  store::ResumeData MakeResume(bool file_states = true) const;
+  // SaveResume() with the files' flush (an fdatasync of each) and the save on
+  // the pool, so the network thread never waits for the disk.
+  void SaveResumeInBackground();
   void Publish(EventKind kind, std::string message = "");
 
   store::ChunkStore& store_;
@@ -182,6 +187,15 @@ class TorrentSwarm final : public Swarm {
   std::unique_ptr<tracker::Announcer> announcer_;
   bool force_check_ = false;
   bool resume_dirty_ = false;
+  // Orders resume saves made on the pool and on this thread: an older save
+  // never overwrites a newer one, and none lands after Remove().
+  struct ResumeSaver {
+    std::mutex mu;
+    uint64_t saved = 0;  // the newest generation saved
+    bool removed = false;
+  };
+  std::shared_ptr<ResumeSaver> saver_ = std::make_shared<ResumeSaver>();
+  uint64_t resume_generation_ = 0;
   bool removed_ = false;
   uint64_t ticks_ = 0;
   // Totals from earlier sessions (resume data).
