@@ -557,8 +557,42 @@ absl::Status FileStorage::WritePiece(uint32_t piece, std::string_view data) {
                                : OpenMode::kCreate));
     SHOAL_RETURN_IF_ERROR(
         PwriteAll(file->fd, bytes.data(), bytes.size(), s.file_offset, f.path));
+    DropWhenWritten(s.file_index, s.file_offset, bytes.size());
   }
   return absl::OkStatus();
+}
+
+void FileStorage::DropWhenWritten(size_t file, uint64_t offset,
+                                  uint64_t length) {
+  absl::MutexLock lock(&drop_mu_);
+  written_.push_back({file, offset, length});
+  written_bytes_ += length;
+  while (written_bytes_ > kDropLagBytes) {
+    const Written w = std::move(written_.front());
+    written_.pop_front();
+    written_bytes_ -= w.length;
+    // Only while the file is open anyway: the descriptor bound stands (a
+    // closed file's pages just stay cached).
+    std::shared_ptr<OpenFile> f;
+    {
+      absl::MutexLock cache_lock(&cache_mu_);
+      if (auto it = cache_.find(w.file); it != cache_.end())
+        f = it->second.file;
+    }
+    if (f == nullptr) continue;
+    // Long since handed to writeback (PwriteAll started it): wait for it to
+    // finish, then give the pages back. The pages of the next writes are then
+    // recently freed ones: on this project's VMs, page cache grown into fresh
+    // memory cost half a download's CPU (1 GiB from libtorrent: 2.5-3.0 s of
+    // CPU and 2.9-3.3 s before, 1.3 s and 1.6 s after). Waiting here is also
+    // the backpressure when the disk is slower than the network.
+    ::sync_file_range(f->fd, static_cast<off_t>(w.offset),
+                      static_cast<off_t>(w.length),
+                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                          SYNC_FILE_RANGE_WAIT_AFTER);
+    ::posix_fadvise(f->fd, static_cast<off_t>(w.offset),
+                    static_cast<off_t>(w.length), POSIX_FADV_DONTNEED);
+  }
 }
 
 absl::Status FileStorage::ReadRange(uint32_t piece, uint32_t offset,

@@ -32,6 +32,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <list>
 #include <memory>
@@ -179,6 +180,20 @@ class FileStorage final : public PieceStorage {
   };
   absl::flat_hash_map<size_t, CacheEntry> cache_ ABSL_GUARDED_BY(cache_mu_);
   std::list<size_t> lru_ ABSL_GUARDED_BY(cache_mu_);  // front: most recent
+
+  // Written ranges whose page-cache pages are dropped once kDropLagBytes more
+  // have been written after them.
+  void DropWhenWritten(size_t file, uint64_t offset, uint64_t length)
+      ABSL_LOCKS_EXCLUDED(drop_mu_, cache_mu_);
+  static constexpr uint64_t kDropLagBytes = 64 << 20;
+  struct Written {
+    size_t file = 0;  // index in the metainfo
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  absl::Mutex drop_mu_;
+  std::deque<Written> written_ ABSL_GUARDED_BY(drop_mu_);
+  uint64_t written_bytes_ ABSL_GUARDED_BY(drop_mu_) = 0;
 };
 
 }  // namespace shoal::store
