@@ -121,3 +121,31 @@ def test_fetch_by_id_nobody_provides_is_not_found(make_node, tmp_dir):
     res = b.cli("cat", "ab" * 32, check=False)
     assert res.returncode != 0 and time.monotonic() - t0 < 15
     assert "no provider" in res.stderr.decode()
+
+
+def _ipv6_loopback():
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+# BEP 32 in the cluster DHT: nodes listening on IPv6 only find each other and fetch by ID.
+def test_cluster_over_ipv6_fetches_by_id(make_node, tmp_dir):
+    if not _ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback (::1)")
+    v6 = ["--listen", "[::1]:0"]  # the last --listen wins
+    a = make_node("a", v6)
+    b = make_node("b", v6 + ["--bootstrap", a.listen])
+    c = make_node("c", v6 + ["--bootstrap", a.listen])
+    assert a.listen.startswith("[::1]:"), a.listen
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    path = tmp_dir / "data"
+    path.write_bytes(data)
+    cid = a.cli("add", str(path)).stdout.decode().strip()
+    assert b.cli("cat", cid, timeout=60).stdout == data
+    providers = json.loads(c.cli("providers", cid, "--json").stdout)["providers"]
+    assert a.listen in providers and b.listen in providers, providers
