@@ -125,6 +125,7 @@ void ContentSwarm::Prepare() {
       return;
     }
     stored_ = true;
+    if (on_started_) on_started_();
   }
   events_->SetNumPieces(layout.num_pieces());
   chunk::Bitfield have(layout.num_pieces());

@@ -36,6 +36,8 @@ class ContentSwarm final : public Swarm {
   std::shared_ptr<PieceEvents> events() const { return events_; }
   // Runs when every piece is held (the node then provides the content).
   void set_on_complete(std::function<void()> f) { on_complete_ = std::move(f); }
+  // Runs when a fetch has verified the metadata and starts on the pieces.
+  void set_on_started(std::function<void()> f) { on_started_ = std::move(f); }
   // Runs when the fetch fails (the node then stops providing it).
   void set_on_failed(std::function<void()> f) { on_failed_ = std::move(f); }
 
@@ -64,6 +66,7 @@ class ContentSwarm final : public Swarm {
   // they are durable).
   bool unsynced_ = false;
   void PostSync();
+  std::function<void()> on_started_;
   std::function<void()> on_complete_;
   std::function<void()> on_failed_;
 };

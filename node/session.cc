@@ -211,6 +211,11 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   ContentSwarm* raw = swarm.get();
   contents_[key] = std::move(swarm);
   Register(raw);
+  // A fetcher provides as soon as it knows the content is real (its metadata
+  // verified against the ID), not only once complete: nodes fetching the same
+  // content at once find each other and trade the pieces each got from the
+  // seed.
+  raw->set_on_started([this, id] { Provide(id); });
   raw->set_on_complete([this, id] { Provide(id); });
   raw->set_on_failed([this, id] {
     if (!dht_) return;
@@ -333,9 +338,6 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
     if (!swarm->complete()) {
       swarm->WantRange(offset, length);
       swarm->ConnectTo(endpoints);
-      // A fetcher provides from the start: nodes fetching the same content at
-      // once find each other and trade the pieces each got from the seed.
-      Provide(id);
       if (endpoints.empty())
         LookupProviders(id, absl::Now() + absl::Minutes(5));
     }
