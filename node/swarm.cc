@@ -1190,7 +1190,9 @@ void Swarm::RequestMore(Peer& p) {
                                    p.depth - p.outstanding);
     }
     const size_t room = p.depth - p.outstanding - blocks.size();
-    if (room > 0) {
+    if (room > 0 && blocks.empty()) {
+      blocks = picker_->Pick(p.conn->key(), p.has, room, p.has_all);
+    } else if (room > 0) {
       std::vector<chunk::Block> more =
           picker_->Pick(p.conn->key(), p.has, room, p.has_all);
       blocks.insert(blocks.end(), more.begin(), more.end());

@@ -189,9 +189,9 @@ class Swarm : public PeerConnection::Handler {
   void SetPiecePriorities(std::vector<uint8_t> priorities);
   // Bytes [offset, offset + length) are wanted in order: a reader streams
   // them as they arrive. They get deadlines (picked first, in order); while
-  // other fetchers are connected, only a window of 4 MiB ahead of the first
-  // missing piece does, and the rest follow the strategy, so that fetchers
-  // trade. Applied once the metadata is known.
+  // other fetchers are connected, only a window of 1 MiB (at least 4 pieces)
+  // ahead of the first missing piece does, and the rest follow the strategy, so
+  // that fetchers trade. Applied once the metadata is known.
   void WantRange(uint64_t offset, uint64_t length);
 
   // PeerConnection::Handler

@@ -584,25 +584,17 @@ absl::StatusOr<ContentState> RocksDbChunkStore::CommitUpload(
   std::vector<uint32_t> made_durable;
   for (const auto& [index, piece] : up.pieces) {
     batch.Delete(haves(), HaveKey(kUploadOwner, UploadView(upload), index));
-    if (entry.IsPending(index)) {
-      // Fetched but not yet flushed; the add's chunk is durable, so log the
-      // have now. The fetched have already holds the chunk's reference.
-      freed += DropRefLocked(piece.first, batch, dropped);
+    // A fetched piece not yet flushed: the add's chunk is durable, so its have
+    // is logged now. It already holds the chunk's reference, like a held one.
+    const bool pending = entry.IsPending(index);
+    if (entry.have[index]) freed += DropRefLocked(piece.first, batch, dropped);
+    if (pending || !entry.have[index]) {
       batch.Put(
           haves(),
           HaveKey(kContentOwner, entry.record.id.AsStringView(), index),
           HaveValue(piece.first, entry.record.layout().piece_tree_levels(index),
                     piece.second));
-      made_durable.push_back(index);
-    } else if (entry.have[index]) {
-      freed += DropRefLocked(piece.first, batch, dropped);
-    } else {
-      batch.Put(
-          haves(),
-          HaveKey(kContentOwner, entry.record.id.AsStringView(), index),
-          HaveValue(piece.first, entry.record.layout().piece_tree_levels(index),
-                    piece.second));
-      gained.push_back(index);
+      (pending ? made_durable : gained).push_back(index);
     }
   }
   batch.Put(contents(), entry.record.id.AsStringView(),

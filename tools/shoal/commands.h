@@ -31,6 +31,13 @@ void AddLimitCommand(CLI::App& torrent, Action& action);
 // watch.
 void AddWatchCommand(CLI::App& app, Action& action);
 
+// A CLI11 check for unsigned options: CLI11 would wrap a negative number into
+// a huge unsigned one.
+inline std::string NotNegative(const std::string& value) {
+  return value.find('-') == std::string::npos ? std::string()
+                                              : "must not be negative";
+}
+
 // Copies a ReadResponse stream that starts at `offset` into `out`, checking
 // that offsets follow on; `progress(done, total, last)` sees each message.
 absl::Status CopyReadStream(

@@ -259,8 +259,10 @@ void AddContentCommands(CLI::App& app, Action& action) {
     auto offset = std::make_shared<uint64_t>(0);
     auto length = std::make_shared<std::optional<uint64_t>>();
     cmd->add_option("ID", *id, "Content ID")->required();
-    cmd->add_option("--offset", *offset, "First byte to write");
-    cmd->add_option("--length", *length, "Number of bytes to write");
+    cmd->add_option("--offset", *offset, "First byte to write")
+        ->check(NotNegative);
+    cmd->add_option("--length", *length, "Number of bytes to write")
+        ->check(NotNegative);
     auto peers = std::make_shared<std::vector<std::string>>();
     cmd->add_option("--peer", *peers,
                     "Fetch from this node (its peer address HOST:PORT) if not "

@@ -237,8 +237,10 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
     cmd->add_option("FILE", a->file,
                     "File index or path, as `torrent files` shows them")
         ->required();
-    cmd->add_option("--offset", a->offset, "First byte to write");
-    cmd->add_option("--length", a->length, "Number of bytes to write");
+    cmd->add_option("--offset", a->offset, "First byte to write")
+        ->check(NotNegative);
+    cmd->add_option("--length", a->length, "Number of bytes to write")
+        ->check(NotNegative);
     cmd->add_option("-o,--output", a->out,
                     "Write to this file instead of stdout");
     cmd->callback([=, &action] {
@@ -485,16 +487,10 @@ void AddLimitCommand(CLI::App& torrent, Action& action) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("ID", a->id, "Torrent ID (omit for the whole node)");
-  // CLI11 would wrap a negative number into a huge unsigned one.
-  auto not_negative = [](const std::string& v) {
-    return v.find('-') == std::string::npos
-               ? std::string()
-               : std::string("must not be negative");
-  };
   cmd->add_option("--down", a->down, "Download limit, bytes per second")
-      ->check(not_negative);
+      ->check(NotNegative);
   cmd->add_option("--up", a->up, "Upload limit, bytes per second")
-      ->check(not_negative);
+      ->check(NotNegative);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([=, &action] {
     action = [=](Client& c) -> absl::Status {
