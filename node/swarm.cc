@@ -63,6 +63,9 @@ struct Swarm::Peer {
   std::vector<uint32_t> early_haves;  // likewise
   chunk::Bitfield has;
   bool registered = false;  // its availability is in the picker
+  // Our hello went out before our pieces were known (metadata or check
+  // pending): it said "none", so what the check finds follows as haves.
+  bool hello_unchecked = false;
   std::deque<wire::BlockSpec> requests_in;
   uint32_t outstanding = 0;
   uint32_t depth = 0;
@@ -323,6 +326,7 @@ void Swarm::SendHello(Peer& peer) {
   }
   const bool have_all = complete() && picker_->have().all();
   const bool have_none = !picker_ || picker_->have().none();
+  peer.hello_unchecked = !picker_;
   if (peer.fast) {
     if (have_all) {
       wire::AppendMessage(wire::HaveAll{}, hello);
@@ -400,6 +404,7 @@ void Swarm::Ban(Peer& p, const std::string& why) {
                addr, why);
   banned_.insert(addr);
   banned_keys_.insert(p.conn->key());
+  Add(NodeStats::Get().kind(options_.kind).peers_banned, 1);
   p.conn->Close(absl::PermissionDeniedError(absl::StrCat("banned: ", why)));
 }
 
@@ -1027,7 +1032,20 @@ void Swarm::StartDownloading(std::shared_ptr<store::PieceStorage> storage,
     wanted_range_.reset();
     WantRange(offset, length);
   }
+  // Peers that connected while we were checking were told we had nothing.
+  std::string haves;
+  bool haves_built = false;
   for (Peer* q : LivePeers()) {
+    if (q->hello_unchecked && !q->has_all) {
+      if (!haves_built) {
+        haves_built = true;
+        for (uint32_t i = 0; i < m_->num_pieces; ++i)
+          if (picker_->have().test(i))
+            wire::AppendMessage(wire::Have{i}, haves);
+      }
+      if (!haves.empty()) q->conn->Send(haves);
+    }
+    q->hello_unchecked = false;
     q->registered = false;
     OnPeerHas(*q);
   }
@@ -1222,6 +1240,7 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
   if (p.outstanding > 0) --p.outstanding;
   p.downloaded += m.data.size();
   downloaded_ += m.data.size();
+  Add(NodeStats::Get().kind(options_.kind).bytes_received, m.data.size());
   // A peer that keeps our pipeline full earns a deeper one (slow start up to
   // what its rate justifies).
   if (p.depth < p.depth_cap) ++p.depth;
@@ -1305,6 +1324,7 @@ void Swarm::OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
   if (status.code() == absl::StatusCode::kDataLoss) {
     std::vector<uint64_t> block_senders = picker_->BlockSenders(piece);
     picker_->PieceFailed(piece);
+    Add(NodeStats::Get().kind(options_.kind).hash_failures, 1);
     spdlog::warn("swarm {}: piece {} failed its hash check",
                  hashes_.BestHex().substr(0, 12), piece);
     // Blame: a peer banned already explains the failure; a sole sender is
@@ -1329,6 +1349,7 @@ void Swarm::OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
     return;
   }
   picker_->SetHave(piece);
+  Add(NodeStats::Get().kind(options_.kind).pieces_verified, 1);
   AdvanceDeadlines();
   OnPieceHave(piece);
   std::string have;
@@ -1572,6 +1593,7 @@ void Swarm::SendBlockFromPiece(
   out.append(b.length - have, '\0');
   p.uploaded += b.length;
   uploaded_ += b.length;
+  Add(NodeStats::Get().kind(options_.kind).bytes_sent, b.length);
   p.conn->Send(std::move(out));
 }
 

@@ -173,7 +173,7 @@ void TorrentSwarm::Start() {
 void TorrentSwarm::Begin() {
   begun_ = true;
   Reopen();
-  if (announcer_) announcer_->Start();
+  MaybeStartAnnouncing();
   ConnectTo(config_.peers);
   if (pending_metainfo_) {
     auto m = std::move(pending_metainfo_);
@@ -187,7 +187,7 @@ void TorrentSwarm::Pause() {
   if (state_ == TorrentState::kPaused || removed_) return;
   resume_state_ = state_;
   Shutdown();
-  if (announcer_) announcer_->Stop([] {});
+  StopAnnouncing([] {});
   state_ = TorrentState::kPaused;
   config_.paused = true;
   SaveResume();
@@ -203,7 +203,7 @@ void TorrentSwarm::Resume() {
   } else {
     Reopen();
     SetState(resume_state_);
-    if (announcer_) announcer_->Start();
+    MaybeStartAnnouncing();
     ConnectTo(config_.peers);
   }
   SaveResume();
@@ -245,11 +245,7 @@ void TorrentSwarm::Remove(bool delete_data, std::function<void()> done) {
       asio::post(io, std::move(done));
     });
   };
-  if (announcer_) {
-    announcer_->Stop(std::move(finish));
-  } else {
-    finish();
-  }
+  StopAnnouncing(std::move(finish));
 }
 
 void TorrentSwarm::Recheck() {
@@ -259,7 +255,26 @@ void TorrentSwarm::Recheck() {
 }
 
 void TorrentSwarm::Reannounce() {
-  if (announcer_ && state_ != TorrentState::kPaused) announcer_->Reannounce();
+  if (announcing_) announcer_->Reannounce();
+}
+
+void TorrentSwarm::MaybeStartAnnouncing() {
+  // A torrent with metadata announces once its check has found what it holds,
+  // so that the tracker's first "started" carries the true `left` (a seed is
+  // counted as a seed at once). A magnet announces at once: it needs peers to
+  // fetch the metadata from.
+  if (!announcer_ || announcing_ || state_ == TorrentState::kPaused ||
+      removed_)
+    return;
+  if (has_metadata() ? !ready() : pending_metainfo_ != nullptr) return;
+  announcing_ = true;
+  announcer_->Start();
+}
+
+void TorrentSwarm::StopAnnouncing(std::function<void()> done) {
+  if (!announcer_) return done();
+  announcing_ = false;
+  announcer_->Stop(std::move(done));
 }
 
 void TorrentSwarm::SetSequential(bool on) {
@@ -375,6 +390,13 @@ void TorrentSwarm::Finish(const chunk::Bitfield& have) {
   if (removed_) return;
   if (state_ != TorrentState::kPaused) SetState(TorrentState::kDownloading);
   StartDownloading(pieces_, have);
+  if (announcing_) {
+    // Announced before the metadata was known (a magnet), or rechecked: the
+    // trackers learn the new `left` now rather than at the next interval.
+    announcer_->Reannounce();
+  } else {
+    MaybeStartAnnouncing();
+  }
   resume_dirty_ = true;
   SaveResume();
 }
@@ -458,7 +480,7 @@ void TorrentSwarm::OnError(const absl::Status& status) {
   error_ = status;
   spdlog::error("torrent {}: {}", id(), status.ToString());
   Shutdown();
-  if (announcer_) announcer_->Stop([] {});
+  StopAnnouncing([] {});
   state_ = TorrentState::kError;
   Publish(EventKind::kError, status.ToString());
 }

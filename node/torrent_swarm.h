@@ -158,6 +158,11 @@ class TorrentSwarm final : public Swarm {
   void ApplyPriorities();
   std::vector<uint8_t> PiecePriorities(const chunk::Metainfo& m) const;
   void Finish(const chunk::Bitfield& have);
+  // Sends "started" once the torrent may announce (see the .cc), unless it
+  // already did.
+  void MaybeStartAnnouncing();
+  // Sends "stopped" where "started" went; `done` runs after (or at once).
+  void StopAnnouncing(std::function<void()> done);
   // With file_states, the files' sizes and mtimes too (call after a flush).
   store::ResumeData MakeResume(bool file_states = true) const;
   // SaveResume() with the files' flush (an fdatasync of each) and the save on
@@ -185,6 +190,8 @@ class TorrentSwarm final : public Swarm {
   std::shared_ptr<store::FileStorage> files_;  // file mode
   std::vector<uint8_t> file_priorities_;
   std::unique_ptr<tracker::Announcer> announcer_;
+  // "started" was sent (and no "stopped" since).
+  bool announcing_ = false;
   bool force_check_ = false;
   bool resume_dirty_ = false;
   // Orders resume saves made on the pool and on this thread: an older save

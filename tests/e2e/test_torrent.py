@@ -71,6 +71,18 @@ class Tracker:
                 time.sleep(0.05)
         raise RuntimeError("opentracker did not start")
 
+    def scrape(self, hex_hash):
+        """(complete, incomplete, downloaded) that the tracker reports for a 20-byte hash."""
+        import urllib.parse
+        import urllib.request
+        import libtorrent as lt
+        q = urllib.parse.quote_from_bytes(bytes.fromhex(hex_hash[:40]))
+        url = f"http://127.0.0.1:{self.port}/scrape?info_hash={q}"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            d = lt.bdecode(r.read())
+        f = d.get(b"files", {}).get(bytes.fromhex(hex_hash[:40]), {})
+        return f.get(b"complete", 0), f.get(b"incomplete", 0), f.get(b"downloaded", 0)
+
     def stop(self):
         if self.proc:
             self.proc.terminate()
@@ -195,6 +207,31 @@ def test_libtorrent_downloads_from_shoal_via_tracker(kind, node, tmp_dir, tracke
     while status(node, tid)["uploaded"] < sum(SIZES) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert status(node, tid)["uploaded"] >= sum(SIZES)
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2", "hybrid"])
+def test_seed_announces_as_seed_after_check(kind, node, tmp_dir, tracker):
+    """A torrent added with complete data announces once its check is done, with left=0: the
+    tracker counts it as a seed at once (not as a leecher until the next interval), and it
+    never sends "completed", since it downloaded nothing."""
+    seed_root = tmp_dir / "seed"
+    make_files(seed_root, SIZES, seed=4)
+    data, ti, v1, v2 = create_torrent(seed_root, kind, tracker.url)
+    tracker.whitelist(v1, v2)
+    tracker.start()
+    tfile = tmp_dir / "t.torrent"
+    tfile.write_bytes(data)
+    tid = node.cli("torrent", "add", str(tfile), "--save-path", str(seed_root)).stdout.decode().strip()
+    node.cli("torrent", "wait", tid, "--timeout", "60")
+    hashes = [h for h in (v1, v2) if h]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        counts = [tracker.scrape(h) for h in hashes]
+        if all(c[0] == 1 for c in counts):
+            break
+        time.sleep(0.1)
+    for h, (complete, incomplete, downloaded) in zip(hashes, counts):
+        assert (complete, incomplete, downloaded) == (1, 0, 0), (h, counts)
 
 
 def test_rate_limits(node, tmp_dir, tracker):

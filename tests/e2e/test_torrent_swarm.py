@@ -645,3 +645,44 @@ def test_suggested_pieces_are_requested_first(make_node, tmp_dir):
         # Without the suggestions, rarest first with one peer picks at random: the chance that
         # 37 and 23 come first by luck is 1 in 780.
         assert set(seed.first_requests[:2]) == {37, 23}, seed.first_requests[:8]
+
+
+# ---------------------------------------------------------------------------------------------
+# a peer that connected before our pieces were known learns them when the check ends
+
+
+def test_peer_connected_before_check_learns_found_pieces(node, tmp_dir):
+    """Shoal adds a magnet whose data is already in its save path. libtorrent (empty, with the
+    .torrent) connects first: Shoal's hello says it has nothing (no metadata yet). Shoal then
+    fetches the metadata from libtorrent, checks the files and finds every piece; libtorrent
+    must be told (haves), or it never downloads from the only seed there is.
+
+    v1 only: a v2 magnet also needs the piece layers, which libtorrent 2.0.8 holding none of
+    the pieces does not serve (hash requests go unanswered), so Shoal could not check."""
+    kind = "v1"
+    import libtorrent as lt
+    src = tmp_dir / "src"
+    files = make_files(src, [600_000, 250_001], seed=23)
+    data, ti, v1, v2 = create_torrent(src, kind, "http://127.0.0.1:9/announce",
+                                      piece_length=32 * KiB)
+    xt = f"urn:btih:{v1}"
+    ses = lt_session()
+    out = tmp_dir / "lt"
+    h = ses.add_torrent({"ti": lt.torrent_info(data), "save_path": str(out)})
+    tid = node.cli("torrent", "add", f"magnet:?xt={xt}", "--save-path",
+                   str(src)).stdout.decode().strip()
+    host, port = node.listen.rsplit(":", 1)
+    h.connect_peer((host, int(port)))
+    try:
+        st = wait_checked(node, tid)
+    except AssertionError:
+        print(node.cli("torrent", "status", tid, "--json").stdout.decode())
+        print(node.stderr()[-4000:])
+        raise
+    assert st["state"] == "seeding", st
+    try:
+        wait_seeding(h, timeout=30)
+    except AssertionError:
+        print(node.stderr()[-6000:])
+        raise
+    assert_same_files(files, out)
