@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "api/metrics.h"
 #include "node/asio.h"  // first Boost include: see the note there
 // clang-format off
 #include <boost/beast/core.hpp>
@@ -174,23 +175,44 @@ class Gateway::Impl {
             ec != asio::error::connection_reset &&
             ec != asio::error::operation_aborted &&
             ec != asio::error::would_block && ec != asio::error::try_again) {
+          Outcome outcome;
           SendSimple(socket, http::status::bad_request, 11, false,
-                     absl::StrCat("bad request: ", ec.message(), "\n"));
+                     absl::StrCat("bad request: ", ec.message(), "\n"),
+                     outcome);
+          ApiMetrics::Get().GatewayRequest(outcome.status, 0,
+                                           outcome.body_bytes);
         }
         return;
       }
       const auto& req = parser.get();
       bool keep_alive = req.keep_alive();
-      if (!Handle(socket, req) || !keep_alive || stopping_) {
+      Outcome outcome;
+      const auto started = std::chrono::steady_clock::now();
+      const bool ok = Handle(socket, req, outcome);
+      ApiMetrics::Get().GatewayRequest(
+          outcome.status,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                        started)
+              .count(),
+          outcome.body_bytes);
+      if (!ok || !keep_alive || stopping_) {
         socket.shutdown(tcp::socket::shutdown_send, ec);
         return;
       }
     }
   }
 
+  // What a request was answered with, for the metrics.
+  struct Outcome {
+    int status = 0;
+    uint64_t body_bytes = 0;
+  };
+
   // Returns false if the connection must be closed.
   bool SendSimple(tcp::socket& socket, http::status status, unsigned version,
-                  bool keep_alive, const std::string& body) {
+                  bool keep_alive, const std::string& body, Outcome& outcome) {
+    outcome.status = static_cast<int>(status);
+    outcome.body_bytes = body.size();
     http::response<http::string_body> res{status, version};
     res.set(http::field::server, "shoald");
     res.set(http::field::content_type, "text/plain; charset=utf-8");
@@ -202,7 +224,8 @@ class Gateway::Impl {
     return !ec;
   }
 
-  bool Handle(tcp::socket& socket, const http::request<http::empty_body>& req) {
+  bool Handle(tcp::socket& socket, const http::request<http::empty_body>& req,
+              Outcome& outcome) {
     const unsigned version = req.version();
     const bool keep = req.keep_alive();
     std::string_view target(req.target().data(), req.target().size());
@@ -215,31 +238,35 @@ class Gateway::Impl {
       res.set(http::field::allow, "GET, HEAD");
       res.keep_alive(keep);
       res.prepare_payload();
+      outcome.status = 405;
       boost::system::error_code ec;
       http::write(socket, res, ec);
       return !ec;
     }
     if (target == "/health")
-      return SendSimple(socket, http::status::ok, version, keep, "ok\n");
+      return SendSimple(socket, http::status::ok, version, keep, "ok\n",
+                        outcome);
     if (target.substr(0, kContentPrefix.size()) != kContentPrefix) {
       return SendSimple(socket, http::status::not_found, version, keep,
-                        "no such path\n");
+                        "no such path\n", outcome);
     }
     std::string id_text(target.substr(kContentPrefix.size()));
     auto id = chunk::ContentId::FromHex(id_text);
     if (!id.ok()) {
       return SendSimple(socket, http::status::bad_request, version, keep,
                         absl::StrCat("bad content ID: ",
-                                     std::string(id.status().message()), "\n"));
+                                     std::string(id.status().message()), "\n"),
+                        outcome);
     }
     auto st = node_.store().Stat(*id);
     if (!st.ok()) {
       return SendSimple(socket, http::status::not_found, version, keep,
-                        "no such content\n");
+                        "no such content\n", outcome);
     }
     if (!st->complete()) {
       return SendSimple(socket, http::status::service_unavailable, version,
-                        keep, "content is not fully stored on this node\n");
+                        keep, "content is not fully stored on this node\n",
+                        outcome);
     }
     const uint64_t size = st->record.length;
     const std::string etag = absl::StrCat("\"", id->Hex(), "\"");
@@ -256,6 +283,7 @@ class Gateway::Impl {
                          std::string_view(inm.data(), inm.size()) == "*")) {
       http::response<http::empty_body> res{http::status::not_modified, version};
       common(res);
+      outcome.status = 304;
       boost::system::error_code ec;
       http::write(socket, res, ec);
       return !ec;
@@ -270,6 +298,7 @@ class Gateway::Impl {
       common(res);
       res.set(http::field::content_range, absl::StrCat("bytes */", size));
       res.prepare_payload();
+      outcome.status = 416;
       boost::system::error_code ec;
       http::write(socket, res, ec);
       return !ec;
@@ -288,6 +317,7 @@ class Gateway::Impl {
                            range.first + range.length - 1, "/", size));
     }
     res.content_length(range.length);
+    outcome.status = rr == RangeResult::kOk ? 206 : 200;
     res.body().data = nullptr;
     res.body().more = !head && range.length > 0;
     http::response_serializer<http::buffer_body> sr{res};
@@ -302,6 +332,7 @@ class Gateway::Impl {
           res.body().more = offset + data.size() < range.first + range.length;
           http::write(socket, sr, ec);
           if (ec == http::error::need_buffer) ec = {};
+          if (!ec) outcome.body_bytes += data.size();
           return !ec;
         });
     if (!s.ok() && s.code() != absl::StatusCode::kCancelled) {

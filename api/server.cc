@@ -5,17 +5,61 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
+#include "api/metrics.h"
 #include "api/services.h"
 #include "api/torrent_service.h"
+#include "base/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace shoal::api {
 
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::filesystem::path& path,
+                                    std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read ", std::string(what), " ", path.string()));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+    const node::NodeOptions& o) {
+  if (o.api_tls_cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  SHOAL_ASSIGN_OR_RETURN(pair.cert_chain,
+                         ReadPem(o.api_tls_cert, "api_tls_cert"));
+  SHOAL_ASSIGN_OR_RETURN(pair.private_key,
+                         ReadPem(o.api_tls_key, "api_tls_key"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!o.api_tls_client_ca.empty()) {
+    SHOAL_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                           ReadPem(o.api_tls_client_ca, "api_tls_client_ca"));
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
 class ApiServer::Impl {
  public:
-  explicit Impl(node::Node& node)
-      : content_(node), node_service_(node), torrents_(node) {}
+  Impl(node::Node& node, Authorizer auth)
+      : auth_(std::move(auth)),
+        content_(node, auth_),
+        node_service_(node, auth_),
+        torrents_(node, auth_) {}
+  const Authorizer auth_;
   ContentServiceImpl content_;
   NodeServiceImpl node_service_;
   TorrentServiceImpl torrents_;
@@ -33,19 +77,31 @@ ApiServer::~ApiServer() {
 }
 
 absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(node::Node& node) {
-  auto impl = std::make_unique<Impl>(node);
+  const node::NodeOptions& options = node.options();
+  Authorizer auth;
+  if (!options.api_token_file.empty()) {
+    SHOAL_ASSIGN_OR_RETURN(auth, Authorizer::Load(options.api_token_file));
+  }
+  SHOAL_ASSIGN_OR_RETURN(auto credentials, Credentials(options));
+  auto impl = std::make_unique<Impl>(node, std::move(auth));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  const node::HostPort& api = node.options().api;
+  const node::HostPort& api = options.api;
   int port = 0;
-  builder.AddListeningPort(api.ToString(), grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(api.ToString(), credentials, &port);
   // Without this gRPC sets SO_REUSEPORT and a second node could share the port
   // silently.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // A .torrent may be as large as the metainfo parser accepts (64 MiB).
   builder.SetMaxReceiveMessageSize(72 << 20);
+  {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(ApiMetrics::Get().MakeInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   builder.RegisterService(&impl->content_);
   builder.RegisterService(&impl->node_service_);
   builder.RegisterService(&impl->torrents_);

@@ -5,6 +5,7 @@
 #include "api/read_stream.h"
 #include "base/hex.h"
 #include "node/content_io.h"
+#include "node/stats.h"
 #include "spdlog/spdlog.h"
 
 namespace shoal::api {
@@ -65,6 +66,7 @@ grpc::Status Finish(const char* method, const absl::Status& s) {
 grpc::Status ContentServiceImpl::Add(grpc::ServerContext* ctx,
                                      grpc::ServerReader<v1::AddRequest>* reader,
                                      v1::AddResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   v1::AddRequest msg;
   if (!reader->Read(&msg)) {
     return Finish("Add", absl::InvalidArgumentError(
@@ -102,17 +104,21 @@ grpc::Status ContentServiceImpl::Add(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status ContentServiceImpl::AddFile(grpc::ServerContext*,
+grpc::Status ContentServiceImpl::AddFile(grpc::ServerContext* ctx,
                                          const v1::AddFileRequest* request,
                                          v1::AddResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   std::filesystem::path path(request->path());
   if (path.empty() || !path.is_absolute()) {
     return Finish("AddFile",
                   absl::InvalidArgumentError(absl::StrCat(
                       "path must be absolute, got '", request->path(), "'")));
   }
-  auto state =
-      node::AddFile(node_.store(), node_.pool(), path, request->name());
+  auto resolved = node_.path_roots().Resolve(path, "file");
+  if (!resolved.ok()) return Finish("AddFile", resolved.status());
+  auto state = node::AddFile(
+      node_.store(), node_.pool(), *resolved,
+      request->name().empty() ? path.filename().string() : request->name());
   if (!state.ok()) return Finish("AddFile", state.status());
   if (request->pin()) {
     absl::Status s = node_.store().SetPinned(state->record.id, true);
@@ -127,6 +133,7 @@ grpc::Status ContentServiceImpl::AddFile(grpc::ServerContext*,
 grpc::Status ContentServiceImpl::Read(
     grpc::ServerContext* ctx, const v1::ReadRequest* request,
     grpc::ServerWriter<v1::ReadResponse>* writer) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   auto id = ParseId(request->id());
   if (!id.ok()) return Finish("Read", id.status());
   std::optional<uint64_t> length;
@@ -148,6 +155,8 @@ grpc::Status ContentServiceImpl::Read(
     absl::Status s = arriving->WaitForMetadata(absl::Now() + timeout);
     if (!s.ok()) {
       if (s.code() == absl::StatusCode::kDeadlineExceeded) {
+        node::NodeStats::Get().FetchFinished(node::FetchResult::kNotFound,
+                                             absl::ToDoubleSeconds(timeout));
         s = absl::NotFoundError(absl::StrCat(
             request->peers_size() > 0 ? "no peer provided " : "no provider of ",
             id->Hex(), request->peers_size() > 0 ? "" : " found", " within ",
@@ -169,9 +178,10 @@ grpc::Status ContentServiceImpl::Read(
   return Finish("Read", s);
 }
 
-grpc::Status ContentServiceImpl::Stat(grpc::ServerContext*,
+grpc::Status ContentServiceImpl::Stat(grpc::ServerContext* ctx,
                                       const v1::StatRequest* request,
                                       v1::StatResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   auto id = ParseId(request->id());
   if (!id.ok()) return Finish("Stat", id.status());
   auto st = node_.store().Stat(*id);
@@ -180,9 +190,10 @@ grpc::Status ContentServiceImpl::Stat(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ContentServiceImpl::List(grpc::ServerContext*,
+grpc::Status ContentServiceImpl::List(grpc::ServerContext* ctx,
                                       const v1::ListRequest*,
                                       v1::ListResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   for (const auto& st : node_.store().List())
     FillContent(st, response->add_contents());
   return grpc::Status::OK;
@@ -202,21 +213,24 @@ grpc::Status ContentServiceImpl::SetPinned(const char* method,
   return grpc::Status::OK;
 }
 
-grpc::Status ContentServiceImpl::Pin(grpc::ServerContext*,
+grpc::Status ContentServiceImpl::Pin(grpc::ServerContext* ctx,
                                      const v1::PinRequest* request,
                                      v1::PinResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   return SetPinned("Pin", request->id(), true, response->mutable_content());
 }
 
-grpc::Status ContentServiceImpl::Unpin(grpc::ServerContext*,
+grpc::Status ContentServiceImpl::Unpin(grpc::ServerContext* ctx,
                                        const v1::UnpinRequest* request,
                                        v1::UnpinResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   return SetPinned("Unpin", request->id(), false, response->mutable_content());
 }
 
-grpc::Status ContentServiceImpl::Remove(grpc::ServerContext*,
+grpc::Status ContentServiceImpl::Remove(grpc::ServerContext* ctx,
                                         const v1::RemoveRequest* request,
                                         v1::RemoveResponse*) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   auto id = ParseId(request->id());
   if (!id.ok()) return Finish("Remove", id.status());
   absl::Status s = node_.store().Remove(*id);
@@ -224,9 +238,10 @@ grpc::Status ContentServiceImpl::Remove(grpc::ServerContext*,
   return Finish("Remove", s);
 }
 
-grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext*,
+grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext* ctx,
                                       const v1::GetInfoRequest*,
                                       v1::NodeInfo* response) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   const node::NodeOptions& o = node_.options();
   response->set_node_id(node_.node_id());
   response->set_version(node::kVersion);
@@ -260,8 +275,9 @@ grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext*,
 }
 
 grpc::Status ContentServiceImpl::FindProviders(
-    grpc::ServerContext*, const v1::FindProvidersRequest* request,
+    grpc::ServerContext* ctx, const v1::FindProvidersRequest* request,
     v1::FindProvidersResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   auto id = ParseId(request->id());
   if (!id.ok()) return Finish("FindProviders", id.status());
   if (request->timeout_seconds() < 0 || request->timeout_seconds() > 600) {
@@ -280,6 +296,7 @@ grpc::Status ContentServiceImpl::FindProviders(
 grpc::Status NodeServiceImpl::Events(grpc::ServerContext* ctx,
                                      const v1::EventsRequest* request,
                                      grpc::ServerWriter<v1::Event>* writer) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   node::EventBus& bus = node_.session().events();
   uint64_t after = request->replay() ? 0 : bus.last_seq();
   while (!ctx->IsCancelled()) {

@@ -6,6 +6,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "api/auth.h"
 #include "node/node.h"
 #include "shoal/v1/shoal.grpc.pb.h"
 
@@ -14,7 +15,8 @@ namespace shoal::api {
 // Thread-safe: gRPC calls its methods from its own threads.
 class ContentServiceImpl final : public v1::ContentService::Service {
  public:
-  explicit ContentServiceImpl(node::Node& node) : node_(node) {}
+  ContentServiceImpl(node::Node& node, const Authorizer& auth)
+      : node_(node), auth_(auth) {}
 
   grpc::Status Add(grpc::ServerContext* ctx,
                    grpc::ServerReader<v1::AddRequest>* reader,
@@ -44,12 +46,14 @@ class ContentServiceImpl final : public v1::ContentService::Service {
                          bool pinned, v1::ContentInfo* out);
 
   node::Node& node_;
+  const Authorizer& auth_;
 };
 
 // Thread-safe.
 class NodeServiceImpl final : public v1::NodeService::Service {
  public:
-  explicit NodeServiceImpl(node::Node& node) : node_(node) {}
+  NodeServiceImpl(node::Node& node, const Authorizer& auth)
+      : node_(node), auth_(auth) {}
 
   // The API address as bound, once the server has started.
   void set_api_address(std::string address) {
@@ -70,6 +74,7 @@ class NodeServiceImpl final : public v1::NodeService::Service {
 
  private:
   node::Node& node_;
+  const Authorizer& auth_;
   absl::Mutex mu_;
   std::string api_address_ ABSL_GUARDED_BY(mu_);
   std::string gateway_address_ ABSL_GUARDED_BY(mu_);

@@ -63,9 +63,10 @@ grpc::Status TorrentServiceImpl::StatusOf(const std::string& id,
   return grpc::Status::OK;
 }
 
-grpc::Status TorrentServiceImpl::Add(grpc::ServerContext*,
+grpc::Status TorrentServiceImpl::Add(grpc::ServerContext* ctx,
                                      const v1::AddTorrentRequest* request,
                                      v1::TorrentStatus* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   node::AddTorrentParams p;
   switch (request->source_case()) {
     case v1::AddTorrentRequest::kTorrent:
@@ -84,6 +85,11 @@ grpc::Status TorrentServiceImpl::Add(grpc::ServerContext*,
   if (!p.save_path.empty() && !p.save_path.is_absolute()) {
     return ToGrpc(absl::InvalidArgumentError(absl::StrCat(
         "save path must be absolute, got '", request->save_path(), "'")));
+  }
+  if (!p.save_path.empty()) {
+    auto resolved = node_.path_roots().Resolve(p.save_path, "save path");
+    if (!resolved.ok()) return ToGrpc(resolved.status());
+    p.save_path = *std::move(resolved);
   }
   p.paused = request->paused();
   p.sequential = request->sequential();
@@ -106,6 +112,7 @@ grpc::Status TorrentServiceImpl::Add(grpc::ServerContext*,
 grpc::Status TorrentServiceImpl::ReadFile(
     grpc::ServerContext* ctx, const v1::ReadTorrentFileRequest* request,
     grpc::ServerWriter<v1::ReadResponse>* writer) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   std::optional<uint64_t> length;
   if (request->has_length()) length = request->length();
   uint64_t file_length = 0;
@@ -121,46 +128,52 @@ grpc::Status TorrentServiceImpl::ReadFile(
       }));
 }
 
-grpc::Status TorrentServiceImpl::List(grpc::ServerContext*,
+grpc::Status TorrentServiceImpl::List(grpc::ServerContext* ctx,
                                       const v1::ListTorrentsRequest*,
                                       v1::ListTorrentsResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   for (const auto& s : node_.session().ListTorrents())
     Fill(s, response->add_torrents());
   return grpc::Status::OK;
 }
 
-grpc::Status TorrentServiceImpl::GetStatus(grpc::ServerContext*,
+grpc::Status TorrentServiceImpl::GetStatus(grpc::ServerContext* ctx,
                                            const v1::TorrentRequest* request,
                                            v1::TorrentStatus* response) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   return StatusOf(request->id(), response);
 }
 
-grpc::Status TorrentServiceImpl::Pause(grpc::ServerContext*,
+grpc::Status TorrentServiceImpl::Pause(grpc::ServerContext* ctx,
                                        const v1::TorrentRequest* request,
                                        v1::TorrentStatus* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   absl::Status s = node_.session().PauseTorrent(request->id());
   if (!s.ok()) return ToGrpc(s);
   return StatusOf(request->id(), response);
 }
 
-grpc::Status TorrentServiceImpl::Resume(grpc::ServerContext*,
+grpc::Status TorrentServiceImpl::Resume(grpc::ServerContext* ctx,
                                         const v1::TorrentRequest* request,
                                         v1::TorrentStatus* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   absl::Status s = node_.session().ResumeTorrent(request->id());
   if (!s.ok()) return ToGrpc(s);
   return StatusOf(request->id(), response);
 }
 
-grpc::Status TorrentServiceImpl::Remove(grpc::ServerContext*,
+grpc::Status TorrentServiceImpl::Remove(grpc::ServerContext* ctx,
                                         const v1::RemoveTorrentRequest* request,
                                         v1::RemoveTorrentResponse*) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   return ToGrpc(
       node_.session().RemoveTorrent(request->id(), request->delete_data()));
 }
 
-grpc::Status TorrentServiceImpl::Peers(grpc::ServerContext*,
+grpc::Status TorrentServiceImpl::Peers(grpc::ServerContext* ctx,
                                        const v1::TorrentRequest* request,
                                        v1::TorrentPeersResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   auto peers = node_.session().TorrentPeers(request->id());
   if (!peers.ok()) return ToGrpc(peers.status());
   for (const node::PeerInfo& i : *peers) {
@@ -184,9 +197,10 @@ grpc::Status TorrentServiceImpl::Peers(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status TorrentServiceImpl::Files(grpc::ServerContext*,
+grpc::Status TorrentServiceImpl::Files(grpc::ServerContext* ctx,
                                        const v1::TorrentRequest* request,
                                        v1::TorrentFilesResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   auto files = node_.session().TorrentFiles(request->id());
   if (!files.ok()) return ToGrpc(files.status());
   auto entries = node_.session().TorrentFileEntries(request->id());
@@ -197,6 +211,7 @@ grpc::Status TorrentServiceImpl::Files(grpc::ServerContext*,
 grpc::Status TorrentServiceImpl::SetFilePriorities(
     grpc::ServerContext* ctx, const v1::SetFilePrioritiesRequest* request,
     v1::TorrentFilesResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   if (request->file_index_size() != request->file_priority_size()) {
     return ToGrpc(absl::InvalidArgumentError(
         "file_index and file_priority must pair up"));
@@ -236,25 +251,28 @@ grpc::Status TorrentServiceImpl::SetFilePriorities(
 }
 
 grpc::Status TorrentServiceImpl::SetSequential(
-    grpc::ServerContext*, const v1::SetSequentialRequest* request,
+    grpc::ServerContext* ctx, const v1::SetSequentialRequest* request,
     v1::TorrentStatus* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   absl::Status s =
       node_.session().SetSequential(request->id(), request->sequential());
   if (!s.ok()) return ToGrpc(s);
   return StatusOf(request->id(), response);
 }
 
-grpc::Status TorrentServiceImpl::Recheck(grpc::ServerContext*,
+grpc::Status TorrentServiceImpl::Recheck(grpc::ServerContext* ctx,
                                          const v1::TorrentRequest* request,
                                          v1::TorrentStatus* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   absl::Status s = node_.session().RecheckTorrent(request->id());
   if (!s.ok()) return ToGrpc(s);
   return StatusOf(request->id(), response);
 }
 
-grpc::Status TorrentServiceImpl::Reannounce(grpc::ServerContext*,
+grpc::Status TorrentServiceImpl::Reannounce(grpc::ServerContext* ctx,
                                             const v1::TorrentRequest* request,
                                             v1::TorrentStatus* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   absl::Status s = node_.session().ReannounceTorrent(request->id());
   if (!s.ok()) return ToGrpc(s);
   return StatusOf(request->id(), response);
@@ -263,6 +281,7 @@ grpc::Status TorrentServiceImpl::Reannounce(grpc::ServerContext*,
 grpc::Status TorrentServiceImpl::SetRateLimits(grpc::ServerContext* ctx,
                                                const v1::RateLimits* request,
                                                v1::RateLimits* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   // Above a petabyte per second a limit means nothing; such a value is
   // almost certainly a negative number gone through an unsigned type.
   constexpr uint64_t kMaxRate = uint64_t{1} << 50;
@@ -281,8 +300,9 @@ grpc::Status TorrentServiceImpl::SetRateLimits(grpc::ServerContext* ctx,
 }
 
 grpc::Status TorrentServiceImpl::GetRateLimits(
-    grpc::ServerContext*, const v1::TorrentRequest* request,
+    grpc::ServerContext* ctx, const v1::TorrentRequest* request,
     v1::RateLimits* response) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
   auto limits = node_.session().GetRateLimits(request->id());
   if (!limits.ok()) return ToGrpc(limits.status());
   response->set_id(request->id());

@@ -2,6 +2,7 @@
 #ifndef SHOAL_API_TORRENT_SERVICE_H_
 #define SHOAL_API_TORRENT_SERVICE_H_
 
+#include "api/auth.h"
 #include "node/node.h"
 #include "shoal/v1/shoal.grpc.pb.h"
 
@@ -10,7 +11,8 @@ namespace shoal::api {
 // Thread-safe: gRPC calls its methods from its own threads.
 class TorrentServiceImpl final : public v1::TorrentService::Service {
  public:
-  explicit TorrentServiceImpl(node::Node& node) : node_(node) {}
+  TorrentServiceImpl(node::Node& node, const Authorizer& auth)
+      : node_(node), auth_(auth) {}
 
   grpc::Status Add(grpc::ServerContext* ctx,
                    const v1::AddTorrentRequest* request,
@@ -63,6 +65,7 @@ class TorrentServiceImpl final : public v1::TorrentService::Service {
   grpc::Status StatusOf(const std::string& id, v1::TorrentStatus* response);
 
   node::Node& node_;
+  const Authorizer& auth_;
 };
 
 }  // namespace shoal::api

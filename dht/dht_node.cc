@@ -1,9 +1,11 @@
 #include "dht/dht_node.h"
 
 #include <algorithm>
+#include <ctime>
 
 #include "absl/status/status.h"
 #include "chunk/sha.h"
+#include "dht/cluster_auth.h"
 
 namespace shoal::dht {
 
@@ -57,9 +59,19 @@ DhtNode::DhtNode(DhtOptions options, Clock clock, Random random, SendFn send)
 
 // ---------------------------------------------------------------- sending
 
-void DhtNode::Send(const Endpoint& to, KrpcMessage m) {
+std::string DhtNode::Encode(KrpcMessage m) const {
   m.cluster = options_.cluster_name;
-  send_(to, EncodeKrpc(m));
+  if (!options_.cluster_key) return EncodeKrpc(m);
+  return SealKrpc(std::move(m), *options_.cluster_key, UnixTime());
+}
+
+int64_t DhtNode::UnixTime() const {
+  return options_.unix_time ? options_.unix_time()
+                            : static_cast<int64_t>(std::time(nullptr));
+}
+
+void DhtNode::Send(const Endpoint& to, KrpcMessage m) {
+  send_(to, Encode(std::move(m)));
 }
 
 std::string DhtNode::SendQuery(const Endpoint& to, std::optional<NodeId> id,
@@ -77,8 +89,7 @@ std::string DhtNode::SendQuery(const Endpoint& to, std::optional<NodeId> id,
   p.method = m.method;
   p.sent_ms = clock_();
   p.lookup = lookup;
-  m.cluster = options_.cluster_name;
-  p.bytes = EncodeKrpc(m);
+  p.bytes = Encode(std::move(m));
   send_(to, p.bytes);
   pending_.emplace(tid, std::move(p));
   return tid;
@@ -89,6 +100,11 @@ std::string DhtNode::SendQuery(const Endpoint& to, std::optional<NodeId> id,
 void DhtNode::OnPacket(const Endpoint& from, std::string_view bytes) {
   ++stats_.packets_in;
   if (!from.valid()) return;
+  if (options_.cluster_key &&
+      !VerifyKrpc(bytes, *options_.cluster_key, UnixTime()).ok()) {
+    ++stats_.unauthenticated;
+    return;
+  }
   absl::StatusOr<KrpcMessage> m = DecodeKrpc(bytes);
   if (!m.ok()) {
     ++stats_.malformed;

@@ -19,6 +19,7 @@
 #ifndef SHOAL_DHT_DHT_NODE_H_
 #define SHOAL_DHT_DHT_NODE_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,6 +47,13 @@ struct DhtOptions {
   // name, and queries whose "cn" differs (or is absent) are dropped. Unset for
   // the public DHT, which drops queries that carry "cn".
   std::optional<std::string> cluster_name;
+  // Set (cluster DHT only): every message we send is sealed with this key and
+  // every message we receive must be (dht/cluster_auth.h); others are dropped
+  // and counted in stats().unauthenticated.
+  std::optional<std::array<uint8_t, 32>> cluster_key;
+  // Unix time in seconds, for the timestamps of sealed messages; the system
+  // clock if unset.
+  std::function<int64_t()> unix_time;
   int k = 8;
   int alpha = 3;
   int64_t query_timeout_ms = 2'000;
@@ -168,7 +176,8 @@ class DhtNode {
     uint64_t packets_in = 0;
     uint64_t malformed = 0;
     uint64_t rate_limited = 0;
-    uint64_t wrong_network = 0;  // cn mismatch
+    uint64_t wrong_network = 0;    // cn mismatch
+    uint64_t unauthenticated = 0;  // no or bad cluster MAC, or stale
     uint64_t queries_served = 0;
     uint64_t bad_tokens = 0;
     uint64_t timeouts = 0;
@@ -234,6 +243,9 @@ class DhtNode {
   bool Bep42Ok(const NodeInfo& n) const;
   // A response from `voter` says our address is `ours`.
   void NoteExternalAddress(const Endpoint& voter, const Endpoint& ours);
+  // The bytes of `m` as this instance sends it (cn; sealed with a key).
+  std::string Encode(KrpcMessage m) const;
+  int64_t UnixTime() const;
   void Send(const Endpoint& to, KrpcMessage m);
   std::string SendQuery(const Endpoint& to, std::optional<NodeId> id,
                         KrpcMessage m, uint64_t lookup);

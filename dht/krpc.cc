@@ -87,6 +87,8 @@ std::string EncodeKrpc(const KrpcMessage& m) {
   bencode::Dict top;
   top["t"] = m.transaction_id;
   if (m.cluster) top["cn"] = *m.cluster;
+  if (m.timestamp) top["ct"] = *m.timestamp;
+  if (m.mac) top["cm"] = *m.mac;
   if (m.ip) top["ip"] = m.ip->Compact();
   switch (m.type) {
     case KrpcType::kQuery: {
@@ -182,6 +184,10 @@ absl::StatusOr<KrpcMessage> DecodeKrpc(std::string_view datagram) {
   if (!y) return Invalid("missing y");
   if (std::optional<std::string_view> cn = root.FindString("cn")) {
     m.cluster = std::string(*cn);
+  }
+  m.timestamp = root.FindInt("ct");
+  if (std::optional<std::string_view> cm = root.FindString("cm")) {
+    m.mac = std::string(*cm);
   }
   if (std::optional<std::string_view> ip = root.FindString("ip")) {
     m.ip = Endpoint::FromCompact(*ip);  // a malformed ip is ignored

@@ -54,6 +54,10 @@ struct KrpcMessage {
   std::string transaction_id;
   std::optional<std::string> cluster;  // "cn": set on cluster-DHT messages
   std::optional<Endpoint> ip;          // BEP 42 "ip": the requester, seen by us
+  // With a cluster key (dht/cluster_auth.h): "ct", the sender's Unix time,
+  // and "cm", the message's MAC.
+  std::optional<int64_t> timestamp;
+  std::optional<std::string> mac;
 
   // Queries ("a") and responses ("r").
   NodeId id;  // sender's ID

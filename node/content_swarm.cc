@@ -60,8 +60,18 @@ ContentSwarm::ContentSwarm(asio::io_context& io, store::ChunkStore& store,
       id_(id),
       events_(std::make_shared<PieceEvents>()) {}
 
+void ContentSwarm::ReportFetch(FetchResult result) {
+  if (!fetching_) return;
+  fetching_ = false;
+  NodeStats::Get().FetchFinished(
+      result, std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                            fetch_started_)
+                  .count());
+}
+
 void ContentSwarm::Init() {
   auto st = store_.Stat(id_);
+  fetching_ = !(st.ok() && st->complete());
   if (!st.ok()) return;
   const store::ContentRecord& r = st->record;
   stored_ = true;
@@ -121,6 +131,7 @@ void ContentSwarm::Prepare() {
       spdlog::warn("swarm {}: cannot store: {}", id_.Hex().substr(0, 12),
                    st.status().ToString());
       events_->Fail(st.status());
+      ReportFetch(FetchResult::kFailed);
       Shutdown();
       return;
     }
@@ -152,6 +163,7 @@ void ContentSwarm::PostSync() {
 }
 
 void ContentSwarm::OnComplete() {
+  ReportFetch(FetchResult::kOk);
   PostSync();
   if (on_complete_) on_complete_();
 }
@@ -163,6 +175,7 @@ void ContentSwarm::OnTick() {
 void ContentSwarm::OnNoPeers() {
   events_->Fail(absl::UnavailableError(
       "every peer disconnected before the content was complete"));
+  ReportFetch(FetchResult::kFailed);
   if (on_failed_) on_failed_();
 }
 

@@ -11,6 +11,7 @@
 #ifndef SHOAL_NODE_CONTENT_SWARM_H_
 #define SHOAL_NODE_CONTENT_SWARM_H_
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -66,6 +67,12 @@ class ContentSwarm final : public Swarm {
   // they are durable).
   bool unsynced_ = false;
   void PostSync();
+  // Counts the fetch's outcome in NodeStats, once.
+  void ReportFetch(FetchResult result);
+  // The content was not complete here when the swarm started.
+  bool fetching_ = false;
+  const std::chrono::steady_clock::time_point fetch_started_ =
+      std::chrono::steady_clock::now();
   std::function<void()> on_started_;
   std::function<void()> on_complete_;
   std::function<void()> on_failed_;

@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "chunk/bdecode.h"
 #include "chunk/bencode.h"
+#include "node/stats.h"
 #include "spdlog/spdlog.h"
 
 namespace shoal::node {
@@ -152,8 +154,10 @@ absl::Status DhtService::CreateNodes() {
     o.enforce_bep42 = options_.enforce_bep42;
     if (net == Network::kCluster) {
       o.cluster_name = options_.cluster_name;
+      o.cluster_key = options_.cluster_key;
     } else {
       o.cluster_name.reset();
+      o.cluster_key.reset();
     }
     std::string nodes;
     absl::StatusOr<std::string> bytes = store_.GetState(StateKey(net));
@@ -226,6 +230,7 @@ absl::Status DhtService::Start() {
                 options_.cluster_name, cluster_->id().ToHex().substr(0, 12));
   Receive();
   ScheduleTick();
+  for (Rebootstrap& r : rebootstrap_) r.next = last_save_ + r.backoff;
   if (public_) Bootstrap(Network::kPublic, options_.public_routers);
   if (running_) Bootstrap(Network::kCluster, options_.cluster_bootstrap);
   return absl::OkStatus();
@@ -378,7 +383,36 @@ void DhtService::OnTick() {
     if (!running_) return;
     AnnounceProvided(entry);
   }
+  for (Network net : {Network::kPublic, Network::kCluster}) {
+    if (!running_) return;
+    MaybeRebootstrap(net, now);
+  }
   if (running_) ScheduleTick();
+}
+
+void DhtService::MaybeRebootstrap(Network net, SteadyClock::time_point now) {
+  dht::DhtNode* node = Node(net);
+  const std::vector<HostPort>& hosts = net == Network::kPublic
+                                           ? options_.public_routers
+                                           : options_.cluster_bootstrap;
+  Rebootstrap& r = rebootstrap_[static_cast<size_t>(net)];
+  if (node == nullptr || node->routing_table().size() > 0) {
+    r.backoff = std::chrono::milliseconds(1000);
+    r.next = now + r.backoff;
+    return;
+  }
+  const bool has_names = std::any_of(hosts.begin(), hosts.end(), [](auto& h) {
+    boost::system::error_code ec;
+    asio::ip::make_address(h.host, ec);
+    return static_cast<bool>(ec);
+  });
+  if (!has_names || now < r.next) return;
+  spdlog::debug("dht {}: routing table empty, resolving bootstrap names again",
+                NetName(net));
+  Bootstrap(net, hosts);
+  r.next = now + r.backoff;
+  r.backoff = std::min<std::chrono::milliseconds>(2 * r.backoff,
+                                                  std::chrono::seconds(60));
 }
 
 void DhtService::Bootstrap(Network net, const std::vector<HostPort>& hosts) {
@@ -448,10 +482,14 @@ void DhtService::GetPeers(
   const uint64_t id = next_request_++;
   requests_[id].peers_done = std::move(done);
   node->GetPeers(
-      dht::NodeId(key),
-      [this, id](const std::vector<dht::Endpoint>& peers,
-                 const std::vector<dht::NodeWithToken>&,
-                 const dht::LookupStats&) { FinishPeers(id, peers); });
+      dht::NodeId(key), [this, id, net](const std::vector<dht::Endpoint>& peers,
+                                        const std::vector<dht::NodeWithToken>&,
+                                        const dht::LookupStats&) {
+        Add(NodeStats::Get()
+                .dht_lookups[static_cast<size_t>(net)][peers.empty() ? 1 : 0],
+            1);
+        FinishPeers(id, peers);
+      });
 }
 
 void DhtService::FinishPeers(uint64_t request,

@@ -63,6 +63,9 @@ class DhtService {
     bool public_enabled = true;
     // The cluster's network name, the "cn" key of every cluster message.
     std::string cluster_name = "shoal";
+    // Authenticates every cluster message (dht/cluster_auth.h); unset: the
+    // cluster DHT is open to anyone who knows its name.
+    std::optional<std::array<uint8_t, 32>> cluster_key;
     // Nodes whose ID fails BEP 42 for their address stay out of the routing
     // tables.
     bool enforce_bep42 = false;
@@ -144,6 +147,10 @@ class DhtService {
 
   // Nodes in the routing table of `net`; 0 when it is off or not started.
   size_t NumNodes(Network net) const;
+  // Cluster messages dropped for a missing, bad or stale MAC.
+  uint64_t Unauthenticated() const {
+    return cluster_ ? cluster_->stats().unauthenticated : 0;
+  }
   // The instance of `net`, for diagnostics and tests; null when it is off or
   // the service has never started.
   const dht::DhtNode* Instance(Network net) const;
@@ -172,6 +179,9 @@ class DhtService {
   void OnTick();
   void BootstrapAll();
   void Bootstrap(Network net, const std::vector<HostPort>& hosts);
+  // Bootstraps `net` again, resolving its names anew, while its table is empty
+  // (see rebootstrap_).
+  void MaybeRebootstrap(Network net, std::chrono::steady_clock::time_point now);
   void AnnounceProvided(const std::pair<Network, Key>& entry);
   void FinishPeers(uint64_t request, const std::vector<dht::Endpoint>& peers);
   void FinishAnnounce(uint64_t request, int acknowledged);
@@ -195,6 +205,14 @@ class DhtService {
   std::array<char, kMaxDatagram + 1> datagram_{};
   asio::ip::udp::endpoint sender_;
   std::chrono::steady_clock::time_point last_save_;
+  // Host names among a network's bootstrap nodes are resolved again while its
+  // routing table is empty, with a backoff from 1 s up to 60 s (a pod that
+  // restarts comes back with a new address; a name may not resolve yet).
+  struct Rebootstrap {
+    std::chrono::steady_clock::time_point next;
+    std::chrono::milliseconds backoff{1000};
+  };
+  std::array<Rebootstrap, 2> rebootstrap_;
   std::map<std::pair<Network, Key>, Provided> providing_;
   uint64_t next_provide_generation_ = 1;
   std::map<uint64_t, Request> requests_;

@@ -7,11 +7,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "base/hex.h"
 #include "base/status_macros.h"
+#include "dht/cluster_auth.h"
 #include "spdlog/spdlog.h"
 
 namespace shoal::node {
@@ -106,6 +108,21 @@ absl::Status Node::Init() {
   session_options.default_save_path = dir / "downloads";
   session_options.dht_routers = options_.dht_routers;
   session_options.bootstrap = options_.bootstrap;
+  if (!options_.cluster_key_file.empty()) {
+    std::ifstream in(options_.cluster_key_file);
+    std::string text;
+    if (!in || !std::getline(in, text)) {
+      return absl::NotFoundError(absl::StrCat(
+          "cannot read cluster key file ", options_.cluster_key_file.string()));
+    }
+    auto key = dht::ParseClusterKey(text);
+    if (!key.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cluster key file ", options_.cluster_key_file.string(),
+                       ": ", std::string(key.status().message())));
+    }
+    session_options.cluster_key = *key;
+  }
   session_ = std::make_unique<Session>(*store_, *pool_, session_options);
   SHOAL_ASSIGN_OR_RETURN(bound_listen_, session_->Start(options_.listen));
   return absl::OkStatus();

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "base/thread_pool.h"
 #include "node/options.h"
+#include "node/path_roots.h"
 #include "node/session.h"
 #include "store/chunk_store.h"
 
@@ -47,6 +48,8 @@ class Node {
   absl::Duration uptime() const { return absl::Now() - started_; }
   // The peer side: swarms and connections.
   Session& session() { return *session_; }
+  // Where API callers may name files (add by path, torrent save paths).
+  const PathRoots& path_roots() const { return path_roots_; }
   // Where adds of unknown length spool their bytes.
   std::filesystem::path spool_dir() const { return options_.data_dir / "tmp"; }
 
@@ -55,6 +58,7 @@ class Node {
   absl::Status Init();
 
   const NodeOptions options_;
+  const PathRoots path_roots_{options_.path_roots};
   const absl::Time started_ = absl::Now();
   int lock_fd_ = -1;
   std::unique_ptr<store::ChunkStore> store_;

@@ -1,5 +1,6 @@
 #include "node/options.h"
 
+#include <boost/asio/ip/address.hpp>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -239,6 +240,40 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
       const auto* s = node.as_string();
       if (s == nullptr) return bad("a string");
       options.log_level = s->get();
+    } else if (k == "log_format") {
+      const auto* s = node.as_string();
+      if (s == nullptr) return bad("\"text\" or \"json\"");
+      options.log_format = s->get();
+    } else if (k == "api_token_file" || k == "api_tls_cert" ||
+               k == "api_tls_key" || k == "api_tls_client_ca" ||
+               k == "cluster_key_file") {
+      const auto* s = node.as_string();
+      if (s == nullptr || s->get().empty()) return bad("a file path");
+      std::filesystem::path& target =
+          k == "api_token_file"      ? options.api_token_file
+          : k == "api_tls_cert"      ? options.api_tls_cert
+          : k == "api_tls_key"       ? options.api_tls_key
+          : k == "api_tls_client_ca" ? options.api_tls_client_ca
+                                     : options.cluster_key_file;
+      target = s->get();
+    } else if (k == "api_insecure") {
+      const auto* b = node.as_boolean();
+      if (b == nullptr) return bad("true or false");
+      options.api_insecure = b->get();
+    } else if (k == "path_roots") {
+      const auto* arr = node.as_array();
+      if (arr == nullptr) return bad("a list of directories");
+      options.path_roots.clear();
+      for (const auto& el : *arr) {
+        const auto* s = el.as_string();
+        if (s == nullptr || s->get().empty())
+          return bad("a list of directories");
+        options.path_roots.emplace_back(s->get());
+      }
+    } else if (k == "metrics") {
+      HostPort hp;
+      SHOAL_RETURN_IF_ERROR(address(hp));
+      options.metrics = hp;
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat(Where(path, node), ": unknown setting '", k, "'"));
@@ -247,9 +282,53 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
   return absl::OkStatus();
 }
 
+bool IsLoopbackHost(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(std::string(host), ec);
+  return !ec && a.is_loopback();
+}
+
 absl::Status Validate(const NodeOptions& options) {
   if (options.data_dir.empty())
     return absl::InvalidArgumentError("data dir is empty");
+  if (options.log_format != "text" && options.log_format != "json") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown log format '", options.log_format, "' (use text or json)"));
+  }
+  if (options.api_tls_cert.empty() != options.api_tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "api_tls_cert and api_tls_key go together: give both or neither");
+  }
+  if (!options.api_tls_client_ca.empty() && options.api_tls_cert.empty()) {
+    return absl::InvalidArgumentError(
+        "api_tls_client_ca needs api_tls_cert and api_tls_key (client "
+        "certificates are checked over TLS)");
+  }
+  if (!IsLoopbackHost(options.api.host) && options.api_token_file.empty() &&
+      !options.api_insecure) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the API address ", options.api.ToString(),
+        " is not loopback: set api_token_file (--api-token-file) so that "
+        "callers must authenticate, or --api-insecure on a trusted network"));
+  }
+  if (options.metrics) {
+    if (options.gateway && options.metrics->port != 0 &&
+        *options.metrics == *options.gateway) {
+      return absl::InvalidArgumentError(
+          "metrics and gateway must be different addresses");
+    }
+    if (options.metrics->port != 0 && *options.metrics == options.api) {
+      return absl::InvalidArgumentError(
+          "metrics and api must be different addresses");
+    }
+  }
+  for (const auto& root : options.path_roots) {
+    if (!root.is_absolute()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "path_roots entries must be absolute, got '", root.string(), "'"));
+    }
+  }
   if (options.hash_threads < 0 || options.hash_threads > 256) {
     return absl::InvalidArgumentError("hash_threads must be in 0..256");
   }

@@ -12,6 +12,16 @@
 //   hash_threads = 0             # 0 = one per core
 //   log_level = "info"           # trace, debug, info, warn, error, critical,
 //   off
+//   log_format = "text"          # or "json": one JSON object per line
+//   api_token_file = "/etc/shoal/api-tokens"   # tokens (and roles) of the API
+//   api_insecure = false         # allow a non-loopback API without tokens
+//   api_tls_cert = "/etc/shoal/api.crt"        # serve the API over TLS
+//   api_tls_key = "/etc/shoal/api.key"
+//   api_tls_client_ca = "/etc/shoal/clients-ca.crt"   # require client certs
+//   path_roots = ["/var/lib/shoal"]  # confine add-by-path and save paths
+//   cluster_key_file = "/etc/shoal/cluster.key"  # authenticates the cluster
+//   DHT
+//   metrics = "127.0.0.1:9090"   # /metrics, /healthz, /readyz; off unless set
 #ifndef SHOAL_NODE_OPTIONS_H_
 #define SHOAL_NODE_OPTIONS_H_
 
@@ -61,7 +71,28 @@ struct NodeOptions {
   // How long a fetch waits for a peer to deliver the metadata, and then for
   // each next piece.
   absl::Duration fetch_timeout = absl::Seconds(30);
+  // "text" or "json".
+  std::string log_format = "text";
+
+  // API security. A token file enables bearer-token authentication; a
+  // certificate and key serve the API over TLS, and a client CA requires
+  // client certificates (mTLS).
+  std::filesystem::path api_token_file;
+  bool api_insecure = false;
+  std::filesystem::path api_tls_cert;
+  std::filesystem::path api_tls_key;
+  std::filesystem::path api_tls_client_ca;
+  // When not empty, files added by path and torrent save paths must resolve
+  // (after symlinks) inside one of these directories.
+  std::vector<std::filesystem::path> path_roots;
+  // 32 bytes as 64 hex characters: authenticates every cluster-DHT message.
+  std::filesystem::path cluster_key_file;
+  // Prometheus metrics and health endpoints; off unless set.
+  std::optional<HostPort> metrics;
 };
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool IsLoopbackHost(std::string_view host);
 
 // ~/.local/share/shoal, or $XDG_DATA_HOME/shoal.
 std::filesystem::path DefaultDataDir();

@@ -104,5 +104,77 @@ TEST_F(ConfigFileTest, RejectsBadFiles) {
             absl::StatusCode::kNotFound);
 }
 
+// The production settings: API security, path roots, cluster key, metrics.
+TEST_F(ConfigFileTest, ProductionSettings) {
+  NodeOptions o;
+  auto s = ApplyConfigFile(Write(R"(
+api = "0.0.0.0:7080"
+api_token_file = "/etc/shoal/tokens"
+api_tls_cert = "/etc/shoal/api.crt"
+api_tls_key = "/etc/shoal/api.key"
+api_tls_client_ca = "/etc/shoal/ca.crt"
+path_roots = ["/var/lib/shoal", "/srv/sites"]
+cluster_key_file = "/etc/shoal/cluster.key"
+metrics = "0.0.0.0:9090"
+log_format = "json"
+)"),
+                           o);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(o.api_token_file, "/etc/shoal/tokens");
+  EXPECT_EQ(o.api_tls_client_ca, "/etc/shoal/ca.crt");
+  ASSERT_EQ(o.path_roots.size(), 2u);
+  EXPECT_EQ(o.path_roots[1], "/srv/sites");
+  EXPECT_EQ(o.cluster_key_file, "/etc/shoal/cluster.key");
+  ASSERT_TRUE(o.metrics.has_value());
+  EXPECT_EQ(o.metrics->port, 9090);
+  EXPECT_EQ(o.log_format, "json");
+  o.data_dir = "/tmp/x";
+  EXPECT_TRUE(Validate(o).ok()) << Validate(o);
+  EXPECT_EQ(ApplyConfigFile(Write("path_roots = \"/a\"\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyConfigFile(Write("api_insecure = \"yes\"\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(OptionsTest, ValidateSecurity) {
+  NodeOptions o;
+  o.data_dir = "/tmp/x";
+  EXPECT_TRUE(Validate(o).ok());  // loopback API, no tokens: fine
+  o.api = {"0.0.0.0", 7080};
+  absl::Status s = Validate(o);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(s.message()).find("api_token_file"), std::string::npos);
+  o.api_insecure = true;
+  EXPECT_TRUE(Validate(o).ok());
+  o.api_insecure = false;
+  o.api_token_file = "/t";
+  EXPECT_TRUE(Validate(o).ok());
+  for (const char* host : {"127.0.0.1", "127.8.9.10", "::1", "localhost"}) {
+    NodeOptions l;
+    l.data_dir = "/tmp/x";
+    l.api = {host, 1};
+    EXPECT_TRUE(Validate(l).ok()) << host;
+  }
+  o.api_tls_cert = "/c";
+  EXPECT_FALSE(Validate(o).ok());  // a cert without its key
+  o.api_tls_key = "/k";
+  EXPECT_TRUE(Validate(o).ok());
+  NodeOptions m;
+  m.data_dir = "/tmp/x";
+  m.api_tls_client_ca = "/ca";
+  EXPECT_FALSE(Validate(m).ok());  // client certificates need TLS
+  m.api_tls_client_ca.clear();
+  m.gateway = HostPort{"127.0.0.1", 8080};
+  m.metrics = HostPort{"127.0.0.1", 8080};
+  EXPECT_FALSE(Validate(m).ok());
+  m.metrics->port = 9090;
+  EXPECT_TRUE(Validate(m).ok());
+  m.log_format = "xml";
+  EXPECT_FALSE(Validate(m).ok());
+  m.log_format = "text";
+  m.path_roots = {"relative/dir"};
+  EXPECT_FALSE(Validate(m).ok());
+}
+
 }  // namespace
 }  // namespace shoal::node

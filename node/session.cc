@@ -99,6 +99,7 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
   dho.public_routers = options_.dht_routers;
   dho.cluster_bootstrap = options_.bootstrap;
   dho.public_enabled = options_.public_dht;
+  dho.cluster_key = options_.cluster_key;
   dht_ = std::make_unique<DhtService>(io_, udp_, store_, dho);
   if (absl::Status s = dht_->Start(); !s.ok()) return s;
   thread_ = std::thread([this] { io_.run(); });
@@ -200,6 +201,7 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   }
   SwarmOptions so;
   so.trusted_peers = true;
+  so.kind = TrafficKind::kCdn;
   so.max_peers = options_.max_peers_per_torrent;
   so.max_metadata_size = 1 << 20;
   // The chunk store takes pieces into memtables (no disk wait per piece), and
@@ -460,6 +462,11 @@ std::pair<size_t, size_t> Session::DhtNodes() {
     return {dht_->NumNodes(DhtService::Network::kPublic),
             dht_->NumNodes(DhtService::Network::kCluster)};
   });
+}
+
+uint64_t Session::DhtUnauthenticated() {
+  return RunOn(
+      io_, [this]() -> uint64_t { return dht_ ? dht_->Unauthenticated() : 0; });
 }
 
 void Session::Forget(const chunk::ContentId& id) {

@@ -46,6 +46,8 @@ struct SessionOptions {
   std::vector<HostPort> dht_routers;
   std::vector<HostPort> bootstrap;
   bool public_dht = true;
+  // Authenticates the cluster DHT (dht/cluster_auth.h); unset: open.
+  std::optional<std::array<uint8_t, 32>> cluster_key;
   // A fetch without peers looks for providers this often until it has peers.
   absl::Duration provider_lookup_interval = absl::Seconds(3);
 };
@@ -102,6 +104,8 @@ class Session {
       const chunk::ContentId& id, absl::Duration timeout);
   // Routing table sizes (public, cluster), for node info.
   std::pair<size_t, size_t> DhtNodes();
+  // Cluster-DHT messages dropped for a missing, bad or stale cluster MAC.
+  uint64_t DhtUnauthenticated();
 
   // Number of open peer connections (for node info).
   size_t NumPeers();

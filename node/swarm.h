@@ -51,6 +51,7 @@
 #include "node/asio.h"
 #include "node/peer_connection.h"
 #include "node/rate_limit.h"
+#include "node/stats.h"
 #include "store/piece_storage.h"
 #include "wire/extension.h"
 #include "wire/handshake.h"
@@ -62,6 +63,8 @@ struct SwarmOptions {
   int max_peers = 50;
   // Cluster mode: every interested peer is unchoked at once and never choked.
   bool trusted_peers = false;
+  // What the swarm's bytes count as in NodeStats.
+  TrafficKind kind = TrafficKind::kTorrent;
   // Regular upload slots when peers are not trusted (the optimistic unchoke
   // comes on top).
   int upload_slots = 8;

@@ -263,8 +263,7 @@ void TorrentSwarm::MaybeStartAnnouncing() {
   // so that the tracker's first "started" carries the true `left` (a seed is
   // counted as a seed at once). A magnet announces at once: it needs peers to
   // fetch the metadata from.
-  if (!announcer_ || announcing_ || state_ == TorrentState::kPaused ||
-      removed_)
+  if (!announcer_ || announcing_ || state_ == TorrentState::kPaused || removed_)
     return;
   if (has_metadata() ? !ready() : pending_metainfo_ != nullptr) return;
   announcing_ = true;

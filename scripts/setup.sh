@@ -13,8 +13,9 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  libisal-dev
+  libisal-dev prometheus-cpp-dev
   python3-libtorrent python3-grpcio python3-protobuf python3-pytest opentracker openssl procps bc
+  prometheus  # promtool checks the metrics exposition
 )
 
 missing=()

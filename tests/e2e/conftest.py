@@ -34,6 +34,11 @@ class Node:
         self.api = None
         self.listen = None
         self.node_id = None
+        self.metrics = None  # HOST:PORT when started with --metrics
+        # Sent by cli(): a token (SHOAL_API_TOKEN) and global options such as --api-ca.
+        self.token = None
+        self.cli_args = []
+        self.api_scheme = ""  # "https://" for an API over TLS
         self.stderr_path = self.data_dir.parent / (self.data_dir.name + ".stderr")
 
     def start(self, expect_ready=True):
@@ -56,6 +61,8 @@ class Node:
             raise RuntimeError(f"shoald did not start: {text!r}\n{self.stderr()}")
         fields = dict(kv.split("=", 1) for kv in text.split()[2:])
         self.api, self.listen, self.node_id = fields["api"], fields["listen"], fields["node_id"]
+        self.metrics = fields.get("metrics")
+        self.gateway = fields.get("gateway")
         return self
 
     def stderr(self):
@@ -82,8 +89,12 @@ class Node:
 
     def cli(self, *args, check=True, input=None, timeout=120):
         """Runs `shoal --api <this node> args...`; returns the CompletedProcess (bytes)."""
-        res = subprocess.run([SHOAL, "--api", self.api, *args], capture_output=True,
-                             input=input, timeout=timeout)
+        env = dict(os.environ)
+        env.pop("SHOAL_API_TOKEN", None)
+        if self.token:
+            env["SHOAL_API_TOKEN"] = self.token
+        res = subprocess.run([SHOAL, "--api", self.api_scheme + self.api, *self.cli_args, *args],
+                             capture_output=True, input=input, timeout=timeout, env=env)
         if check and res.returncode != 0:
             raise AssertionError(f"shoal {' '.join(args)} failed ({res.returncode}): "
                                  f"{res.stderr.decode(errors='replace')}")

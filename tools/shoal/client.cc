@@ -1,6 +1,8 @@
 #include "tools/shoal/client.h"
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -8,11 +10,103 @@
 
 namespace shoal::cli {
 
-Client::Client(std::string address) : address_(std::move(address)) {
+namespace {
+
+// Adds the bearer token to every call. (gRPC's own call credentials refuse to
+// send a token over a plaintext channel, which a loopback API is.)
+class TokenInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit TokenInterceptor(const std::string* header) : header_(header) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::
+                PRE_SEND_INITIAL_METADATA)) {
+      m->GetSendInitialMetadata()->emplace("authorization", *header_);
+    }
+    m->Proceed();
+  }
+
+ private:
+  const std::string* header_;
+};
+
+class TokenInterceptorFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit TokenInterceptorFactory(std::string token)
+      : header_("Bearer " + std::move(token)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new TokenInterceptor(&header_);
+  }
+
+ private:
+  const std::string header_;
+};
+
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("cannot read ", what, " ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
+    const ClientOptions& o) {
+  std::string address = o.address;
+  bool tls = !o.ca_file.empty() || !o.cert_file.empty();
+  for (std::string_view prefix : {"https://", "tls://"}) {
+    if (address.compare(0, prefix.size(), prefix) == 0) {
+      address.erase(0, prefix.size());
+      tls = true;
+    }
+  }
+  if (o.cert_file.empty() != o.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--api-cert and --api-key go together (a client certificate for mTLS)");
+  }
+  std::shared_ptr<grpc::ChannelCredentials> creds =
+      grpc::InsecureChannelCredentials();
+  if (tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!o.ca_file.empty()) {
+      auto ca = ReadFile(o.ca_file, "--api-ca");
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *std::move(ca);
+    }
+    if (!o.cert_file.empty()) {
+      auto cert = ReadFile(o.cert_file, "--api-cert");
+      if (!cert.ok()) return cert.status();
+      auto key = ReadFile(o.key_file, "--api-key");
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *std::move(cert);
+      ssl.pem_private_key = *std::move(key);
+    }
+    creds = grpc::SslCredentials(ssl);
+  }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(16 << 20);
-  channel_ = grpc::CreateCustomChannel(
-      address_, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::Channel> channel;
+  if (o.token.empty()) {
+    channel = grpc::CreateCustomChannel(address, creds, args);
+  } else {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(std::make_unique<TokenInterceptorFactory>(o.token));
+    channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+        address, creds, args, std::move(interceptors));
+  }
+  return std::unique_ptr<Client>(new Client(o.address, std::move(channel)));
+}
+
+Client::Client(std::string address, std::shared_ptr<grpc::Channel> channel)
+    : address_(std::move(address)), channel_(std::move(channel)) {
   content_ = v1::ContentService::NewStub(channel_);
   node_ = v1::NodeService::NewStub(channel_);
   torrents_ = v1::TorrentService::NewStub(channel_);

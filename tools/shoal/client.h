@@ -9,15 +9,31 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "shoal/v1/shoal.grpc.pb.h"
 
 namespace shoal::cli {
 
+// How to reach shoald's API.
+struct ClientOptions {
+  // HOST:PORT, or https://HOST:PORT / tls://HOST:PORT for TLS.
+  std::string address;
+  // Sent as `authorization: Bearer <token>` when not empty.
+  std::string token;
+  // PEM files: the CA that signed the node's certificate (implies TLS), and
+  // for mTLS this client's certificate and key.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+
 // The API address and stubs for one invocation.
 class Client {
  public:
-  explicit Client(std::string address);
+  // INVALID_ARGUMENT / NOT_FOUND for an unreadable certificate file.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(
+      const ClientOptions& options);
 
   const std::string& address() const { return address_; }
   v1::ContentService::Stub& content() { return *content_; }
@@ -28,6 +44,8 @@ class Client {
   absl::Status Check(const grpc::Status& status) const;
 
  private:
+  Client(std::string address, std::shared_ptr<grpc::Channel> channel);
+
   std::string address_;
   std::shared_ptr<grpc::Channel>
       channel_;  // shared by the stubs, as gRPC requires

@@ -2,15 +2,20 @@
 // cleanly.
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "api/gateway.h"
+#include "api/metrics.h"
 #include "api/server.h"
+#include "node/json_log.h"
 #include "node/node.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -40,8 +45,10 @@ int main(int argc, char** argv) {
   // expect.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::string config, data_dir, api, listen, dht_routers, capacity, log_level,
-      gateway;
-  std::vector<std::string> bootstrap;
+      gateway, log_format, api_token_file, api_tls_cert, api_tls_key,
+      api_tls_client_ca, cluster_key_file, metrics;
+  std::vector<std::string> bootstrap, path_roots;
+  bool api_insecure = false;
   int hash_threads = -1;
   int fetch_timeout = 0;
   app.add_option("--config", config,
@@ -71,6 +78,30 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 3600));
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error, critical, off");
+  app.add_option("--log-format", log_format,
+                 "text (default) or json (one JSON object per line)");
+  app.add_option("--api-token-file", api_token_file,
+                 "API tokens, one a line, each optionally followed by a role "
+                 "(admin, read); every API call must then carry one");
+  app.add_flag("--api-insecure", api_insecure,
+               "Allow a non-loopback API address without a token file");
+  app.add_option("--api-tls-cert", api_tls_cert,
+                 "Serve the API over TLS with this certificate chain (PEM)");
+  app.add_option("--api-tls-key", api_tls_key,
+                 "The private key of --api-tls-cert (PEM)");
+  app.add_option("--api-tls-client-ca", api_tls_client_ca,
+                 "Require API clients to present a certificate signed by "
+                 "this CA (mTLS)");
+  app.add_option("--path-root", path_roots,
+                 "Confine add-by-path and torrent save paths to this "
+                 "directory (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--cluster-key-file", cluster_key_file,
+                 "Cluster key (64 hex characters, from `shoal keygen`): "
+                 "authenticates every cluster-DHT message");
+  app.add_option("--metrics", metrics,
+                 "Prometheus /metrics, /healthz and /readyz on HOST:PORT "
+                 "(default: off)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -105,6 +136,18 @@ int main(int argc, char** argv) {
     options.capacity_bytes = OrDie(shoal::node::ParseByteSize(capacity));
   if (app.count("--hash-threads")) options.hash_threads = hash_threads;
   if (app.count("--log-level")) options.log_level = log_level;
+  if (app.count("--log-format")) options.log_format = log_format;
+  if (app.count("--api-token-file")) options.api_token_file = api_token_file;
+  if (app.count("--api-insecure")) options.api_insecure = api_insecure;
+  if (app.count("--api-tls-cert")) options.api_tls_cert = api_tls_cert;
+  if (app.count("--api-tls-key")) options.api_tls_key = api_tls_key;
+  if (app.count("--api-tls-client-ca"))
+    options.api_tls_client_ca = api_tls_client_ca;
+  if (app.count("--path-root"))
+    options.path_roots.assign(path_roots.begin(), path_roots.end());
+  if (app.count("--cluster-key-file"))
+    options.cluster_key_file = cluster_key_file;
+  if (app.count("--metrics")) options.metrics = OrDie(HostPort::Parse(metrics));
   if (app.count("--fetch-timeout")) {
     options.fetch_timeout = absl::Seconds(fetch_timeout);
   }
@@ -114,7 +157,20 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("shoald");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(options.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (options.log_format == "json") {
+    spdlog::set_formatter(std::make_unique<shoal::node::JsonLogFormatter>());
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  }
+  // Every peer and gateway connection is a descriptor: take what the hard
+  // limit allows.
+  if (struct rlimit rl;
+      getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      spdlog::warn("cannot raise the open-file limit: {}",
+                   std::strerror(errno));
+  }
   shoal::api::RouteGrpcLogsToSpdlog();
 
   // Signals are taken synchronously by this thread; every thread started later
@@ -144,19 +200,39 @@ int main(int argc, char** argv) {
     server->set_gateway_address(gateway_server->address());
     spdlog::info("HTTP gateway on {}", gateway_server->address());
   }
+  std::unique_ptr<shoal::api::MetricsServer> metrics_server;
+  if (options.metrics) {
+    metrics_server =
+        OrDie(shoal::api::MetricsServer::Start(*node, *options.metrics));
+    spdlog::info("metrics on http://{}/metrics", metrics_server->address());
+  }
   spdlog::info("shoald {} node {} data dir {}", shoal::node::kVersion,
                node->node_id(), options.data_dir.string());
-  spdlog::info("API on {}, peers on {}", server->address(),
+  spdlog::info("API on {}{}{}, peers on {}", server->address(),
+               options.api_tls_cert.empty() ? "" : " (TLS)",
+               options.api_token_file.empty() ? "" : " (tokens required)",
                node->listen_address().ToString());
-  std::printf(
-      "shoald ready api=%s listen=%s node_id=%s\n", server->address().c_str(),
-      node->listen_address().ToString().c_str(), node->node_id().c_str());
+  if (options.cluster_key_file.empty()) {
+    spdlog::info(
+        "no cluster key: the cluster DHT is open to anyone who reaches the "
+        "peer port (use --cluster-key-file on an untrusted network)");
+  }
+  std::string ready =
+      absl::StrCat("shoald ready api=", server->address(),
+                   " listen=", node->listen_address().ToString(),
+                   " node_id=", node->node_id());
+  if (gateway_server)
+    absl::StrAppend(&ready, " gateway=", gateway_server->address());
+  if (metrics_server)
+    absl::StrAppend(&ready, " metrics=", metrics_server->address());
+  std::printf("%s\n", ready.c_str());
   std::fflush(stdout);
 
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("{} received, shutting down",
                sig == SIGINT ? "SIGINT" : "SIGTERM");
+  metrics_server.reset();
   gateway_server.reset();
   server.reset();
   node.reset();
