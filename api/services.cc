@@ -141,6 +141,15 @@ grpc::Status ContentServiceImpl::Read(
   std::shared_ptr<node::PieceEvents> arriving;
   auto local = node_.store().Stat(*id);
   if (!(local.ok() && local->complete())) {
+    if (!local.ok() && request->peers_size() == 0 &&
+        !node_.session().ClusterReachable()) {
+      // Nobody to ask: say so now rather than after the fetch timeout.
+      node::NodeStats::Get().FetchFinished(node::FetchResult::kNotFound, 0);
+      return Finish("Read", absl::NotFoundError(absl::StrCat(
+                                "no content ", id->Hex(),
+                                " here, and the cluster DHT knows no node to "
+                                "ask (no --bootstrap, or none reachable)")));
+    }
     std::vector<node::HostPort> peers;
     for (const std::string& p : request->peers()) {
       auto hp = node::HostPort::Parse(p);

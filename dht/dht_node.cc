@@ -360,8 +360,31 @@ std::vector<Endpoint> DhtNode::StoredPeers(const NodeId& info_hash) const {
 void DhtNode::Tick() {
   const int64_t now = clock_();
   std::vector<std::string> expired;
+  std::vector<std::string> stalled;
   for (const auto& [tid, p] : pending_) {
     if (now - p.sent_ms >= options_.query_timeout_ms) expired.push_back(tid);
+    if (p.lookup != 0 && !p.stalled && p.attempts == 2 &&
+        p.method != KrpcMethod::kAnnouncePeer &&
+        now - p.sent_ms >= options_.lookup_stall_ms) {
+      stalled.push_back(tid);
+    }
+  }
+  std::sort(stalled.begin(), stalled.end());  // deterministic order
+  for (const std::string& tid : stalled) {
+    auto it = pending_.find(tid);
+    if (it == pending_.end()) continue;
+    auto l = lookups_.find(it->second.lookup);
+    if (l == lookups_.end()) continue;
+    // Only a search for peers stops waiting: find_node and the lookup before
+    // an announce must reach the exact k closest.
+    if (l->second->method != KrpcMethod::kGetPeers || l->second->announce)
+      continue;
+    it->second.stalled = true;
+    // As if it had failed, for the lookup's progress; a late answer still
+    // counts (LookupReply).
+    Pending copy = it->second;
+    copy.stalled = false;
+    LookupReply(*l->second, copy, nullptr);
   }
   std::sort(expired.begin(), expired.end());  // deterministic order
   for (const std::string& tid : expired) {
@@ -483,7 +506,13 @@ void DhtNode::Step(Lookup& l) {
 void DhtNode::LookupReply(Lookup& l, const Pending& p,
                           const KrpcMessage* reply) {
   if (l.announce_outstanding > 0) return;  // already announcing
-  --l.in_flight;
+  if (p.stalled) {
+    // The lookup stopped waiting for this node already: a late answer still
+    // brings nodes and peers; a final timeout changes nothing.
+    if (reply == nullptr) return;
+  } else {
+    --l.in_flight;
+  }
   Candidate* c = nullptr;
   for (Candidate& x : l.candidates) {
     if (p.id ? x.node.id == *p.id : x.node.endpoint == p.to) {

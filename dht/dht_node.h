@@ -57,6 +57,14 @@ struct DhtOptions {
   int k = 8;
   int alpha = 3;
   int64_t query_timeout_ms = 2'000;
+  // A search for peers (get_peers without an announce: a fetch looking for
+  // providers) stops waiting for a node that has not answered its query, nor
+  // the one retransmission, for this long after that retransmission: the node
+  // no longer holds up the lookup's end nor takes one of its alpha slots (a
+  // late answer is still used). One lost datagram is forgiven; a dead node
+  // among the k closest costs a lookup 3 s instead of the full 6 s of
+  // timeouts and retries.
+  int64_t lookup_stall_ms = 1'000;
   // Times an unanswered query is sent again (same transaction ID) before the
   // node counts as failed; UDP loses packets.
   int query_retries = 2;
@@ -166,6 +174,8 @@ class DhtNode {
   const NodeId& id() const { return options_.id; }
   const DhtOptions& options() const { return options_; }
   const RoutingTable& routing_table() const { return *table_; }
+  // Lookups under way (bootstrap, refresh, get_peers, announce).
+  size_t num_lookups() const { return lookups_.size(); }
   // Peers stored under `info_hash` (for tests and diagnostics).
   std::vector<Endpoint> StoredPeers(const NodeId& info_hash) const;
   size_t stored_peer_count() const { return total_peers_; }
@@ -222,6 +232,7 @@ class DhtNode {
     uint64_t lookup = 0;  // 0: none
     std::string bytes;    // for retransmission
     int attempts = 1;
+    bool stalled = false;  // its lookup stopped waiting for it
   };
   struct StoredPeer {
     Endpoint endpoint;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <random>
+#include <utility>
 
 #include "gtest/gtest.h"
 
@@ -559,6 +560,46 @@ TEST_F(DhtNetworkTest, TimeoutsEndLookups) {
     nodes_[2]->Tick();
   }
   EXPECT_TRUE(done);
+}
+
+// A search for peers stops waiting for a node that answers neither its query
+// nor the retransmission: it ends about 1 s after the retransmission, not
+// after every retry has timed out (6 s).
+TEST_F(DhtNodeTest, PeerSearchStopsWaitingForASilentNode) {
+  auto node = Make();
+  const Endpoint a = Endpoint::V4(0x0a000002, 7001);
+  const Endpoint b = Endpoint::V4(0x0a000003, 7002);
+  const NodeId ia = NodeId::Random(random_), ib = NodeId::Random(random_);
+  node->OnPacket(a, Query(KrpcMethod::kPing, ia));
+  node->OnPacket(b, Query(KrpcMethod::kPing, ib));
+  ASSERT_EQ(node->routing_table().size(), 2u);
+  sent_.clear();
+  bool done = false;
+  int64_t done_at = 0;
+  const int64_t start = now_;
+  node->GetPeers(NodeId::Random(random_),
+                 [&](const std::vector<Endpoint>&,
+                     const std::vector<NodeWithToken>&,
+                     const LookupStats&) {
+                   done = true;
+                   done_at = now_;
+                 });
+  for (int step = 0; step < 30 && !done; ++step) {
+    auto out = std::exchange(sent_, {});
+    for (auto& [to, bytes] : out) {
+      if (!(to == a)) continue;  // b is silent
+      auto q = DecodeKrpc(bytes);
+      ASSERT_TRUE(q.ok());
+      if (q->type != KrpcType::kQuery) continue;
+      KrpcMessage r = KrpcMessage::Response(q->transaction_id, ia);
+      r.token = "tok";
+      node->OnPacket(a, EncodeKrpc(r));
+    }
+    now_ += 250;
+    node->Tick();
+  }
+  ASSERT_TRUE(done);
+  EXPECT_LE(done_at - start, 3'500);
 }
 
 }  // namespace

@@ -390,6 +390,12 @@ void DhtService::OnTick() {
   if (running_) ScheduleTick();
 }
 
+bool DhtService::ClusterReachable() const {
+  if (!running_ || !cluster_) return false;
+  if (cluster_->routing_table().size() > 0) return true;
+  return cluster_->num_lookups() > 0 || resolving_[1] > 0;
+}
+
 void DhtService::MaybeRebootstrap(Network net, SteadyClock::time_point now) {
   dht::DhtNode* node = Node(net);
   const std::vector<HostPort>& hosts = net == Network::kPublic
@@ -445,12 +451,14 @@ void DhtService::Bootstrap(Network net, const std::vector<HostPort>& hosts) {
   std::weak_ptr<uint64_t> token = generation_;
   const uint64_t generation = *generation_;
   for (const HostPort* h : names) {
+    ++resolving_[static_cast<size_t>(net)];
     resolver_.async_resolve(
         h->host, std::to_string(h->port), udp::resolver::numeric_service,
         [this, token, generation, net, state, host = h->host](
             boost::system::error_code ec, udp::resolver::results_type r) {
           std::shared_ptr<uint64_t> alive = token.lock();
           if (!alive || *alive != generation) return;
+          --resolving_[static_cast<size_t>(net)];
           if (ec) {
             spdlog::warn("dht {}: cannot resolve {}: {}", NetName(net), host,
                          ec.message());

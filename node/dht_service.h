@@ -147,6 +147,9 @@ class DhtService {
 
   // Nodes in the routing table of `net`; 0 when it is off or not started.
   size_t NumNodes(Network net) const;
+  // The cluster table has a node, or a lookup (a bootstrap among them) is
+  // under way, or a bootstrap name is being resolved.
+  bool ClusterReachable() const;
   // Cluster messages dropped for a missing, bad or stale MAC.
   uint64_t Unauthenticated() const {
     return cluster_ ? cluster_->stats().unauthenticated : 0;
@@ -213,6 +216,8 @@ class DhtService {
     std::chrono::milliseconds backoff{1000};
   };
   std::array<Rebootstrap, 2> rebootstrap_;
+  // Bootstrap names being resolved, by network.
+  std::array<int, 2> resolving_{};
   std::map<std::pair<Network, Key>, Provided> providing_;
   uint64_t next_provide_generation_ = 1;
   std::map<uint64_t, Request> requests_;

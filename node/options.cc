@@ -270,6 +270,48 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
           return bad("a list of directories");
         options.path_roots.emplace_back(s->get());
       }
+    } else if (k == "gateway_threads" || k == "gateway_max_connections" ||
+               k == "gateway_header_timeout" || k == "gateway_idle_timeout" ||
+               k == "gateway_max_header_bytes" || k == "gateway_max_fetches") {
+      struct Limit {
+        const char* key;
+        int64_t min, max;
+      };
+      static constexpr Limit kLimits[] = {
+          {"gateway_threads", 0, 256},
+          {"gateway_max_connections", 1, 1'000'000},
+          {"gateway_header_timeout", 1, 3600},
+          {"gateway_idle_timeout", 1, 86400},
+          {"gateway_max_header_bytes", 1024, 1 << 20},
+          {"gateway_max_fetches", 1, 100'000},
+      };
+      const Limit* limit = nullptr;
+      for (const Limit& l : kLimits)
+        if (k == l.key) limit = &l;
+      const auto* i = node.as_integer();
+      if (i == nullptr || i->get() < limit->min || i->get() > limit->max) {
+        return bad(
+            absl::StrCat("an integer in ", limit->min, "..", limit->max));
+      }
+      const int v = static_cast<int>(i->get());
+      if (k == "gateway_threads") options.gateway_threads = v;
+      if (k == "gateway_max_connections") options.gateway_max_connections = v;
+      if (k == "gateway_header_timeout")
+        options.gateway_header_timeout = absl::Seconds(v);
+      if (k == "gateway_idle_timeout")
+        options.gateway_idle_timeout = absl::Seconds(v);
+      if (k == "gateway_max_header_bytes") options.gateway_max_header_bytes = v;
+      if (k == "gateway_max_fetches") options.gateway_max_fetches = v;
+    } else if (k == "gateway_cache") {
+      if (const auto* i = node.as_integer(); i != nullptr && i->get() >= 0) {
+        options.gateway_cache_bytes = static_cast<uint64_t>(i->get());
+      } else if (const auto* str = node.as_string()) {
+        auto size = ParseByteSize(str->get());
+        if (!size.ok()) return bad("a size such as \"64MiB\"");
+        options.gateway_cache_bytes = *size;
+      } else {
+        return bad("a size such as \"64MiB\"");
+      }
     } else if (k == "metrics") {
       HostPort hp;
       SHOAL_RETURN_IF_ERROR(address(hp));

@@ -22,6 +22,13 @@
 //   cluster_key_file = "/etc/shoal/cluster.key"  # authenticates the cluster
 //   DHT
 //   metrics = "127.0.0.1:9090"   # /metrics, /healthz, /readyz; off unless set
+//   gateway_threads = 0          # 0: one per core
+//   gateway_max_connections = 20000
+//   gateway_header_timeout = 10  # seconds for a request's header to arrive
+//   gateway_idle_timeout = 60    # seconds a keep-alive connection may idle
+//   gateway_max_header_bytes = 16384
+//   gateway_max_fetches = 64     # fetches on miss at once; more get 503
+//   gateway_cache = "64MiB"      # verified pieces kept for readers
 #ifndef SHOAL_NODE_OPTIONS_H_
 #define SHOAL_NODE_OPTIONS_H_
 
@@ -89,6 +96,17 @@ struct NodeOptions {
   std::filesystem::path cluster_key_file;
   // Prometheus metrics and health endpoints; off unless set.
   std::optional<HostPort> metrics;
+
+  // The HTTP gateway's limits.
+  int gateway_threads = 0;  // 0: one per core
+  int gateway_max_connections = 20000;
+  absl::Duration gateway_header_timeout = absl::Seconds(10);
+  absl::Duration gateway_idle_timeout = absl::Seconds(60);
+  int gateway_max_header_bytes = 16 * 1024;
+  // Fetches on miss under way at once; more get 503.
+  int gateway_max_fetches = 64;
+  // Verified pieces kept in memory for readers of the same content.
+  uint64_t gateway_cache_bytes = 64 << 20;
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".

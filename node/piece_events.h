@@ -7,6 +7,7 @@
 #define SHOAL_NODE_PIECE_EVENTS_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -23,13 +24,57 @@ class PieceEvents {
 
   // The number of pieces, once the content's metadata is known.
   void SetNumPieces(uint32_t n) {
-    absl::MutexLock lock(&mu_);
-    if (have_.empty()) have_.assign(n, false);
-    known_ = true;
+    {
+      absl::MutexLock lock(&mu_);
+      if (have_.empty()) have_.assign(n, false);
+      known_ = true;
+    }
+    Wake();
   }
   void MarkHave(uint32_t piece) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (piece < have_.size()) have_[piece] = true;
+    }
+    Wake();
+  }
+  // Whether the metadata is known (does not wait).
+  bool known() {
     absl::MutexLock lock(&mu_);
-    if (piece < have_.size()) have_[piece] = true;
+    return known_;
+  }
+  // A provider lookup found someone to ask (so a fetch that times out was
+  // let down by its providers, rather than finding none).
+  // A provider lookup ended, having found someone or not.
+  void NoteLookup(bool found) {
+    {
+      absl::MutexLock lock(&mu_);
+      ++lookups_;
+      providers_found_ |= found;
+    }
+    Wake();
+  }
+  // Provider lookups ended so far.
+  int lookups() {
+    absl::MutexLock lock(&mu_);
+    return lookups_;
+  }
+  bool providers_found() {
+    absl::MutexLock lock(&mu_);
+    return providers_found_;
+  }
+  // For asynchronous readers: `wake` runs once, on the thread that reports
+  // the next change (metadata, a piece, failure), or at once if the fetch has
+  // failed already. It must not block.
+  void AddWaiter(std::function<void()> wake) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (failed_.ok()) {
+        waiters_.push_back(std::move(wake));
+        return;
+      }
+    }
+    wake();
   }
   // Whether `piece` has arrived (does not wait).
   bool Has(uint32_t piece) {
@@ -43,8 +88,16 @@ class PieceEvents {
 
   // The fetch gave up (no peers, bad data, removed): waiters get `status`.
   void Fail(absl::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (failed_.ok()) failed_ = std::move(status);
+    }
+    Wake();
+  }
+  // The failure, or OK.
+  absl::Status failure() {
     absl::MutexLock lock(&mu_);
-    if (failed_.ok()) failed_ = std::move(status);
+    return failed_;
   }
 
   // Waits until the metadata is known. DEADLINE_EXCEEDED, or the failure.
@@ -82,6 +135,14 @@ class PieceEvents {
   }
 
  private:
+  void Wake() {
+    std::vector<std::function<void()>> waiters;
+    {
+      absl::MutexLock lock(&mu_);
+      waiters.swap(waiters_);
+    }
+    for (auto& w : waiters) w();
+  }
   size_t Count() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     size_t n = 0;
     for (bool b : have_) n += b;
@@ -92,6 +153,9 @@ class PieceEvents {
   std::vector<bool> have_ ABSL_GUARDED_BY(mu_);
   bool known_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
+  bool providers_found_ ABSL_GUARDED_BY(mu_) = false;
+  int lookups_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::function<void()>> waiters_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace shoal::node

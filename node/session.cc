@@ -358,8 +358,11 @@ void Session::LookupProviders(const chunk::ContentId& id, absl::Time until,
   if (it->second->num_peers() < 8) {
     DhtService::Key k;
     std::memcpy(k.data(), key.data(), 20);
+    // A lookup from an empty table (bootstrap still under way) asked nobody:
+    // it says nothing about whether anyone provides the content.
+    const bool asked = dht_->NumNodes(DhtService::Network::kCluster) > 0;
     dht_->GetPeers(DhtService::Network::kCluster, k,
-                   [this, key](std::vector<tcp::endpoint> peers) {
+                   [this, key, asked](std::vector<tcp::endpoint> peers) {
                      auto it = contents_.find(key);
                      if (it == contents_.end()) return;
                      std::erase_if(peers, [this](const tcp::endpoint& e) {
@@ -367,6 +370,8 @@ void Session::LookupProviders(const chunk::ContentId& id, absl::Time until,
                               e.address() ==
                                   acceptor_.local_endpoint().address();
                      });
+                     if (asked || !peers.empty())
+                       it->second->events()->NoteLookup(!peers.empty());
                      it->second->ConnectTo(peers);
                    });
   }
@@ -462,6 +467,10 @@ std::pair<size_t, size_t> Session::DhtNodes() {
     return {dht_->NumNodes(DhtService::Network::kPublic),
             dht_->NumNodes(DhtService::Network::kCluster)};
   });
+}
+
+bool Session::ClusterReachable() {
+  return RunOn(io_, [this] { return dht_ && dht_->ClusterReachable(); });
 }
 
 uint64_t Session::DhtUnauthenticated() {

@@ -104,6 +104,9 @@ class Session {
       const chunk::ContentId& id, absl::Duration timeout);
   // Routing table sizes (public, cluster), for node info.
   std::pair<size_t, size_t> DhtNodes();
+  // False when the cluster DHT knows no node and no bootstrap is under way:
+  // nobody could be asked for a provider, so a fetch by ID can fail at once.
+  bool ClusterReachable();
   // Cluster-DHT messages dropped for a missing, bad or stale cluster MAC.
   uint64_t DhtUnauthenticated();
 

@@ -16,6 +16,8 @@ PACKAGES=(
   libisal-dev prometheus-cpp-dev
   python3-libtorrent python3-grpcio python3-protobuf python3-pytest opentracker openssl procps bc
   prometheus  # promtool checks the metrics exposition
+  # benchmarks
+  wrk nginx-light  # tools/bench/gateway_bench.sh
 )
 
 missing=()

@@ -348,7 +348,9 @@ def test_metrics_follow_a_transfer(make_node, tmp_dir):
     assert b.cli("cat", cid, timeout=60).stdout == data
     status, body = http_get(f"http://{a.gateway}/content/{cid}")
     assert status == 200
-    http_get(f"http://{a.gateway}/content/{'0' * 64}")
+    # Not held, nobody provides it: 404 once the provider lookup found nobody.
+    status404, body404 = http_get(f"http://{a.gateway}/content/{'0' * 64}")
+    assert status404 == 404, (status404, body404)
     ta, tb = scrape(a), scrape(b)
     assert metric(ta, "shoal_build_info") == 1
     assert metric(ta, "shoal_contents") == 1 and metric(tb, "shoal_contents") == 1
@@ -363,7 +365,7 @@ def test_metrics_follow_a_transfer(make_node, tmp_dir):
     assert metric(ta, "shoal_gateway_requests_total", code="200") == 1
     assert metric(ta, "shoal_gateway_requests_total", code="404") == 1
     # Bodies of every response: the content and the 404 text.
-    assert metric(ta, "shoal_gateway_bytes_sent_total") == len(data) + len("no such content\n")
+    assert metric(ta, "shoal_gateway_bytes_sent_total") == len(data) + len(body404.encode())
     assert metric(ta, "shoal_api_calls_total", method="ContentService/Add", code="OK") == 1
     assert metric(tb, "shoal_api_calls_total", method="ContentService/Read", code="OK") == 1
     assert metric(ta, "shoal_torrents", state="seeding") == 0

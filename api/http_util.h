@@ -1,0 +1,44 @@
+// Small HTTP helpers of the gateway, kept apart so that they are unit-tested:
+// byte ranges, content types, query parameters and percent-decoding.
+#ifndef SHOAL_API_HTTP_UTIL_H_
+#define SHOAL_API_HTTP_UTIL_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace shoal::api {
+
+struct ByteRange {
+  uint64_t first = 0;
+  uint64_t length = 0;
+};
+
+enum class RangeResult { kNone, kOk, kUnsatisfiable, kIgnored };
+
+// Parses a single "bytes=a-b", "bytes=a-" or "bytes=-n" against a content of
+// `size` bytes. Several ranges, or anything malformed, are ignored (the whole
+// content is sent), as RFC 9110 allows.
+RangeResult ParseRange(std::string_view header, uint64_t size, ByteRange& out);
+
+// The Content-Type for a file name, by its extension (case-insensitive):
+// the common web types, "application/octet-stream" otherwise.
+std::string_view MimeTypeFor(std::string_view file_name);
+
+// Percent-decodes `s` ("%20" -> " "); nullopt for a malformed escape or an
+// encoded NUL.
+std::optional<std::string> PercentDecode(std::string_view s);
+
+// The decoded value of `name` in a query string ("a=1&filename=x.css"), if
+// present and well-formed.
+std::optional<std::string> QueryParam(std::string_view query,
+                                      std::string_view name);
+
+// A Content-Disposition value naming `file_name` (RFC 6266: an ASCII
+// fallback and, when needed, the UTF-8 name in filename*).
+std::string ContentDisposition(std::string_view file_name);
+
+}  // namespace shoal::api
+
+#endif  // SHOAL_API_HTTP_UTIL_H_
