@@ -1,7 +1,9 @@
 #include "api/gateway.h"
 
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -30,6 +32,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr std::string_view kContentPrefix = "/content/";
+constexpr std::string_view kTorrentPrefix = "/torrent/";
 // Bytes handed to one socket write: a slow reader's write times out after the
 // idle timeout without progress, not after a whole piece.
 constexpr size_t kWriteSlice = 256 * 1024;
@@ -39,11 +42,27 @@ using Piece = std::shared_ptr<const std::string>;
 
 // Verified pieces shared by the readers of the same content, least recently
 // used out first. Bytes under an ID never change, so an entry is never stale.
+// A piece of a content: the first 28 bytes of its ID (ample against chance
+// collisions; nobody picks IDs) and the index, with no allocation per lookup.
+struct PieceKey {
+  std::array<char, 32> bytes;
+  friend bool operator==(const PieceKey&, const PieceKey&) = default;
+};
+struct PieceKeyHash {
+  size_t operator()(const PieceKey& k) const {
+    size_t h;
+    std::memcpy(&h, k.bytes.data(), sizeof h);  // the ID is a SHA-256
+    uint32_t piece;
+    std::memcpy(&piece, k.bytes.data() + 28, sizeof piece);
+    return h ^ (static_cast<size_t>(piece) * 0x9E3779B97F4A7C15ull);
+  }
+};
+
 class PieceCache {
  public:
   explicit PieceCache(uint64_t capacity) : capacity_(capacity) {}
 
-  Piece Get(const std::string& key) {
+  Piece Get(const PieceKey& key) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = map_.find(key);
     if (it == map_.end()) return nullptr;
@@ -51,7 +70,7 @@ class PieceCache {
     return it->second.first;
   }
 
-  void Put(const std::string& key, Piece piece) {
+  void Put(const PieceKey& key, Piece piece) {
     if (piece->size() > capacity_ / 4) return;  // would crowd out the rest
     std::lock_guard<std::mutex> lock(mu_);
     if (map_.contains(key)) return;
@@ -69,42 +88,54 @@ class PieceCache {
  private:
   const uint64_t capacity_;
   std::mutex mu_;
-  std::list<std::string> lru_;
-  std::unordered_map<std::string,
-                     std::pair<Piece, std::list<std::string>::iterator>>
+  std::list<PieceKey> lru_;
+  std::unordered_map<PieceKey, std::pair<Piece, std::list<PieceKey>::iterator>,
+                     PieceKeyHash>
       map_;
   uint64_t bytes_ = 0;
 };
 
-std::string CacheKey(const chunk::ContentId& id, uint32_t piece) {
-  std::string key(id.AsStringView());
-  key.append(reinterpret_cast<const char*>(&piece), sizeof piece);
+PieceKey CacheKey(const chunk::ContentId& id, uint32_t piece) {
+  PieceKey key;
+  std::memcpy(key.bytes.data(), id.AsStringView().data(), 28);
+  std::memcpy(key.bytes.data() + 28, &piece, sizeof piece);
   return key;
 }
 
-// Runs `fn` on the node's pool and resumes the coroutine on its own executor
-// (a strand) with the result. The pool's wake-up is posted to that strand, so
-// it lands after the coroutine has started waiting.
+// A job on the node's pool whose result a coroutine awaits: the pool's
+// wake-up is posted to the coroutine's executor (a single-threaded
+// io_context), so it lands after the coroutine has started waiting.
 template <typename T>
-asio::awaitable<T> OnPool(ThreadPool& pool, std::function<T()> fn) {
-  auto ex = co_await asio::this_coro::executor;
-  auto done = std::make_shared<asio::steady_timer>(
-      ex, asio::steady_timer::time_point::max());
-  auto result = std::make_shared<std::optional<T>>();
-  pool.Post([done, result, fn = std::move(fn), ex] {
-    *result = fn();
-    asio::post(ex, [done] { done->cancel(); });
+struct PoolJob {
+  asio::steady_timer done;
+  std::optional<T> result;
+  explicit PoolJob(const asio::any_io_executor& ex)
+      : done(ex, asio::steady_timer::time_point::max()) {}
+};
+
+// Starts `fn` on the pool; `co_await job->done.async_wait(...)`, then read
+// job->result. Never write a capturing lambda in an expression that also
+// holds a co_await: GCC 12 destroys such a lambda twice (its shared_ptr
+// captures were released twice: use-after-free under ASan).
+template <typename T, typename Fn>
+std::shared_ptr<PoolJob<T>> StartOnPool(ThreadPool& pool,
+                                        const asio::any_io_executor& ex,
+                                        Fn fn) {
+  auto job = std::make_shared<PoolJob<T>>(ex);
+  pool.Post([job, fn = std::move(fn), ex]() mutable {
+    job->result = fn();
+    asio::post(ex, [job] { job->done.cancel(); });
   });
-  boost::system::error_code ec;  // operation_aborted: the pool is done
-  co_await done->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  co_return std::move(**result);
+  return job;
 }
 
 // Waits until `pred` holds, waking whenever `events` reports a change; false
-// once `timeout` has passed. The coroutine runs on a strand, so a wake posted
-// from another thread lands after it has started waiting.
+// once `timeout` has passed. The coroutine's io_context has one thread, so a
+// wake posted from another thread lands after it has started waiting.
+// `pred` is a named function of the caller's (see StartOnPool on lambdas and
+// co_await).
 asio::awaitable<bool> WaitFor(node::PieceEvents& events,
-                              std::function<bool()> pred,
+                              const std::function<bool()>& pred,
                               absl::Duration timeout) {
   auto ex = co_await asio::this_coro::executor;
   auto timer = std::make_shared<asio::steady_timer>(ex);
@@ -158,6 +189,27 @@ struct Outcome {
   uint64_t body_bytes = 0;
 };
 
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             Clock::now().time_since_epoch())
+      .count();
+}
+
+// One connection: its socket and the deadline of the read or write under way.
+// One sweeper enforces the deadlines of all connections (a timer per read and
+// write costs a timer-queue update, under the reactor's lock, for each).
+struct Conn {
+  explicit Conn(tcp::socket s) : socket(std::move(s)) {}
+  tcp::socket socket;  // used on its io_context's thread only
+  std::atomic<int64_t> deadline_ms{INT64_MAX};
+  std::list<std::weak_ptr<Conn>>::iterator registered;
+
+  void ExpiresAfter(absl::Duration d) {
+    deadline_ms.store(NowMs() + absl::ToInt64Milliseconds(d),
+                      std::memory_order_relaxed);
+  }
+};
+
 }  // namespace
 
 class Gateway::Impl {
@@ -166,16 +218,13 @@ class Gateway::Impl {
       : node_(node),
         options_(node.options()),
         cache_(options_.gateway_cache_bytes),
-        io_(Threads()),
+        ios_(MakeContexts(Threads())),
+        io_(*ios_[0]),
         acceptor_(io_) {}
 
   ~Impl() {
     stopping_ = true;
-    asio::post(io_, [this] {
-      boost::system::error_code ec;
-      acceptor_.close(ec);
-    });
-    io_.stop();
+    for (auto& io : ios_) io->stop();
     for (auto& t : threads_) t.join();
   }
 
@@ -186,25 +235,42 @@ class Gateway::Impl {
     bound.port = *port;
     address_ = bound.ToString();
     asio::co_spawn(io_, Accept(), asio::detached);
-    for (int i = 0; i < Threads(); ++i)
-      threads_.emplace_back([this] { io_.run(); });
+    asio::co_spawn(io_, Sweep(), asio::detached);
+    for (auto& io : ios_) {
+      // Idle contexts (no connection yet) must keep running.
+      threads_.emplace_back([ctx = io.get()] {
+        auto work = asio::make_work_guard(*ctx);
+        ctx->run();
+      });
+    }
     return absl::OkStatus();
   }
 
   const std::string& address() const { return address_; }
 
  private:
+  // One io_context per thread, as nginx has a worker per core: a connection
+  // lives on one thread for good, so its coroutine needs no strand and its
+  // data stays in one core's cache.
+  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(int n) {
+    std::vector<std::unique_ptr<asio::io_context>> out;
+    for (int i = 0; i < n; ++i)
+      out.push_back(std::make_unique<asio::io_context>(1));
+    return out;
+  }
+
   int Threads() const {
     if (options_.gateway_threads > 0) return options_.gateway_threads;
     return std::max(1u, std::thread::hardware_concurrency());
   }
 
   asio::awaitable<void> Accept() {
+    boost::system::error_code ec;
+    acceptor_.non_blocking(true, ec);
     for (;;) {
-      boost::system::error_code ec;
+      ec = {};
       tcp::socket socket = co_await acceptor_.async_accept(
-          asio::make_strand(io_),
-          asio::redirect_error(asio::use_awaitable, ec));
+          NextContext(), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         if (ec == asio::error::operation_aborted || stopping_) co_return;
         // EMFILE and the like: let the system breathe rather than spin.
@@ -213,29 +279,44 @@ class Gateway::Impl {
             asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
-      if (connections_.load() >= options_.gateway_max_connections) {
-        if (Clock::now() - last_refusal_log_ > std::chrono::seconds(10)) {
-          last_refusal_log_ = Clock::now();
-          spdlog::warn(
-              "gateway: {} connections open (gateway_max_connections), "
-              "refusing more",
-              connections_.load());
-        }
-        socket.close(ec);
-        continue;
+      Start(std::move(socket));
+      // Take every connection already queued now: accepting one per turn of
+      // this thread's event loop left thousands waiting behind busy
+      // connections for seconds.
+      for (int i = 0; i < 1024 && !stopping_; ++i) {
+        tcp::socket more(NextContext());
+        acceptor_.accept(more, ec);
+        if (ec) break;
+        Start(std::move(more));
       }
-      ++connections_;
-      auto ex = socket.get_executor();
-      asio::co_spawn(ex, Serve(std::move(socket)), [](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-          spdlog::warn("gateway: connection ended by an exception: {}",
-                       x.what());
-        }
-      });
     }
+  }
+
+  asio::io_context& NextContext() { return *ios_[next_io_++ % ios_.size()]; }
+
+  void Start(tcp::socket socket) {
+    boost::system::error_code ec;
+    if (connections_.load() >= options_.gateway_max_connections) {
+      if (Clock::now() - last_refusal_log_ > std::chrono::seconds(10)) {
+        last_refusal_log_ = Clock::now();
+        spdlog::warn(
+            "gateway: {} connections open (gateway_max_connections), "
+            "refusing more",
+            connections_.load());
+      }
+      socket.close(ec);
+      return;
+    }
+    ++connections_;
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, Serve(std::move(socket)), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        spdlog::warn("gateway: connection ended by an exception: {}", x.what());
+      }
+    });
   }
 
   asio::awaitable<void> Serve(tcp::socket socket) {
@@ -243,45 +324,57 @@ class Gateway::Impl {
       std::atomic<int>& n;
       ~Count() { --n; }
     } count{connections_};
-    socket.set_option(tcp::no_delay(true));
-    beast::tcp_stream stream(std::move(socket));
+    boost::system::error_code ec;
+    socket.set_option(tcp::no_delay(true), ec);
+    auto conn = std::make_shared<Conn>(std::move(socket));
+    {
+      std::lock_guard<std::mutex> lock(conns_mu_);
+      conns_.push_front(conn);
+      conn->registered = conns_.begin();
+    }
+    struct Unregister {
+      Impl* impl;
+      Conn* c;
+      ~Unregister() {
+        std::lock_guard<std::mutex> lock(impl->conns_mu_);
+        impl->conns_.erase(c->registered);
+      }
+    } unregister{this, conn.get()};
+    Conn& c = *conn;
     beast::flat_buffer buffer;
-    const auto header_timeout =
-        absl::ToChronoNanoseconds(options_.gateway_header_timeout);
-    const auto idle_timeout =
-        absl::ToChronoNanoseconds(options_.gateway_idle_timeout);
     bool first = true;
     while (!stopping_) {
-      boost::system::error_code ec;
+      ec = {};
       if (!first && buffer.size() == 0) {
         // Keep-alive: the next request may take its time to begin.
-        stream.expires_after(idle_timeout);
-        const size_t n = co_await stream.async_read_some(
+        c.ExpiresAfter(options_.gateway_idle_timeout);
+        const size_t n = co_await c.socket.async_read_some(
             buffer.prepare(4096),
             asio::redirect_error(asio::use_awaitable, ec));
         if (ec) break;
         buffer.commit(n);
       }
       first = false;
-      stream.expires_after(header_timeout);
+      c.ExpiresAfter(options_.gateway_header_timeout);
       http::request_parser<http::empty_body> parser;
       parser.header_limit(
           static_cast<uint32_t>(options_.gateway_max_header_bytes));
-      co_await http::async_read(stream, buffer, parser,
+      co_await http::async_read(c.socket, buffer, parser,
                                 asio::redirect_error(asio::use_awaitable, ec));
+      c.deadline_ms.store(INT64_MAX, std::memory_order_relaxed);
       const auto started = Clock::now();
       if (ec) {
         if (ec == http::error::header_limit) {
           Outcome o;
-          co_await SendSimple(stream, 431, 11, false,
-                              "request header too large\n", o);
+          co_await SendSimple(c, 431, 11, false, "request header too large\n",
+                              o);
           Report(o, started);
         } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
                    ec != asio::error::connection_reset &&
-                   ec != beast::error::timeout &&
-                   ec != asio::error::operation_aborted) {
+                   ec != asio::error::operation_aborted &&
+                   ec != asio::error::bad_descriptor) {
           Outcome o;
-          co_await SendSimple(stream, 400, 11, false,
+          co_await SendSimple(c, 400, 11, false,
                               absl::StrCat("bad request: ", ec.message(), "\n"),
                               o);
           Report(o, started);
@@ -291,13 +384,43 @@ class Gateway::Impl {
       const auto& req = parser.get();
       const bool keep_alive = req.keep_alive();
       Outcome outcome;
-      const bool ok = co_await Handle(stream, req, outcome);
+      const bool ok = co_await Handle(c, req, outcome);
       Report(outcome, started);
       if (!ok || !keep_alive) break;
     }
-    spdlog::debug("gateway: connection done");
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    spdlog::debug("gateway: connection ends ({})", ec.message());
+    c.socket.shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  // Closes connections whose read or write is past its deadline. The close
+  // runs on the connection's thread, and checks the deadline again there: the
+  // operation may have finished, and another begun, meanwhile.
+  asio::awaitable<void> Sweep() {
+    asio::steady_timer timer(io_);
+    while (!stopping_) {
+      timer.expires_after(std::chrono::milliseconds(250));
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      const int64_t now = NowMs();
+      std::vector<std::shared_ptr<Conn>> late;
+      {
+        std::lock_guard<std::mutex> lock(conns_mu_);
+        for (const auto& w : conns_) {
+          auto c = w.lock();
+          if (c && c->deadline_ms.load(std::memory_order_relaxed) <= now)
+            late.push_back(std::move(c));
+        }
+      }
+      for (auto& c : late) {
+        asio::post(c->socket.get_executor(), [c, now] {
+          if (c->deadline_ms.load(std::memory_order_relaxed) > now) return;
+          spdlog::debug("gateway: closing a connection past its deadline");
+          boost::system::error_code ignored;
+          c->socket.close(ignored);
+        });
+      }
+    }
   }
 
   void Report(const Outcome& o, Clock::time_point started) {
@@ -309,12 +432,12 @@ class Gateway::Impl {
 
   // Writes `data` with the idle timeout per write.
   template <typename Buffers>
-  asio::awaitable<bool> Write(beast::tcp_stream& stream, const Buffers& data) {
+  asio::awaitable<bool> Write(Conn& c, const Buffers& data) {
     boost::system::error_code ec;
-    stream.expires_after(
-        absl::ToChronoNanoseconds(options_.gateway_idle_timeout));
-    co_await asio::async_write(stream, data,
+    c.ExpiresAfter(options_.gateway_idle_timeout);
+    co_await asio::async_write(c.socket, data,
                                asio::redirect_error(asio::use_awaitable, ec));
+    c.deadline_ms.store(INT64_MAX, std::memory_order_relaxed);
     if (ec) spdlog::debug("gateway: write: {}", ec.message());
     co_return !ec;
   }
@@ -328,9 +451,9 @@ class Gateway::Impl {
     return h;
   }
 
-  asio::awaitable<bool> SendSimple(beast::tcp_stream& stream, int status,
-                                   unsigned version, bool keep_alive,
-                                   std::string body, Outcome& outcome,
+  asio::awaitable<bool> SendSimple(Conn& stream, int status, unsigned version,
+                                   bool keep_alive, std::string body,
+                                   Outcome& outcome,
                                    std::string extra_headers = {},
                                    bool head = false) {
     outcome.status = status;
@@ -342,7 +465,10 @@ class Gateway::Impl {
       outcome.body_bytes = body.size();
       msg += body;
     }
-    co_return co_await Write(stream, asio::buffer(msg));
+    {
+      auto result = co_await Write(stream, asio::buffer(msg));
+      co_return result;
+    }
   }
 
   // A fetch slot for a missing content: requests for one ID share a slot,
@@ -384,20 +510,27 @@ class Gateway::Impl {
     return FetchSlot(this, std::move(key));
   }
 
-  asio::awaitable<absl::StatusOr<Piece>> ReadPiece(const chunk::ContentId& id,
+  asio::awaitable<absl::StatusOr<Piece>> ReadPiece(chunk::ContentId id,
                                                    uint32_t i) {
-    const std::string key = CacheKey(id, i);
+    const PieceKey key = CacheKey(id, i);
     if (Piece p = cache_.Get(key)) co_return p;
-    store::ChunkStore& store = node_.store();
-    auto read = co_await OnPool<absl::StatusOr<std::string>>(
-        node_.pool(), [&store, id, i] { return store.ReadPiece(id, i); });
+    store::ChunkStore* store = &node_.store();
+    // The executor first, in a statement of its own: GCC 12 frees a capturing
+    // lambda twice when it shares an expression with co_await.
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
+    auto job = StartOnPool<absl::StatusOr<std::string>>(
+        node_.pool(), ex, [store, id, i] { return store->ReadPiece(id, i); });
+    boost::system::error_code ec;  // operation_aborted: the job is done
+    co_await job->done.async_wait(
+        asio::redirect_error(asio::use_awaitable, ec));
+    absl::StatusOr<std::string>& read = *job->result;
     if (!read.ok()) co_return read.status();
-    Piece p = std::make_shared<const std::string>(*std::move(read));
+    Piece p = std::make_shared<const std::string>(std::move(*read));
     cache_.Put(key, p);
     co_return p;
   }
 
-  asio::awaitable<bool> Handle(beast::tcp_stream& stream,
+  asio::awaitable<bool> Handle(Conn& stream,
                                const http::request<http::empty_body>& req,
                                Outcome& outcome) {
     const unsigned version = req.version();
@@ -410,26 +543,45 @@ class Gateway::Impl {
     }
     const bool head = req.method() == http::verb::head;
     if (req.method() != http::verb::get && !head) {
-      co_return co_await SendSimple(stream, 405, version, keep,
-                                    "use GET or HEAD\n", outcome,
-                                    "Allow: GET, HEAD\r\n");
+      {
+        auto result =
+            co_await SendSimple(stream, 405, version, keep, "use GET or HEAD\n",
+                                outcome, "Allow: GET, HEAD\r\n");
+        co_return result;
+      }
     }
     if (target == "/health") {
-      co_return co_await SendSimple(stream, 200, version, keep, "ok\n", outcome,
-                                    {}, head);
+      {
+        auto result = co_await SendSimple(stream, 200, version, keep, "ok\n",
+                                          outcome, {}, head);
+        co_return result;
+      }
+    }
+    if (target.substr(0, kTorrentPrefix.size()) == kTorrentPrefix) {
+      {
+        auto result = co_await HandleTorrent(
+            stream, req, target.substr(kTorrentPrefix.size()), outcome);
+        co_return result;
+      }
     }
     if (target.substr(0, kContentPrefix.size()) != kContentPrefix) {
-      co_return co_await SendSimple(stream, 404, version, keep,
-                                    "no such path\n", outcome, {}, head);
+      {
+        auto result = co_await SendSimple(stream, 404, version, keep,
+                                          "no such path\n", outcome, {}, head);
+        co_return result;
+      }
     }
     auto id = chunk::ContentId::FromHex(
         std::string(target.substr(kContentPrefix.size())));
     if (!id.ok()) {
-      co_return co_await SendSimple(
-          stream, 400, version, keep,
-          absl::StrCat("bad content ID: ", std::string(id.status().message()),
-                       "\n"),
-          outcome, {}, head);
+      {
+        auto result = co_await SendSimple(
+            stream, 400, version, keep,
+            absl::StrCat("bad content ID: ", std::string(id.status().message()),
+                         "\n"),
+            outcome, {}, head);
+        co_return result;
+      }
     }
     auto range_header = req[http::field::range];
     const std::string_view range_text(range_header.data(), range_header.size());
@@ -440,80 +592,153 @@ class Gateway::Impl {
     FetchSlot slot;
     if (!st.ok() || !st->complete()) {
       if (stopping_) {
-        co_return co_await SendSimple(stream, 503, version, false,
-                                      "shutting down\n", outcome, {}, head);
+        {
+          auto result =
+              co_await SendSimple(stream, 503, version, false,
+                                  "shutting down\n", outcome, {}, head);
+          co_return result;
+        }
       }
       slot = TakeFetchSlot(*id);
       if (!slot.held()) {
-        co_return co_await SendSimple(
-            stream, 503, version, keep,
-            "too many fetches under way (gateway_max_fetches)\n", outcome,
-            "Retry-After: 1\r\n", head);
+        {
+          auto result = co_await SendSimple(
+              stream, 503, version, keep,
+              "too many fetches under way (gateway_max_fetches)\n", outcome,
+              "Retry-After: 1\r\n", head);
+          co_return result;
+        }
       }
       if (!st.ok() && !node_.session().ClusterReachable()) {
-        co_return co_await SendSimple(
-            stream, 404, version, keep,
-            "no such content here, and the cluster DHT knows no node to ask\n",
-            outcome, {}, head);
+        {
+          auto result =
+              co_await SendSimple(stream, 404, version, keep,
+                                  "no such content here, and the cluster DHT "
+                                  "knows no node to ask\n",
+                                  outcome, {}, head);
+          co_return result;
+        }
       }
       ByteRange guess;  // only for where the deadlines start
       (void)ParseRange(range_text, UINT64_MAX, guess);
       auto events =
           node_.session().Fetch(*id, {}, guess.first, UINT64_MAX - guess.first);
       if (!events.ok()) {
-        co_return co_await SendSimple(
-            stream, 500, version, keep,
-            absl::StrCat(std::string(events.status().message()), "\n"), outcome,
-            {}, head);
+        {
+          auto result = co_await SendSimple(
+              stream, 500, version, keep,
+              absl::StrCat(std::string(events.status().message()), "\n"),
+              outcome, {}, head);
+          co_return result;
+        }
       }
       arriving = *std::move(events);
       // Until the metadata arrives, or the first provider lookup has found
       // nobody.
-      const bool known = co_await WaitFor(
-          *arriving,
-          [&] {
-            return arriving->known() || arriving->failed() ||
-                   (arriving->lookups() > 0 && !arriving->providers_found());
-          },
-          options_.fetch_timeout);
+      const std::function<bool()> settled = [&] {
+        return arriving->known() || arriving->failed() ||
+               (arriving->lookups() > 0 && !arriving->providers_found());
+      };
+      const bool known =
+          co_await WaitFor(*arriving, settled, options_.fetch_timeout);
       if (!known || !arriving->known()) {
         // 404 only once a lookup has found nobody; a timeout before any
         // lookup ended, or with providers that didn't deliver, is 504.
         const bool found =
             arriving->providers_found() || arriving->lookups() == 0;
-        co_return co_await SendSimple(
-            stream, found ? 504 : 404, version, keep,
-            found ? "the content did not arrive from the cluster in time\n"
-                  : "no provider of this content found\n",
-            outcome, {}, head);
+        {
+          auto result = co_await SendSimple(
+              stream, found ? 504 : 404, version, keep,
+              found ? "the content did not arrive from the cluster in time\n"
+                    : "no provider of this content found\n",
+              outcome, {}, head);
+          co_return result;
+        }
       }
       st = node_.store().Stat(*id);
       if (!st.ok()) {
-        co_return co_await SendSimple(
-            stream, 500, version, keep,
-            absl::StrCat(std::string(st.status().message()), "\n"), outcome, {},
-            head);
+        {
+          auto result = co_await SendSimple(
+              stream, 500, version, keep,
+              absl::StrCat(std::string(st.status().message()), "\n"), outcome,
+              {}, head);
+          co_return result;
+        }
       }
     }
     const store::ContentRecord& record = st->record;
-    const uint64_t size = record.length;
     const std::string etag = absl::StrCat("\"", id->Hex(), "\"");
-    std::string common = absl::StrCat(
-        "ETag: ", etag,
-        "\r\nAccept-Ranges: bytes\r\nCache-Control: public, max-age=31536000, "
-        "immutable\r\n");
+    std::string content_type = "application/octet-stream";
+    std::string extra;
+    if (auto name = QueryParam(query, "filename"); name && !name->empty()) {
+      content_type = std::string(MimeTypeFor(*name));
+      extra = absl::StrCat("Content-Disposition: ", ContentDisposition(*name),
+                           "\r\n");
+    }
+    Plan plan;
+    if (!PlanResponse(req, etag, record.length, content_type, extra, plan)) {
+      {
+        auto result = co_await SendPlanned(stream, plan, outcome);
+        co_return result;
+      }
+    }
+    if (arriving && plan.range.length > 0) {
+      // Deadlines from where this reader starts.
+      (void)node_.session().Fetch(*id, {}, plan.range.first, plan.range.length);
+    }
+    (void)node_.store().Touch(*id);
+    PieceSource source;
+    source.label = id->Hex().substr(0, 12);
+    source.piece_length = record.layout().piece_length;
+    source.arriving = arriving;
+    const chunk::ContentId cid = *id;
+    source.read = [this, cid](uint32_t i) { return ReadPiece(cid, i); };
+    {
+      auto result =
+          co_await StreamBody(stream, plan, source, plan.range.first, outcome);
+      co_return result;
+    }
+  }
+
+  // How to answer a GET or HEAD of `size` bytes under `etag`, after the
+  // conditional and range headers.
+  struct Plan {
+    int status = 200;
+    unsigned version = 11;
+    bool keep_alive = true;
+    bool head = false;
+    ByteRange range;
+    std::string header;  // the whole header, ready to send
+  };
+
+  // Fills `plan`. False if the answer has no body of the resource (304,
+  // 416): SendPlanned sends it.
+  bool PlanResponse(const http::request<http::empty_body>& req,
+                    const std::string& etag, uint64_t size,
+                    const std::string& content_type, const std::string& extra,
+                    Plan& plan) {
+    plan.version = req.version();
+    plan.keep_alive = req.keep_alive();
+    plan.head = req.method() == http::verb::head;
+    const std::string common =
+        absl::StrCat("ETag: ", etag,
+                     "\r\nAccept-Ranges: bytes\r\nCache-Control: public, "
+                     "max-age=31536000, immutable\r\n");
     auto inm = req[http::field::if_none_match];
     const std::string_view inm_text(inm.data(), inm.size());
     if (!inm_text.empty() && (inm_text == etag || inm_text == "*" ||
                               inm_text.find(etag) != std::string_view::npos)) {
-      outcome.status = 304;
-      std::string msg = Head(304, version, keep) + common + "\r\n";
-      co_return co_await Write(stream, asio::buffer(msg));
+      plan.status = 304;
+      plan.header = Head(304, plan.version, plan.keep_alive) + common + "\r\n";
+      return false;
     }
-    ByteRange range{0, size};
-    RangeResult rr = ParseRange(range_text, size, range);
-    // If-Range: a range only for this very content (an entity tag; a date
-    // can't be checked, so it counts as a mismatch and the whole content is
+    auto range_header = req[http::field::range];
+    plan.range = {0, size};
+    RangeResult rr =
+        ParseRange(std::string_view(range_header.data(), range_header.size()),
+                   size, plan.range);
+    // If-Range: a range only for this very resource (an entity tag; a date
+    // can't be checked, so it counts as a mismatch and the whole resource is
     // sent, as RFC 9110 allows).
     auto if_range = req[http::field::if_range];
     if (!if_range.empty() &&
@@ -521,81 +746,113 @@ class Gateway::Impl {
       rr = RangeResult::kNone;
     }
     if (rr == RangeResult::kUnsatisfiable) {
-      co_return co_await SendSimple(
-          stream, 416, version, keep, "range not satisfiable\n", outcome,
-          absl::StrCat(common, "Content-Range: bytes */", size, "\r\n"), head);
+      static constexpr std::string_view kBody = "range not satisfiable\n";
+      plan.status = 416;
+      plan.header = absl::StrCat(
+          Head(416, plan.version, plan.keep_alive), common,
+          "Content-Range: bytes */", size,
+          "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ",
+          kBody.size(), "\r\n\r\n", plan.head ? "" : std::string(kBody));
+      return false;
     }
-    if (rr != RangeResult::kOk) range = {0, size};
-    if (arriving && range.length > 0) {
-      // Deadlines from where this reader starts.
-      (void)node_.session().Fetch(*id, {}, range.first, range.length);
-    }
-
-    std::string_view content_type = "application/octet-stream";
-    if (auto name = QueryParam(query, "filename"); name && !name->empty()) {
-      content_type = MimeTypeFor(*name);
-      absl::StrAppend(
-          &common, "Content-Disposition: ", ContentDisposition(*name), "\r\n");
-    }
-    const int status = rr == RangeResult::kOk ? 206 : 200;
-    outcome.status = status;
-    std::string header = Head(status, version, keep);
-    absl::StrAppend(&header, "Content-Type: ", std::string(content_type),
-                    "\r\n", common, "Content-Length: ", range.length, "\r\n");
+    if (rr != RangeResult::kOk) plan.range = {0, size};
+    plan.status = rr == RangeResult::kOk ? 206 : 200;
+    plan.header.reserve(512);
+    plan.header = Head(plan.status, plan.version, plan.keep_alive);
+    absl::StrAppend(&plan.header, "Content-Type: ", content_type, "\r\n",
+                    common, extra, "Content-Length: ", plan.range.length,
+                    "\r\n");
     if (rr == RangeResult::kOk) {
-      absl::StrAppend(&header, "Content-Range: bytes ", range.first, "-",
-                      range.first + range.length - 1, "/", size, "\r\n");
+      absl::StrAppend(&plan.header, "Content-Range: bytes ", plan.range.first,
+                      "-", plan.range.first + plan.range.length - 1, "/", size,
+                      "\r\n");
     }
-    header += "\r\n";
-    if (head || range.length == 0) {
-      co_return co_await Write(stream, asio::buffer(header));
-    }
+    plan.header += "\r\n";
+    return true;
+  }
 
-    const auto layout = record.layout();
-    const uint64_t end = range.first + range.length;
-    const uint32_t first_piece =
-        static_cast<uint32_t>(range.first / layout.piece_length);
+  asio::awaitable<bool> SendPlanned(Conn& c, const Plan& plan,
+                                    Outcome& outcome) {
+    outcome.status = plan.status;
+    {
+      auto result = co_await Write(c, asio::buffer(plan.header));
+      co_return result;
+    }
+  }
+
+  // Where a body's pieces come from.
+  struct PieceSource {
+    std::string label;  // for logs
+    uint64_t piece_length = 0;
+    // Set while the pieces are being fetched: pieces not there yet are
+    // waited for.
+    std::shared_ptr<node::PieceEvents> arriving;
+    std::function<asio::awaitable<absl::StatusOr<Piece>>(uint32_t)> read;
+  };
+
+  // Sends the planned header and bytes [plan.range) of the resource, which
+  // begins at byte `base` of the source's piece stream. False if the
+  // connection must close (the response could not be completed).
+  asio::awaitable<bool> StreamBody(Conn& c, const Plan& plan, PieceSource& src,
+                                   uint64_t base, Outcome& outcome) {
+    outcome.status = plan.status;
+    if (plan.head || plan.range.length == 0) {
+      {
+        auto result = co_await Write(c, asio::buffer(plan.header));
+        co_return result;
+      }
+    }
+    const uint64_t end = base + plan.range.length;
+    const uint32_t first_piece = static_cast<uint32_t>(base / src.piece_length);
     const uint32_t last_piece =
-        static_cast<uint32_t>((end - 1) / layout.piece_length);
-    (void)node_.store().Touch(*id);
+        static_cast<uint32_t>((end - 1) / src.piece_length);
     bool header_sent = false;
     for (uint32_t i = first_piece; i <= last_piece; ++i) {
+      node::PieceEvents* arriving = src.arriving.get();
       if (arriving && !arriving->Has(i)) {
-        const bool came = co_await WaitFor(
-            *arriving, [&] { return arriving->Has(i) || arriving->failed(); },
-            options_.fetch_timeout);
+        const std::function<bool()> here = [&] {
+          return arriving->Has(i) || arriving->failed();
+        };
+        const bool came =
+            co_await WaitFor(*arriving, here, options_.fetch_timeout);
         if (!came || !arriving->Has(i)) {
           spdlog::warn(
-              "gateway: {}: piece {} did not arrive in time{}",
-              id->Hex().substr(0, 12), i,
+              "gateway: {}: piece {} did not arrive in time{}", src.label, i,
               arriving->failed()
                   ? absl::StrCat(" (", arriving->failure().ToString(), ")")
                   : "");
           if (!header_sent) {
-            co_return co_await SendSimple(
-                stream, 504, version, keep,
-                "the content did not arrive in time\n", outcome);
+            {
+              auto result = co_await SendSimple(
+                  c, 504, plan.version, plan.keep_alive,
+                  "the data did not arrive in time\n", outcome);
+              co_return result;
+            }
           }
           co_return false;  // short of Content-Length: the client can tell
         }
       }
-      auto piece = co_await ReadPiece(*id, i);
+      auto piece = co_await src.read(i);
       if (!piece.ok()) {
-        spdlog::warn("gateway: reading {} piece {}: {}",
-                     id->Hex().substr(0, 12), i, piece.status().ToString());
+        spdlog::warn("gateway: reading {} piece {}: {}", src.label, i,
+                     piece.status().ToString());
         if (!header_sent) {
-          co_return co_await SendSimple(
-              stream,
-              piece.status().code() == absl::StatusCode::kDataLoss ? 500 : 503,
-              version, false,
-              absl::StrCat(std::string(piece.status().message()), "\n"),
-              outcome);
+          {
+            auto result = co_await SendSimple(
+                c,
+                piece.status().code() == absl::StatusCode::kDataLoss ? 500
+                                                                     : 503,
+                plan.version, false,
+                absl::StrCat(std::string(piece.status().message()), "\n"),
+                outcome);
+            co_return result;
+          }
         }
         co_return false;
       }
-      const uint64_t piece_start = layout.piece_offset(i);
+      const uint64_t piece_start = uint64_t{i} * src.piece_length;
       size_t from =
-          static_cast<size_t>(std::max(range.first, piece_start) - piece_start);
+          static_cast<size_t>(std::max(base, piece_start) - piece_start);
       const size_t to = static_cast<size_t>(
           std::min<uint64_t>(end, piece_start + (*piece)->size()) -
           piece_start);
@@ -605,21 +862,145 @@ class Gateway::Impl {
         bool ok;
         if (!header_sent) {
           header_sent = true;
-          const std::array<asio::const_buffer, 2> both = {asio::buffer(header),
-                                                          body};
-          ok = co_await Write(stream, both);
+          const std::array<asio::const_buffer, 2> both = {
+              asio::buffer(plan.header), body};
+          ok = co_await Write(c, both);
         } else {
-          ok = co_await Write(stream, body);
+          ok = co_await Write(c, body);
         }
-        if (!ok) {
-          spdlog::debug("gateway: write failed at piece {}", i);
-          co_return false;
-        }
+        if (!ok) co_return false;
         outcome.body_bytes += n;
         from += n;
       }
     }
     co_return true;
+  }
+
+  // A torrent's piece, read and checked on the pool.
+  asio::awaitable<absl::StatusOr<Piece>> ReadTorrentPiece(
+      std::shared_ptr<store::PieceStorage> storage,
+      std::shared_ptr<chunk::PieceVerifier> verifier, uint32_t i) {
+    // The executor first, in a statement of its own: GCC 12 frees a capturing
+    // lambda twice when it shares an expression with co_await.
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
+    auto job = StartOnPool<absl::StatusOr<std::string>>(
+        node_.pool(), ex,
+        [storage, verifier, i]() -> absl::StatusOr<std::string> {
+          auto d = storage->ReadPiece(i);
+          if (d.ok() && verifier && !verifier->Verify(i, *d).ok()) {
+            return absl::DataLossError(absl::StrCat(
+                "piece ", i, " changed on disk since it was verified"));
+          }
+          return d;
+        });
+    boost::system::error_code ec;  // operation_aborted: the job is done
+    co_await job->done.async_wait(
+        asio::redirect_error(asio::use_awaitable, ec));
+    absl::StatusOr<std::string>& data = *job->result;
+    if (!data.ok()) co_return data.status();
+    co_return std::make_shared<const std::string>(std::move(*data));
+  }
+
+  // GET|HEAD /torrent/<id>/<path>: a file of one of the node's torrents,
+  // streamed while it downloads (its range gets deadlines).
+  asio::awaitable<bool> HandleTorrent(
+      Conn& c, const http::request<http::empty_body>& req,
+      std::string_view rest, Outcome& outcome) {
+    const unsigned version = req.version();
+    const bool keep = req.keep_alive();
+    const bool head = req.method() == http::verb::head;
+    if (!options_.gateway_torrents) {
+      {
+        auto result = co_await SendSimple(
+            c, 404, version, keep,
+            "this gateway serves no torrents (gateway_torrents = false)\n",
+            outcome, {}, head);
+        co_return result;
+      }
+    }
+    const size_t slash = rest.find('/');
+    if (slash == std::string_view::npos || slash == 0) {
+      {
+        auto result = co_await SendSimple(c, 400, version, keep,
+                                          "use /torrent/<id>/<path>\n", outcome,
+                                          {}, head);
+        co_return result;
+      }
+    }
+    const std::string id(rest.substr(0, slash));
+    auto path = SafePath(rest.substr(slash + 1));
+    if (!path) {
+      {
+        auto result = co_await SendSimple(c, 400, version, keep,
+                                          "bad file path\n", outcome, {}, head);
+        co_return result;
+      }
+    }
+    auto files = node_.session().TorrentFiles(id);
+    if (!files.ok()) {
+      {
+        auto result = co_await SendSimple(
+            c, absl::IsNotFound(files.status()) ? 404 : 503, version, keep,
+            absl::StrCat(std::string(files.status().message()), "\n"), outcome,
+            {}, head);
+        co_return result;
+      }
+    }
+    const node::TorrentFileInfo* file = nullptr;
+    for (const auto& f : *files)
+      if (f.path == *path) file = &f;
+    if (file == nullptr) {
+      {
+        auto result = co_await SendSimple(c, 404, version, keep,
+                                          "no such file in the torrent\n",
+                                          outcome, {}, head);
+        co_return result;
+      }
+    }
+    auto src = node_.session().TorrentReadSource(id);
+    if (!src.ok()) {
+      {
+        auto result = co_await SendSimple(
+            c, 503, version, keep,
+            absl::StrCat(std::string(src.status().message()), "\n"), outcome,
+            {}, head);
+        co_return result;
+      }
+    }
+    const chunk::Metainfo& m = *src->metainfo;
+    const chunk::FileEntry& entry = m.files[file->index];
+    Plan plan;
+    if (!PlanResponse(req, absl::StrCat("\"", id, ":", file->index, "\""),
+                      entry.length, std::string(MimeTypeFor(*path)), {},
+                      plan)) {
+      {
+        auto result = co_await SendPlanned(c, plan, outcome);
+        co_return result;
+      }
+    }
+    const uint64_t base = entry.offset + plan.range.first;
+    PieceSource source;
+    source.label = id.substr(0, 12);
+    source.piece_length = m.piece_length;
+    bool missing = false;
+    if (plan.range.length > 0) {
+      for (uint64_t p = base / m.piece_length;
+           p <= (base + plan.range.length - 1) / m.piece_length; ++p)
+        missing |= !src->have.test(static_cast<uint32_t>(p));
+    }
+    if (missing) {
+      source.arriving = src->arriving;
+      (void)node_.session().WantTorrentRange(id, base, plan.range.length);
+    }
+    auto storage = src->storage;
+    auto verifier = src->verifier;
+    source.read = [this, storage, verifier](uint32_t i) {
+      return ReadTorrentPiece(storage, verifier, i);
+    };
+    {
+      auto result = co_await StreamBody(c, plan, source, base, outcome);
+      co_return result;
+    }
   }
 
   node::Node& node_;
@@ -630,11 +1011,15 @@ class Gateway::Impl {
   PieceCache cache_;
   std::mutex fetch_mu_;
   std::unordered_map<std::string, int> fetching_;  // guarded by fetch_mu_
+  std::mutex conns_mu_;
+  std::list<std::weak_ptr<Conn>> conns_;  // guarded by conns_mu_
   std::string address_;
   std::vector<std::thread> threads_;
-  // Last: destroyed first, with the coroutines it still holds, while the
-  // members they use are alive.
-  asio::io_context io_;
+  size_t next_io_ = 0;  // the accept loop's
+  // Last: destroyed first, with the coroutines they still hold, while the
+  // members those use are alive.
+  std::vector<std::unique_ptr<asio::io_context>> ios_;
+  asio::io_context& io_;  // the first: accepting and sweeping
   tcp::acceptor acceptor_;
 };
 

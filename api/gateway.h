@@ -19,8 +19,8 @@
 // over the limit of fetches at once, 504 providers found but the content did
 // not arrive within the fetch timeout.
 //
-// Event-driven: Boost.Beast on its own io_context threads (gateway_threads),
-// one coroutine per connection on a strand; never the network thread. A
+// Event-driven: Boost.Beast on its own threads (gateway_threads), each with its
+// own io_context, one coroutine per connection; never the network thread. A
 // header must arrive within gateway_header_timeout, a keep-alive connection
 // may idle gateway_idle_timeout, and a client that stops reading for that long
 // is dropped; a slow client slows only itself. Verified pieces are kept in a

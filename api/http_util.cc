@@ -132,6 +132,22 @@ std::optional<std::string> QueryParam(std::string_view query,
   return std::nullopt;
 }
 
+std::optional<std::string> SafePath(std::string_view url_path) {
+  auto decoded = PercentDecode(url_path);
+  if (!decoded || decoded->empty()) return std::nullopt;
+  std::string_view rest = *decoded;
+  while (true) {
+    const size_t slash = rest.find('/');
+    const std::string_view seg = rest.substr(0, slash);
+    if (seg.empty() || seg == "." || seg == ".." ||
+        seg.find('\\') != std::string_view::npos)
+      return std::nullopt;
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return decoded;
+}
+
 std::string ContentDisposition(std::string_view file_name) {
   std::string ascii;
   bool plain = true;

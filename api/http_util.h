@@ -35,6 +35,11 @@ std::optional<std::string> PercentDecode(std::string_view s);
 std::optional<std::string> QueryParam(std::string_view query,
                                       std::string_view name);
 
+// A URL path below a resource ("dir/a%20b.css") as a relative file path:
+// percent-decoded, segments joined by '/'. nullopt for an empty path, an empty,
+// "." or ".." segment, a backslash or a NUL: such paths never reach a lookup.
+std::optional<std::string> SafePath(std::string_view url_path);
+
 // A Content-Disposition value naming `file_name` (RFC 6266: an ASCII
 // fallback and, when needed, the UTF-8 name in filename*).
 std::string ContentDisposition(std::string_view file_name);

@@ -81,6 +81,20 @@ TEST(QueryParamTest, Finds) {
   EXPECT_FALSE(QueryParam("filename=%zz", "filename").has_value());
 }
 
+TEST(SafePathTest, RefusesTraversal) {
+  EXPECT_EQ(SafePath("a/b.css"), "a/b.css");
+  EXPECT_EQ(SafePath("dir%20x/%C3%A9.txt"), "dir x/\xC3\xA9.txt");
+  EXPECT_FALSE(SafePath("").has_value());
+  EXPECT_FALSE(SafePath("../etc/passwd").has_value());
+  EXPECT_FALSE(SafePath("a/%2E%2E/b").has_value());
+  EXPECT_FALSE(SafePath("a//b").has_value());
+  EXPECT_FALSE(SafePath("a/").has_value());
+  EXPECT_FALSE(SafePath("./a").has_value());
+  EXPECT_FALSE(SafePath("a\\b").has_value());
+  EXPECT_FALSE(SafePath("a%5Cb").has_value());
+  EXPECT_FALSE(SafePath("a%00b").has_value());
+}
+
 TEST(ContentDispositionTest, AsciiAndUtf8) {
   EXPECT_EQ(ContentDisposition("a.txt"), "inline; filename=\"a.txt\"");
   EXPECT_EQ(ContentDisposition("\xC3\xA9.txt"),

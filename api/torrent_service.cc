@@ -120,12 +120,16 @@ grpc::Status TorrentServiceImpl::ReadFile(
     for (const node::TorrentFileInfo& f : *files)
       if (f.index == request->file_index()) file_length = f.size;
   }
+  const absl::Duration wait = request->has_wait_seconds()
+                                  ? absl::Seconds(request->wait_seconds())
+                                  : node_.options().fetch_timeout;
   return ToGrpc(node_.session().ReadTorrentFile(
       request->id(), request->file_index(), request->offset(), length,
       [&](std::string&& data, uint64_t offset) {
         return WriteReadResponses(ctx, writer, std::move(data), offset,
                                   file_length);
-      }));
+      },
+      wait));
 }
 
 grpc::Status TorrentServiceImpl::List(grpc::ServerContext* ctx,

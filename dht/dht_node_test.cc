@@ -579,8 +579,7 @@ TEST_F(DhtNodeTest, PeerSearchStopsWaitingForASilentNode) {
   const int64_t start = now_;
   node->GetPeers(NodeId::Random(random_),
                  [&](const std::vector<Endpoint>&,
-                     const std::vector<NodeWithToken>&,
-                     const LookupStats&) {
+                     const std::vector<NodeWithToken>&, const LookupStats&) {
                    done = true;
                    done_at = now_;
                  });

@@ -256,6 +256,10 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
           : k == "api_tls_client_ca" ? options.api_tls_client_ca
                                      : options.cluster_key_file;
       target = s->get();
+    } else if (k == "gateway_torrents") {
+      const auto* b = node.as_boolean();
+      if (b == nullptr) return bad("true or false");
+      options.gateway_torrents = b->get();
     } else if (k == "api_insecure") {
       const auto* b = node.as_boolean();
       if (b == nullptr) return bad("true or false");

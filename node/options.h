@@ -29,6 +29,7 @@
 //   gateway_max_header_bytes = 16384
 //   gateway_max_fetches = 64     # fetches on miss at once; more get 503
 //   gateway_cache = "64MiB"      # verified pieces kept for readers
+//   gateway_torrents = false     # serve /torrent/<id>/<path>
 #ifndef SHOAL_NODE_OPTIONS_H_
 #define SHOAL_NODE_OPTIONS_H_
 
@@ -107,6 +108,9 @@ struct NodeOptions {
   int gateway_max_fetches = 64;
   // Verified pieces kept in memory for readers of the same content.
   uint64_t gateway_cache_bytes = 64 << 20;
+  // Serve /torrent/<id>/<path>: the files of the node's torrents. Off: a
+  // public edge shouldn't serve whatever its operator downloads.
+  bool gateway_torrents = false;
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".

@@ -750,10 +750,24 @@ absl::StatusOr<std::vector<TorrentFileInfo>> Session::TorrentFiles(
       });
 }
 
+absl::StatusOr<TorrentSwarm::ReadSource> Session::TorrentReadSource(
+    const std::string& id) {
+  return WithTorrent(id, [](TorrentSwarm& t) { return t.GetReadSource(); });
+}
+
+absl::Status Session::WantTorrentRange(const std::string& id, uint64_t offset,
+                                       uint64_t length) {
+  return WithTorrent(id, [&](TorrentSwarm& t) -> absl::Status {
+    t.WantRange(offset, length);
+    return absl::OkStatus();
+  });
+}
+
 absl::Status Session::ReadTorrentFile(const std::string& id, size_t file,
                                       uint64_t offset,
                                       std::optional<uint64_t> length,
-                                      const ReadSink& sink) {
+                                      const ReadSink& sink,
+                                      absl::Duration wait) {
   SHOAL_ASSIGN_OR_RETURN(
       TorrentSwarm::ReadSource src,
       WithTorrent(id, [](TorrentSwarm& t) { return t.GetReadSource(); }));
@@ -777,8 +791,22 @@ absl::Status Session::ReadTorrentFile(const std::string& id, size_t file,
   }
   uint64_t pos = e.offset + offset;  // in the torrent's byte stream
   const uint64_t end = pos + len;
+  bool wanted = false;
   while (pos < end) {
     const uint32_t p = static_cast<uint32_t>(pos / m.piece_length);
+    if (p < m.num_pieces && !src.have.test(p) && wait > absl::ZeroDuration()) {
+      if (!wanted) {
+        wanted = true;  // deadlines from here to the end of the range
+        SHOAL_RETURN_IF_ERROR(WantTorrentRange(id, pos, end - pos));
+      }
+      absl::Status arrived = src.arriving->WaitForPiece(p, wait);
+      if (!arrived.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("piece ", p, " (byte ", pos - e.offset, " of ", e.path,
+                         ") did not arrive: ", std::string(arrived.message())));
+      }
+      src.have.set(p);
+    }
     if (p >= m.num_pieces || !src.have.test(p)) {
       return absl::UnavailableError(absl::StrCat("piece ", p, " (byte ",
                                                  pos - e.offset, " of ", e.path,

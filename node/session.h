@@ -121,9 +121,20 @@ class Session {
   // Streams bytes [offset, offset + length) of file `file` of a torrent to
   // `sink` (offsets within the file), from verified pieces; see
   // TorrentService.ReadFile for the errors.
+  // With `wait` > 0, pieces not downloaded yet get deadlines (so they come
+  // first) and are waited for; UNAVAILABLE once none has arrived for `wait`.
   absl::Status ReadTorrentFile(const std::string& id, size_t file,
                                uint64_t offset, std::optional<uint64_t> length,
-                               const ReadSink& sink);
+                               const ReadSink& sink,
+                               absl::Duration wait = absl::ZeroDuration());
+  // What a reader needs to read a torrent's pieces itself (the gateway).
+  // FAILED_PRECONDITION while paused or not checked; NOT_FOUND.
+  absl::StatusOr<TorrentSwarm::ReadSource> TorrentReadSource(
+      const std::string& id);
+  // Gives bytes [offset, offset + length) of the torrent's byte stream piece
+  // deadlines, as a reader of that range would.
+  absl::Status WantTorrentRange(const std::string& id, uint64_t offset,
+                                uint64_t length);
   std::vector<TorrentStatus> ListTorrents();
   absl::StatusOr<TorrentStatus> GetTorrent(const std::string& id);
   absl::StatusOr<std::vector<PeerInfo>> TorrentPeers(const std::string& id);

@@ -211,6 +211,7 @@ void TorrentSwarm::Resume() {
 
 void TorrentSwarm::Remove(bool delete_data, std::function<void()> done) {
   removed_ = true;
+  arriving_->Fail(absl::NotFoundError("the torrent was removed"));
   Shutdown();
   {
     std::lock_guard<std::mutex> lock(saver_->mu);
@@ -387,6 +388,9 @@ void TorrentSwarm::Prepare() {
 
 void TorrentSwarm::Finish(const chunk::Bitfield& have) {
   if (removed_) return;
+  arriving_->SetNumPieces(have.size());
+  for (uint32_t i = 0; i < have.size(); ++i)
+    if (have.test(i)) arriving_->MarkHave(i);
   if (state_ != TorrentState::kPaused) SetState(TorrentState::kDownloading);
   StartDownloading(pieces_, have);
   if (announcing_) {
@@ -456,7 +460,10 @@ absl::Status TorrentSwarm::SetFilePriorities(std::vector<uint8_t> priorities) {
 // --- Progress
 // -------------------------------------------------------------------------
 
-void TorrentSwarm::OnPieceHave(uint32_t /*piece*/) { resume_dirty_ = true; }
+void TorrentSwarm::OnPieceHave(uint32_t piece) {
+  resume_dirty_ = true;
+  arriving_->MarkHave(piece);
+}
 
 void TorrentSwarm::OnComplete() {
   const bool downloaded_now =
@@ -476,6 +483,7 @@ void TorrentSwarm::OnComplete() {
 }
 
 void TorrentSwarm::OnError(const absl::Status& status) {
+  arriving_->Fail(status);
   error_ = status;
   spdlog::error("torrent {}: {}", id(), status.ToString());
   Shutdown();
@@ -654,6 +662,7 @@ absl::StatusOr<TorrentSwarm::ReadSource> TorrentSwarm::GetReadSource() const {
   src.storage = storage();
   if (!config_.source.in_store) src.verifier = verifier();
   src.have = *have();
+  src.arriving = arriving_;
   return src;
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "node/events.h"
+#include "node/piece_events.h"
 #include "node/swarm.h"
 #include "store/chunk_store.h"
 #include "store/file_storage.h"
@@ -135,6 +136,8 @@ class TorrentSwarm final : public Swarm {
     // the pieces are in the chunk store (RocksDB checks their CRC32C).
     std::shared_ptr<chunk::PieceVerifier> verifier;
     chunk::Bitfield have;  // verified when the source was taken
+    // Reports pieces as they verify from now on, for readers that wait.
+    std::shared_ptr<PieceEvents> arriving;
   };
   // FAILED_PRECONDITION before the metadata is known and the data checked.
   absl::StatusOr<ReadSource> GetReadSource() const;
@@ -152,6 +155,8 @@ class TorrentSwarm final : public Swarm {
   void OnTick() override;
 
  private:
+  // Pieces as they verify, for readers waiting on them (ReadSource).
+  std::shared_ptr<PieceEvents> arriving_ = std::make_shared<PieceEvents>();
   void SetState(TorrentState s);
   // Starts the work a pause holds back: trackers, peers, the metadata.
   void Begin();

@@ -231,9 +231,14 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
       uint64_t offset = 0;
       std::optional<uint64_t> length;
       std::string out;
+      std::optional<uint32_t> timeout;
     };
     auto a = std::make_shared<Args>();
     cmd->add_option("ID", a->id, "Torrent ID (info-hash)")->required();
+    cmd->add_option("--timeout", a->timeout,
+                    "Seconds to wait for a piece not downloaded yet (it is "
+                    "fetched first); 0: fail at once; default: the node's "
+                    "fetch timeout");
     cmd->add_option("FILE", a->file,
                     "File index or path, as `torrent files` shows them")
         ->required();
@@ -253,6 +258,7 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
           req.set_file_index(*index);
           req.set_offset(a->offset);
           if (a->length) req.set_length(*a->length);
+          if (a->timeout) req.set_wait_seconds(*a->timeout);
           grpc::ClientContext ctx;
           auto reader = c.torrents().ReadFile(&ctx, req);
           return CopyReadStream(c, ctx, *reader, a->offset, a->length, out,
