@@ -83,10 +83,15 @@ def test_in_store_download_cat_seed_restart_remove(kind, make_node, tmp_dir):
     tid = add_in_store(node, tfile)
     st = status(node, tid)
     assert "1" not in st["pieces"], st
-    res = node.cli("torrent", "cat", tid, big, check=False)
+    res = node.cli("torrent", "cat", tid, big, "--timeout", "0", check=False)
     assert res.returncode != 0
     err = res.stderr.decode().strip()
     assert "not downloaded yet" in err and len(err.splitlines()) == 1, err
+    # Waiting (the default) for a piece nobody sends ends once nothing arrived for the timeout.
+    res = node.cli("torrent", "cat", tid, big, "--timeout", "1", check=False)
+    assert res.returncode != 0
+    err = res.stderr.decode().strip()
+    assert "did not arrive" in err and len(err.splitlines()) == 1, err
 
 
 def test_in_store_errors(make_node, tmp_dir):
