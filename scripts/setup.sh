@@ -16,6 +16,7 @@ PACKAGES=(
   libisal-dev prometheus-cpp-dev
   python3-libtorrent python3-grpcio python3-protobuf python3-pytest opentracker openssl procps bc
   prometheus  # promtool checks the metrics exposition
+  python3-yaml iproute2  # deploy file checks; network namespaces (tests/cluster)
   # benchmarks
   wrk nginx-light  # tools/bench/gateway_bench.sh
 )
