@@ -4,6 +4,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <fstream>
 #include <sstream>
@@ -31,6 +34,36 @@ absl::StatusOr<std::string> ReadPem(const std::filesystem::path& path,
   return ss.str();
 }
 
+// gRPC only says it could not listen when the certificate or key is bad: check
+// them first, and say which.
+absl::Status CheckKeyPair(const std::string& cert_pem,
+                          const std::string& key_pem,
+                          const node::NodeOptions& o) {
+  BIO* cb = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* cert = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
+  BIO_free(cb);
+  BIO* kb = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+  BIO_free(kb);
+  absl::Status s;
+  if (cert == nullptr) {
+    s = absl::InvalidArgumentError(absl::StrCat(
+        "api_tls_cert ", o.api_tls_cert.string(), " holds no PEM certificate"));
+  } else if (key == nullptr) {
+    s = absl::InvalidArgumentError(
+        absl::StrCat("api_tls_key ", o.api_tls_key.string(),
+                     " holds no PEM private key (or it is encrypted)"));
+  } else if (X509_check_private_key(cert, key) != 1) {
+    s = absl::InvalidArgumentError(absl::StrCat(
+        "api_tls_key ", o.api_tls_key.string(),
+        " is not the key of the certificate in ", o.api_tls_cert.string()));
+  }
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  ERR_clear_error();
+  return s;
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     const node::NodeOptions& o) {
   if (o.api_tls_cert.empty()) return grpc::InsecureServerCredentials();
@@ -40,6 +73,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
                          ReadPem(o.api_tls_cert, "api_tls_cert"));
   SHOAL_ASSIGN_OR_RETURN(pair.private_key,
                          ReadPem(o.api_tls_key, "api_tls_key"));
+  SHOAL_RETURN_IF_ERROR(CheckKeyPair(pair.cert_chain, pair.private_key, o));
   ssl.pem_key_cert_pairs.push_back(std::move(pair));
   if (!o.api_tls_client_ca.empty()) {
     SHOAL_ASSIGN_OR_RETURN(ssl.pem_root_certs,

@@ -208,6 +208,20 @@ def test_api_over_tls(make_node, tmp_dir, pki):
     assert info.node_id == node.node_id
 
 
+def test_bad_tls_files_are_refused_at_start(tmp_dir, pki):
+    def start(cert, key):
+        return subprocess.run([SHOALD, "--data-dir", str(tmp_dir / "d"), "--api", "127.0.0.1:0",
+                               "--listen", "127.0.0.1:0", "--dht-routers", "",
+                               "--api-tls-cert", str(cert), "--api-tls-key", str(key)],
+                              capture_output=True, timeout=30)
+    res = start(pki / "san.ext", pki / "server.key")
+    assert res.returncode != 0 and b"holds no PEM certificate" in res.stderr
+    res = start(pki / "server.crt", pki / "san.ext")
+    assert res.returncode != 0 and b"no PEM private key" in res.stderr
+    res = start(pki / "server.crt", pki / "client.key")
+    assert res.returncode != 0 and b"is not the key of the certificate" in res.stderr
+
+
 def test_api_mtls_requires_a_client_certificate(make_node, pki):
     node = make_node(extra_args=["--api-tls-cert", str(pki / "server.crt"),
                                  "--api-tls-key", str(pki / "server.key"),

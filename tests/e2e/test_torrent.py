@@ -184,19 +184,25 @@ def test_shoal_downloads_from_libtorrent_via_tracker(kind, make_node, tmp_dir, t
     assert st["downloaded"] >= sum(SIZES)
 
 
-@pytest.mark.parametrize("kind", ["v1", "v2", "hybrid"])
-def test_libtorrent_downloads_from_shoal_via_tracker(kind, node, tmp_dir, tracker):
-    import libtorrent as lt
+def shoal_seeds(node, tmp_dir, tracker, kind, seed):
+    """Files and a torrent of them behind `tracker`, added to `node` with the files in place:
+    it checks them and seeds. Returns (files, torrent bytes, v1 hex, v2 hex, torrent ID)."""
     seed_root = tmp_dir / "seed"
-    files = make_files(seed_root, SIZES, seed=2)
+    files = make_files(seed_root, SIZES, seed=seed)
     data, ti, v1, v2 = create_torrent(seed_root, kind, tracker.url)
     tracker.whitelist(v1, v2)
     tracker.start()
     tfile = tmp_dir / "t.torrent"
     tfile.write_bytes(data)
-    # Shoal seeds the files it finds in the save path (checked on add).
     tid = node.cli("torrent", "add", str(tfile), "--save-path", str(seed_root)).stdout.decode().strip()
     node.cli("torrent", "wait", tid, "--timeout", "60")
+    return files, data, v1, v2, tid
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2", "hybrid"])
+def test_libtorrent_downloads_from_shoal_via_tracker(kind, node, tmp_dir, tracker):
+    import libtorrent as lt
+    files, data, v1, v2, tid = shoal_seeds(node, tmp_dir, tracker, kind, seed=2)
     assert status(node, tid)["state"] == "seeding"
     ses = lt_session()
     out = tmp_dir / "lt-dl"
@@ -214,15 +220,7 @@ def test_seed_announces_as_seed_after_check(kind, node, tmp_dir, tracker):
     """A torrent added with complete data announces once its check is done, with left=0: the
     tracker counts it as a seed at once (not as a leecher until the next interval), and it
     never sends "completed", since it downloaded nothing."""
-    seed_root = tmp_dir / "seed"
-    make_files(seed_root, SIZES, seed=4)
-    data, ti, v1, v2 = create_torrent(seed_root, kind, tracker.url)
-    tracker.whitelist(v1, v2)
-    tracker.start()
-    tfile = tmp_dir / "t.torrent"
-    tfile.write_bytes(data)
-    tid = node.cli("torrent", "add", str(tfile), "--save-path", str(seed_root)).stdout.decode().strip()
-    node.cli("torrent", "wait", tid, "--timeout", "60")
+    _, _, v1, v2, _ = shoal_seeds(node, tmp_dir, tracker, kind, seed=4)
     hashes = [h for h in (v1, v2) if h]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
