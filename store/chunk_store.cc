@@ -9,6 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "base/hex.h"
@@ -186,6 +187,10 @@ class RocksDbChunkStore final : public ChunkStore {
   absl::StatusOr<std::vector<bool>> PiecesHeld(const ContentId& id) override;
   absl::StatusOr<std::string> ReadPiece(const ContentId& id,
                                         uint32_t index) override;
+  absl::StatusOr<ContentState> PutDirectory(
+      std::shared_ptr<const chunk::Directory> directory,
+      std::string name) override;
+  void RemoveOrphans(const std::vector<ContentId>& ids) override;
   absl::Status Touch(const ContentId& id) override;
   absl::StatusOr<ContentState> Stat(const ContentId& id) override;
   std::vector<ContentState> List() override;
@@ -234,7 +239,19 @@ class RocksDbChunkStore final : public ChunkStore {
   absl::Status PutContentPieceLocked(const ContentId& id, uint32_t index,
                                      std::span<const uint8_t> data)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes one record and its pieces, nothing more.
   absl::Status RemoveLocked(const ContentId& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Remove() (see the header): directories release their files.
+  absl::Status RemoveContentLocked(const ContentId& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops a directory's hold on its files, removing those nothing else holds.
+  void ReleaseFilesLocked(const chunk::Directory& dir)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A file stored for directories only that none holds.
+  bool IsOrphanLocked(const ContentEntry& e) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  ContentState StateLocked(const ContentEntry& e) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status EvictForLocked(uint64_t length)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -253,6 +270,8 @@ class RocksDbChunkStore final : public ChunkStore {
   absl::flat_hash_map<ContentId, ContentEntry> contents_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<Sha256Digest, ChunkInfo> chunks_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<UploadId, UploadEntry> uploads_ ABSL_GUARDED_BY(mu_);
+  // For each file ID, how many stored directories hold it.
+  absl::flat_hash_map<ContentId, uint32_t> dir_refs_ ABSL_GUARDED_BY(mu_);
   uint64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t reserved_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t data_loss_events_ ABSL_GUARDED_BY(mu_) = 0;
@@ -350,8 +369,13 @@ absl::Status RocksDbChunkStore::Recover() {
         continue;
       }
       ContentEntry entry;
-      entry.have.assign(record->layout().num_pieces(), false);
+      if (!record->is_directory())
+        entry.have.assign(record->layout().num_pieces(), false);
       entry.record = *std::move(record);
+      if (entry.record.is_directory()) {
+        for (const ContentId& f : entry.record.directory->file_ids())
+          ++dir_refs_[f];
+      }
       contents_[entry.record.id] = std::move(entry);
     }
     SHOAL_RETURN_IF_ERROR(FromRocks(it->status(), "reading content records"));
@@ -413,7 +437,119 @@ absl::Status RocksDbChunkStore::Recover() {
         FromRocks(db_->Write(write_options_, &cleanup), "rolling back adds"));
   }
   for (const auto& [hash, info] : chunks_) used_bytes_ += info.size;
+  // Files of a directory add that a crash interrupted.
+  std::vector<ContentId> orphans;
+  for (const auto& [id, e] : contents_)
+    if (IsOrphanLocked(e)) orphans.push_back(id);
+  for (const ContentId& id : orphans) SHOAL_RETURN_IF_ERROR(RemoveLocked(id));
+  if (!orphans.empty()) {
+    spdlog::info("store: removed {} files of an interrupted directory add",
+                 orphans.size());
+  }
   return absl::OkStatus();
+}
+
+bool RocksDbChunkStore::IsOrphanLocked(const ContentEntry& e) const {
+  return e.record.in_directory_only && !e.pinned &&
+         !dir_refs_.contains(e.record.id);
+}
+
+ContentState RocksDbChunkStore::StateLocked(const ContentEntry& e) const {
+  ContentState st = e.State();
+  if (e.record.is_directory()) {
+    for (const ContentId& f : e.record.directory->file_ids()) {
+      auto c = contents_.find(f);
+      if (c != contents_.end() &&
+          c->second.pieces_local == c->second.have.size())
+        ++st.files_local;
+    }
+  }
+  return st;
+}
+
+absl::StatusOr<ContentState> RocksDbChunkStore::PutDirectory(
+    std::shared_ptr<const chunk::Directory> directory, std::string name) {
+  absl::MutexLock lock(&mu_);
+  MarkDurableLocked(flushed_seq_->load());
+  const ContentId id = directory->id();
+  if (auto c = contents_.find(id); c != contents_.end())
+    return StateLocked(c->second);
+  ContentRecord record;
+  record.id = id;
+  record.length = directory->total_length();
+  record.piece_length = directory->piece_length();
+  record.name = std::move(name);
+  record.added = record.last_access = options_.clock();
+  record.directory = std::move(directory);
+  SHOAL_RETURN_IF_ERROR(WriteRecordLocked(record));
+  for (const ContentId& f : record.directory->file_ids()) ++dir_refs_[f];
+  ContentEntry& e = contents_[id];
+  e.record = std::move(record);
+  return StateLocked(e);
+}
+
+void RocksDbChunkStore::RemoveOrphans(const std::vector<ContentId>& ids) {
+  absl::MutexLock lock(&mu_);
+  for (const ContentId& id : ids) {
+    auto c = contents_.find(id);
+    if (c == contents_.end() || !IsOrphanLocked(c->second)) continue;
+    if (absl::Status s = RemoveLocked(id); !s.ok())
+      spdlog::warn("store: removing {}: {}", id.Hex(), s.ToString());
+  }
+}
+
+void RocksDbChunkStore::ReleaseFilesLocked(const chunk::Directory& dir) {
+  for (const ContentId& fid : dir.file_ids()) {
+    auto r = dir_refs_.find(fid);
+    if (r == dir_refs_.end()) continue;
+    if (--r->second > 0) continue;
+    dir_refs_.erase(r);
+    auto c = contents_.find(fid);
+    if (c == contents_.end() || !IsOrphanLocked(c->second)) continue;
+    if (absl::Status s = RemoveLocked(fid); !s.ok()) {
+      // Its record stays, an orphan that the next open removes.
+      spdlog::warn("store: removing {} of directory {}: {}", fid.Hex(),
+                   dir.id().Hex(), s.ToString());
+    }
+  }
+}
+
+absl::Status RocksDbChunkStore::RemoveContentLocked(const ContentId& id) {
+  auto c = contents_.find(id);
+  if (c == contents_.end())
+    return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
+  if (c->second.record.is_directory()) {
+    std::shared_ptr<const chunk::Directory> dir = c->second.record.directory;
+    SHOAL_RETURN_IF_ERROR(RemoveLocked(id));
+    ReleaseFilesLocked(*dir);
+    return absl::OkStatus();
+  }
+  if (dir_refs_.contains(id)) {
+    ContentEntry& e = c->second;
+    if (e.record.in_directory_only) {
+      for (const auto& [did, d] : contents_) {
+        if (!d.record.is_directory()) continue;
+        const chunk::Directory& dir = *d.record.directory;
+        for (size_t i = 0; i < dir.files().size(); ++i) {
+          if (dir.file_id(i) == id) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "content ", id.Hex(), " is file '", dir.files()[i].path,
+                "' of directory ", did.Hex(), ": remove the directory"));
+          }
+        }
+      }
+    }
+    // Added on its own as well: it stays, for the directories.
+    e.record.in_directory_only = true;
+    rocksdb::WriteBatch batch;
+    batch.Put(contents(), id.AsStringView(), internal::EncodeRecord(e.record));
+    batch.Delete(pins(), id.AsStringView());
+    SHOAL_RETURN_IF_ERROR(
+        FromRocks(db_->Write(write_options_, &batch), "removing content"));
+    e.pinned = false;
+    return absl::OkStatus();
+  }
+  return RemoveLocked(id);
 }
 
 absl::StatusOr<UploadId> RocksDbChunkStore::BeginUpload(uint64_t length) {
@@ -439,8 +575,13 @@ absl::Status RocksDbChunkStore::EvictForLocked(uint64_t length) {
   // Check first that evicting every unpinned content could make room, so a
   // hopeless add evicts nothing.
   uint64_t pinned_bytes = 0;
+  absl::flat_hash_set<ContentId> kept;  // files of pinned directories
+  for (const auto& [id, e] : contents_) {
+    if (!e.pinned || !e.record.is_directory()) continue;
+    for (const ContentId& f : e.record.directory->file_ids()) kept.insert(f);
+  }
   for (const auto& [id, e] : contents_)
-    if (e.pinned) pinned_bytes += e.LocalBytes();
+    if (e.pinned || kept.contains(id)) pinned_bytes += e.LocalBytes();
   if (pinned_bytes + reserved_bytes_ + length > cap) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "store capacity exceeded: ", length, " bytes needed, capacity ", cap,
@@ -450,7 +591,8 @@ absl::Status RocksDbChunkStore::EvictForLocked(uint64_t length) {
   while (!fits()) {
     const ContentEntry* victim = nullptr;
     for (const auto& [id, e] : contents_) {
-      if (e.pinned) continue;
+      // Files that directories hold go with their directories.
+      if (e.pinned || dir_refs_.contains(id)) continue;
       if (victim == nullptr ||
           e.record.last_access < victim->record.last_access ||
           (e.record.last_access == victim->record.last_access &&
@@ -467,7 +609,7 @@ absl::Status RocksDbChunkStore::EvictForLocked(uint64_t length) {
     spdlog::info("store: evicting {} ({} bytes, last access {})", id.Hex(),
                  victim->record.length,
                  absl::FormatTime(victim->record.last_access));
-    SHOAL_RETURN_IF_ERROR(RemoveLocked(id));
+    SHOAL_RETURN_IF_ERROR(RemoveContentLocked(id));
     ++evictions_;
   }
   return absl::OkStatus();
@@ -577,6 +719,7 @@ absl::StatusOr<ContentState> RocksDbChunkStore::CommitUpload(
     entry.have.assign(n, false);
   } else {
     entry.record.last_access = now;
+    if (!record.in_directory_only) entry.record.in_directory_only = false;
   }
 
   rocksdb::WriteBatch batch;
@@ -710,6 +853,7 @@ absl::StatusOr<ContentState> RocksDbChunkStore::CreateContent(
   const absl::Time now = options_.clock();
   record.added = now;
   record.last_access = now;
+  record.in_directory_only = dir_refs_.contains(record.id);
   SHOAL_RETURN_IF_ERROR(WriteRecordLocked(record));
   ContentEntry entry;
   entry.have.assign(n, false);
@@ -825,7 +969,7 @@ absl::StatusOr<ContentId> RocksDbChunkStore::FindByTruncatedId(
 
 absl::Status RocksDbChunkStore::Remove(const ContentId& id) {
   absl::MutexLock lock(&mu_);
-  return RemoveLocked(id);
+  return RemoveContentLocked(id);
 }
 
 absl::StatusOr<std::string> RocksDbChunkStore::ReadPiece(const ContentId& id,
@@ -943,7 +1087,7 @@ absl::StatusOr<ContentState> RocksDbChunkStore::Stat(const ContentId& id) {
   auto c = contents_.find(id);
   if (c == contents_.end())
     return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
-  return c->second.State();
+  return StateLocked(c->second);
 }
 
 std::vector<ContentState> RocksDbChunkStore::List() {
@@ -951,7 +1095,7 @@ std::vector<ContentState> RocksDbChunkStore::List() {
   MarkDurableLocked(flushed_seq_->load());
   std::vector<ContentState> out;
   out.reserve(contents_.size());
-  for (const auto& [id, e] : contents_) out.push_back(e.State());
+  for (const auto& [id, e] : contents_) out.push_back(StateLocked(e));
   std::sort(out.begin(), out.end(),
             [](const ContentState& a, const ContentState& b) {
               return a.record.id < b.record.id;
@@ -964,11 +1108,22 @@ absl::Status RocksDbChunkStore::SetPinned(const ContentId& id, bool pinned) {
   auto c = contents_.find(id);
   if (c == contents_.end())
     return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
-  rocksdb::Status s =
-      pinned ? db_->Put(write_options_, pins(), id.AsStringView(), "")
-             : db_->Delete(write_options_, pins(), id.AsStringView());
-  SHOAL_RETURN_IF_ERROR(FromRocks(s, "writing pin"));
+  rocksdb::WriteBatch batch;
+  if (pinned) {
+    batch.Put(pins(), id.AsStringView(), "");
+    // Pinned on its own, a directory's file is held by more than directories.
+    if (c->second.record.in_directory_only) {
+      ContentRecord r = c->second.record;
+      r.in_directory_only = false;
+      batch.Put(contents(), id.AsStringView(), internal::EncodeRecord(r));
+    }
+  } else {
+    batch.Delete(pins(), id.AsStringView());
+  }
+  SHOAL_RETURN_IF_ERROR(
+      FromRocks(db_->Write(write_options_, &batch), "writing pin"));
   c->second.pinned = pinned;
+  if (pinned) c->second.record.in_directory_only = false;
   return absl::OkStatus();
 }
 

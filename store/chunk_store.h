@@ -48,6 +48,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "chunk/content_id.h"
+#include "chunk/directory.h"
 
 namespace shoal::store {
 
@@ -74,8 +75,16 @@ struct ContentRecord {
   std::string name;
   absl::Time added = absl::UnixEpoch();
   absl::Time last_access = absl::UnixEpoch();
+  // Set for a directory (length is then its total size, piece_length its
+  // torrent's, and it has no pieces of its own: its files are contents of
+  // their own). Shared because it is immutable and may be large.
+  std::shared_ptr<const chunk::Directory> directory;
+  // A file stored only because directories hold it: it goes with the last of
+  // them. Cleared when it is added or pinned on its own.
+  bool in_directory_only = false;
 
   chunk::ContentLayout layout() const { return {length, piece_length}; }
+  bool is_directory() const { return directory != nullptr; }
 };
 
 // A content record with its local state. A value type.
@@ -83,7 +92,13 @@ struct ContentState {
   ContentRecord record;
   uint32_t pieces_local = 0;
   bool pinned = false;
-  bool complete() const { return pieces_local == record.layout().num_pieces(); }
+  // Directories: how many of its files are complete here.
+  uint32_t files_local = 0;
+  bool complete() const {
+    return record.is_directory()
+               ? files_local == record.directory->files().size()
+               : pieces_local == record.layout().num_pieces();
+  }
 };
 
 struct StoreStats {
@@ -145,8 +160,9 @@ class ChunkStore {
 
   // Creates the record of content being fetched from peers, with no pieces yet
   // (its piece layer is known and verified), reserving capacity like
-  // BeginUpload. Content already stored is left as it is. RESOURCE_EXHAUSTED if
-  // it cannot fit.
+  // BeginUpload. Content already stored is left as it is. A file that a stored
+  // directory holds is created as stored for directories only.
+  // RESOURCE_EXHAUSTED if it cannot fit.
   virtual absl::StatusOr<ContentState> CreateContent(ContentRecord record) = 0;
 
   // Stores piece `index` of content `id` created by CreateContent (or of stored
@@ -183,6 +199,16 @@ class ChunkStore {
   virtual absl::StatusOr<std::vector<bool>> PiecesHeld(
       const chunk::ContentId& id) = 0;
 
+  // Stores a directory's record (its files are contents of their own, added
+  // or fetched separately, and may be missing). Files it names that are
+  // stored already become part of it. Storing it again is a no-op.
+  virtual absl::StatusOr<ContentState> PutDirectory(
+      std::shared_ptr<const chunk::Directory> directory, std::string name) = 0;
+
+  // Removes those of `ids` that are stored only for directories and that no
+  // directory holds any more (what a failed directory add leaves behind).
+  virtual void RemoveOrphans(const std::vector<chunk::ContentId>& ids) = 0;
+
   // Records an access for LRU eviction. NOT_FOUND for unknown content.
   virtual absl::Status Touch(const chunk::ContentId& id) = 0;
 
@@ -192,11 +218,15 @@ class ChunkStore {
   // Every content, ordered by ID.
   virtual std::vector<ContentState> List() = 0;
 
-  // Pins (never evicted) or unpins content. NOT_FOUND for unknown content.
+  // Pins (never evicted) or unpins content; a pinned directory keeps its files
+  // too. NOT_FOUND for unknown content.
   virtual absl::Status SetPinned(const chunk::ContentId& id, bool pinned) = 0;
 
-  // Removes content and the chunks no other content uses. NOT_FOUND for unknown
-  // content.
+  // Removes content and the chunks no other content uses. A directory takes
+  // with it the files nothing else holds (no other directory, no add or pin of
+  // their own). A file that directories hold stays for them: if it was also
+  // added on its own it stops being so (OK), else FAILED_PRECONDITION naming a
+  // directory. NOT_FOUND for unknown content.
   virtual absl::Status Remove(const chunk::ContentId& id) = 0;
 
   virtual StoreStats Stats() = 0;

@@ -448,3 +448,119 @@ TEST_F(ChunkStoreTest, State) {
 
 }  // namespace
 }  // namespace shoal::store
+
+namespace shoal::store {
+namespace {
+
+class DirectoryStoreTest : public ChunkStoreTest {
+ protected:
+  // Adds `data` as a file of a directory add; returns its directory entry.
+  chunk::DirectoryFile AddMember(const std::string& path,
+                                 std::string_view data) {
+    auto [up, record] = Upload(data);
+    record.in_directory_only = true;
+    auto st = store_->CommitUpload(up, record);
+    EXPECT_TRUE(st.ok()) << st.status();
+    return {path, data.size(), record.pieces_root};
+  }
+  std::shared_ptr<const chunk::Directory> Dir(
+      std::vector<chunk::DirectoryFile> files) {
+    auto d = chunk::Directory::Build(std::move(files));
+    EXPECT_TRUE(d.ok()) << d.status();
+    return *d;
+  }
+};
+
+// A directory holds its files: removing it takes the files nothing else
+// holds, keeps those another directory or an add of their own holds, and it
+// all survives a reopen.
+TEST_F(DirectoryStoreTest, RemoveTakesOnlyWhatNothingElseHolds) {
+  const std::string shared_bytes = RandomBytes(70'000, 1);
+  auto a = AddMember("a.html", RandomBytes(1000, 2));
+  auto s = AddMember("s.js", shared_bytes);
+  auto own = Add(RandomBytes(3000, 3));  // added on its own first
+  ASSERT_TRUE(own.ok());
+  auto own_again = AddMember("own.css", RandomBytes(3000, 3));
+  auto d1 = Dir({a, s, own_again});
+  auto st = store_->PutDirectory(d1, "site");
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_TRUE(st->record.is_directory());
+  EXPECT_EQ(st->files_local, 3u);
+  EXPECT_TRUE(st->complete());
+  EXPECT_EQ(st->record.length, 1000u + 70'000 + 3000);
+
+  auto s2 = AddMember("lib/s.js", shared_bytes);
+  auto d2 = Dir({s2});
+  ASSERT_TRUE(store_->PutDirectory(d2, "other").ok());
+
+  // A file a directory holds cannot be removed alone.
+  EXPECT_EQ(store_->Remove(a.id()).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  Reopen();  // records, flags and holds survive
+  auto again = store_->Stat(d1->id());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->record.directory->id(), d1->id());
+  EXPECT_EQ(again->files_local, 3u);
+
+  ASSERT_TRUE(store_->Remove(d1->id()).ok());
+  EXPECT_EQ(store_->Stat(d1->id()).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Stat(a.id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->Stat(s.id()).ok());  // d2 holds it
+  EXPECT_TRUE(store_->Stat(*own).ok());    // added on its own
+  ASSERT_TRUE(store_->Remove(d2->id()).ok());
+  EXPECT_EQ(store_->Stat(s.id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->Stat(*own).ok());
+  EXPECT_EQ(store_->Stats().num_contents, 1u);
+}
+
+// Files a crash left without their directory are removed at open, and by
+// RemoveOrphans; a file of a missing directory is stored for it once fetched.
+TEST_F(DirectoryStoreTest, Orphans) {
+  auto a = AddMember("a", RandomBytes(1000, 4));
+  auto b = AddMember("b", RandomBytes(1000, 5));
+  store_->RemoveOrphans({a.id()});
+  EXPECT_EQ(store_->Stat(a.id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->Stat(b.id()).ok());
+  Reopen();
+  EXPECT_EQ(store_->Stat(b.id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Stats().num_chunks, 0u);
+
+  // A directory whose files are not here yet.
+  auto dir = Dir({a, b});
+  auto st = store_->PutDirectory(dir, "");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->files_local, 0u);
+  EXPECT_FALSE(st->complete());
+}
+
+// Eviction treats a directory as one item: its files go with it, a pinned
+// directory keeps them.
+TEST_F(DirectoryStoreTest, EvictionAndPins) {
+  Reopen(/*capacity=*/4 * 65536);
+  auto a = AddMember("a", RandomBytes(65536, 6));
+  auto b = AddMember("b", RandomBytes(65536, 7));
+  auto d = Dir({a, b});
+  ASSERT_TRUE(store_->PutDirectory(d, "").ok());
+  now_ += absl::Seconds(10);
+  auto c = Add(RandomBytes(65536, 8));
+  ASSERT_TRUE(c.ok());
+  now_ += absl::Seconds(10);
+  ASSERT_TRUE(store_->SetPinned(d->id(), true).ok());
+  // Needs two pieces: only c may go (the directory is pinned).
+  EXPECT_EQ(store_->BeginUpload(3 * 65536).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(store_->SetPinned(d->id(), false).ok());
+  auto up = store_->BeginUpload(3 * 65536);
+  ASSERT_TRUE(up.ok()) << up.status();
+  store_->AbortUpload(*up);
+  // The least recently used item, the directory, went whole.
+  EXPECT_EQ(store_->Stat(d->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Stat(a.id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Stat(b.id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->Stat(*c).ok());
+}
+
+}  // namespace
+}  // namespace shoal::store

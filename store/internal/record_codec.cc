@@ -2,10 +2,14 @@
 
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+
 namespace shoal::store::internal {
 namespace {
 
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;
+constexpr uint8_t kFlagDirectoryOnly = 1;
+constexpr uint8_t kFlagDirectory = 2;
 constexpr size_t kFixedSize = 1 + 8 + 4 + 32 + 8 + 8 + 2;
 
 }  // namespace
@@ -46,6 +50,13 @@ std::string EncodeRecord(const ContentRecord& r) {
   AppendBE32(out, static_cast<uint32_t>(r.piece_layer.size()));
   for (const auto& h : r.piece_layer)
     out.append(reinterpret_cast<const char*>(h.data()), 32);
+  out.push_back(
+      static_cast<char>((r.in_directory_only ? kFlagDirectoryOnly : 0) |
+                        (r.directory ? kFlagDirectory : 0)));
+  if (r.directory) {
+    AppendBE32(out, static_cast<uint32_t>(r.directory->info_dict().size()));
+    out.append(r.directory->info_dict());
+  }
   return out;
 }
 
@@ -53,7 +64,8 @@ absl::StatusOr<ContentRecord> DecodeRecord(std::string_view key,
                                            std::string_view v) {
   if (key.size() != 32)
     return absl::DataLossError("content key is not 32 bytes");
-  if (v.size() < kFixedSize || static_cast<uint8_t>(v[0]) != kVersion) {
+  const uint8_t version = v.empty() ? 0 : static_cast<uint8_t>(v[0]);
+  if (v.size() < kFixedSize || version < 1 || version > kVersion) {
     return absl::DataLossError(
         "content record is truncated or of an unknown version");
   }
@@ -74,14 +86,40 @@ absl::StatusOr<ContentRecord> DecodeRecord(std::string_view key,
   pos += name_len;
   uint32_t n = ReadBE32(v.substr(pos));
   pos += 4;
-  if (v.size() != pos + size_t{32} * n || n != r.layout().num_pieces() ||
-      r.piece_length == 0) {
-    return absl::DataLossError(
-        "content record's piece layer does not match its length");
-  }
+  if (v.size() < pos + size_t{32} * n)
+    return absl::DataLossError("content record is truncated");
   r.piece_layer.resize(n);
   for (uint32_t i = 0; i < n; ++i)
     std::memcpy(r.piece_layer[i].data(), v.data() + pos + 32 * i, 32);
+  pos += size_t{32} * n;
+  uint8_t flags = 0;
+  if (version >= 2) {
+    if (v.size() < pos + 1)
+      return absl::DataLossError("content record is truncated");
+    flags = static_cast<uint8_t>(v[pos++]);
+  }
+  r.in_directory_only = (flags & kFlagDirectoryOnly) != 0;
+  if (flags & kFlagDirectory) {
+    if (v.size() < pos + 4)
+      return absl::DataLossError("content record is truncated");
+    const uint32_t dict_len = ReadBE32(v.substr(pos));
+    pos += 4;
+    if (v.size() != pos + dict_len)
+      return absl::DataLossError("directory record has the wrong size");
+    auto dir = chunk::Directory::Parse(v.substr(pos, dict_len));
+    if (!dir.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "directory record: ", std::string(dir.status().message())));
+    }
+    if ((*dir)->id() != r.id || n != 0)
+      return absl::DataLossError("directory record does not match its ID");
+    r.directory = *std::move(dir);
+    return r;
+  }
+  if (v.size() != pos || n != r.layout().num_pieces() || r.piece_length == 0) {
+    return absl::DataLossError(
+        "content record's piece layer does not match its length");
+  }
   return r;
 }
 

@@ -1,10 +1,11 @@
-// The on-disk encoding of content records (version 1):
+// The on-disk encoding of content records (version 2):
 //
 //   u8 version | u64 length | u32 piece length | 32 pieces root | i64 added
 //   (unix us) | i64 last access (unix us) | u16 name length | name | u32 pieces
-//   | pieces x 32 hash
+//   | pieces x 32 hash | u8 flags | [directories: u32 dict length | info dict]
 //
-// integers big-endian.
+// flags: 1 = stored for directories only, 2 = a directory (no pieces). Version
+// 1 records end after the pieces. Integers big-endian.
 #ifndef SHOAL_STORE_INTERNAL_RECORD_CODEC_H_
 #define SHOAL_STORE_INTERNAL_RECORD_CODEC_H_
 
