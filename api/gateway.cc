@@ -1,5 +1,6 @@
 #include "api/gateway.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -18,6 +19,8 @@
 // clang-format on
 #include "api/http_util.h"
 #include "api/metrics.h"
+#include "base/hex.h"
+#include "chunk/directory.h"
 #include "node/listen.h"
 #include "node/piece_events.h"
 #include "spdlog/spdlog.h"
@@ -30,6 +33,20 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// The listing of folder `path` ("" for the root) of a directory.
+std::string FolderListing(const chunk::Directory& dir,
+                          const std::string& path) {
+  std::vector<ListingEntry> entries;
+  for (chunk::DirectoryEntry& e : dir.List(path))
+    entries.push_back({std::move(e.name), e.is_folder, e.length});
+  std::stable_partition(entries.begin(), entries.end(),
+                        [](const ListingEntry& e) { return e.is_folder; });
+  return ListingPage(path.empty() ? "/" : "/" + path + "/", entries,
+                     !path.empty());
+}
+
+std::string HexPath(std::string_view path) { return HexEncode(path); }
 
 constexpr std::string_view kContentPrefix = "/content/";
 constexpr std::string_view kTorrentPrefix = "/torrent/";
@@ -451,14 +468,14 @@ class Gateway::Impl {
     return h;
   }
 
-  asio::awaitable<bool> SendSimple(Conn& stream, int status, unsigned version,
-                                   bool keep_alive, std::string body,
-                                   Outcome& outcome,
-                                   std::string extra_headers = {},
-                                   bool head = false) {
+  asio::awaitable<bool> SendSimple(
+      Conn& stream, int status, unsigned version, bool keep_alive,
+      std::string body, Outcome& outcome, std::string extra_headers = {},
+      bool head = false,
+      std::string_view content_type = "text/plain; charset=utf-8") {
     outcome.status = status;
     std::string msg = Head(status, version, keep_alive);
-    absl::StrAppend(&msg, "Content-Type: text/plain; charset=utf-8\r\n",
+    absl::StrAppend(&msg, "Content-Type: ", std::string(content_type), "\r\n",
                     "Content-Length: ", body.size(), "\r\n", extra_headers,
                     "\r\n");
     if (!head) {
@@ -571,8 +588,14 @@ class Gateway::Impl {
         co_return result;
       }
     }
-    auto id = chunk::ContentId::FromHex(
-        std::string(target.substr(kContentPrefix.size())));
+    // /content/<id>, or /content/<id>/<path> for a directory's file.
+    std::string_view rest = target.substr(kContentPrefix.size());
+    std::optional<std::string_view> sub;
+    if (size_t slash = rest.find('/'); slash != std::string_view::npos) {
+      sub = rest.substr(slash + 1);
+      rest = rest.substr(0, slash);
+    }
+    auto id = chunk::ContentId::FromHex(std::string(rest));
     if (!id.ok()) {
       {
         auto result = co_await SendSimple(
@@ -583,98 +606,223 @@ class Gateway::Impl {
         co_return result;
       }
     }
+    // A path is checked before anything is looked up or fetched.
+    std::string path;
+    bool folder_syntax = false;  // ends with '/'
+    if (sub && !sub->empty()) {
+      std::string_view p = *sub;
+      if (p.back() == '/') {
+        folder_syntax = true;
+        p.remove_suffix(1);
+      }
+      auto safe = SafePath(p);
+      if (!safe) {
+        {
+          auto result = co_await SendSimple(
+              stream, 400, version, keep,
+              "bad path: empty, '.' or '..' segments, backslashes and bad "
+              "escapes are refused\n",
+              outcome, {}, head);
+          co_return result;
+        }
+      }
+      path = *std::move(safe);
+    }
     auto range_header = req[http::field::range];
     const std::string_view range_text(range_header.data(), range_header.size());
+    ByteRange guess;  // only for where the deadlines start
+    (void)ParseRange(range_text, UINT64_MAX, guess);
 
-    // Held here, or fetched from the cluster as the response streams.
-    auto st = node_.store().Stat(*id);
-    std::shared_ptr<node::PieceEvents> arriving;
+    Obtained ob;
+    co_await Obtain(*id, std::nullopt, guess.first, ob);
+    if (ob.status != 0) {
+      {
+        auto result =
+            co_await SendSimple(stream, ob.status, version,
+                                ob.status == 503 && stopping_ ? false : keep,
+                                ob.message, outcome, ob.extra, head);
+        co_return result;
+      }
+    }
+    if (!ob.st->record.is_directory()) {
+      if (sub) {
+        {
+          auto result = co_await SendSimple(
+              stream, 404, version, keep,
+              "this content is a single file, not a directory\n", outcome, {},
+              head);
+          co_return result;
+        }
+      }
+      std::string content_type = "application/octet-stream";
+      std::string extra;
+      if (auto name = QueryParam(query, "filename"); name && !name->empty()) {
+        content_type = std::string(MimeTypeFor(*name));
+        extra = absl::StrCat("Content-Disposition: ", ContentDisposition(*name),
+                             "\r\n");
+      }
+      {
+        auto result = co_await ServeContent(stream, req, *id, ob, content_type,
+                                            extra, outcome);
+        co_return result;
+      }
+    }
+
+    // A directory.
+    const std::shared_ptr<const chunk::Directory> dir = ob.st->record.directory;
+    if (!sub) {
+      // Relative links in its pages resolve against the folder.
+      {
+        auto result = co_await SendSimple(
+            stream, 301, version, keep, "see the directory's folder\n", outcome,
+            absl::StrCat("Location: ", std::string(kContentPrefix), id->Hex(),
+                         "/\r\n",
+                         "Cache-Control: public, max-age=31536000, "
+                         "immutable\r\n"),
+            head);
+        co_return result;
+      }
+    }
+    int64_t file = folder_syntax ? -1 : dir->Find(path);
+    if (file < 0) {
+      if (!dir->IsFolder(path)) {
+        {
+          auto result = co_await SendSimple(stream, 404, version, keep,
+                                            "no such file in this directory\n",
+                                            outcome, {}, head);
+          co_return result;
+        }
+      }
+      if (!path.empty() && !folder_syntax) {
+        {
+          auto result = co_await SendSimple(
+              stream, 301, version, keep, "see the folder\n", outcome,
+              absl::StrCat("Location: ", std::string(kContentPrefix), id->Hex(),
+                           "/", std::string(*sub), "/\r\n"),
+              head);
+          co_return result;
+        }
+      }
+      const std::string index =
+          path.empty() ? "index.html" : absl::StrCat(path, "/index.html");
+      file = dir->Find(index);
+      if (file < 0) {
+        // A listing: immutable like the directory itself.
+        std::string html = FolderListing(*dir, path);
+        {
+          auto result = co_await SendSimple(
+              stream, 200, version, keep, std::move(html), outcome,
+              absl::StrCat("ETag: \"", id->Hex(), ":", HexPath(path), "\"\r\n",
+                           "Cache-Control: public, max-age=31536000, "
+                           "immutable\r\n"),
+              head, "text/html; charset=utf-8");
+          co_return result;
+        }
+      }
+      path = index;
+    }
+    (void)node_.store().Touch(*id);
+    const chunk::ContentId fid = dir->file_id(static_cast<size_t>(file));
+    Obtained fob;
+    co_await Obtain(fid, *id, guess.first, fob);
+    if (fob.status != 0) {
+      {
+        auto result =
+            co_await SendSimple(stream, fob.status, version,
+                                fob.status == 503 && stopping_ ? false : keep,
+                                fob.message, outcome, fob.extra, head);
+        co_return result;
+      }
+    }
+    const size_t slash = path.rfind('/');
+    const std::string_view base_name =
+        slash == std::string::npos ? std::string_view(path)
+                                   : std::string_view(path).substr(slash + 1);
+    {
+      auto result = co_await ServeContent(stream, req, fid, fob,
+                                          std::string(MimeTypeFor(base_name)),
+                                          {}, outcome);
+      co_return result;
+    }
+  }
+
+  // A content held here, or being fetched for a request.
+  struct Obtained {
+    absl::StatusOr<store::ContentState> st = absl::UnknownError("");
+    std::shared_ptr<node::PieceEvents> arriving;  // set while fetching
     FetchSlot slot;
-    if (!st.ok() || !st->complete()) {
-      if (stopping_) {
-        {
-          auto result =
-              co_await SendSimple(stream, 503, version, false,
-                                  "shutting down\n", outcome, {}, head);
-          co_return result;
-        }
-      }
-      slot = TakeFetchSlot(*id);
-      if (!slot.held()) {
-        {
-          auto result = co_await SendSimple(
-              stream, 503, version, keep,
-              "too many fetches under way (gateway_max_fetches)\n", outcome,
-              "Retry-After: 1\r\n", head);
-          co_return result;
-        }
-      }
-      if (!st.ok() && !node_.session().ClusterReachable()) {
-        {
-          auto result =
-              co_await SendSimple(stream, 404, version, keep,
-                                  "no such content here, and the cluster DHT "
-                                  "knows no node to ask\n",
-                                  outcome, {}, head);
-          co_return result;
-        }
-      }
-      ByteRange guess;  // only for where the deadlines start
-      (void)ParseRange(range_text, UINT64_MAX, guess);
-      auto events =
-          node_.session().Fetch(*id, {}, guess.first, UINT64_MAX - guess.first);
-      if (!events.ok()) {
-        {
-          auto result = co_await SendSimple(
-              stream, 500, version, keep,
-              absl::StrCat(std::string(events.status().message()), "\n"),
-              outcome, {}, head);
-          co_return result;
-        }
-      }
-      arriving = *std::move(events);
-      // Until the metadata arrives, or the first provider lookup has found
-      // nobody.
-      const std::function<bool()> settled = [&] {
-        return arriving->known() || arriving->failed() ||
-               (arriving->lookups() > 0 && !arriving->providers_found());
-      };
-      const bool known =
-          co_await WaitFor(*arriving, settled, options_.fetch_timeout);
-      if (!known || !arriving->known()) {
-        // 404 only once a lookup has found nobody; a timeout before any
-        // lookup ended, or with providers that didn't deliver, is 504.
-        const bool found =
-            arriving->providers_found() || arriving->lookups() == 0;
-        {
-          auto result = co_await SendSimple(
-              stream, found ? 504 : 404, version, keep,
-              found ? "the content did not arrive from the cluster in time\n"
-                    : "no provider of this content found\n",
-              outcome, {}, head);
-          co_return result;
-        }
-      }
-      st = node_.store().Stat(*id);
-      if (!st.ok()) {
-        {
-          auto result = co_await SendSimple(
-              stream, 500, version, keep,
-              absl::StrCat(std::string(st.status().message()), "\n"), outcome,
-              {}, head);
-          co_return result;
-        }
-      }
-    }
-    const store::ContentRecord& record = st->record;
-    const std::string etag = absl::StrCat("\"", id->Hex(), "\"");
-    std::string content_type = "application/octet-stream";
+    // Non-zero: answer with this status, message and headers instead.
+    int status = 0;
+    std::string message;
     std::string extra;
-    if (auto name = QueryParam(query, "filename"); name && !name->empty()) {
-      content_type = std::string(MimeTypeFor(*name));
-      extra = absl::StrCat("Content-Disposition: ", ContentDisposition(*name),
-                           "\r\n");
+  };
+
+  // Finds `id` here, or starts fetching it from the cluster (a file of
+  // `directory`, if given) and waits for its metadata; for a directory that
+  // is its dict.
+  asio::awaitable<void> Obtain(chunk::ContentId id,
+                               std::optional<chunk::ContentId> directory,
+                               uint64_t first_byte, Obtained& out) {
+    out.st = node_.store().Stat(id);
+    if (out.st.ok() && (out.st->complete() || out.st->record.is_directory()))
+      co_return;
+    auto fail = [&](int status, std::string message, std::string extra = {}) {
+      out.status = status;
+      out.message = std::move(message);
+      out.extra = std::move(extra);
+    };
+    if (stopping_) co_return fail(503, "shutting down\n");
+    out.slot = TakeFetchSlot(id);
+    if (!out.slot.held()) {
+      co_return fail(503, "too many fetches under way (gateway_max_fetches)\n",
+                     "Retry-After: 1\r\n");
     }
+    if (!out.st.ok() && !node_.session().ClusterReachable()) {
+      co_return fail(404,
+                     "no such content here, and the cluster DHT knows no "
+                     "node to ask\n");
+    }
+    auto events = node_.session().Fetch(id, {}, first_byte,
+                                        UINT64_MAX - first_byte, directory);
+    if (!events.ok()) {
+      co_return fail(
+          500, absl::StrCat(std::string(events.status().message()), "\n"));
+    }
+    out.arriving = *std::move(events);
+    node::PieceEvents& arriving = *out.arriving;
+    // Until the metadata arrives, or the first provider lookup has found
+    // nobody.
+    const std::function<bool()> settled = [&arriving] {
+      return arriving.known() || arriving.failed() ||
+             (arriving.lookups() > 0 && !arriving.providers_found());
+    };
+    const bool known =
+        co_await WaitFor(arriving, settled, options_.fetch_timeout);
+    if (!known || !arriving.known()) {
+      // 404 only once a lookup has found nobody; a timeout before any
+      // lookup ended, or with providers that didn't deliver, is 504.
+      const bool found = arriving.providers_found() || arriving.lookups() == 0;
+      co_return fail(
+          found ? 504 : 404,
+          found ? "the content did not arrive from the cluster in time\n"
+                : "no provider of this content found\n");
+    }
+    out.st = node_.store().Stat(id);
+    if (!out.st.ok()) {
+      co_return fail(
+          500, absl::StrCat(std::string(out.st.status().message()), "\n"));
+    }
+    if (out.st->record.is_directory()) out.arriving.reset();
+  }
+
+  // Answers a GET or HEAD of single-file content `id`.
+  asio::awaitable<bool> ServeContent(Conn& stream,
+                                     const http::request<http::empty_body>& req,
+                                     chunk::ContentId id, Obtained& ob,
+                                     std::string content_type,
+                                     std::string extra, Outcome& outcome) {
+    const store::ContentRecord& record = ob.st->record;
+    const std::string etag = absl::StrCat("\"", id.Hex(), "\"");
     Plan plan;
     if (!PlanResponse(req, etag, record.length, content_type, extra, plan)) {
       {
@@ -682,17 +830,16 @@ class Gateway::Impl {
         co_return result;
       }
     }
-    if (arriving && plan.range.length > 0) {
+    if (ob.arriving && plan.range.length > 0) {
       // Deadlines from where this reader starts.
-      (void)node_.session().Fetch(*id, {}, plan.range.first, plan.range.length);
+      (void)node_.session().Fetch(id, {}, plan.range.first, plan.range.length);
     }
-    (void)node_.store().Touch(*id);
+    (void)node_.store().Touch(id);
     PieceSource source;
-    source.label = id->Hex().substr(0, 12);
+    source.label = id.Hex().substr(0, 12);
     source.piece_length = record.layout().piece_length;
-    source.arriving = arriving;
-    const chunk::ContentId cid = *id;
-    source.read = [this, cid](uint32_t i) { return ReadPiece(cid, i); };
+    source.arriving = ob.arriving;
+    source.read = [this, id](uint32_t i) { return ReadPiece(id, i); };
     {
       auto result =
           co_await StreamBody(stream, plan, source, plan.range.first, outcome);

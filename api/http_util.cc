@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
 
 namespace shoal::api {
 
@@ -177,6 +180,70 @@ std::string ContentDisposition(std::string_view file_name) {
     }
   }
   return out;
+}
+
+std::string HtmlEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string UrlEncodePath(std::string_view path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(path.size());
+  for (char ch : path) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        c == '/') {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string ListingPage(std::string_view title,
+                        const std::vector<ListingEntry>& entries,
+                        bool has_parent) {
+  const std::string t = HtmlEscape(title);
+  std::string html = absl::StrCat(
+      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>", t,
+      "</title></head>\n<body><h1>", t, "</h1>\n<ul>\n");
+  if (has_parent) html += "<li><a href=\"../\">../</a></li>\n";
+  for (const ListingEntry& e : entries) {
+    const std::string href = UrlEncodePath(e.name) + (e.is_folder ? "/" : "");
+    absl::StrAppend(&html, "<li><a href=\"", href, "\">", HtmlEscape(e.name),
+                    e.is_folder ? "/" : "", "</a>");
+    if (!e.is_folder) absl::StrAppend(&html, " (", e.length, " bytes)");
+    html += "</li>\n";
+  }
+  html += "</ul></body></html>\n";
+  return html;
 }
 
 }  // namespace shoal::api

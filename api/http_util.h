@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace shoal::api {
 
@@ -39,6 +40,25 @@ std::optional<std::string> QueryParam(std::string_view query,
 // percent-decoded, segments joined by '/'. nullopt for an empty path, an empty,
 // "." or ".." segment, a backslash or a NUL: such paths never reach a lookup.
 std::optional<std::string> SafePath(std::string_view url_path);
+
+// `s` with &, <, >, " and ' as HTML character references.
+std::string HtmlEscape(std::string_view s);
+
+// `path` ('/'-separated) percent-encoded for a URL: every byte but unreserved
+// characters and '/' is escaped.
+std::string UrlEncodePath(std::string_view path);
+
+// An HTML page listing a folder's entries: folders first marked with '/',
+// links relative to the folder's URL (which ends with '/'), sizes of files.
+// `title` names the folder.
+struct ListingEntry {
+  std::string name;
+  bool is_folder = false;
+  uint64_t length = 0;
+};
+std::string ListingPage(std::string_view title,
+                        const std::vector<ListingEntry>& entries,
+                        bool has_parent);
 
 // A Content-Disposition value naming `file_name` (RFC 6266: an ASCII
 // fallback and, when needed, the UTF-8 name in filename*).

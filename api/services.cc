@@ -4,6 +4,7 @@
 #include "api/grpc_status.h"
 #include "api/read_stream.h"
 #include "base/hex.h"
+#include "base/status_macros.h"
 #include "node/content_io.h"
 #include "node/stats.h"
 #include "spdlog/spdlog.h"
@@ -45,6 +46,29 @@ void FillContent(const store::ContentState& st, v1::ContentInfo* out) {
   SetTime(r.added, out->mutable_added());
   SetTime(r.last_access, out->mutable_last_access());
   out->set_magnet(absl::StrCat("magnet:?xt=urn:btmh:1220", r.id.Hex()));
+  out->set_directory_file(r.in_directory_only);
+  if (r.is_directory()) {
+    out->set_is_directory(true);
+    out->set_num_pieces(0);
+    out->set_pieces_root("");
+    out->set_num_files(static_cast<uint32_t>(r.directory->files().size()));
+    out->set_files_local(st.files_local);
+  }
+}
+
+std::vector<node::HostPort> ParsePeers(
+    const google::protobuf::RepeatedPtrField<std::string>& peers,
+    absl::Status* status) {
+  std::vector<node::HostPort> out;
+  for (const std::string& p : peers) {
+    auto hp = node::HostPort::Parse(p);
+    if (!hp.ok()) {
+      *status = hp.status();
+      return {};
+    }
+    out.push_back(*std::move(hp));
+  }
+  return out;
 }
 
 // Logs calls that fail for reasons other than the caller's input.
@@ -77,6 +101,9 @@ grpc::Status ContentServiceImpl::Add(grpc::ServerContext* ctx,
                              "the first Add message must be a header"));
   }
   const v1::AddHeader header = msg.header();
+  if (header.directory()) {
+    return Finish("Add", AddDirectoryStream(ctx, reader, header, response));
+  }
   std::optional<uint64_t> length;
   if (header.has_length()) length = header.length();
   auto adder = node::ContentAdder::Start(node_.store(), node_.pool(), length,
@@ -104,6 +131,79 @@ grpc::Status ContentServiceImpl::Add(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+absl::Status ContentServiceImpl::AddDirectoryStream(
+    grpc::ServerContext* ctx, grpc::ServerReader<v1::AddRequest>* reader,
+    const v1::AddHeader& header, v1::AddResponse* response) {
+  std::vector<chunk::DirectoryFile> files;
+  std::vector<chunk::ContentId> added;
+  // Files added before a failure go again unless a directory holds them.
+  struct Cleanup {
+    store::ChunkStore& store;
+    std::vector<chunk::ContentId>& ids;
+    bool armed = true;
+    ~Cleanup() {
+      if (armed) store.RemoveOrphans(ids);
+    }
+  } cleanup{node_.store(), added};
+  std::unique_ptr<node::ContentAdder> adder;
+  std::string path;
+  auto finish_file = [&]() -> absl::Status {
+    if (!adder) return absl::OkStatus();
+    auto st = adder->Finish();
+    adder.reset();
+    if (!st.ok()) {
+      return absl::Status(
+          st.status().code(),
+          absl::StrCat("file '", path, "': ", st.status().message()));
+    }
+    added.push_back(st->record.id);
+    files.push_back({path, st->record.length, st->record.pieces_root});
+    return absl::OkStatus();
+  };
+  v1::AddRequest msg;
+  while (reader->Read(&msg)) {
+    if (msg.has_header()) {
+      SHOAL_RETURN_IF_ERROR(finish_file());
+      const v1::AddHeader& h = msg.header();
+      if (h.path().empty() || !h.has_length()) {
+        return absl::InvalidArgumentError(
+            "in a directory add, each file's header needs a path and a "
+            "length");
+      }
+      if (files.size() >= chunk::kMaxDirectoryFiles) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "a directory holds at most ", chunk::kMaxDirectoryFiles, " files"));
+      }
+      path = h.path();
+      auto a = node::ContentAdder::Start(node_.store(), node_.pool(),
+                                         h.length(), path, node_.spool_dir(),
+                                         node::AddAs::kDirectoryFile);
+      if (!a.ok()) return a.status();
+      adder = *std::move(a);
+      continue;
+    }
+    if (!adder) {
+      return absl::InvalidArgumentError(
+          "in a directory add, data must follow a file's header");
+    }
+    SHOAL_RETURN_IF_ERROR(adder->Write(msg.data()));
+  }
+  if (ctx->IsCancelled())
+    return absl::CancelledError("client cancelled the add");
+  SHOAL_RETURN_IF_ERROR(finish_file());
+  cleanup.armed = false;
+  auto state =
+      node::CommitDirectory(node_.store(), std::move(files), header.name());
+  if (!state.ok()) return state.status();
+  if (header.pin()) {
+    SHOAL_RETURN_IF_ERROR(node_.store().SetPinned(state->record.id, true));
+    state->pinned = true;
+  }
+  node_.session().Provide(state->record.id);
+  FillContent(*state, response->mutable_content());
+  return absl::OkStatus();
+}
+
 grpc::Status ContentServiceImpl::AddFile(grpc::ServerContext* ctx,
                                          const v1::AddFileRequest* request,
                                          v1::AddResponse* response) {
@@ -116,9 +216,14 @@ grpc::Status ContentServiceImpl::AddFile(grpc::ServerContext* ctx,
   }
   auto resolved = node_.path_roots().Resolve(path, "file");
   if (!resolved.ok()) return Finish("AddFile", resolved.status());
-  auto state = node::AddFile(
-      node_.store(), node_.pool(), *resolved,
-      request->name().empty() ? path.filename().string() : request->name());
+  std::error_code ec;
+  const bool is_dir = std::filesystem::is_directory(*resolved, ec);
+  auto state =
+      is_dir ? node::AddDirectory(node_.store(), node_.pool(), *resolved,
+                                  request->name())
+             : node::AddFile(node_.store(), node_.pool(), *resolved,
+                             request->name().empty() ? path.filename().string()
+                                                     : request->name());
   if (!state.ok()) return Finish("AddFile", state.status());
   if (request->pin()) {
     absl::Status s = node_.store().SetPinned(state->record.id, true);
@@ -130,6 +235,44 @@ grpc::Status ContentServiceImpl::AddFile(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+absl::StatusOr<store::ContentState> ContentServiceImpl::StatOrFetch(
+    const ContentId& id,
+    const google::protobuf::RepeatedPtrField<std::string>& peer_list,
+    std::shared_ptr<node::PieceEvents>* events,
+    std::optional<ContentId> directory, uint64_t offset, uint64_t length) {
+  auto local = node_.store().Stat(id);
+  if (local.ok() && local->record.is_directory()) return local;
+  if (local.ok() && local->complete()) return local;
+  if (!local.ok() && peer_list.empty() && !node_.session().ClusterReachable()) {
+    // Nobody to ask: say so now rather than after the fetch timeout.
+    node::NodeStats::Get().FetchFinished(node::FetchResult::kNotFound, 0);
+    return absl::NotFoundError(
+        absl::StrCat("no content ", id.Hex(),
+                     " here, and the cluster DHT knows no node to ask (no "
+                     "--bootstrap, or none reachable)"));
+  }
+  absl::Status bad;
+  std::vector<node::HostPort> peers = ParsePeers(peer_list, &bad);
+  if (!bad.ok()) return bad;
+  auto fetched = node_.session().Fetch(id, peers, offset, length, directory);
+  if (!fetched.ok()) return fetched.status();
+  const absl::Duration timeout = node_.options().fetch_timeout;
+  absl::Status s = (*fetched)->WaitForMetadata(absl::Now() + timeout);
+  if (!s.ok()) {
+    if (s.code() == absl::StatusCode::kDeadlineExceeded) {
+      node::NodeStats::Get().FetchFinished(node::FetchResult::kNotFound,
+                                           absl::ToDoubleSeconds(timeout));
+      s = absl::NotFoundError(absl::StrCat(
+          !peer_list.empty() ? "no peer provided " : "no provider of ",
+          id.Hex(), !peer_list.empty() ? "" : " found", " within ",
+          absl::FormatDuration(timeout)));
+    }
+    return s;
+  }
+  *events = *std::move(fetched);
+  return node_.store().Stat(id);
+}
+
 grpc::Status ContentServiceImpl::Read(
     grpc::ServerContext* ctx, const v1::ReadRequest* request,
     grpc::ServerWriter<v1::ReadResponse>* writer) {
@@ -139,44 +282,42 @@ grpc::Status ContentServiceImpl::Read(
   std::optional<uint64_t> length;
   if (request->has_length()) length = request->length();
   std::shared_ptr<node::PieceEvents> arriving;
-  auto local = node_.store().Stat(*id);
-  if (!(local.ok() && local->complete())) {
-    if (!local.ok() && request->peers_size() == 0 &&
-        !node_.session().ClusterReachable()) {
-      // Nobody to ask: say so now rather than after the fetch timeout.
-      node::NodeStats::Get().FetchFinished(node::FetchResult::kNotFound, 0);
+  std::optional<ContentId> directory;
+  if (!request->path().empty()) {
+    // A file of a directory: find the directory, then read the file.
+    auto dir = StatOrFetch(*id, request->peers(), &arriving);
+    if (!dir.ok()) return Finish("Read", dir.status());
+    if (!dir->record.is_directory()) {
+      return Finish("Read", absl::InvalidArgumentError(absl::StrCat(
+                                "content ", id->Hex(),
+                                " is a single file, not a directory: read "
+                                "it without a path")));
+    }
+    const int64_t f = dir->record.directory->Find(request->path());
+    if (f < 0) {
       return Finish("Read", absl::NotFoundError(absl::StrCat(
-                                "no content ", id->Hex(),
-                                " here, and the cluster DHT knows no node to "
-                                "ask (no --bootstrap, or none reachable)")));
+                                "directory ", id->Hex(), " has no file '",
+                                request->path(), "'",
+                                dir->record.directory->IsFolder(request->path())
+                                    ? " (it is a folder)"
+                                    : "")));
     }
-    std::vector<node::HostPort> peers;
-    for (const std::string& p : request->peers()) {
-      auto hp = node::HostPort::Parse(p);
-      if (!hp.ok()) return Finish("Read", hp.status());
-      peers.push_back(*std::move(hp));
-    }
-    auto events = node_.session().Fetch(*id, peers, request->offset(),
-                                        length.value_or(UINT64_MAX));
-    if (!events.ok()) return Finish("Read", events.status());
-    arriving = *std::move(events);
-    const absl::Duration timeout = node_.options().fetch_timeout;
-    absl::Status s = arriving->WaitForMetadata(absl::Now() + timeout);
-    if (!s.ok()) {
-      if (s.code() == absl::StatusCode::kDeadlineExceeded) {
-        node::NodeStats::Get().FetchFinished(node::FetchResult::kNotFound,
-                                             absl::ToDoubleSeconds(timeout));
-        s = absl::NotFoundError(absl::StrCat(
-            request->peers_size() > 0 ? "no peer provided " : "no provider of ",
-            id->Hex(), request->peers_size() > 0 ? "" : " found", " within ",
-            absl::FormatDuration(timeout)));
-      }
-      return Finish("Read", s);
-    }
+    directory = *id;
+    *id = dir->record.directory->file_id(static_cast<size_t>(f));
+    node_.store().Touch(*directory).IgnoreError();
+    arriving.reset();
   }
-  uint64_t content_length = 0;
-  if (auto st = node_.store().Stat(*id); st.ok())
-    content_length = st->record.length;
+  auto st = StatOrFetch(*id, request->peers(), &arriving, directory,
+                        request->offset(), length.value_or(UINT64_MAX));
+  if (!st.ok()) return Finish("Read", st.status());
+  if (st->record.is_directory()) {
+    return Finish("Read",
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "content ", id->Hex(),
+                      " is a directory: read one of its files (ID/PATH; "
+                      "shoal ls-tree lists them)")));
+  }
+  const uint64_t content_length = st->record.length;
   absl::Status s = node::ReadContent(
       node_.store(), node_.pool(), *id, request->offset(), length,
       [&](std::string&& data, uint64_t offset) {
@@ -185,6 +326,39 @@ grpc::Status ContentServiceImpl::Read(
       },
       arriving.get(), node_.options().fetch_timeout);
   return Finish("Read", s);
+}
+
+grpc::Status ContentServiceImpl::ListTree(
+    grpc::ServerContext* ctx, const v1::ListTreeRequest* request,
+    grpc::ServerWriter<v1::ListTreeResponse>* writer) {
+  if (auto denied = auth_.Check(ctx, Role::kRead); !denied.ok()) return denied;
+  auto id = ParseId(request->id());
+  if (!id.ok()) return Finish("ListTree", id.status());
+  std::shared_ptr<node::PieceEvents> events;
+  auto st = StatOrFetch(*id, request->peers(), &events);
+  if (!st.ok()) return Finish("ListTree", st.status());
+  if (!st->record.is_directory()) {
+    return Finish("ListTree", absl::InvalidArgumentError(absl::StrCat(
+                                  "content ", id->Hex(),
+                                  " is a single file, not a directory")));
+  }
+  const chunk::Directory& dir = *st->record.directory;
+  v1::ListTreeResponse out;
+  constexpr int kPerMessage = 1000;
+  for (size_t i = 0; i < dir.files().size(); ++i) {
+    const chunk::DirectoryFile& f = dir.files()[i];
+    v1::TreeEntry* e = out.add_entries();
+    e->set_path(f.path);
+    e->set_length(f.length);
+    e->set_id(dir.file_id(i).Hex());
+    auto fs = node_.store().Stat(dir.file_id(i));
+    e->set_local(fs.ok() && fs->complete());
+    if (out.entries_size() == kPerMessage || i + 1 == dir.files().size()) {
+      if (!writer->Write(out)) return grpc::Status::OK;  // client went away
+      out.Clear();
+    }
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status ContentServiceImpl::Stat(grpc::ServerContext* ctx,

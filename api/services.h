@@ -37,11 +37,28 @@ class ContentServiceImpl final : public v1::ContentService::Service {
   grpc::Status Remove(grpc::ServerContext* ctx,
                       const v1::RemoveRequest* request,
                       v1::RemoveResponse* response) override;
+  grpc::Status ListTree(
+      grpc::ServerContext* ctx, const v1::ListTreeRequest* request,
+      grpc::ServerWriter<v1::ListTreeResponse>* writer) override;
   grpc::Status FindProviders(grpc::ServerContext* ctx,
                              const v1::FindProvidersRequest* request,
                              v1::FindProvidersResponse* response) override;
 
  private:
+  // The state of `id`, fetching its metadata from `peers` (or the cluster's
+  // providers) when it is not held here: for a directory that is its dict.
+  // NOT_FOUND when nobody provides it within the fetch timeout, or at once
+  // when there is nobody to ask. `events` gets the fetch's events, if any.
+  absl::StatusOr<store::ContentState> StatOrFetch(
+      const chunk::ContentId& id,
+      const google::protobuf::RepeatedPtrField<std::string>& peers,
+      std::shared_ptr<node::PieceEvents>* events,
+      std::optional<chunk::ContentId> directory = std::nullopt,
+      uint64_t offset = 0, uint64_t length = UINT64_MAX);
+  absl::Status AddDirectoryStream(grpc::ServerContext* ctx,
+                                  grpc::ServerReader<v1::AddRequest>* reader,
+                                  const v1::AddHeader& header,
+                                  v1::AddResponse* response);
   grpc::Status SetPinned(const char* method, const std::string& id_text,
                          bool pinned, v1::ContentInfo* out);
 

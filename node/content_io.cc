@@ -6,11 +6,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "base/hex.h"
 #include "base/ordered_work.h"
 #include "base/status_macros.h"
+#include "base/tree_walk.h"
 #include "spdlog/spdlog.h"
 
 namespace shoal::node {
@@ -108,7 +111,7 @@ absl::StatusOr<store::ContentState> Commit(store::ChunkStore& store,
                                            const store::UploadId& upload,
                                            const ContentLayout& layout,
                                            std::vector<Sha256Digest> layer,
-                                           std::string name) {
+                                           std::string name, AddAs as) {
   store::ContentRecord record;
   record.length = layout.length;
   record.piece_length = layout.piece_length;
@@ -116,6 +119,7 @@ absl::StatusOr<store::ContentState> Commit(store::ChunkStore& store,
   record.id = chunk::ComputeContentId(layout, record.pieces_root);
   record.piece_layer = std::move(layer);
   record.name = std::move(name);
+  record.in_directory_only = as == AddAs::kDirectoryFile;
   return store.CommitUpload(upload, std::move(record));
 }
 
@@ -139,11 +143,12 @@ class UploadGuard {
 
 class ContentAdder::Impl {
  public:
-  Impl(store::ChunkStore& store, ThreadPool& pool, std::string name)
+  Impl(store::ChunkStore& store, ThreadPool& pool, std::string name, AddAs as)
       : store_(store),
         pool_(pool),
         work_(pool, Window(pool)),
-        name_(std::move(name)) {}
+        name_(std::move(name)),
+        as_(as) {}
 
   ~Impl() {
     // Let running jobs finish before the upload they write to goes away.
@@ -201,7 +206,7 @@ class ContentAdder::Impl {
     if (spool_fd_ >= 0) {
       ::close(spool_fd_);
       spool_fd_ = -1;
-      return AddFile(store_, pool_, spool_path_, name_);
+      return AddFile(store_, pool_, spool_path_, name_, as_);
     }
     if (received_ != layout_.length) {
       return absl::InvalidArgumentError(
@@ -210,7 +215,8 @@ class ContentAdder::Impl {
     }
     while (!work_.empty()) SHOAL_RETURN_IF_ERROR(PopResult());
     finished_ = true;
-    auto state = Commit(store_, *upload_, layout_, std::move(layer_), name_);
+    auto state =
+        Commit(store_, *upload_, layout_, std::move(layer_), name_, as_);
     if (!state.ok()) store_.AbortUpload(*upload_);
     return state;
   }
@@ -237,6 +243,7 @@ class ContentAdder::Impl {
   ThreadPool& pool_;
   OrderedWork<absl::StatusOr<Sha256Digest>> work_;
   std::string name_;
+  const AddAs as_;
   ContentLayout layout_;
   std::optional<store::UploadId> upload_;
   std::vector<Sha256Digest> layer_;
@@ -254,8 +261,8 @@ ContentAdder::~ContentAdder() = default;
 
 absl::StatusOr<std::unique_ptr<ContentAdder>> ContentAdder::Start(
     store::ChunkStore& store, ThreadPool& pool, std::optional<uint64_t> length,
-    std::string name, std::filesystem::path spool_dir) {
-  auto impl = std::make_unique<Impl>(store, pool, std::move(name));
+    std::string name, std::filesystem::path spool_dir, AddAs as) {
+  auto impl = std::make_unique<Impl>(store, pool, std::move(name), as);
   if (length) {
     SHOAL_RETURN_IF_ERROR(impl->StartKnown(*length));
   } else {
@@ -275,7 +282,7 @@ absl::StatusOr<store::ContentState> ContentAdder::Finish() {
 absl::StatusOr<store::ContentState> AddFile(store::ChunkStore& store,
                                             ThreadPool& pool,
                                             const std::filesystem::path& path,
-                                            std::string name) {
+                                            std::string name, AddAs as) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0)
     return ErrnoStatus(errno, absl::StrCat("opening ", path.string()));
@@ -330,9 +337,70 @@ absl::StatusOr<store::ContentState> AddFile(store::ChunkStore& store,
     return absl::FailedPreconditionError(
         absl::StrCat(path.string(), " changed size while it was being added"));
   }
-  auto state = Commit(store, upload, layout, std::move(layer), std::move(name));
+  auto state =
+      Commit(store, upload, layout, std::move(layer), std::move(name), as);
   if (state.ok()) guard.Release();
   return state;
+}
+
+absl::StatusOr<store::ContentState> CommitDirectory(
+    store::ChunkStore& store, std::vector<chunk::DirectoryFile> files,
+    std::string name) {
+  std::vector<chunk::ContentId> ids;
+  ids.reserve(files.size());
+  for (const auto& f : files) ids.push_back(f.id());
+  auto dir = chunk::Directory::Build(std::move(files));
+  absl::StatusOr<store::ContentState> state =
+      dir.ok() ? store.PutDirectory(*dir, std::move(name))
+               : absl::StatusOr<store::ContentState>(dir.status());
+  if (!state.ok()) store.RemoveOrphans(ids);
+  return state;
+}
+
+absl::StatusOr<store::ContentState> AddDirectory(
+    store::ChunkStore& store, ThreadPool& pool,
+    const std::filesystem::path& root, std::string name) {
+  SHOAL_ASSIGN_OR_RETURN(std::vector<TreeFile> tree,
+                         ListTreeFiles(root, chunk::kMaxDirectoryFiles));
+  if (name.empty()) name = root.filename().string();
+  if (name.empty()) name = root.parent_path().filename().string();
+  std::vector<chunk::DirectoryFile> files(tree.size());
+  // Small files are mostly per-file overhead (a store commit each): several
+  // adds at once keep the pool busy. Each add spreads its pieces on the pool.
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  absl::Mutex mu;
+  absl::Status first_error;
+  auto worker = [&] {
+    for (size_t i = next++; i < tree.size() && !failed; i = next++) {
+      auto st = AddFile(store, pool, tree[i].full, "", AddAs::kDirectoryFile);
+      if (!st.ok()) {
+        absl::MutexLock lock(&mu);
+        if (first_error.ok()) {
+          first_error = absl::Status(
+              st.status().code(), absl::StrCat("adding '", tree[i].path,
+                                               "': ", st.status().message()));
+        }
+        failed = true;
+        return;
+      }
+      files[i] = {tree[i].path, st->record.length, st->record.pieces_root};
+    }
+  };
+  const size_t n_threads =
+      std::min<size_t>(tree.size(), std::max(2, pool.size()));
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < n_threads; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (failed) {
+    std::vector<chunk::ContentId> added;
+    for (const auto& f : files)
+      if (!f.path.empty()) added.push_back(f.id());
+    store.RemoveOrphans(added);
+    return first_error;
+  }
+  return CommitDirectory(store, std::move(files), std::move(name));
 }
 
 absl::Status ReadContent(store::ChunkStore& store, ThreadPool& pool,

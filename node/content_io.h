@@ -24,6 +24,10 @@
 
 namespace shoal::node {
 
+// What an add is for: content of its own, or a file of a directory (stored
+// for directories only until added or pinned on its own).
+enum class AddAs { kContent, kDirectoryFile };
+
 // Receives content as a stream of writes and stores it.
 // Not thread-safe: one caller feeds it. Destroying it unfinished aborts the
 // add.
@@ -36,7 +40,7 @@ class ContentAdder {
   static absl::StatusOr<std::unique_ptr<ContentAdder>> Start(
       store::ChunkStore& store, ThreadPool& pool,
       std::optional<uint64_t> length, std::string name,
-      std::filesystem::path spool_dir);
+      std::filesystem::path spool_dir, AddAs as = AddAs::kContent);
   ~ContentAdder();
 
   // Appends bytes. INVALID_ARGUMENT if they go past the announced length.
@@ -59,7 +63,24 @@ class ContentAdder {
 absl::StatusOr<store::ContentState> AddFile(store::ChunkStore& store,
                                             ThreadPool& pool,
                                             const std::filesystem::path& path,
-                                            std::string name);
+                                            std::string name,
+                                            AddAs as = AddAs::kContent);
+
+// Adds the tree at `root` as one directory content (chunk/directory.h): each
+// regular file is added as content of its own (several at a time), then the
+// directory's record. INVALID_ARGUMENT for a symbolic link, a special file, a
+// path that is not UTF-8, no file or too many (naming the culprit); the
+// errors of AddFile otherwise. Nothing is left behind on failure.
+absl::StatusOr<store::ContentState> AddDirectory(
+    store::ChunkStore& store, ThreadPool& pool,
+    const std::filesystem::path& root, std::string name);
+
+// Builds and stores a directory from files already added with
+// AddAs::kDirectoryFile (their paths and records); removes them again if it
+// fails.
+absl::StatusOr<store::ContentState> CommitDirectory(
+    store::ChunkStore& store, std::vector<chunk::DirectoryFile> files,
+    std::string name);
 
 // Receives the bytes of a read in order: `data` starts at content offset
 // `offset`. Returns false to stop the read (the caller went away).

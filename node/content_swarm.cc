@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace shoal::node {
@@ -48,6 +49,65 @@ class ChunkStorePieces final : public store::PieceStorage {
   const chunk::ContentLayout layout_;
 };
 
+// A directory's pieces, read from its files' chunks. Each file starts at a
+// piece boundary; a directory piece is a whole number of the file's own
+// pieces (its piece length is at least the file's), the last one padded with
+// zeros.
+class DirectoryPieces final : public store::PieceStorage {
+ public:
+  DirectoryPieces(store::ChunkStore& store,
+                  std::shared_ptr<const chunk::Directory> dir)
+      : store_(store), dir_(std::move(dir)) {}
+
+  absl::Status WritePiece(uint32_t, std::string_view) override {
+    return absl::FailedPreconditionError(
+        "a directory's files are fetched as contents of their own");
+  }
+  absl::StatusOr<std::string> ReadBlock(uint32_t piece, uint32_t offset,
+                                        uint32_t length) override {
+    if (uint64_t{offset} + length > dir_->piece_length())
+      return absl::OutOfRangeError("block past the piece");
+    std::string out;
+    out.reserve(length);
+    SHOAL_RETURN_IF_ERROR(Append(piece, offset, length, out));
+    return out;
+  }
+  absl::StatusOr<std::string> ReadPiece(uint32_t piece) override {
+    std::string out;
+    SHOAL_RETURN_IF_ERROR(Append(piece, 0, dir_->piece_length(), out, false));
+    return out;
+  }
+
+ private:
+  // Appends bytes [offset, offset + length) of directory piece `piece`; past
+  // the file's end, zeros when `pad`.
+  absl::Status Append(uint32_t piece, uint32_t offset, uint32_t length,
+                      std::string& out, bool pad = true) {
+    if (piece >= dir_->num_pieces())
+      return absl::OutOfRangeError("piece index past the directory");
+    const size_t f = dir_->FileOfPiece(piece);
+    const chunk::DirectoryFile& file = dir_->files()[f];
+    const chunk::ContentLayout own = file.layout();
+    uint64_t pos =
+        uint64_t{piece - dir_->first_piece(f)} * dir_->piece_length() + offset;
+    uint64_t end = pos + length;
+    while (pos < end && pos < file.length) {
+      const uint32_t chunk = static_cast<uint32_t>(pos / own.piece_length);
+      SHOAL_ASSIGN_OR_RETURN(std::string data,
+                             store_.ReadPiece(dir_->file_id(f), chunk));
+      const uint64_t in = pos - own.piece_offset(chunk);
+      const uint64_t take = std::min<uint64_t>(end - pos, data.size() - in);
+      out.append(data, in, take);
+      pos += take;
+    }
+    if (pad && pos < end) out.append(end - pos, '\0');
+    return absl::OkStatus();
+  }
+
+  store::ChunkStore& store_;
+  const std::shared_ptr<const chunk::Directory> dir_;
+};
+
 }  // namespace
 
 ContentSwarm::ContentSwarm(asio::io_context& io, store::ChunkStore& store,
@@ -75,6 +135,10 @@ void ContentSwarm::Init() {
   if (!st.ok()) return;
   const store::ContentRecord& r = st->record;
   stored_ = true;
+  if (r.is_directory()) {
+    InitDirectory(*st);
+    return;
+  }
   if (r.length == 0) {  // nothing to fetch or serve
     events_->SetNumPieces(0);
     return;
@@ -93,10 +157,43 @@ void ContentSwarm::Init() {
   SetMetadata(std::make_shared<chunk::Metainfo>(*std::move(m)));
 }
 
+void ContentSwarm::InitDirectory(const store::ContentState& st) {
+  // Its files are fetched as contents of their own; the record stands for the
+  // metadata.
+  events_->SetNumPieces(0);
+  if (!st.complete()) return;
+  const auto& dir = st.record.directory;
+  auto m = chunk::ParseInfoDict(dir->info_dict());
+  if (!m.ok()) {
+    events_->Fail(m.status());
+    return;
+  }
+  m->piece_layers.assign(m->files.size(), std::string());
+  size_t f = 0;
+  for (size_t i = 0; i < m->files.size(); ++i) {
+    if (m->files[i].pad_file) continue;
+    const chunk::DirectoryFile& file = dir->files()[f];
+    auto own = store_.Stat(dir->file_id(f));
+    ++f;
+    if (!own.ok()) return;  // removed meanwhile
+    if (file.length <= dir->piece_length()) continue;
+    for (const auto& h : chunk::DirectoryPieceLayer(
+             file, own->record.piece_layer, dir->piece_length()))
+      m->piece_layers[i].append(reinterpret_cast<const char*>(h.data()), 32);
+  }
+  SetMetadata(std::make_shared<chunk::Metainfo>(*std::move(m)));
+}
+
 absl::StatusOr<chunk::Metainfo> ContentSwarm::ParseMetadata(
     const std::string& info_dict) {
   auto m = Swarm::ParseMetadata(info_dict);
   if (!m.ok()) return m.status();
+  if (m->multi_file) {
+    auto dir = chunk::Directory::Parse(info_dict);
+    if (!dir.ok()) return dir.status();
+    fetched_directory_ = *std::move(dir);
+    return m;
+  }
   if (m->files.empty() || m->multi_file || m->files[0].pad_file ||
       !m->files[0].pieces_root) {
     return absl::InvalidArgumentError(
@@ -113,6 +210,29 @@ absl::StatusOr<chunk::Metainfo> ContentSwarm::ParseMetadata(
 }
 
 void ContentSwarm::Prepare() {
+  if (fetched_directory_) {
+    auto st = store_.PutDirectory(fetched_directory_, "");
+    if (!st.ok()) {
+      events_->Fail(st.status());
+      ReportFetch(FetchResult::kFailed);
+      Shutdown();
+      return;
+    }
+    fetched_directory_.reset();
+    fetching_ = false;  // its files' fetches are counted
+    events_->SetNumPieces(0);
+    Shutdown();
+    if (on_directory_) on_directory_();
+    return;
+  }
+  if (stored_) {
+    if (auto st = store_.Stat(id_); st.ok() && st->record.is_directory()) {
+      StartDownloading(
+          std::make_shared<DirectoryPieces>(store_, st->record.directory),
+          chunk::Bitfield(metainfo()->num_pieces, true));
+      return;
+    }
+  }
   const chunk::Metainfo& m = *metainfo();
   const uint64_t length = m.files[0].length;
   const auto layout = chunk::ContentLayout::ForLength(length);

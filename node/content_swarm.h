@@ -7,6 +7,12 @@
 // known the content record is created in the store; verified pieces go into
 // it, and readers waiting on PieceEvents are woken.
 //
+// A directory (chunk/directory.h) is fetched differently: the swarm fetches
+// its dict, stores the directory's record, reports the metadata known (with
+// no pieces) and stops; its files are fetched as contents of their own. A
+// directory whose files are all held is served as the multi-file v2 torrent it
+// is, reading each piece from the file's chunks.
+//
 // Lives on the network thread: every method must be called there.
 #ifndef SHOAL_NODE_CONTENT_SWARM_H_
 #define SHOAL_NODE_CONTENT_SWARM_H_
@@ -41,6 +47,11 @@ class ContentSwarm final : public Swarm {
   void set_on_started(std::function<void()> f) { on_started_ = std::move(f); }
   // Runs when the fetch fails (the node then stops providing it).
   void set_on_failed(std::function<void()> f) { on_failed_ = std::move(f); }
+  // Runs when a fetched dict turned out to be a directory's, now stored: the
+  // swarm has nothing more to do.
+  void set_on_directory(std::function<void()> f) {
+    on_directory_ = std::move(f);
+  }
 
  protected:
   absl::StatusOr<chunk::Metainfo> ParseMetadata(
@@ -76,6 +87,11 @@ class ContentSwarm final : public Swarm {
   std::function<void()> on_started_;
   std::function<void()> on_complete_;
   std::function<void()> on_failed_;
+  std::function<void()> on_directory_;
+  // A directory's dict received with ut_metadata, kept for Prepare().
+  std::shared_ptr<const chunk::Directory> fetched_directory_;
+  // Serves a stored, complete directory.
+  void InitDirectory(const store::ContentState& st);
 };
 
 }  // namespace shoal::node

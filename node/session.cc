@@ -109,7 +109,9 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
     // Provide what the store holds, a few per second (each is a lookup).
     auto ids = std::make_shared<std::vector<chunk::ContentId>>();
     for (const store::ContentState& c : store_.List())
-      if (c.complete() && c.record.length > 0) ids->push_back(c.record.id);
+      // A directory's files are asked of the directory's providers.
+      if (c.complete() && c.record.length > 0 && !c.record.in_directory_only)
+        ids->push_back(c.record.id);
     for (size_t i = 0; i < ids->size(); ++i) {
       auto timer = std::make_shared<asio::steady_timer>(
           io_, std::chrono::milliseconds(200 * i));
@@ -203,7 +205,8 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   so.trusted_peers = true;
   so.kind = TrafficKind::kCdn;
   so.max_peers = options_.max_peers_per_torrent;
-  so.max_metadata_size = 1 << 20;
+  // A directory's dict is the largest metadata content has.
+  so.max_metadata_size = chunk::kMaxDirectoryDictBytes;
   // The chunk store takes pieces into memtables (no disk wait per piece), and
   // its memtables are memory too: a smaller write-back bound keeps the
   // fetching node's peak memory down.
@@ -218,7 +221,24 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   // content at once find each other and trade the pieces each got from the
   // seed.
   raw->set_on_started([this, id] { Provide(id); });
-  raw->set_on_complete([this, id] { Provide(id); });
+  raw->set_on_complete([this, id] {
+    Provide(id);
+    auto dir = directory_of_.find(id);
+    if (dir == directory_of_.end()) return;
+    const chunk::ContentId d = dir->second;
+    directory_of_.erase(dir);
+    CheckDirectorySoon(d);
+  });
+  raw->set_on_directory([this, key] {
+    // Its files are fetched as contents of their own; drop the swarm once
+    // its callers have returned.
+    asio::post(io_, [this, key] {
+      auto it = contents_.find(key);
+      if (it == contents_.end()) return;
+      Unregister(it->second.get());
+      contents_.erase(it);
+    });
+  });
   raw->set_on_failed([this, id] {
     if (!dht_) return;
     DhtService::Key k;
@@ -324,7 +344,8 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
 
 absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
     const chunk::ContentId& id, const std::vector<HostPort>& peers,
-    uint64_t offset, uint64_t length) {
+    uint64_t offset, uint64_t length,
+    std::optional<chunk::ContentId> directory) {
   std::vector<tcp::endpoint> endpoints;
   for (const HostPort& hp : peers) {
     boost::system::error_code ec;
@@ -340,6 +361,7 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
     if (!swarm->complete()) {
       swarm->WantRange(offset, length);
       swarm->ConnectTo(endpoints);
+      if (directory) directory_of_[id] = *directory;
       if (endpoints.empty())
         LookupProviders(id, absl::Now() + absl::Minutes(5));
     }
@@ -357,7 +379,13 @@ void Session::LookupProviders(const chunk::ContentId& id, absl::Time until,
   // Look again while peers are few: other fetchers announce themselves.
   if (it->second->num_peers() < 8) {
     DhtService::Key k;
-    std::memcpy(k.data(), key.data(), 20);
+    // A directory's files are asked of the directory's providers.
+    auto dir = directory_of_.find(id);
+    std::memcpy(k.data(),
+                dir != directory_of_.end()
+                    ? dir->second.bytes.data()
+                    : reinterpret_cast<const uint8_t*>(key.data()),
+                20);
     // A lookup from an empty table (bootstrap still under way) asked nobody:
     // it says nothing about whether anyone provides the content.
     const bool asked = dht_->NumNodes(DhtService::Network::kCluster) > 0;
@@ -418,6 +446,23 @@ void Session::DhtTick() {
       std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(15));
   timer->async_wait([this, timer](boost::system::error_code ec) {
     if (!ec && dht_ && dht_->running()) DhtTick();
+  });
+}
+
+void Session::CheckDirectorySoon(const chunk::ContentId& id) {
+  if (!directories_to_check_.insert(id).second) return;
+  auto timer =
+      std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(500));
+  timer->async_wait([this, timer, id](boost::system::error_code ec) {
+    if (ec) return;
+    pool_.Post([this, id] {
+      auto st = store_.Stat(id);
+      const bool complete = st.ok() && st->complete();
+      asio::post(io_, [this, id, complete] {
+        directories_to_check_.erase(id);
+        if (complete) Provide(id);
+      });
+    });
   });
 }
 

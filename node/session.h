@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "base/thread_pool.h"
@@ -83,9 +84,15 @@ class Session {
   // returns the events readers wait on. Content already complete locally
   // returns events with every piece.
   // Bytes [offset, offset + length) are fetched first, in order.
+  // A directory's ID fetches its dict only (the directory's record is then
+  // stored, and the events report metadata with no pieces). With `directory`,
+  // `id` is one of that directory's files: its providers are looked up under
+  // the directory's ID, and the node provides the directory once it holds
+  // every file.
   absl::StatusOr<std::shared_ptr<PieceEvents>> Fetch(
       const chunk::ContentId& id, const std::vector<HostPort>& peers,
-      uint64_t offset = 0, uint64_t length = UINT64_MAX);
+      uint64_t offset = 0, uint64_t length = UINT64_MAX,
+      std::optional<chunk::ContentId> directory = std::nullopt);
 
   // Saves every torrent's resume data, closes every connection and stops the
   // network thread. Work the hashing pool still holds may post to the
@@ -186,6 +193,10 @@ class Session {
   // (`round` counts the lookups so far).
   void LookupProviders(const chunk::ContentId& id, absl::Time until,
                        int round = 0);
+  // Provides directory `id` if every file is held (checked on the pool a
+  // little later, once per burst of completed files: a large directory's
+  // check walks every file).
+  void CheckDirectorySoon(const chunk::ContentId& id);
   // The public DHT for torrents: announce each running torrent and, while it
   // lacks peers, look for more. Runs every 15 s.
   void DhtTick();
@@ -217,6 +228,10 @@ class Session {
   absl::flat_hash_map<Key, std::unique_ptr<ContentSwarm>> contents_;
   // By ID (hex).
   std::map<std::string, std::unique_ptr<TorrentSwarm>> torrents_;
+  // Files being fetched for a directory: file ID -> directory ID.
+  absl::flat_hash_map<chunk::ContentId, chunk::ContentId> directory_of_;
+  // Directories with a completeness check pending.
+  absl::flat_hash_set<chunk::ContentId> directories_to_check_;
 };
 
 }  // namespace shoal::node

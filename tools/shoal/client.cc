@@ -148,20 +148,28 @@ std::string FormatTimestamp(const google::protobuf::Timestamp& t) {
 }
 
 nlohmann::json ContentJson(const v1::ContentInfo& c) {
-  return {
+  nlohmann::json j = {
       {"id", c.id()},
+      {"kind", c.is_directory() ? "directory" : "file"},
       {"name", c.name()},
       {"length", c.length()},
       {"piece_length", c.piece_length()},
       {"pieces_root", c.pieces_root()},
       {"num_pieces", c.num_pieces()},
       {"pieces_local", c.pieces_local()},
-      {"complete", c.pieces_local() == c.num_pieces()},
+      {"complete", c.is_directory() ? c.files_local() == c.num_files()
+                                    : c.pieces_local() == c.num_pieces()},
       {"pinned", c.pinned()},
       {"added", FormatTimestamp(c.added())},
       {"last_access", FormatTimestamp(c.last_access())},
       {"magnet", c.magnet()},
+      {"directory_file", c.directory_file()},
   };
+  if (c.is_directory()) {
+    j["num_files"] = c.num_files();
+    j["files_local"] = c.files_local();
+  }
+  return j;
 }
 
 void PrintJson(const nlohmann::json& j) {

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/tree_walk.h"
 #include "tools/shoal/commands.h"
 
 namespace shoal::cli {
@@ -83,6 +84,66 @@ absl::Status AddStream(Client& client, const std::string& path,
   return PrintAdded(response);
 }
 
+// Streams the tree at `root` as one directory add.
+absl::Status AddTreeStream(Client& client, const std::string& root,
+                           const std::string& name, bool pin) {
+  // The node checks the limit exactly; this only stops a runaway walk.
+  auto files = ListTreeFiles(root, 1'000'000);
+  if (!files.ok()) return files.status();
+  grpc::ClientContext ctx;
+  v1::AddResponse response;
+  auto writer = client.content().Add(&ctx, &response);
+  v1::AddRequest first;
+  first.mutable_header()->set_directory(true);
+  first.mutable_header()->set_pin(pin);
+  // "site/" names the folder "site" too.
+  std::filesystem::path norm =
+      std::filesystem::absolute(root).lexically_normal();
+  if (!norm.has_filename()) norm = norm.parent_path();
+  first.mutable_header()->set_name(name.empty() ? norm.filename().string()
+                                                : name);
+  bool open = writer->Write(first);
+  v1::AddRequest msg;
+  for (const TreeFile& f : *files) {
+    if (!open) break;
+    v1::AddRequest h;
+    h.mutable_header()->set_path(f.path);
+    h.mutable_header()->set_length(f.size);
+    open = writer->Write(h);
+    std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(f.full.c_str(), "rb"),
+                                             &std::fclose);
+    if (!in) {
+      ctx.TryCancel();
+      return Errno(absl::StrCat("cannot open ", f.full.string()));
+    }
+    uint64_t sent = 0;
+    std::string* buf = msg.mutable_data();
+    while (open) {
+      buf->resize(kAddMessageBytes);
+      size_t n = std::fread(buf->data(), 1, buf->size(), in.get());
+      if (n == 0) {
+        if (std::ferror(in.get())) {
+          ctx.TryCancel();
+          return Errno(absl::StrCat("reading ", f.full.string()));
+        }
+        break;
+      }
+      buf->resize(n);
+      sent += n;
+      open = writer->Write(msg);
+    }
+    if (open && sent != f.size) {
+      ctx.TryCancel();
+      return absl::FailedPreconditionError(
+          absl::StrCat(f.full.string(), " changed size while being read"));
+    }
+  }
+  writer->WritesDone();
+  absl::Status s = client.Check(writer->Finish());
+  if (!s.ok()) return s;
+  return PrintAdded(response);
+}
+
 absl::Status AddByPath(Client& client, const std::string& path,
                        const std::string& name, bool pin) {
   std::error_code ec;
@@ -135,12 +196,21 @@ class Progress {
 };
 
 // Streams content into `out`, checking offsets; `progress` may be null.
-absl::Status ReadInto(Client& client, const std::string& id, uint64_t offset,
-                      std::optional<uint64_t> length,
+absl::Status ReadInto(Client& client, const std::string& target,
+                      uint64_t offset, std::optional<uint64_t> length,
                       const std::vector<std::string>& peers, FILE* out,
                       Progress* progress) {
   v1::ReadRequest req;
-  req.set_id(id);
+  // ID/PATH names a file of a directory content.
+  const size_t slash = target.find('/');
+  req.set_id(target.substr(0, slash));
+  if (slash != std::string::npos) {
+    req.set_path(target.substr(slash + 1));
+    if (req.path().empty()) {
+      return absl::InvalidArgumentError(
+          "name a file after the '/' (shoal ls-tree ID lists them)");
+    }
+  }
   for (const auto& p : peers) req.add_peers(p);
   req.set_offset(offset);
   if (length) req.set_length(*length);
@@ -210,7 +280,82 @@ absl::StatusOr<v1::ContentInfo> StatId(Client& client, const std::string& id) {
   return resp.content();
 }
 
+absl::StatusOr<std::vector<v1::TreeEntry>> ListTree(
+    Client& client, const std::string& id,
+    const std::vector<std::string>& peers) {
+  v1::ListTreeRequest req;
+  req.set_id(id);
+  for (const auto& p : peers) req.add_peers(p);
+  grpc::ClientContext ctx;
+  auto reader = client.content().ListTree(&ctx, req);
+  std::vector<v1::TreeEntry> out;
+  v1::ListTreeResponse msg;
+  while (reader->Read(&msg))
+    for (auto& e : *msg.mutable_entries()) out.push_back(std::move(e));
+  absl::Status s = client.Check(reader->Finish());
+  if (!s.ok()) return s;
+  return out;
+}
+
+// Writes every file of directory `id` under `out_dir`.
+absl::Status GetTree(Client& client, const std::string& id,
+                     const std::vector<v1::TreeEntry>& tree,
+                     const std::vector<std::string>& peers,
+                     const std::string& out_dir) {
+  uint64_t bytes = 0;
+  for (const v1::TreeEntry& e : tree) {
+    // The node checked the paths; a path that would leave out_dir is refused
+    // all the same.
+    const std::filesystem::path rel(e.path());
+    if (rel.is_absolute() || e.path().empty()) {
+      return absl::DataLossError(
+          absl::StrCat("shoald listed a bad path '", e.path(), "'"));
+    }
+    for (const auto& seg : rel) {
+      if (seg == ".." || seg == ".") {
+        return absl::DataLossError(
+            absl::StrCat("shoald listed a bad path '", e.path(), "'"));
+      }
+    }
+    const std::filesystem::path dest = std::filesystem::path(out_dir) / rel;
+    std::error_code ec;
+    std::filesystem::create_directories(dest.parent_path(), ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat(
+          "cannot create ", dest.parent_path().string(), ": ", ec.message()));
+    }
+    absl::Status s = WriteFileAtomically(dest.string(), [&](FILE* f) {
+      return ReadInto(client, id + "/" + e.path(), 0, std::nullopt, peers, f,
+                      nullptr);
+    });
+    if (!s.ok()) return s;
+    bytes += e.length();
+  }
+  std::fprintf(stderr, "%zu files, %s\n", tree.size(),
+               HumanBytes(bytes).c_str());
+  return absl::OkStatus();
+}
+
 void PrintContent(const v1::ContentInfo& c) {
+  if (c.is_directory()) {
+    std::printf("id            %s\n", c.id().c_str());
+    std::printf("kind          directory\n");
+    std::printf("name          %s\n", c.name().c_str());
+    std::printf("length        %llu (%s)\n",
+                static_cast<unsigned long long>(c.length()),
+                HumanBytes(c.length()).c_str());
+    std::printf("files         %u of %u local%s\n", c.files_local(),
+                c.num_files(),
+                c.files_local() == c.num_files() ? " (complete)" : "");
+    std::printf("piece length  %u\n", c.piece_length());
+    std::printf("pinned        %s\n", c.pinned() ? "yes" : "no");
+    std::printf("added         %s\n", FormatTimestamp(c.added()).c_str());
+    std::printf("last access   %s\n", FormatTimestamp(c.last_access()).c_str());
+    std::printf("magnet        %s\n", c.magnet().c_str());
+    return;
+  }
+  std::printf("kind          file%s\n",
+              c.directory_file() ? " (stored for directories)" : "");
   std::printf("id            %s\n", c.id().c_str());
   std::printf("name          %s\n", c.name().c_str());
   std::printf("length        %llu (%s)\n",
@@ -232,12 +377,15 @@ void PrintContent(const v1::ContentInfo& c) {
 void AddContentCommands(CLI::App& app, Action& action) {
   {
     auto* cmd = app.add_subcommand(
-        "add", "Add a file (or - for stdin); prints its content ID");
+        "add",
+        "Add a file (or - for stdin), or a directory tree as one content; "
+        "prints its content ID");
     auto path = std::make_shared<std::string>();
     auto name = std::make_shared<std::string>();
     auto pin = std::make_shared<bool>(false);
     auto by_path = std::make_shared<bool>(false);
-    cmd->add_option("PATH", *path, "File to add, or - to read standard input")
+    cmd->add_option("PATH", *path,
+                    "File or directory to add, or - to read standard input")
         ->required();
     cmd->add_option("--name", *name,
                     "Name to remember it by (default: the file name)");
@@ -249,16 +397,21 @@ void AddContentCommands(CLI::App& app, Action& action) {
     cmd->callback([=, &action] {
       action = [=](Client& c) {
         if (*by_path && *path != "-") return AddByPath(c, *path, *name, *pin);
+        std::error_code ec;
+        if (*path != "-" && std::filesystem::is_directory(*path, ec))
+          return AddTreeStream(c, *path, *name, *pin);
         return AddStream(c, *path, *name, *pin);
       };
     });
   }
   {
-    auto* cmd = app.add_subcommand("cat", "Write content to standard output");
+    auto* cmd = app.add_subcommand(
+        "cat", "Write content, or one file of a directory, to standard output");
     auto id = std::make_shared<std::string>();
     auto offset = std::make_shared<uint64_t>(0);
     auto length = std::make_shared<std::optional<uint64_t>>();
-    cmd->add_option("ID", *id, "Content ID")->required();
+    cmd->add_option("ID", *id, "Content ID, or ID/PATH for a directory's file")
+        ->required();
     cmd->add_option("--offset", *offset, "First byte to write")
         ->check(NotNegative);
     cmd->add_option("--length", *length, "Number of bytes to write")
@@ -279,11 +432,16 @@ void AddContentCommands(CLI::App& app, Action& action) {
   }
   {
     auto* cmd = app.add_subcommand(
-        "get", "Write content to a file, with progress on a terminal");
+        "get",
+        "Write content to a file (a directory content to a folder), with "
+        "progress on a terminal");
     auto id = std::make_shared<std::string>();
     auto out = std::make_shared<std::string>();
-    cmd->add_option("ID", *id, "Content ID")->required();
-    cmd->add_option("-o,--output", *out, "Output file")->required();
+    cmd->add_option("ID", *id, "Content ID, or ID/PATH for a directory's file")
+        ->required();
+    cmd->add_option("-o,--output", *out,
+                    "Output file (or folder, for a directory)")
+        ->required();
     auto peers = std::make_shared<std::vector<std::string>>();
     cmd->add_option("--peer", *peers,
                     "Fetch from this node (its peer address HOST:PORT) if not "
@@ -291,10 +449,52 @@ void AddContentCommands(CLI::App& app, Action& action) {
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     cmd->callback([=, &action] {
       action = [=](Client& c) -> absl::Status {
+        if (id->find('/') == std::string::npos) {
+          auto tree = ListTree(c, *id, *peers);
+          if (tree.ok()) return GetTree(c, *id, *tree, *peers, *out);
+          if (tree.status().code() != absl::StatusCode::kInvalidArgument)
+            return tree.status();
+        }
         return WriteFileAtomically(*out, [&](FILE* f) {
           Progress progress;
           return ReadInto(c, *id, 0, std::nullopt, *peers, f, &progress);
         });
+      };
+    });
+  }
+  {
+    auto* cmd =
+        app.add_subcommand("ls-tree", "List the files of a directory content");
+    auto id = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    auto peers = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("ID", *id, "Content ID of a directory")->required();
+    cmd->add_flag("--json", *json, "Print one JSON object");
+    cmd->add_option("--peer", *peers,
+                    "Fetch the directory's dict from this node if not held "
+                    "here")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    cmd->callback([=, &action] {
+      action = [=](Client& c) -> absl::Status {
+        auto tree = ListTree(c, *id, *peers);
+        if (!tree.ok()) return tree.status();
+        if (*json) {
+          nlohmann::json files = nlohmann::json::array();
+          for (const auto& e : *tree) {
+            files.push_back({{"path", e.path()},
+                             {"length", e.length()},
+                             {"id", e.id()},
+                             {"local", e.local()}});
+          }
+          PrintJson({{"id", *id}, {"files", files}});
+          return absl::OkStatus();
+        }
+        for (const auto& e : *tree) {
+          std::printf("%s  %10s  %s  %s\n", e.id().c_str(),
+                      HumanBytes(e.length()).c_str(),
+                      e.local() ? "local" : "     ", e.path().c_str());
+        }
+        return absl::OkStatus();
       };
     });
   }
@@ -336,10 +536,13 @@ void AddContentCommands(CLI::App& app, Action& action) {
           return absl::OkStatus();
         }
         for (const auto& ci : resp.contents()) {
-          std::printf("%s  %10s  %6u/%-6u %s  %s\n", ci.id().c_str(),
-                      HumanBytes(ci.length()).c_str(), ci.pieces_local(),
-                      ci.num_pieces(), ci.pinned() ? "pinned" : "      ",
-                      ci.name().c_str());
+          // A directory counts files, a file pieces.
+          std::printf("%s  %10s  %6u/%-6u %s %s  %s\n", ci.id().c_str(),
+                      HumanBytes(ci.length()).c_str(),
+                      ci.is_directory() ? ci.files_local() : ci.pieces_local(),
+                      ci.is_directory() ? ci.num_files() : ci.num_pieces(),
+                      ci.is_directory() ? "dir " : "file",
+                      ci.pinned() ? "pinned" : "      ", ci.name().c_str());
         }
         return absl::OkStatus();
       };
