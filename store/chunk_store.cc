@@ -483,6 +483,19 @@ absl::StatusOr<ContentState> RocksDbChunkStore::PutDirectory(
   record.directory = std::move(directory);
   SHOAL_RETURN_IF_ERROR(WriteRecordLocked(record));
   for (const ContentId& f : record.directory->file_ids()) ++dir_refs_[f];
+  // Empty files have nothing to fetch: they are held at once.
+  const auto& files = record.directory->files();
+  for (size_t i = 0; i < files.size(); ++i) {
+    const ContentId& fid = record.directory->file_id(i);
+    if (files[i].length > 0 || contents_.contains(fid)) continue;
+    ContentRecord empty;
+    empty.id = fid;
+    empty.piece_length = chunk::kMinCanonicalPieceLength;
+    empty.added = empty.last_access = record.added;
+    empty.in_directory_only = true;
+    SHOAL_RETURN_IF_ERROR(WriteRecordLocked(empty));
+    contents_[fid].record = std::move(empty);
+  }
   ContentEntry& e = contents_[id];
   e.record = std::move(record);
   return StateLocked(e);
