@@ -19,6 +19,7 @@ PACKAGES=(
   python3-yaml iproute2  # deploy file checks; network namespaces (tests/cluster)
   # benchmarks
   wrk nginx-light  # tools/bench/gateway_bench.sh
+  chromium  # a real browser against the gateway (tests/e2e/test_browser.py)
 )
 
 missing=()
