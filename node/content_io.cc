@@ -283,7 +283,8 @@ absl::StatusOr<store::ContentState> AddFile(store::ChunkStore& store,
                                             ThreadPool& pool,
                                             const std::filesystem::path& path,
                                             std::string name, AddAs as) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (fstat refuses it).
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0)
     return ErrnoStatus(errno, absl::StrCat("opening ", path.string()));
   struct stat st;

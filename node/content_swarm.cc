@@ -188,11 +188,13 @@ absl::StatusOr<chunk::Metainfo> ContentSwarm::ParseMetadata(
     const std::string& info_dict) {
   auto m = Swarm::ParseMetadata(info_dict);
   if (!m.ok()) return m.status();
-  if (m->multi_file) {
-    auto dir = chunk::Directory::Parse(info_dict);
-    if (!dir.ok()) return dir.status();
+  // A directory (whose root may hold a single file: to the torrent parser
+  // that is a single-file torrent).
+  if (auto dir = chunk::Directory::Parse(info_dict); dir.ok()) {
     fetched_directory_ = *std::move(dir);
     return m;
+  } else if (m->multi_file) {
+    return dir.status();
   }
   if (m->files.empty() || m->multi_file || m->files[0].pad_file ||
       !m->files[0].pieces_root) {

@@ -266,7 +266,12 @@ def test_bad_input_status_codes(node, tmp_dir):
     AF = shoal_pb2.AddFileRequest
     assert code_of(lambda: content.AddFile(AF(path="relative/path"))) == C.INVALID_ARGUMENT
     assert code_of(lambda: content.AddFile(AF(path=str(tmp_dir / "missing")))) == C.NOT_FOUND
-    assert code_of(lambda: content.AddFile(AF(path=str(tmp_dir)))) == C.INVALID_ARGUMENT
+    # A directory holding no file, or a special file.
+    (tmp_dir / "empty dir" / "sub").mkdir(parents=True)
+    assert code_of(lambda: content.AddFile(AF(path=str(tmp_dir / "empty dir")))) == \
+        C.INVALID_ARGUMENT
+    os.mkfifo(tmp_dir / "pipe")
+    assert code_of(lambda: content.AddFile(AF(path=str(tmp_dir / "pipe")))) == C.INVALID_ARGUMENT
     # A header without a length works (spooled), and a good add still works after all that.
     r = content.Add(iter([R(header=H(name="spooled")), R(data=data[:50_000]), R(data=data[50_000:])]))
     assert r.content.id == cid
@@ -278,8 +283,10 @@ def test_bad_input_status_codes(node, tmp_dir):
 
 # The CLI prints one line on stderr and exits non-zero on errors.
 def test_cli_errors(node, tmp_dir):
+    (tmp_dir / "no files" / "inside").mkdir(parents=True)
     cases = [("stat", "nothex"), ("cat", "ab" * 32), ("rm", "ab" * 32), ("add", str(tmp_dir / "nope")),
-             ("add", str(tmp_dir)), ("pin", "")]
+             ("add", str(tmp_dir / "no files")), ("add", "--by-path", str(tmp_dir / "no files")),
+             ("pin", "")]
     for args in cases:
         res = node.cli(*args, check=False)
         err = res.stderr.decode().strip()

@@ -205,6 +205,18 @@ def test_gateway_serves_a_site_fetched_on_miss(cluster, tmp_dir):
     assert edge.listen in provs and seed.listen in provs
 
 
+# A tree whose root holds one file is still a directory (BitTorrent clients read it as a
+# single-file torrent named after the file); nodes fetch it like any other.
+def test_single_file_tree(cluster, tmp_dir):
+    seed, other, edge = cluster
+    site = make_site(tmp_dir / "one", {"only.html": b"<p>one</p>"})
+    did = seed.cli("add", str(site)).stdout.decode().strip()
+    assert json.loads(seed.cli("stat", did, "--json").stdout)["kind"] == "directory"
+    res, body = request(edge, "GET", f"/content/{did}/only.html")
+    assert res.status == 200 and body == b"<p>one</p>"
+    assert other.cli("cat", f"{did}/only.html").stdout == b"<p>one</p>"
+
+
 # libtorrent fetches a directory by its v2 magnet: the same tree, byte for byte.
 def test_libtorrent_downloads_a_directory(node, tmp_dir):
     import libtorrent as lt
