@@ -457,6 +457,40 @@ grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status ContentServiceImpl::Preheat(
+    grpc::ServerContext* ctx, const v1::PreheatRequest* request,
+    grpc::ServerWriter<v1::PreheatProgress>* writer) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
+  auto id = ParseId(request->id());
+  if (!id.ok()) return Finish("Preheat", id.status());
+  if (request->nodes() > 100) {
+    return Finish("Preheat",
+                  absl::InvalidArgumentError("nodes must be at most 100"));
+  }
+  if (request->timeout_seconds() < 0 || request->timeout_seconds() > 86400) {
+    return Finish("Preheat", absl::InvalidArgumentError(
+                                 "timeout must be 0 to 86400 seconds"));
+  }
+  const int nodes =
+      request->nodes() > 0 ? static_cast<int>(request->nodes()) : 3;
+  const absl::Duration timeout = request->timeout_seconds() > 0
+                                     ? absl::Seconds(request->timeout_seconds())
+                                     : absl::Seconds(300);
+  absl::Status s = node_.session().Preheat(*id, nodes, timeout,
+                                           [&](const node::PreheatStatus& st) {
+                                             if (ctx->IsCancelled())
+                                               return false;
+                                             v1::PreheatProgress p;
+                                             p.set_node(st.node);
+                                             p.set_node_id(st.node_id);
+                                             p.set_state(st.state);
+                                             p.set_done(st.done);
+                                             p.set_total(st.total);
+                                             return writer->Write(p);
+                                           });
+  return Finish("Preheat", s);
+}
+
 grpc::Status ContentServiceImpl::FindProviders(
     grpc::ServerContext* ctx, const v1::FindProvidersRequest* request,
     v1::FindProvidersResponse* response) {

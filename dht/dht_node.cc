@@ -235,6 +235,18 @@ void DhtNode::HandleQuery(const Endpoint& from, const KrpcMessage& m) {
       StorePeer(m.info_hash, peer, now);
       break;
     }
+    case KrpcMethod::kPreheat: {
+      if (!options_.cluster_name || !preheat_handler_) {
+        Send(from, KrpcMessage::Error(m.transaction_id, kErrorMethodUnknown,
+                                      "method unknown"));
+        return;
+      }
+      PreheatAnswer a = preheat_handler_(m.content);
+      r.state = a.state.empty() ? "failed" : a.state;
+      r.done = a.done;
+      r.total = a.total;
+      break;
+    }
     case KrpcMethod::kUnknown:
       Send(from, KrpcMessage::Error(m.transaction_id, kErrorMethodUnknown,
                                     "method unknown"));
@@ -262,6 +274,13 @@ void DhtNode::HandleReply(const Endpoint& from, const KrpcMessage& m) {
     if (m.ip) NoteExternalAddress(from, *m.ip);
   } else if (m.type == KrpcType::kResponse && p.id) {
     table_->Failed(*p.id, p.to);  // answered with another ID
+  }
+  if (auto cb = preheat_callbacks_.extract(m.transaction_id)) {
+    std::optional<PreheatAnswer> answer;
+    if (ok && !m.state.empty())
+      answer = PreheatAnswer{m.state, m.done, m.total};
+    cb.mapped()(answer);
+    return;
   }
   if (p.lookup == 0) return;
   auto l = lookups_.find(p.lookup);
@@ -400,6 +419,7 @@ void DhtNode::Tick() {
     pending_.erase(it);
     ++stats_.timeouts;
     if (p.id) table_->Failed(*p.id, p.to);
+    if (auto cb = preheat_callbacks_.extract(tid)) cb.mapped()(std::nullopt);
     if (p.lookup == 0) continue;
     auto l = lookups_.find(p.lookup);
     if (l == lookups_.end()) continue;
@@ -599,6 +619,14 @@ void DhtNode::AnnounceReply(Lookup& l, bool acked) {
   auto node = lookups_.extract(l.id);
   std::unique_ptr<Lookup> owned = std::move(node.mapped());
   if (owned->announce_callback) owned->announce_callback(owned->announce_acked);
+}
+
+void DhtNode::Preheat(const Endpoint& to, const NodeId& id, std::string content,
+                      PreheatCallback callback) {
+  KrpcMessage q = KrpcMessage::Query(KrpcMethod::kPreheat, "", options_.id);
+  q.content = std::move(content);
+  const std::string tid = SendQuery(to, id, std::move(q), 0);
+  preheat_callbacks_[tid] = std::move(callback);
 }
 
 void DhtNode::FindNode(const NodeId& target, FindNodeCallback callback) {

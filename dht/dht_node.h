@@ -100,6 +100,13 @@ struct NodeWithToken {
   std::string token;
 };
 
+// A node's answer to sh_preheat. A value type.
+struct PreheatAnswer {
+  std::string state;  // "fetching", "complete" or "failed"
+  int64_t done = 0;   // pieces, or a directory's files, held
+  int64_t total = 0;
+};
+
 // Figures from one lookup.
 struct LookupStats {
   int hops = 0;  // depth of the closest node that answered (1: from our table)
@@ -120,6 +127,11 @@ class DhtNode {
                                               const LookupStats&)>;
   // The number of nodes that acknowledged the announce.
   using AnnounceCallback = std::function<void(int acknowledged)>;
+  // Answers sh_preheat for a 32-byte content ID (starting the fetch).
+  using PreheatHandler = std::function<PreheatAnswer(std::string_view content)>;
+  // The node's answer, or nullopt if it did not answer (or refused).
+  using PreheatCallback =
+      std::function<void(const std::optional<PreheatAnswer>&)>;
 
   // Returns INVALID_ARGUMENT if `options` do not validate.
   // REQUIRES: clock, random and send are callable and outlive the node.
@@ -159,6 +171,15 @@ class DhtNode {
   // `port`.
   void Announce(const NodeId& info_hash, uint16_t port, bool implied_port,
                 AnnounceCallback callback);
+
+  // Cluster DHT only: how this node answers sh_preheat (unset: "method
+  // unknown"), and asking node `id` at `to` to fetch `content` (32 bytes)
+  // now. The callback runs from OnPacket() or Tick().
+  void set_preheat_handler(PreheatHandler h) {
+    preheat_handler_ = std::move(h);
+  }
+  void Preheat(const Endpoint& to, const NodeId& id, std::string content,
+               PreheatCallback callback);
 
   // This node itself serves `info_hash` at `self` (its own address as peers
   // reach it): get_peers answers include it. In a small network the node may
@@ -283,6 +304,9 @@ class DhtNode {
   std::map<std::string, std::set<Endpoint>> ip_votes_;
   bool id_settled_ = false;  // took (or kept) an ID valid for our address
   absl::flat_hash_map<std::string, Pending> pending_;
+  // sh_preheat queries in flight, by transaction ID.
+  absl::flat_hash_map<std::string, PreheatCallback> preheat_callbacks_;
+  PreheatHandler preheat_handler_;
   uint32_t next_transaction_;
   std::map<uint64_t, std::unique_ptr<Lookup>> lookups_;
   uint64_t next_lookup_ = 1;

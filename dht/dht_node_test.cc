@@ -603,3 +603,73 @@ TEST_F(DhtNodeTest, PeerSearchStopsWaitingForASilentNode) {
 
 }  // namespace
 }  // namespace shoal::dht
+
+namespace shoal::dht {
+namespace {
+
+// sh_preheat: a cluster node answers with its handler's state; the asking side
+// gets the answer, or nullopt when the node never answers. The public DHT and
+// a node without a handler answer "method unknown".
+TEST_F(DhtNodeTest, Preheat) {
+  DhtOptions o;
+  o.cluster_name = "shoal";
+  auto node = Make(o);
+  std::string asked;
+  node->set_preheat_handler([&](std::string_view content) {
+    asked = std::string(content);
+    return PreheatAnswer{"fetching", 3, 10};
+  });
+  KrpcMessage q = KrpcMessage::Query(KrpcMethod::kPreheat, "ph", peer_id_);
+  q.cluster = "shoal";
+  q.content = std::string(32, 'c');
+  node->OnPacket(peer_, EncodeKrpc(q));
+  EXPECT_EQ(asked, std::string(32, 'c'));
+  KrpcMessage r = LastSent();
+  EXPECT_EQ(r.type, KrpcType::kResponse);
+  EXPECT_EQ(r.state, "fetching");
+  EXPECT_EQ(r.done, 3);
+  EXPECT_EQ(r.total, 10);
+
+  auto plain = Make();  // public DHT: no such method
+  plain->set_preheat_handler([](std::string_view) { return PreheatAnswer{}; });
+  q.cluster.reset();
+  plain->OnPacket(peer_, EncodeKrpc(q));
+  EXPECT_EQ(LastSent().type, KrpcType::kError);
+
+  // Asking: the answer arrives through the callback.
+  std::optional<PreheatAnswer> got;
+  bool called = false;
+  node->Preheat(peer_, peer_id_, std::string(32, 'd'),
+                [&](const std::optional<PreheatAnswer>& a) {
+                  called = true;
+                  got = a;
+                });
+  KrpcMessage sent = LastSent();
+  EXPECT_EQ(sent.method, KrpcMethod::kPreheat);
+  EXPECT_EQ(sent.content, std::string(32, 'd'));
+  KrpcMessage answer = KrpcMessage::Response(sent.transaction_id, peer_id_);
+  answer.cluster = "shoal";
+  answer.state = "complete";
+  answer.done = answer.total = 7;
+  node->OnPacket(peer_, EncodeKrpc(answer));
+  ASSERT_TRUE(called && got);
+  EXPECT_EQ(got->state, "complete");
+  EXPECT_EQ(got->done, 7);
+
+  // No answer at all: nullopt once the retries time out.
+  called = false;
+  node->Preheat(peer_, peer_id_, std::string(32, 'e'),
+                [&](const std::optional<PreheatAnswer>& a) {
+                  called = true;
+                  got = a;
+                });
+  for (int i = 0; i < 20 && !called; ++i) {
+    now_ += 5'000;
+    node->Tick();
+  }
+  EXPECT_TRUE(called);
+  EXPECT_FALSE(got);
+}
+
+}  // namespace
+}  // namespace shoal::dht

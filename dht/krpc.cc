@@ -49,6 +49,8 @@ std::string_view KrpcMethodName(KrpcMethod method) {
       return "get_peers";
     case KrpcMethod::kAnnouncePeer:
       return "announce_peer";
+    case KrpcMethod::kPreheat:
+      return "sh_preheat";
     case KrpcMethod::kUnknown:
       break;
   }
@@ -116,6 +118,9 @@ std::string EncodeKrpc(const KrpcMessage& m) {
           a["token"] = m.token;
           if (m.implied_port) a["implied_port"] = int64_t{1};
           break;
+        case KrpcMethod::kPreheat:
+          a["content"] = m.content;
+          break;
         default:
           break;
       }
@@ -129,6 +134,11 @@ std::string EncodeKrpc(const KrpcMessage& m) {
       if (!m.nodes.empty()) r["nodes"] = EncodeCompactNodes(m.nodes, false);
       if (!m.nodes6.empty()) r["nodes6"] = EncodeCompactNodes(m.nodes6, true);
       if (!m.token.empty()) r["token"] = m.token;
+      if (!m.state.empty()) {
+        r["st"] = m.state;
+        r["dn"] = m.done;
+        r["tt"] = m.total;
+      }
       if (!m.values.empty()) {
         bencode::List values;
         for (const Endpoint& e : m.values) values.push_back(e.Compact());
@@ -230,6 +240,12 @@ absl::StatusOr<KrpcMessage> DecodeKrpc(std::string_view datagram) {
       std::optional<std::string_view> token = a.FindString("token");
       if (!token) return Invalid("missing token");
       m.token = std::string(*token);
+    } else if (*q == "sh_preheat") {
+      m.method = KrpcMethod::kPreheat;
+      std::optional<std::string_view> content = a.FindString("content");
+      if (!content || content->size() != 32)
+        return Invalid("missing or bad content");
+      m.content = std::string(*content);
     } else {
       m.method = KrpcMethod::kUnknown;
     }
@@ -248,6 +264,11 @@ absl::StatusOr<KrpcMessage> DecodeKrpc(std::string_view datagram) {
     }
     if (std::optional<std::string_view> token = r.FindString("token")) {
       m.token = std::string(*token);
+    }
+    if (std::optional<std::string_view> st = r.FindString("st")) {
+      m.state = std::string(st->substr(0, 32));
+      m.done = r.FindInt("dn").value_or(0);
+      m.total = r.FindInt("tt").value_or(0);
     }
     if (chunk::BNode values = r.FindList("values")) {
       for (chunk::BNode v : values.children()) {

@@ -29,6 +29,9 @@ enum class KrpcMethod : uint8_t {
   kFindNode,
   kGetPeers,
   kAnnouncePeer,
+  // Shoal's cluster DHT only: "sh_preheat" asks a node to fetch a content now
+  // (and reports how far it is).
+  kPreheat,
   kUnknown,  // a query with a method name we do not implement
 };
 
@@ -72,7 +75,13 @@ struct KrpcMessage {
   // nodes of. Both false: unspecified.
   bool want_v4 = false;
   bool want_v6 = false;
-  std::string token;  // announce_peer query; get_peers response
+  std::string token;    // announce_peer query; get_peers response
+  std::string content;  // sh_preheat query: the 32-byte content ID
+  // sh_preheat response: "fetching", "complete" or "failed", and progress
+  // (pieces, or a directory's files).
+  std::string state;
+  int64_t done = 0;
+  int64_t total = 0;
   // Responses.
   std::vector<NodeInfo> nodes;   // "nodes": IPv4
   std::vector<NodeInfo> nodes6;  // "nodes6": IPv6 (BEP 32)

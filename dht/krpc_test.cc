@@ -196,3 +196,32 @@ TEST(KrpcTest, UnknownMethod) {
 
 }  // namespace
 }  // namespace shoal::dht
+
+namespace shoal::dht {
+namespace {
+
+TEST(KrpcTest, PreheatRoundTrip) {
+  KrpcMessage q =
+      KrpcMessage::Query(KrpcMethod::kPreheat, "t1",
+                         NodeId::FromBytes(std::string(20, 'a')).value());
+  q.content = std::string(32, 'x');
+  auto d = DecodeKrpc(EncodeKrpc(q));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->method, KrpcMethod::kPreheat);
+  EXPECT_EQ(d->content, q.content);
+  q.content = "short";
+  EXPECT_FALSE(DecodeKrpc(EncodeKrpc(q)).ok());
+  KrpcMessage r = KrpcMessage::Response(
+      "t1", NodeId::FromBytes(std::string(20, 'b')).value());
+  r.state = "fetching";
+  r.done = 5;
+  r.total = 9;
+  auto dr = DecodeKrpc(EncodeKrpc(r));
+  ASSERT_TRUE(dr.ok());
+  EXPECT_EQ(dr->state, "fetching");
+  EXPECT_EQ(dr->done, 5);
+  EXPECT_EQ(dr->total, 9);
+}
+
+}  // namespace
+}  // namespace shoal::dht

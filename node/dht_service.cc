@@ -197,6 +197,7 @@ absl::Status DhtService::CreateNodes() {
   if (!cl.ok()) return cl.status();
   public_ = std::move(pub);
   cluster_ = *std::move(cl);
+  if (preheat_handler_) cluster_->set_preheat_handler(preheat_handler_);
   return absl::OkStatus();
 }
 
@@ -498,6 +499,40 @@ void DhtService::GetPeers(
             1);
         FinishPeers(id, peers);
       });
+}
+
+void DhtService::ClosestNodes(
+    const Key& key,
+    std::function<void(std::vector<dht::NodeInfo>, std::vector<tcp::endpoint>)>
+        done) {
+  if (!running_ || !cluster_) {
+    done({}, {});
+    return;
+  }
+  cluster_->GetPeers(
+      dht::NodeId(key),
+      [done = std::move(done)](const std::vector<dht::Endpoint>& peers,
+                               const std::vector<dht::NodeWithToken>& closest,
+                               const dht::LookupStats&) {
+        std::vector<dht::NodeInfo> nodes;
+        for (const auto& n : closest) nodes.push_back(n.node);
+        std::vector<tcp::endpoint> providers;
+        for (const dht::Endpoint& p : peers) {
+          if (p.valid() && p.port != 0)
+            providers.emplace_back(ToAsioAddress(p), p.port);
+        }
+        done(std::move(nodes), std::move(providers));
+      });
+}
+
+void DhtService::Preheat(const dht::NodeInfo& node, std::string content,
+                         dht::DhtNode::PreheatCallback done) {
+  if (!running_ || !cluster_) {
+    done(std::nullopt);
+    return;
+  }
+  cluster_->Preheat(node.endpoint, node.id, std::move(content),
+                    std::move(done));
 }
 
 void DhtService::FinishPeers(uint64_t request,

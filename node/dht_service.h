@@ -131,6 +131,22 @@ class DhtService {
   void GetPeers(Network net, const Key& key,
                 std::function<void(std::vector<tcp::endpoint>)> done);
 
+  // A cluster get_peers lookup for `key` that also reports the nodes closest
+  // to it that answered (closest first): what preheat picks its targets from.
+  // Empty lists if the service is not running.
+  void ClosestNodes(const Key& key,
+                    std::function<void(std::vector<dht::NodeInfo> nodes,
+                                       std::vector<tcp::endpoint> providers)>
+                        done);
+  // Asks cluster node `node` to fetch `content` (a 32-byte content ID) now
+  // (sh_preheat); `done` gets its answer, or nullopt. Not running: nullopt.
+  void Preheat(const dht::NodeInfo& node, std::string content,
+               dht::DhtNode::PreheatCallback done);
+  // How this node answers sh_preheat. Set before Start().
+  void SetPreheatHandler(dht::DhtNode::PreheatHandler h) {
+    preheat_handler_ = std::move(h);
+  }
+
   // One announce: a get_peers lookup, then announce_peer (implied_port) to
   // the closest nodes that gave a token. `done` gets the number of nodes that
   // acknowledged; 0 at once if the network is off or the service not running.
@@ -172,6 +188,7 @@ class DhtService {
     std::function<void(int)> announce_done;
   };
 
+  dht::DhtNode::PreheatHandler preheat_handler_;
   dht::DhtNode* Node(Network net) const;
   absl::Status CreateNodes();
   void SaveState();

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <future>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -101,6 +103,9 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
   dho.public_enabled = options_.public_dht;
   dho.cluster_key = options_.cluster_key;
   dht_ = std::make_unique<DhtService>(io_, udp_, store_, dho);
+  dht_->SetPreheatHandler([this](std::string_view content) {
+    return OnPreheat(chunk::ContentId::FromBytes(content));
+  });
   if (absl::Status s = dht_->Start(); !s.ok()) return s;
   thread_ = std::thread([this] { io_.run(); });
   RunOn(io_, [this] {
@@ -228,6 +233,7 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
     const chunk::ContentId d = dir->second;
     directory_of_.erase(dir);
     CheckDirectorySoon(d);
+    FileDone(d);
   });
   raw->set_on_directory([this, key] {
     // Its files are fetched as contents of their own; drop the swarm once
@@ -240,6 +246,11 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
     });
   });
   raw->set_on_failed([this, id] {
+    if (auto dir = directory_of_.find(id); dir != directory_of_.end()) {
+      const chunk::ContentId d = dir->second;
+      directory_of_.erase(dir);
+      FileDone(d);
+    }
     if (!dht_) return;
     DhtService::Key k;
     std::memcpy(k.data(), id.bytes.data(), 20);
@@ -447,6 +458,220 @@ void Session::DhtTick() {
   timer->async_wait([this, timer](boost::system::error_code ec) {
     if (!ec && dht_ && dht_->running()) DhtTick();
   });
+}
+
+namespace {
+
+constexpr int kPreloadFilesInFlight = 8;
+constexpr size_t kMaxPreheating = 32;
+
+std::string EndpointText(const asio::ip::address& a, uint16_t port) {
+  return a.is_v6() ? absl::StrCat("[", a.to_string(), "]:", port)
+                   : absl::StrCat(a.to_string(), ":", port);
+}
+
+}  // namespace
+
+dht::PreheatAnswer Session::OnPreheat(const chunk::ContentId& id) {
+  auto st = store_.Stat(id);
+  if (st.ok() && st->record.is_directory()) {
+    const int64_t total =
+        static_cast<int64_t>(st->record.directory->files().size());
+    if (st->complete()) {
+      preloads_.erase(id);
+      return {"complete", total, total};
+    }
+    Preload& p = preloads_[id];
+    if (!p.dir) p.dir = st->record.directory;
+    if (p.next >= p.dir->files().size() && p.in_flight == 0)
+      p.next = 0;  // retry
+    PumpPreload(id);
+    return {"fetching", st->files_local, total};
+  }
+  if (st.ok() && st->complete()) {
+    preheating_.erase(id);
+    const int64_t n = st->record.layout().num_pieces();
+    return {"complete", n, n};
+  }
+  Key key(id.AsStringView().substr(0, 20));
+  auto it = contents_.find(key);
+  const bool running = it != contents_.end() && !it->second->events()->failed();
+  if (!running) {
+    absl::erase_if(preheating_, [this](const chunk::ContentId& c) {
+      auto s = store_.Stat(c);
+      return s.ok() && s->complete();
+    });
+    if (preheating_.size() >= kMaxPreheating && !preheating_.contains(id))
+      return {"busy", 0, 0};
+    preheating_.insert(id);
+    ContentSwarm* swarm = SwarmFor(id);
+    if (!swarm->complete()) {
+      swarm->WantRange(0, UINT64_MAX);
+      LookupProviders(id, absl::Now() + absl::Minutes(5));
+    }
+    it = contents_.find(key);
+  }
+  if (it == contents_.end()) return {"fetching", 0, 0};
+  const ContentSwarm& swarm = *it->second;
+  return {"fetching", swarm.pieces_have(),
+          swarm.metainfo() ? swarm.metainfo()->num_pieces : 0};
+}
+
+void Session::PumpPreload(const chunk::ContentId& dir_id) {
+  auto it = preloads_.find(dir_id);
+  if (it == preloads_.end()) return;
+  Preload& p = it->second;
+  const chunk::Directory& dir = *p.dir;
+  while (p.in_flight < kPreloadFilesInFlight && p.next < dir.files().size()) {
+    const size_t i = p.next++;
+    const chunk::ContentId& fid = dir.file_id(i);
+    if (auto st = store_.Stat(fid); st.ok() && st->complete()) continue;
+    ContentSwarm* swarm = SwarmFor(fid);
+    if (swarm->complete()) continue;
+    ++p.in_flight;
+    directory_of_[fid] = dir_id;
+    swarm->WantRange(0, UINT64_MAX);
+    LookupProviders(fid, absl::Now() + absl::Minutes(5));
+  }
+}
+
+void Session::FileDone(const chunk::ContentId& dir) {
+  auto it = preloads_.find(dir);
+  if (it == preloads_.end()) return;
+  if (it->second.in_flight > 0) --it->second.in_flight;
+  PumpPreload(dir);
+}
+
+absl::Status Session::Preheat(
+    const chunk::ContentId& id, int count, absl::Duration timeout,
+    const std::function<bool(const PreheatStatus&)>& update) {
+  struct Target {
+    dht::NodeInfo node;
+    PreheatStatus status;
+    bool changed = true;
+  };
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool looked_up = false;
+    std::vector<Target> targets;
+  };
+  auto shared = std::make_shared<Shared>();
+  const absl::Time deadline = absl::Now() + timeout;
+  DhtService::Key key;
+  std::memcpy(key.data(), id.bytes.data(), 20);
+  asio::post(io_, [this, shared, key, count] {
+    const std::string self =
+        EndpointText(acceptor_.local_endpoint().address(), port_);
+    auto done = [shared, count, self](std::vector<dht::NodeInfo> nodes,
+                                      std::vector<tcp::endpoint> providers) {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      for (const dht::NodeInfo& n : nodes) {
+        if (static_cast<int>(shared->targets.size()) >= count) break;
+        // A node's peer port is its DHT port.
+        const std::string text = n.endpoint.ToString();
+        if (text == self) continue;
+        if (std::any_of(providers.begin(), providers.end(),
+                        [&](const tcp::endpoint& p) {
+                          return EndpointText(p.address(), p.port()) == text;
+                        }))
+          continue;
+        Target t;
+        t.node = n;
+        t.status.node = text;
+        t.status.node_id = n.id.ToHex();
+        t.status.state = "asked";
+        shared->targets.push_back(std::move(t));
+      }
+      shared->looked_up = true;
+      shared->cv.notify_all();
+    };
+    if (!dht_) return done({}, {});
+    dht_->ClosestNodes(key, std::move(done));
+  });
+  auto ask_all = [this, shared, &id] {
+    asio::post(io_, [this, shared, content = std::string(id.AsStringView())] {
+      std::vector<dht::NodeInfo> nodes;
+      {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        for (const Target& t : shared->targets)
+          if (t.status.state != "complete") nodes.push_back(t.node);
+      }
+      for (const dht::NodeInfo& n : nodes) {
+        if (!dht_) return;
+        dht_->Preheat(n, content,
+                      [shared, n](const std::optional<dht::PreheatAnswer>& a) {
+                        std::lock_guard<std::mutex> lock(shared->mu);
+                        for (Target& t : shared->targets) {
+                          if (t.node.id != n.id) continue;
+                          PreheatStatus s = t.status;
+                          if (a) {
+                            s.state = a->state;
+                            s.done = a->done;
+                            s.total = a->total;
+                          } else {
+                            s.state = "unreachable";
+                          }
+                          if (s.state != t.status.state ||
+                              s.done != t.status.done ||
+                              s.total != t.status.total) {
+                            t.status = std::move(s);
+                            t.changed = true;
+                          }
+                        }
+                        shared->cv.notify_all();
+                      });
+      }
+    });
+  };
+  std::unique_lock<std::mutex> lock(shared->mu);
+  while (!shared->looked_up) {
+    if (shared->cv.wait_until(lock, absl::ToChronoTime(deadline)) ==
+        std::cv_status::timeout) {
+      return absl::DeadlineExceededError(
+          "the cluster DHT lookup did not end in time");
+    }
+  }
+  if (shared->targets.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the cluster DHT knows no node that lacks ", id.Hex(),
+                     " (no --bootstrap, or every node provides it already)"));
+  }
+  const size_t want = shared->targets.size();
+  absl::Time next_ask = absl::InfinitePast();
+  for (;;) {
+    for (Target& t : shared->targets) {
+      if (!t.changed) continue;
+      t.changed = false;
+      const PreheatStatus s = t.status;
+      lock.unlock();
+      const bool go_on = update(s);
+      lock.lock();
+      if (!go_on) return absl::CancelledError("the caller went away");
+    }
+    size_t complete = 0;
+    bool unsent = false;  // changed while `update` ran unlocked
+    for (const Target& t : shared->targets) {
+      complete += t.status.state == "complete";
+      unsent |= t.changed;
+    }
+    if (unsent) continue;
+    if (complete == want) return absl::OkStatus();
+    const absl::Time now = absl::Now();
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(complete, " of ", want, " nodes complete within ",
+                       absl::FormatDuration(timeout)));
+    }
+    if (now >= next_ask) {
+      next_ask = now + absl::Seconds(1);
+      lock.unlock();
+      ask_all();
+      lock.lock();
+    }
+    shared->cv.wait_until(lock,
+                          absl::ToChronoTime(std::min(next_ask, deadline)));
+  }
 }
 
 void Session::CheckDirectorySoon(const chunk::ContentId& id) {

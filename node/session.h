@@ -66,6 +66,17 @@ struct AddTorrentParams {
   std::vector<HostPort> peers;
 };
 
+// One node's state during a preheat. A value type.
+struct PreheatStatus {
+  std::string node;     // its peer address, "ip:port"
+  std::string node_id;  // its cluster DHT ID, hex
+  // "asked", "fetching", "complete", "failed", "busy" (it fetches too many
+  // contents for preheats already) or "unreachable" (no answer yet).
+  std::string state;
+  int64_t done = 0;  // pieces held, or a directory's files
+  int64_t total = 0;
+};
+
 // Thread-safe: public methods may be called from any thread.
 class Session {
  public:
@@ -109,6 +120,17 @@ class Session {
   // ports), waiting at most `timeout`.
   absl::StatusOr<std::vector<std::string>> FindProviders(
       const chunk::ContentId& id, absl::Duration timeout);
+  // Makes `count` more nodes hold `id` now: the nodes closest to it in the
+  // cluster DHT that don't provide it are asked (sh_preheat) to fetch it, and
+  // asked again every second for their state, which `update` gets whenever
+  // it changes (it returns false to stop: the caller went away). OK once
+  // `count` nodes are complete; DEADLINE_EXCEEDED after `timeout`;
+  // FAILED_PRECONDITION if the cluster DHT knows no node to ask; CANCELLED
+  // when `update` says stop. Blocks: not for the network thread.
+  absl::Status Preheat(const chunk::ContentId& id, int count,
+                       absl::Duration timeout,
+                       const std::function<bool(const PreheatStatus&)>& update);
+
   // Routing table sizes (public, cluster), for node info.
   std::pair<size_t, size_t> DhtNodes();
   // False when the cluster DHT knows no node and no bootstrap is under way:
@@ -193,6 +215,14 @@ class Session {
   // (`round` counts the lookups so far).
   void LookupProviders(const chunk::ContentId& id, absl::Time until,
                        int round = 0);
+  // Answers sh_preheat: starts fetching `id` whole (every file of a
+  // directory), and says how far it is.
+  dht::PreheatAnswer OnPreheat(const chunk::ContentId& id);
+  // Keeps a few files of a directory being preheated in flight.
+  void PumpPreload(const chunk::ContentId& dir);
+  // A file fetched for directory `dir` finished (or failed).
+  void FileDone(const chunk::ContentId& dir);
+
   // Provides directory `id` if every file is held (checked on the pool a
   // little later, once per burst of completed files: a large directory's
   // check walks every file).
@@ -230,6 +260,15 @@ class Session {
   std::map<std::string, std::unique_ptr<TorrentSwarm>> torrents_;
   // Files being fetched for a directory: file ID -> directory ID.
   absl::flat_hash_map<chunk::ContentId, chunk::ContentId> directory_of_;
+  // Directories being fetched whole for a preheat.
+  struct Preload {
+    std::shared_ptr<const chunk::Directory> dir;
+    size_t next = 0;  // the next file to look at
+    int in_flight = 0;
+  };
+  absl::flat_hash_map<chunk::ContentId, Preload> preloads_;
+  // Contents this node started fetching for preheats (bounded).
+  absl::flat_hash_set<chunk::ContentId> preheating_;
   // Directories with a completeness check pending.
   absl::flat_hash_set<chunk::ContentId> directories_to_check_;
 };

@@ -232,3 +232,45 @@ def test_libtorrent_downloads_a_directory(node, tmp_dir):
     # libtorrent writes the empty file too.
     assert got == SITE
     assert h.status().info_hashes.v2.to_bytes().hex() == did
+
+
+# Preheat: the nodes closest to an ID that lack it fetch it now (a cluster-DHT query,
+# authenticated with the cluster key), for a file and for a whole directory.
+def test_preheat(make_node, tmp_dir):
+    import subprocess
+    key = tmp_dir / "cluster.key"
+    subprocess.run([os.environ["SHOAL"], "keygen", "-o", str(key)], check=True)
+    k = ["--cluster-key-file", str(key)]
+    origin = make_node("origin", k)
+    others = [make_node(f"n{i}", k + ["--bootstrap", origin.listen]) for i in range(3)]
+    # Let every node hear of the others (they bootstrap through the origin).
+    for n in others:
+        n.cli("providers", "00" * 32, "--timeout", "3")
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    (tmp_dir / "f.bin").write_bytes(data)
+    fid = origin.cli("add", str(tmp_dir / "f.bin")).stdout.decode().strip()
+    out = origin.cli("preheat", fid, "--nodes", "2", "--json", "--timeout", "60").stdout
+    states = [json.loads(line) for line in out.decode().splitlines()]
+    done = {s["node"] for s in states if s["state"] == "complete"}
+    assert len(done) == 2, out
+    holders = [n for n in others if n.listen in done]
+    assert len(holders) == 2
+    for n in holders:
+        st = json.loads(n.cli("stat", fid, "--json").stdout)
+        assert st["complete"]
+    assert sum(1 for n in others if n.cli("stat", fid, check=False).returncode == 0) == 2
+    # A directory: every file arrives.
+    site = make_site(tmp_dir / "site")
+    did = origin.cli("add", str(site)).stdout.decode().strip()
+    out = origin.cli("preheat", did, "--nodes", "3", "--json", "--timeout", "60").stdout
+    states = [json.loads(line) for line in out.decode().splitlines()]
+    assert {s["node"] for s in states if s["state"] == "complete"} == {n.listen for n in others}
+    for n in others:
+        st = json.loads(n.cli("stat", did, "--json").stdout)
+        assert st["kind"] == "directory" and st["complete"], st
+    # Nobody to ask, and bad input: one line, non-zero.
+    lonely = make_node("lonely")
+    r = lonely.cli("preheat", fid, check=False)
+    assert r.returncode != 0 and b"knows no node" in r.stderr
+    r = origin.cli("preheat", "xyz", check=False)
+    assert r.returncode != 0 and r.stderr.count(b"\n") == 1

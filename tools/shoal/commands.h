@@ -21,6 +21,7 @@ using Action = std::function<absl::Status(Client&)>;
 void AddContentCommands(CLI::App& app, Action& action);
 // providers.
 void AddProvidersCommand(CLI::App& app, Action& action);
+void AddPreheatCommand(CLI::App& app, Action& action);
 // node info.
 void AddNodeCommands(CLI::App& app, Action& action);
 // torrent add|ls|status|wait|pause|resume|rm|peers|files|prio|sequential|

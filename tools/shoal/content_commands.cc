@@ -581,6 +581,50 @@ void AddContentCommands(CLI::App& app, Action& action) {
   }
 }
 
+void AddPreheatCommand(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand(
+      "preheat",
+      "Make more nodes of the cluster fetch a content now (so their first "
+      "request is a hit)");
+  auto id = std::make_shared<std::string>();
+  auto nodes = std::make_shared<uint32_t>(3);
+  auto timeout = std::make_shared<double>(300);
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("ID", *id, "Content ID")->required();
+  cmd->add_option("--nodes", *nodes,
+                  "How many nodes (the closest to the ID that lack it)")
+      ->check(CLI::Range(1, 100));
+  cmd->add_option("--timeout", *timeout, "Seconds to wait for them")
+      ->check(CLI::Range(1.0, 86400.0));
+  cmd->add_flag("--json", *json, "Print one JSON object per state change");
+  cmd->callback([=, &action] {
+    action = [=](Client& c) -> absl::Status {
+      v1::PreheatRequest req;
+      req.set_id(*id);
+      req.set_nodes(*nodes);
+      req.set_timeout_seconds(*timeout);
+      grpc::ClientContext ctx;
+      auto reader = c.content().Preheat(&ctx, req);
+      v1::PreheatProgress p;
+      while (reader->Read(&p)) {
+        if (*json) {
+          PrintJson({{"node", p.node()},
+                     {"node_id", p.node_id()},
+                     {"state", p.state()},
+                     {"done", p.done()},
+                     {"total", p.total()}});
+        } else {
+          std::printf("%-22s %-12s %lld/%lld\n", p.node().c_str(),
+                      p.state().c_str(), static_cast<long long>(p.done()),
+                      static_cast<long long>(p.total()));
+        }
+        std::fflush(stdout);
+      }
+      return c.Check(reader->Finish());
+    };
+  });
+}
+
 void AddProvidersCommand(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand(
       "providers", "Look up who provides a content in the cluster DHT");

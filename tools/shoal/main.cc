@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
   shoal::cli::AddContentCommands(app, action);
   shoal::cli::AddNodeCommands(app, action);
   shoal::cli::AddProvidersCommand(app, action);
+  shoal::cli::AddPreheatCommand(app, action);
   shoal::cli::AddWatchCommand(app, action);
   AddKeygenCommand(app);
   auto* torrent = app.add_subcommand(
