@@ -763,9 +763,16 @@ class Gateway::Impl {
   asio::awaitable<void> Obtain(chunk::ContentId id,
                                std::optional<chunk::ContentId> directory,
                                uint64_t first_byte, Obtained& out) {
-    out.st = node_.store().Stat(id);
-    if (out.st.ok() && (out.st->complete() || out.st->record.is_directory()))
+    // A directory is looked up without Stat(), which counts its files held.
+    if (auto dir = node_.store().GetDirectory(id); dir.ok()) {
+      store::ContentState st;
+      st.record.id = id;
+      st.record.directory = *std::move(dir);
+      out.st = std::move(st);
       co_return;
+    }
+    out.st = node_.store().Stat(id);
+    if (out.st.ok() && out.st->complete()) co_return;
     auto fail = [&](int status, std::string message, std::string extra = {}) {
       out.status = status;
       out.message = std::move(message);

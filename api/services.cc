@@ -240,8 +240,13 @@ absl::StatusOr<store::ContentState> ContentServiceImpl::StatOrFetch(
     const google::protobuf::RepeatedPtrField<std::string>& peer_list,
     std::shared_ptr<node::PieceEvents>* events,
     std::optional<ContentId> directory, uint64_t offset, uint64_t length) {
+  if (auto dir = node_.store().GetDirectory(id); dir.ok()) {
+    store::ContentState st;  // the directory only: its files are not counted
+    st.record.id = id;
+    st.record.directory = *std::move(dir);
+    return st;
+  }
   auto local = node_.store().Stat(id);
-  if (local.ok() && local->record.is_directory()) return local;
   if (local.ok() && local->complete()) return local;
   if (!local.ok() && peer_list.empty() && !node_.session().ClusterReachable()) {
     // Nobody to ask: say so now rather than after the fetch timeout.

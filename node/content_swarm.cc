@@ -223,6 +223,7 @@ void ContentSwarm::Prepare() {
     fetched_directory_.reset();
     fetching_ = false;  // its files' fetches are counted
     events_->SetNumPieces(0);
+    directory_peers_ = Peers();
     Shutdown();
     if (on_directory_) on_directory_();
     return;

@@ -47,6 +47,10 @@ class ContentSwarm final : public Swarm {
   void set_on_started(std::function<void()> f) { on_started_ = std::move(f); }
   // Runs when the fetch fails (the node then stops providing it).
   void set_on_failed(std::function<void()> f) { on_failed_ = std::move(f); }
+  // The peers connected when a directory's dict arrived (they hold it).
+  const std::vector<PeerInfo>& directory_peers() const {
+    return directory_peers_;
+  }
   // Runs when a fetched dict turned out to be a directory's, now stored: the
   // swarm has nothing more to do.
   void set_on_directory(std::function<void()> f) {
@@ -90,6 +94,7 @@ class ContentSwarm final : public Swarm {
   std::function<void()> on_directory_;
   // A directory's dict received with ut_metadata, kept for Prepare().
   std::shared_ptr<const chunk::Directory> fetched_directory_;
+  std::vector<PeerInfo> directory_peers_;
   // Serves a stored, complete directory.
   void InitDirectory(const store::ContentState& st);
 };

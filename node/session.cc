@@ -1,5 +1,6 @@
 #include "node/session.h"
 
+#include <malloc.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -241,8 +242,26 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
     asio::post(io_, [this, key] {
       auto it = contents_.find(key);
       if (it == contents_.end()) return;
+      // The nodes that served the dict hold the directory: its files are
+      // asked of them first, without waiting for a DHT lookup.
+      std::vector<tcp::endpoint>& known = directory_peers_[it->second->id()];
+      for (const PeerInfo& p : it->second->directory_peers()) {
+        if (p.incoming) continue;  // only dialled peers give a listen port
+        auto hp = HostPort::Parse(p.address);
+        boost::system::error_code ec;
+        if (!hp.ok()) continue;
+        auto addr = asio::ip::make_address(hp->host, ec);
+        if (ec) continue;
+        tcp::endpoint e(addr, hp->port);
+        if (std::find(known.begin(), known.end(), e) == known.end())
+          known.push_back(e);
+      }
+      if (known.size() > 16) known.erase(known.begin(), known.end() - 16);
       Unregister(it->second.get());
       contents_.erase(it);
+      // A large directory's metadata (a parsed torrent of every file) is
+      // gone: give the memory back rather than keep it in malloc's arenas.
+      ::malloc_trim(0);
     });
   });
   raw->set_on_failed([this, id] {
@@ -372,7 +391,12 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
     if (!swarm->complete()) {
       swarm->WantRange(offset, length);
       swarm->ConnectTo(endpoints);
-      if (directory) directory_of_[id] = *directory;
+      if (directory) {
+        directory_of_[id] = *directory;
+        if (auto known = directory_peers_.find(*directory);
+            known != directory_peers_.end())
+          swarm->ConnectTo(known->second);
+      }
       if (endpoints.empty())
         LookupProviders(id, absl::Now() + absl::Minutes(5));
     }
@@ -530,6 +554,9 @@ void Session::PumpPreload(const chunk::ContentId& dir_id) {
     if (swarm->complete()) continue;
     ++p.in_flight;
     directory_of_[fid] = dir_id;
+    if (auto known = directory_peers_.find(dir_id);
+        known != directory_peers_.end())
+      swarm->ConnectTo(known->second);
     swarm->WantRange(0, UINT64_MAX);
     LookupProviders(fid, absl::Now() + absl::Minutes(5));
   }

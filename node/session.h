@@ -260,6 +260,9 @@ class Session {
   std::map<std::string, std::unique_ptr<TorrentSwarm>> torrents_;
   // Files being fetched for a directory: file ID -> directory ID.
   absl::flat_hash_map<chunk::ContentId, chunk::ContentId> directory_of_;
+  // Nodes known to hold a directory (they served its dict), by its ID.
+  absl::flat_hash_map<chunk::ContentId, std::vector<tcp::endpoint>>
+      directory_peers_;
   // Directories being fetched whole for a preheat.
   struct Preload {
     std::shared_ptr<const chunk::Directory> dir;

@@ -191,6 +191,8 @@ class RocksDbChunkStore final : public ChunkStore {
       std::shared_ptr<const chunk::Directory> directory,
       std::string name) override;
   void RemoveOrphans(const std::vector<ContentId>& ids) override;
+  absl::StatusOr<std::shared_ptr<const chunk::Directory>> GetDirectory(
+      const ContentId& id) override;
   absl::Status Touch(const ContentId& id) override;
   absl::StatusOr<ContentState> Stat(const ContentId& id) override;
   std::vector<ContentState> List() override;
@@ -499,6 +501,15 @@ absl::StatusOr<ContentState> RocksDbChunkStore::PutDirectory(
   ContentEntry& e = contents_[id];
   e.record = std::move(record);
   return StateLocked(e);
+}
+
+absl::StatusOr<std::shared_ptr<const chunk::Directory>>
+RocksDbChunkStore::GetDirectory(const ContentId& id) {
+  absl::MutexLock lock(&mu_);
+  auto c = contents_.find(id);
+  if (c == contents_.end() || !c->second.record.is_directory())
+    return absl::NotFoundError(absl::StrCat("no directory ", id.Hex()));
+  return c->second.record.directory;
 }
 
 void RocksDbChunkStore::RemoveOrphans(const std::vector<ContentId>& ids) {

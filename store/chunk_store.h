@@ -205,6 +205,11 @@ class ChunkStore {
   virtual absl::StatusOr<ContentState> PutDirectory(
       std::shared_ptr<const chunk::Directory> directory, std::string name) = 0;
 
+  // The directory stored under `id`, without the cost of Stat() (which counts
+  // the files held). NOT_FOUND if absent or not a directory.
+  virtual absl::StatusOr<std::shared_ptr<const chunk::Directory>> GetDirectory(
+      const chunk::ContentId& id) = 0;
+
   // Removes those of `ids` that are stored only for directories and that no
   // directory holds any more (what a failed directory add leaves behind).
   virtual void RemoveOrphans(const std::vector<chunk::ContentId>& ids) = 0;
