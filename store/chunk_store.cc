@@ -272,6 +272,12 @@ class RocksDbChunkStore final : public ChunkStore {
   absl::flat_hash_map<ContentId, ContentEntry> contents_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<Sha256Digest, ChunkInfo> chunks_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<UploadId, UploadEntry> uploads_ ABSL_GUARDED_BY(mu_);
+  // Every content by the first 20 bytes of its ID (the v2 info-hash peers'
+  // handshakes carry): a directory of 100,000 files makes a scan too slow.
+  absl::flat_hash_map<std::string, ContentId> by_prefix_ ABSL_GUARDED_BY(mu_);
+  void IndexLocked(const ContentId& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    by_prefix_[std::string(id.AsStringView().substr(0, 20))] = id;
+  }
   // For each file ID, how many stored directories hold it.
   absl::flat_hash_map<ContentId, uint32_t> dir_refs_ ABSL_GUARDED_BY(mu_);
   uint64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
@@ -378,6 +384,7 @@ absl::Status RocksDbChunkStore::Recover() {
         for (const ContentId& f : entry.record.directory->file_ids())
           ++dir_refs_[f];
       }
+      IndexLocked(entry.record.id);
       contents_[entry.record.id] = std::move(entry);
     }
     SHOAL_RETURN_IF_ERROR(FromRocks(it->status(), "reading content records"));
@@ -497,7 +504,9 @@ absl::StatusOr<ContentState> RocksDbChunkStore::PutDirectory(
     empty.in_directory_only = true;
     SHOAL_RETURN_IF_ERROR(WriteRecordLocked(empty));
     contents_[fid].record = std::move(empty);
+    IndexLocked(fid);
   }
+  IndexLocked(id);
   ContentEntry& e = contents_[id];
   e.record = std::move(record);
   return StateLocked(e);
@@ -785,8 +794,10 @@ absl::StatusOr<ContentState> RocksDbChunkStore::CommitUpload(
   entry.pieces_local += made_durable.size();
   reserved_bytes_ -= up.reserved;
   uploads_.erase(u);
-  if (existing == contents_.end())
+  if (existing == contents_.end()) {
+    IndexLocked(entry.record.id);
     contents_[entry.record.id] = std::move(fresh);
+  }
   return contents_[entry.record.id].State();
 }
 
@@ -857,6 +868,7 @@ absl::Status RocksDbChunkStore::RemoveLocked(const ContentId& id) {
       FromRocks(db_->Write(write_options_, &batch), "removing content"));
   ApplyDroppedRefsLocked(dropped);
   used_bytes_ -= freed;
+  by_prefix_.erase(std::string(id.AsStringView().substr(0, 20)));
   contents_.erase(c);
   return absl::OkStatus();
 }
@@ -883,6 +895,7 @@ absl::StatusOr<ContentState> RocksDbChunkStore::CreateContent(
   entry.have.assign(n, false);
   entry.record = std::move(record);
   ContentId id = entry.record.id;
+  IndexLocked(id);
   auto& e = contents_[id] = std::move(entry);
   return e.State();
 }
@@ -984,11 +997,10 @@ absl::StatusOr<ContentId> RocksDbChunkStore::FindByTruncatedId(
     std::string_view prefix20) {
   absl::MutexLock lock(&mu_);
   if (prefix20.size() != 20) return absl::InvalidArgumentError("need 20 bytes");
-  // Content counts are modest; a scan keeps the index in one place.
-  for (const auto& [id, e] : contents_) {
-    if (id.AsStringView().substr(0, 20) == prefix20) return id;
-  }
-  return absl::NotFoundError("no content with that info-hash");
+  auto it = by_prefix_.find(std::string(prefix20));
+  if (it == by_prefix_.end())
+    return absl::NotFoundError("no content with that info-hash");
+  return it->second;
 }
 
 absl::Status RocksDbChunkStore::Remove(const ContentId& id) {

@@ -503,8 +503,19 @@ TEST_F(DirectoryStoreTest, RemoveTakesOnlyWhatNothingElseHolds) {
   EXPECT_EQ(again->record.directory->id(), d1->id());
   EXPECT_EQ(again->files_local, 3u);
 
+  // Handshakes find it by its truncated ID, before and after a reopen.
+  EXPECT_EQ(*store_->FindByTruncatedId(d1->id().AsStringView().substr(0, 20)),
+            d1->id());
   ASSERT_TRUE(store_->Remove(d1->id()).ok());
   EXPECT_EQ(store_->Stat(d1->id()).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindByTruncatedId(d1->id().AsStringView().substr(0, 20))
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindByTruncatedId(a.id().AsStringView().substr(0, 20))
+                .status()
+                .code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->Stat(a.id()).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(store_->Stat(s.id()).ok());  // d2 holds it
