@@ -637,10 +637,8 @@ class Gateway::Impl {
     co_await Obtain(*id, std::nullopt, guess.first, ob);
     if (ob.status != 0) {
       {
-        auto result =
-            co_await SendSimple(stream, ob.status, version,
-                                ob.status == 503 && stopping_ ? false : keep,
-                                ob.message, outcome, ob.extra, head);
+        auto result = co_await SendObtainFailure(stream, ob, version, keep,
+                                                 head, outcome);
         co_return result;
       }
     }
@@ -727,10 +725,8 @@ class Gateway::Impl {
     co_await Obtain(fid, *id, guess.first, fob);
     if (fob.status != 0) {
       {
-        auto result =
-            co_await SendSimple(stream, fob.status, version,
-                                fob.status == 503 && stopping_ ? false : keep,
-                                fob.message, outcome, fob.extra, head);
+        auto result = co_await SendObtainFailure(stream, fob, version, keep,
+                                                 head, outcome);
         co_return result;
       }
     }
@@ -820,6 +816,19 @@ class Gateway::Impl {
           500, absl::StrCat(std::string(out.st.status().message()), "\n"));
     }
     if (out.st->record.is_directory()) out.arriving.reset();
+  }
+
+  // Answers with the status Obtain() failed with (closing the connection
+  // when shutting down).
+  asio::awaitable<bool> SendObtainFailure(Conn& stream, const Obtained& ob,
+                                          unsigned version, bool keep,
+                                          bool head, Outcome& outcome) {
+    const bool keep_alive = keep && !(ob.status == 503 && stopping_);
+    {
+      auto result = co_await SendSimple(stream, ob.status, version, keep_alive,
+                                        ob.message, outcome, ob.extra, head);
+      co_return result;
+    }
   }
 
   // Answers a GET or HEAD of single-file content `id`.

@@ -40,9 +40,9 @@ class ContentServiceImpl final : public v1::ContentService::Service {
   grpc::Status ListTree(
       grpc::ServerContext* ctx, const v1::ListTreeRequest* request,
       grpc::ServerWriter<v1::ListTreeResponse>* writer) override;
-  grpc::Status Preheat(grpc::ServerContext* ctx,
-                       const v1::PreheatRequest* request,
-                       grpc::ServerWriter<v1::PreheatProgress>* writer) override;
+  grpc::Status Preheat(
+      grpc::ServerContext* ctx, const v1::PreheatRequest* request,
+      grpc::ServerWriter<v1::PreheatProgress>* writer) override;
   grpc::Status FindProviders(grpc::ServerContext* ctx,
                              const v1::FindProvidersRequest* request,
                              v1::FindProvidersResponse* response) override;
