@@ -642,7 +642,7 @@ class Gateway::Impl {
         co_return result;
       }
     }
-    if (!ob.st->record.is_directory()) {
+    if (!ob.brief.is_directory()) {
       if (sub) {
         {
           auto result = co_await SendSimple(
@@ -667,7 +667,7 @@ class Gateway::Impl {
     }
 
     // A directory.
-    const std::shared_ptr<const chunk::Directory> dir = ob.st->record.directory;
+    const std::shared_ptr<const chunk::Directory> dir = ob.brief.directory;
     if (!sub) {
       // Relative links in its pages resolve against the folder.
       {
@@ -719,7 +719,6 @@ class Gateway::Impl {
       }
       path = index;
     }
-    (void)node_.store().Touch(*id);
     const chunk::ContentId fid = dir->file_id(static_cast<size_t>(file));
     Obtained fob;
     co_await Obtain(fid, *id, guess.first, fob);
@@ -744,7 +743,7 @@ class Gateway::Impl {
 
   // A content held here, or being fetched for a request.
   struct Obtained {
-    absl::StatusOr<store::ContentState> st = absl::UnknownError("");
+    store::ContentBrief brief;
     std::shared_ptr<node::PieceEvents> arriving;  // set while fetching
     FetchSlot slot;
     // Non-zero: answer with this status, message and headers instead.
@@ -753,22 +752,18 @@ class Gateway::Impl {
     std::string extra;
   };
 
-  // Finds `id` here, or starts fetching it from the cluster (a file of
-  // `directory`, if given) and waits for its metadata; for a directory that
-  // is its dict.
+  // Finds `id` here (recording the access), or starts fetching it from the
+  // cluster (a file of `directory`, if given) and waits for its metadata;
+  // for a directory that is its dict.
   asio::awaitable<void> Obtain(chunk::ContentId id,
                                std::optional<chunk::ContentId> directory,
                                uint64_t first_byte, Obtained& out) {
-    // A directory is looked up without Stat(), which counts its files held.
-    if (auto dir = node_.store().GetDirectory(id); dir.ok()) {
-      store::ContentState st;
-      st.record.id = id;
-      st.record.directory = *std::move(dir);
-      out.st = std::move(st);
+    std::optional<store::ContentBrief> held =
+        node_.store().Brief(id, /*touch=*/true);
+    if (held && (held->complete || held->is_directory())) {
+      out.brief = *std::move(held);
       co_return;
     }
-    out.st = node_.store().Stat(id);
-    if (out.st.ok() && out.st->complete()) co_return;
     auto fail = [&](int status, std::string message, std::string extra = {}) {
       out.status = status;
       out.message = std::move(message);
@@ -780,7 +775,7 @@ class Gateway::Impl {
       co_return fail(503, "too many fetches under way (gateway_max_fetches)\n",
                      "Retry-After: 1\r\n");
     }
-    if (!out.st.ok() && !node_.session().ClusterReachable()) {
+    if (!held && !node_.session().ClusterReachable()) {
       co_return fail(404,
                      "no such content here, and the cluster DHT knows no "
                      "node to ask\n");
@@ -810,12 +805,13 @@ class Gateway::Impl {
           found ? "the content did not arrive from the cluster in time\n"
                 : "no provider of this content found\n");
     }
-    out.st = node_.store().Stat(id);
-    if (!out.st.ok()) {
-      co_return fail(
-          500, absl::StrCat(std::string(out.st.status().message()), "\n"));
+    held = node_.store().Brief(id, /*touch=*/false);
+    if (!held) {
+      co_return fail(500, absl::StrCat("content ", id.Hex(),
+                                       " was removed while it arrived\n"));
     }
-    if (out.st->record.is_directory()) out.arriving.reset();
+    out.brief = *std::move(held);
+    if (out.brief.is_directory()) out.arriving.reset();
   }
 
   // Answers with the status Obtain() failed with (closing the connection
@@ -837,10 +833,10 @@ class Gateway::Impl {
                                      chunk::ContentId id, Obtained& ob,
                                      std::string content_type,
                                      std::string extra, Outcome& outcome) {
-    const store::ContentRecord& record = ob.st->record;
+    const store::ContentBrief& brief = ob.brief;
     const std::string etag = absl::StrCat("\"", id.Hex(), "\"");
     Plan plan;
-    if (!PlanResponse(req, etag, record.length, content_type, extra, plan)) {
+    if (!PlanResponse(req, etag, brief.length, content_type, extra, plan)) {
       {
         auto result = co_await SendPlanned(stream, plan, outcome);
         co_return result;
@@ -850,11 +846,13 @@ class Gateway::Impl {
       // Deadlines from where this reader starts.
       (void)node_.session().Fetch(id, {}, plan.range.first, plan.range.length);
     }
-    (void)node_.store().Touch(id);
     PieceSource source;
-    source.label = id.Hex().substr(0, 12);
-    source.piece_length = record.layout().piece_length;
+    source.content = id;
+    source.piece_length = brief.piece_length;
     source.arriving = ob.arriving;
+    source.peek = [this, id](uint32_t i) {
+      return cache_.Get(CacheKey(id, i));
+    };
     source.read = [this, id](uint32_t i) { return ReadPiece(id, i); };
     {
       auto result =
@@ -945,12 +943,19 @@ class Gateway::Impl {
 
   // Where a body's pieces come from.
   struct PieceSource {
-    std::string label;  // for logs
+    // For logs: a torrent's label, or the content (hexed only when logged).
+    std::string label;
+    std::optional<chunk::ContentId> content;
+    std::string Label() const {
+      return content ? content->Hex().substr(0, 12) : label;
+    }
     uint64_t piece_length = 0;
     // Set while the pieces are being fetched: pieces not there yet are
     // waited for.
     std::shared_ptr<node::PieceEvents> arriving;
     std::function<asio::awaitable<absl::StatusOr<Piece>>(uint32_t)> read;
+    // A piece at hand (cached) without a coroutine, or null.
+    std::function<Piece(uint32_t)> peek;
   };
 
   // Sends the planned header and bytes [plan.range) of the resource, which
@@ -980,7 +985,7 @@ class Gateway::Impl {
             co_await WaitFor(*arriving, here, options_.fetch_timeout);
         if (!came || !arriving->Has(i)) {
           spdlog::warn(
-              "gateway: {}: piece {} did not arrive in time{}", src.label, i,
+              "gateway: {}: piece {} did not arrive in time{}", src.Label(), i,
               arriving->failed()
                   ? absl::StrCat(" (", arriving->failure().ToString(), ")")
                   : "");
@@ -995,9 +1000,10 @@ class Gateway::Impl {
           co_return false;  // short of Content-Length: the client can tell
         }
       }
-      auto piece = co_await src.read(i);
+      absl::StatusOr<Piece> piece = src.peek ? src.peek(i) : nullptr;
+      if (*piece == nullptr) piece = co_await src.read(i);
       if (!piece.ok()) {
-        spdlog::warn("gateway: reading {} piece {}: {}", src.label, i,
+        spdlog::warn("gateway: reading {} piece {}: {}", src.Label(), i,
                      piece.status().ToString());
         if (!header_sent) {
           {

@@ -194,6 +194,8 @@ class RocksDbChunkStore final : public ChunkStore {
   absl::StatusOr<std::shared_ptr<const chunk::Directory>> GetDirectory(
       const ContentId& id) override;
   absl::Status Touch(const ContentId& id) override;
+  absl::Status TouchLocked(ContentEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<ContentBrief> Brief(const ContentId& id, bool touch) override;
   absl::StatusOr<ContentState> Stat(const ContentId& id) override;
   std::vector<ContentState> List() override;
   absl::Status SetPinned(const ContentId& id, bool pinned) override;
@@ -1107,14 +1109,37 @@ absl::Status RocksDbChunkStore::Touch(const ContentId& id) {
   auto c = contents_.find(id);
   if (c == contents_.end())
     return absl::NotFoundError(absl::StrCat("no content ", id.Hex()));
+  return TouchLocked(c->second);
+}
+
+absl::Status RocksDbChunkStore::TouchLocked(ContentEntry& e) {
   const absl::Time now = options_.clock();
-  c->second.record.last_access = now;
+  e.record.last_access = now;
   // Reads are frequent (a gateway serves thousands a second): the stored
   // record follows at most once a minute. Eviction order only needs minutes,
   // and after a crash an access is at most a minute older than it was.
-  if (now - c->second.stored_access < absl::Minutes(1)) return absl::OkStatus();
-  c->second.stored_access = now;
-  return WriteRecordLocked(c->second.record);
+  if (now - e.stored_access < absl::Minutes(1)) return absl::OkStatus();
+  e.stored_access = now;
+  return WriteRecordLocked(e.record);
+}
+
+std::optional<ContentBrief> RocksDbChunkStore::Brief(const ContentId& id,
+                                                     bool touch) {
+  absl::MutexLock lock(&mu_);
+  auto c = contents_.find(id);
+  if (c == contents_.end()) return std::nullopt;
+  ContentEntry& e = c->second;
+  ContentBrief b;
+  b.length = e.record.length;
+  b.piece_length = e.record.piece_length;
+  b.directory = e.record.directory;
+  b.complete = !b.directory && e.pieces_local == e.record.layout().num_pieces();
+  if (touch) {
+    if (absl::Status s = TouchLocked(e); !s.ok())
+      spdlog::warn("store: recording an access to {}: {}", id.Hex(),
+                   s.ToString());
+  }
+  return b;
 }
 
 absl::StatusOr<ContentState> RocksDbChunkStore::Stat(const ContentId& id) {

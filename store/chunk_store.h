@@ -101,6 +101,20 @@ struct ContentState {
   }
 };
 
+// What serving a content needs, without copying its piece layer (Stat()
+// copies the whole record).
+struct ContentBrief {
+  uint64_t length = 0;
+  uint32_t piece_length = 0;
+  // Single file: every piece here. Directory: false (Stat() counts its
+  // files; a directory is served file by file).
+  bool complete = false;
+  std::shared_ptr<const chunk::Directory> directory;  // set for a directory
+
+  chunk::ContentLayout layout() const { return {length, piece_length}; }
+  bool is_directory() const { return directory != nullptr; }
+};
+
 struct StoreStats {
   uint64_t capacity_bytes = 0;  // 0: unlimited
   uint64_t used_bytes = 0;      // bytes of distinct chunks held
@@ -216,6 +230,12 @@ class ChunkStore {
 
   // Records an access for LRU eviction. NOT_FOUND for unknown content.
   virtual absl::Status Touch(const chunk::ContentId& id) = 0;
+
+  // The brief of `id`, and with `touch` an access recorded as Touch() does,
+  // under one lock. std::nullopt for unknown content (a miss allocates
+  // nothing: the gateway asks this for every request).
+  virtual std::optional<ContentBrief> Brief(const chunk::ContentId& id,
+                                            bool touch) = 0;
 
   // NOT_FOUND for unknown content.
   virtual absl::StatusOr<ContentState> Stat(const chunk::ContentId& id) = 0;

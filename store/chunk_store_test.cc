@@ -573,5 +573,43 @@ TEST_F(DirectoryStoreTest, EvictionAndPins) {
   EXPECT_TRUE(store_->Stat(*c).ok());
 }
 
+// Brief(): what the gateway asks of every request, with the access recorded
+// as Touch() records it.
+TEST_F(DirectoryStoreTest, Brief) {
+  EXPECT_FALSE(store_->Brief(ContentId(), /*touch=*/true).has_value());
+
+  const std::string bytes = RandomBytes(70'000, 40);
+  auto id = Add(bytes);
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto st = store_->Stat(*id);
+  ASSERT_TRUE(st.ok());
+  auto brief = store_->Brief(*id, /*touch=*/false);
+  ASSERT_TRUE(brief.has_value());
+  EXPECT_TRUE(brief->complete);
+  EXPECT_FALSE(brief->is_directory());
+  EXPECT_EQ(brief->length, bytes.size());
+  EXPECT_EQ(brief->piece_length, st->record.piece_length);
+
+  const absl::Time added = st->record.last_access;
+  now_ += absl::Minutes(5);
+  ASSERT_TRUE(store_->Brief(*id, /*touch=*/false).has_value());
+  EXPECT_EQ(store_->Stat(*id)->record.last_access, added);
+  ASSERT_TRUE(store_->Brief(*id, /*touch=*/true).has_value());
+  EXPECT_EQ(store_->Stat(*id)->record.last_access, now_);
+  Reopen();  // the access was stored (more than a minute after the add)
+  EXPECT_EQ(store_->Stat(*id)->record.last_access, now_);
+
+  // A directory: its dict, never "complete" (its files are served one by
+  // one), even when every file is here.
+  auto dir = Dir({AddMember("a.txt", RandomBytes(10, 41))});
+  ASSERT_TRUE(store_->PutDirectory(dir, "site").ok());
+  auto db = store_->Brief(dir->id(), /*touch=*/true);
+  ASSERT_TRUE(db.has_value());
+  EXPECT_TRUE(db->is_directory());
+  EXPECT_FALSE(db->complete);
+  EXPECT_EQ(db->directory->id(), dir->id());
+  EXPECT_EQ(db->length, 10u);
+}
+
 }  // namespace
 }  // namespace shoal::store
