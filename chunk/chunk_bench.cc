@@ -3,9 +3,11 @@
 
 #include "benchmark/benchmark.h"
 #include "chunk/content_id.h"
-#include "chunk/sha.h"
+#include "codec/sha.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256;
 namespace {
 
 void BM_Sha256(benchmark::State& state) {

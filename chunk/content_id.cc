@@ -6,10 +6,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/hex.h"
-#include "chunk/bencode.h"
 #include "chunk/merkle.h"
+#include "codec/bencode.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256;
+using codec::Sha256Digest;
+namespace bencode = codec::bencode;
 
 std::string ContentId::Hex() const {
   return HexEncode(std::span<const uint8_t>(bytes));

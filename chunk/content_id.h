@@ -33,9 +33,11 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "chunk/sha.h"
+#include "codec/sha.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256Digest;
 
 inline constexpr uint32_t kMinCanonicalPieceLength = 64 * 1024;
 inline constexpr uint32_t kMaxCanonicalPieceLength = 4 * 1024 * 1024;

@@ -6,6 +6,8 @@
 #include "gtest/gtest.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256Digest;
 namespace {
 
 std::vector<uint8_t> Pattern(size_t n) {

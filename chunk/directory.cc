@@ -5,11 +5,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/hex.h"
-#include "chunk/bdecode.h"
-#include "chunk/bencode.h"
 #include "chunk/merkle.h"
+#include "codec/bdecode.h"
+#include "codec/bencode.h"
 
 namespace shoal::chunk {
+
+using codec::Bdecode;
+using codec::BdecodeOptions;
+using codec::BEntry;
+using codec::BNode;
+using codec::Sha256;
+using codec::Sha256Digest;
+namespace bencode = codec::bencode;
 namespace {
 
 std::vector<std::string_view> Split(std::string_view s) {

@@ -40,9 +40,11 @@
 
 #include "absl/status/statusor.h"
 #include "chunk/content_id.h"
-#include "chunk/sha.h"
+#include "codec/sha.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256Digest;
 
 // Most files a directory may hold, and the largest directory info dict. The
 // dict is what a fetcher downloads first (ut_metadata), so both are bounded;

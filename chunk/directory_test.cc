@@ -8,6 +8,9 @@
 #include "gtest/gtest.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256;
+using codec::Sha256Digest;
 namespace {
 
 Sha256Digest Root(uint8_t fill) {

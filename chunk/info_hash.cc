@@ -7,6 +7,9 @@
 #include "base/hex.h"
 
 namespace shoal::chunk {
+
+using codec::Sha1;
+using codec::Sha256;
 namespace {
 
 template <size_t N>

@@ -14,9 +14,12 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "chunk/sha.h"
+#include "codec/sha.h"
 
 namespace shoal::chunk {
+
+using codec::Sha1Digest;
+using codec::Sha256Digest;
 
 // A v1 info-hash (20 bytes). A value type.
 struct InfoHashV1 {

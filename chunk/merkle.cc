@@ -6,6 +6,9 @@
 #include <vector>
 
 namespace shoal::chunk {
+
+using codec::Sha256;
+using codec::Sha256Digest;
 namespace {
 
 Sha256Digest HashPair(Sha256& hasher, const Sha256Digest& a,

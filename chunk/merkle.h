@@ -15,9 +15,11 @@
 #include <cstdint>
 #include <span>
 
-#include "chunk/sha.h"
+#include "codec/sha.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256Digest;
 
 inline constexpr uint32_t kBlockSize = 16 * 1024;
 

@@ -6,6 +6,9 @@
 #include "chunk/merkle.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256;
+using codec::Sha256Digest;
 namespace {
 
 constexpr uint32_t kMaxHashesPerRequest = 8192;

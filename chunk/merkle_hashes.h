@@ -18,9 +18,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "chunk/sha.h"
+#include "codec/sha.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256Digest;
 
 // The fields of a hash request (BEP 52), as numbers.
 struct HashRange {

@@ -7,6 +7,10 @@
 #include "gtest/gtest.h"
 
 namespace shoal::chunk {
+
+using codec::AsBytes;
+using codec::Sha256;
+using codec::Sha256Digest;
 namespace {
 
 struct File {

@@ -6,6 +6,9 @@
 #include "gtest/gtest.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256;
+using codec::Sha256Digest;
 namespace {
 
 std::string Hex(const Sha256Digest& d) {

@@ -7,11 +7,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "chunk/bdecode.h"
 #include "chunk/merkle.h"
 #include "chunk/torrent_path.h"
+#include "codec/bdecode.h"
 
 namespace shoal::chunk {
+
+using codec::Bdecode;
+using codec::BdecodeOptions;
+using codec::BDocument;
+using codec::BEntry;
+using codec::BNode;
+using codec::Sha256Digest;
 namespace {
 
 // Files larger than this are refused (1 PiB): it keeps every offset sum far

@@ -31,9 +31,11 @@
 
 #include "absl/status/statusor.h"
 #include "chunk/info_hash.h"
-#include "chunk/sha.h"
+#include "codec/sha.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256Digest;
 
 // Limits for untrusted metainfo. A value type; the defaults accept every
 // torrent libtorrent 2.0.8 accepts with its default limits.

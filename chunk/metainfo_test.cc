@@ -2,12 +2,16 @@
 
 #include <string>
 
-#include "chunk/bencode.h"
 #include "chunk/merkle.h"
+#include "codec/bencode.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256;
+using codec::Sha256Digest;
+namespace bencode = codec::bencode;
 namespace {
 
 using bencode::Dict;

@@ -9,6 +9,12 @@
 #include "chunk/merkle.h"
 
 namespace shoal::chunk {
+
+using codec::AsBytes;
+using codec::Sha1;
+using codec::Sha1Digest;
+using codec::Sha256;
+using codec::Sha256Digest;
 namespace {
 
 bool AllZero(std::string_view s) {

@@ -43,9 +43,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "chunk/metainfo.h"
-#include "chunk/sha.h"
+#include "codec/sha.h"
 
 namespace shoal::chunk {
+
+using codec::Sha256Digest;
 
 // A run of one file's bytes inside a piece. A value type.
 struct FileSlice {

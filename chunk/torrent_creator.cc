@@ -13,10 +13,15 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "base/thread_pool.h"
-#include "chunk/bencode.h"
 #include "chunk/merkle.h"
+#include "codec/bencode.h"
 
 namespace shoal::chunk {
+
+using codec::Sha1;
+using codec::Sha1Digest;
+using codec::Sha256Digest;
+namespace bencode = codec::bencode;
 namespace {
 
 struct SourceFile {

@@ -9,6 +9,10 @@
 #include "gtest/gtest.h"
 
 namespace shoal::chunk {
+
+using codec::AsBytes;
+using codec::Sha1;
+using codec::Sha256Digest;
 namespace {
 
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
-#include "chunk/bdecode.h"
+#include "codec/bdecode.h"
 
 namespace shoal::dht {
 namespace {
@@ -61,18 +61,18 @@ std::string SealKrpc(KrpcMessage m, const ClusterKey& key,
 
 absl::Status VerifyKrpc(std::string_view datagram, const ClusterKey& key,
                         int64_t now_unix_seconds) {
-  chunk::BdecodeOptions limits;
+  codec::BdecodeOptions limits;
   limits.max_depth = 4;
   limits.max_tokens = 512;
   limits.max_string_length = 2048;
-  auto doc = chunk::Bdecode(datagram, limits);
+  auto doc = codec::Bdecode(datagram, limits);
   if (!doc.ok() || !doc->root().is_dict())
     return Unauthenticated("not a dictionary");
-  const chunk::BNode root = doc->root();
+  const codec::BNode root = doc->root();
   const std::optional<std::string_view> mac = root.FindString("cm");
   if (!mac || mac->size() != crypto_auth_BYTES)
     return Unauthenticated("no cluster MAC");
-  const chunk::BNode ct = root.Find("ct");
+  const codec::BNode ct = root.Find("ct");
   if (!ct || !ct.is_int()) return Unauthenticated("no timestamp");
   if (std::llabs(ct.int_value() - now_unix_seconds) > kClusterMaxSkewSeconds)
     return Unauthenticated("timestamp outside the window");

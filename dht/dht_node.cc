@@ -4,7 +4,7 @@
 #include <ctime>
 
 #include "absl/status/status.h"
-#include "chunk/sha.h"
+#include "codec/sha.h"
 #include "dht/cluster_auth.h"
 
 namespace shoal::dht {
@@ -299,7 +299,7 @@ std::string DhtNode::MakeToken(std::string_view address,
   std::string input(8, '\0');
   for (int i = 0; i < 8; ++i) input[i] = static_cast<char>(secret >> (8 * i));
   input += address;
-  chunk::Sha1Digest d = chunk::Sha1::Hash(input);
+  codec::Sha1Digest d = codec::Sha1::Hash(input);
   return std::string(reinterpret_cast<const char*>(d.data()), 8);
 }
 

@@ -3,12 +3,12 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "chunk/bdecode.h"
-#include "chunk/bencode.h"
+#include "codec/bdecode.h"
+#include "codec/bencode.h"
 
 namespace shoal::dht {
 
-namespace bencode = chunk::bencode;
+namespace bencode = codec::bencode;
 
 KrpcMessage KrpcMessage::Query(KrpcMethod method, std::string transaction_id,
                                const NodeId& id) {
@@ -165,7 +165,7 @@ absl::Status Invalid(std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("krpc: ", std::string(what)));
 }
 
-absl::StatusOr<NodeId> RequireId(const chunk::BNode& dict,
+absl::StatusOr<NodeId> RequireId(const codec::BNode& dict,
                                  std::string_view key) {
   std::optional<std::string_view> s = dict.FindString(key);
   if (!s) return Invalid(absl::StrCat("missing ", std::string(key)));
@@ -177,13 +177,13 @@ absl::StatusOr<NodeId> RequireId(const chunk::BNode& dict,
 }  // namespace
 
 absl::StatusOr<KrpcMessage> DecodeKrpc(std::string_view datagram) {
-  chunk::BdecodeOptions limits;
+  codec::BdecodeOptions limits;
   limits.max_depth = 4;
   limits.max_tokens = 512;
   limits.max_string_length = 2048;
-  SHOAL_ASSIGN_OR_RETURN(chunk::BDocument doc,
-                         chunk::Bdecode(datagram, limits));
-  chunk::BNode root = doc.root();
+  SHOAL_ASSIGN_OR_RETURN(codec::BDocument doc,
+                         codec::Bdecode(datagram, limits));
+  codec::BNode root = doc.root();
   if (!root.is_dict()) return Invalid("message is not a dictionary");
 
   KrpcMessage m;
@@ -208,11 +208,11 @@ absl::StatusOr<KrpcMessage> DecodeKrpc(std::string_view datagram) {
     std::optional<std::string_view> q = root.FindString("q");
     if (!q) return Invalid("missing q");
     m.method_name = std::string(*q);
-    chunk::BNode a = root.FindDict("a");
+    codec::BNode a = root.FindDict("a");
     if (!a) return Invalid("missing a");
     SHOAL_ASSIGN_OR_RETURN(m.id, RequireId(a, "id"));
-    if (chunk::BNode want = a.FindList("want")) {
-      for (chunk::BNode w : want.children()) {
+    if (codec::BNode want = a.FindList("want")) {
+      for (codec::BNode w : want.children()) {
         if (w.string_value() == "n4") m.want_v4 = true;
         if (w.string_value() == "n6") m.want_v6 = true;
       }
@@ -253,7 +253,7 @@ absl::StatusOr<KrpcMessage> DecodeKrpc(std::string_view datagram) {
   }
   if (*y == "r") {
     m.type = KrpcType::kResponse;
-    chunk::BNode r = root.FindDict("r");
+    codec::BNode r = root.FindDict("r");
     if (!r) return Invalid("missing r");
     SHOAL_ASSIGN_OR_RETURN(m.id, RequireId(r, "id"));
     if (std::optional<std::string_view> nodes = r.FindString("nodes")) {
@@ -270,8 +270,8 @@ absl::StatusOr<KrpcMessage> DecodeKrpc(std::string_view datagram) {
       m.done = r.FindInt("dn").value_or(0);
       m.total = r.FindInt("tt").value_or(0);
     }
-    if (chunk::BNode values = r.FindList("values")) {
-      for (chunk::BNode v : values.children()) {
+    if (codec::BNode values = r.FindList("values")) {
+      for (codec::BNode v : values.children()) {
         std::optional<Endpoint> e;
         if (v.is_string()) e = Endpoint::FromCompact(v.string_value());
         if (!e) return Invalid("bad peer in values");
@@ -282,9 +282,9 @@ absl::StatusOr<KrpcMessage> DecodeKrpc(std::string_view datagram) {
   }
   if (*y == "e") {
     m.type = KrpcType::kError;
-    chunk::BNode e = root.FindList("e");
+    codec::BNode e = root.FindList("e");
     if (!e) return Invalid("missing e");
-    std::vector<chunk::BNode> items = e.list_items();
+    std::vector<codec::BNode> items = e.list_items();
     if (items.size() < 2 || !items[0].is_int() || !items[1].is_string()) {
       return Invalid("e is not [code, message]");
     }

@@ -4,8 +4,8 @@
 
 #include "absl/status/status.h"
 #include "base/status_macros.h"
-#include "chunk/bdecode.h"
-#include "chunk/bencode.h"
+#include "codec/bdecode.h"
+#include "codec/bencode.h"
 
 namespace shoal::dht {
 
@@ -235,20 +235,20 @@ std::string RoutingTable::Save() const {
     for (const RoutingEntry& e : b.nodes) nodes.push_back(e.info);
     for (const RoutingEntry& e : b.replacements) nodes.push_back(e.info);
   }
-  chunk::bencode::Dict d;
+  codec::bencode::Dict d;
   d["id"] = std::string(own_id_.bytes());
   d["nodes"] = EncodeCompactNodes(nodes, false);
   d["nodes6"] = EncodeCompactNodes(nodes, true);
-  return chunk::bencode::Encode(chunk::bencode::Value(std::move(d)));
+  return codec::bencode::Encode(codec::bencode::Value(std::move(d)));
 }
 
 absl::StatusOr<std::vector<NodeInfo>> RoutingTable::ParseSaved(
     std::string_view bytes) {
-  chunk::BdecodeOptions limits;
+  codec::BdecodeOptions limits;
   limits.max_depth = 2;
   limits.max_tokens = 16;
   limits.max_string_length = 1 << 20;
-  SHOAL_ASSIGN_OR_RETURN(chunk::BDocument doc, chunk::Bdecode(bytes, limits));
+  SHOAL_ASSIGN_OR_RETURN(codec::BDocument doc, codec::Bdecode(bytes, limits));
   std::optional<std::string_view> v4 = doc.root().FindString("nodes");
   std::optional<std::string_view> v6 = doc.root().FindString("nodes6");
   if (!v4 || !v6) {

@@ -20,7 +20,7 @@ namespace shoal::node {
 namespace {
 
 using chunk::ContentLayout;
-using chunk::Sha256Digest;
+using codec::Sha256Digest;
 
 // Pieces in flight per add or read: enough to keep every pool thread busy while
 // the caller stores or sends, and small enough that memory stays bounded (at
@@ -98,7 +98,7 @@ absl::StatusOr<Sha256Digest> HashAndStore(store::ChunkStore& store,
                                           const ContentLayout& layout,
                                           uint32_t index,
                                           std::string_view data) {
-  auto bytes = chunk::AsBytes(data);
+  auto bytes = codec::AsBytes(data);
   int levels = layout.piece_tree_levels(index);
   Sha256Digest hash = chunk::HashPiece(bytes, levels);
   SHOAL_RETURN_IF_ERROR(

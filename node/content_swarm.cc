@@ -28,7 +28,7 @@ class ChunkStorePieces final : public store::PieceStorage {
     if (piece >= layout_.num_pieces())
       return absl::OutOfRangeError("piece index past the content");
     data = data.substr(0, layout_.piece_size(piece));
-    return store_.PutContentPiece(id_, piece, chunk::AsBytes(data));
+    return store_.PutContentPiece(id_, piece, codec::AsBytes(data));
   }
   absl::StatusOr<std::string> ReadBlock(uint32_t piece, uint32_t offset,
                                         uint32_t length) override {

@@ -13,8 +13,8 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
-#include "chunk/bdecode.h"
-#include "chunk/bencode.h"
+#include "codec/bdecode.h"
+#include "codec/bencode.h"
 #include "node/stats.h"
 #include "spdlog/spdlog.h"
 
@@ -55,7 +55,7 @@ struct SavedState {
 };
 
 std::string EncodeState(const dht::DhtNode& node) {
-  namespace b = chunk::bencode;
+  namespace b = codec::bencode;
   b::Dict d;
   d["v"] = kStateVersion;
   d["id"] = std::string(node.id().bytes());
@@ -66,13 +66,13 @@ std::string EncodeState(const dht::DhtNode& node) {
 
 absl::StatusOr<SavedState> DecodeState(
     std::string_view bytes, const std::optional<std::string>& cluster_name) {
-  chunk::BdecodeOptions limits;
+  codec::BdecodeOptions limits;
   limits.max_depth = 2;
   limits.max_tokens = 16;
   limits.max_string_length = 4 << 20;
-  absl::StatusOr<chunk::BDocument> doc = chunk::Bdecode(bytes, limits);
+  absl::StatusOr<codec::BDocument> doc = codec::Bdecode(bytes, limits);
   if (!doc.ok()) return doc.status();
-  chunk::BNode root = doc->root();
+  codec::BNode root = doc->root();
   if (root.FindInt("v") != kStateVersion) {
     return absl::InvalidArgumentError("unknown version");
   }
@@ -315,16 +315,16 @@ void DhtService::OnDatagram(const asio::ip::udp::endpoint& sender,
   }
   const std::string_view bytes(datagram_.data(), size);
   // Only y, t and cn are needed to route; the instance decodes it in full.
-  chunk::BdecodeOptions limits;
+  codec::BdecodeOptions limits;
   limits.max_depth = 4;
   limits.max_tokens = 512;
   limits.max_string_length = 2048;
-  absl::StatusOr<chunk::BDocument> doc = chunk::Bdecode(bytes, limits);
+  absl::StatusOr<codec::BDocument> doc = codec::Bdecode(bytes, limits);
   if (!doc.ok() || !doc->root().is_dict()) {
     ++stats_.undecodable;
     return;
   }
-  const chunk::BNode root = doc->root();
+  const codec::BNode root = doc->root();
   const std::optional<std::string_view> y = root.FindString("y");
   const std::optional<std::string_view> t = root.FindString("t");
   if (!y || !t) {

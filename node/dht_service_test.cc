@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "chunk/bencode.h"
+#include "codec/bencode.h"
 #include "dht/krpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

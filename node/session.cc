@@ -13,9 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
-#include "chunk/bdecode.h"
-#include "chunk/bencode.h"
 #include "chunk/magnet.h"
+#include "codec/bdecode.h"
+#include "codec/bencode.h"
 #include "node/listen.h"
 #include "spdlog/spdlog.h"
 #include "wire/handshake.h"
@@ -805,14 +805,14 @@ constexpr char kTorrentIndexKey[] = "torrents";
 constexpr char kRateLimitsKey[] = "rate limits";
 
 std::string EncodeLimits(uint64_t down, uint64_t up) {
-  chunk::bencode::Dict d;
+  codec::bencode::Dict d;
   d["down"] = static_cast<int64_t>(down);
   d["up"] = static_cast<int64_t>(up);
-  return chunk::bencode::Encode(chunk::bencode::Value(d));
+  return codec::bencode::Encode(codec::bencode::Value(d));
 }
 
 std::pair<uint64_t, uint64_t> DecodeLimits(std::string_view bytes) {
-  auto doc = chunk::Bdecode(bytes);
+  auto doc = codec::Bdecode(bytes);
   if (!doc.ok()) return {0, 0};
   return {static_cast<uint64_t>(
               std::max<int64_t>(0, doc->root().FindInt("down").value_or(0))),
@@ -918,7 +918,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
         absl::StrCat("torrent ", id, " is already added"));
   }
   if (persist) {
-    chunk::bencode::Dict d;
+    codec::bencode::Dict d;
     if (!params.torrent_bytes.empty()) {
       d["torrent"] = params.torrent_bytes;
     } else {
@@ -932,7 +932,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
     d["paused"] = int64_t{params.paused};
     d["sequential"] = int64_t{params.sequential};
     SHOAL_RETURN_IF_ERROR(store_.PutState(
-        TorrentKey(id), chunk::bencode::Encode(chunk::bencode::Value(d))));
+        TorrentKey(id), codec::bencode::Encode(codec::bencode::Value(d))));
   }
   SwarmOptions so;
   so.max_peers = options_.max_peers_per_torrent;
@@ -961,10 +961,10 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
 }
 
 void Session::SaveTorrentIndex() {
-  chunk::bencode::List ids;
+  codec::bencode::List ids;
   for (const auto& [id, t] : torrents_) ids.emplace_back(id);
   if (absl::Status s = store_.PutState(
-          kTorrentIndexKey, chunk::bencode::Encode(chunk::bencode::Value(ids)));
+          kTorrentIndexKey, codec::bencode::Encode(codec::bencode::Value(ids)));
       !s.ok()) {
     spdlog::warn("saving the torrent list: {}", s.ToString());
   }
@@ -978,14 +978,14 @@ void Session::LoadTorrents() {
   }
   auto index = store_.GetState(kTorrentIndexKey);
   if (!index.ok() || index->empty()) return;
-  auto doc = chunk::Bdecode(*index);
+  auto doc = codec::Bdecode(*index);
   if (!doc.ok() || !doc->root().is_list()) return;
-  for (const chunk::BNode& item : doc->root().list_items()) {
+  for (const codec::BNode& item : doc->root().list_items()) {
     if (!item.is_string()) continue;
     const std::string id(item.string_value());
     auto value = store_.GetState(TorrentKey(id));
     if (!value.ok() || value->empty()) continue;
-    auto d = chunk::Bdecode(*value);
+    auto d = codec::Bdecode(*value);
     if (!d.ok()) continue;
     AddTorrentParams p;
     if (auto t = d->root().FindString("torrent"))

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "chunk/merkle.h"
-#include "chunk/sha.h"
+#include "codec/sha.h"
 #include "spdlog/spdlog.h"
 #include "wire/allowed_fast.h"
 #include "wire/pex.h"
@@ -15,7 +15,7 @@
 namespace shoal::node {
 namespace {
 
-using chunk::Sha256Digest;
+using codec::Sha256Digest;
 
 constexpr uint8_t kOurMetadataId = 1;
 constexpr uint8_t kOurPexId = 2;
@@ -1633,7 +1633,7 @@ void Swarm::OnHashRequest(Peer& p, const wire::HashRequest& m) {
                                 uint64_t{piece} * m_->piece_length;
       const uint64_t len =
           std::min<uint64_t>(chunk::kBlockSize, file_end - off);
-      out[k] = chunk::Sha256::Hash(
+      out[k] = codec::Sha256::Hash(
           std::string_view(piece_data)
               .substr(off, std::min<uint64_t>(len, piece_data.size() - off)));
     }

@@ -269,7 +269,7 @@ class Swarm : public PeerConnection::Handler {
   struct LayerFetch {
     size_t file = 0;
     uint32_t pieces = 0;
-    std::vector<chunk::Sha256Digest> layer;
+    std::vector<codec::Sha256Digest> layer;
     std::vector<bool> known;
     uint32_t missing = 0;
   };
@@ -294,7 +294,7 @@ class Swarm : public PeerConnection::Handler {
   void MaybeRequestHashes(Peer& p);
   void OnHashes(Peer& p, const wire::Hashes& m);
   void OnLayersComplete();
-  const chunk::PieceLayerTree* TreeFor(const chunk::Sha256Digest& root,
+  const chunk::PieceLayerTree* TreeFor(const codec::Sha256Digest& root,
                                        size_t* file);
 
   // Serving.

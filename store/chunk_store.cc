@@ -26,7 +26,7 @@ namespace shoal::store {
 namespace {
 
 using chunk::ContentId;
-using chunk::Sha256Digest;
+using codec::Sha256Digest;
 
 constexpr char kChunksCf[] = "chunks";
 constexpr char kContentsCf[] = "contents";
@@ -1052,7 +1052,7 @@ absl::StatusOr<std::string> RocksDbChunkStore::ReadPiece(const ContentId& id,
   }
   value.pop_back();  // the tree height, stored last so that dropping it is free
   if (!verified) {
-    if (chunk::HashPiece(chunk::AsBytes(value), levels) != hash) {
+    if (chunk::HashPiece(codec::AsBytes(value), levels) != hash) {
       return HandleBadChunk(id, index, hash, "chunk fails its hash");
     }
     absl::MutexLock lock(&mu_);

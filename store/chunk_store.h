@@ -67,10 +67,10 @@ struct ContentRecord {
   chunk::ContentId id;
   uint64_t length = 0;
   uint32_t piece_length = 0;
-  chunk::Sha256Digest pieces_root{};
+  codec::Sha256Digest pieces_root{};
   // One hash per piece (a single entry, the pieces root, for content of one
   // piece).
-  std::vector<chunk::Sha256Digest> piece_layer;
+  std::vector<codec::Sha256Digest> piece_layer;
   // A name to show (the file name it was added from); not part of the ID.
   std::string name;
   absl::Time added = absl::UnixEpoch();
@@ -157,7 +157,7 @@ class ChunkStore {
   // 2^tree_levels leaves, is `hash` (the caller has verified this). Atomic.
   // Storing a piece twice is a no-op. NOT_FOUND for an unknown upload.
   virtual absl::Status PutUploadPiece(const UploadId& upload, uint32_t index,
-                                      const chunk::Sha256Digest& hash,
+                                      const codec::Sha256Digest& hash,
                                       int tree_levels,
                                       std::span<const uint8_t> data) = 0;
 
@@ -279,7 +279,7 @@ class ChunkStore {
 
   // Test hook: overwrites the stored bytes of a chunk without updating anything
   // else, to simulate disk corruption.
-  virtual absl::Status CorruptChunkForTesting(const chunk::Sha256Digest& hash,
+  virtual absl::Status CorruptChunkForTesting(const codec::Sha256Digest& hash,
                                               std::string_view bytes) = 0;
 };
 

@@ -12,7 +12,7 @@ namespace {
 
 using chunk::ContentId;
 using chunk::ContentLayout;
-using chunk::Sha256Digest;
+using codec::Sha256Digest;
 using ::testing::SizeIs;
 
 std::string RandomBytes(size_t n, uint32_t seed) {

@@ -5,9 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "chunk/bdecode.h"
-#include "chunk/bencode.h"
 #include "chunk/piece_verifier.h"
+#include "codec/bdecode.h"
+#include "codec/bencode.h"
 
 namespace shoal::store {
 namespace {
@@ -20,7 +20,7 @@ absl::Status Invalid(std::string_view what) {
       absl::StrCat("resume data: ", std::string(what)));
 }
 
-absl::StatusOr<int64_t> NonNegativeInt(chunk::BNode dict,
+absl::StatusOr<int64_t> NonNegativeInt(codec::BNode dict,
                                        std::string_view key) {
   std::optional<int64_t> v = dict.FindInt(key);
   if (!v || *v < 0) {
@@ -33,7 +33,7 @@ absl::StatusOr<int64_t> NonNegativeInt(chunk::BNode dict,
 }  // namespace
 
 std::string EncodeResumeData(const ResumeData& data) {
-  namespace b = chunk::bencode;
+  namespace b = codec::bencode;
   b::Dict d;
   d["v"] = kVersion;
   d["pieces"] = static_cast<int64_t>(data.have.size());
@@ -63,11 +63,11 @@ absl::StatusOr<ResumeData> DecodeResumeData(std::string_view bytes,
     return Invalid(absl::StrCat(bytes.size(), " bytes exceed the limit of ",
                                 limits.max_size));
   }
-  chunk::BdecodeOptions o;
+  codec::BdecodeOptions o;
   o.max_depth = 3;  // dict > files list > one file's list
   o.max_tokens = static_cast<int64_t>(limits.max_files) * 4 + 64;
-  SHOAL_ASSIGN_OR_RETURN(chunk::BDocument doc, chunk::Bdecode(bytes, o));
-  chunk::BNode root = doc.root();
+  SHOAL_ASSIGN_OR_RETURN(codec::BDocument doc, codec::Bdecode(bytes, o));
+  codec::BNode root = doc.root();
   if (!root.is_dict()) return Invalid("not a dictionary");
   if (root.FindInt("v") != kVersion) return Invalid("unknown version");
 
@@ -89,13 +89,13 @@ absl::StatusOr<ResumeData> DecodeResumeData(std::string_view bytes,
   }
   r.file_priorities.assign(prio->begin(), prio->end());
 
-  chunk::BNode files = root.FindList("files");
+  codec::BNode files = root.FindList("files");
   if (!files) return Invalid("'files' is missing");
-  for (chunk::BNode f : files.children()) {
+  for (codec::BNode f : files.children()) {
     if (r.file_states.size() >= limits.max_files) {
       return Invalid("too many files");
     }
-    std::vector<chunk::BNode> v = f.list_items();
+    std::vector<codec::BNode> v = f.list_items();
     if (v.size() != 3 || !v[0].is_int() || !v[1].is_int() || !v[2].is_int() ||
         v[1].int_value() < 0) {
       return Invalid("a file state is not [exists, size, mtime]");

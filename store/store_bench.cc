@@ -46,7 +46,7 @@ void BM_PutPieces(benchmark::State& state) {
     for (int i = 0; i < n; ++i) {
       ++counter;
       std::memcpy(f.data.data(), &counter, sizeof(counter));  // distinct chunks
-      chunk::Sha256Digest h{};
+      codec::Sha256Digest h{};
       std::memcpy(h.data(), &counter, sizeof(counter));
       auto s = f.store->PutUploadPiece(*up, i, h, 6, f.data);
       if (!s.ok()) state.SkipWithError("put failed");

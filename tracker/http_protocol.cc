@@ -5,13 +5,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "chunk/bdecode.h"
+#include "codec/bdecode.h"
 #include "tracker/tracker_url.h"
 
 namespace shoal::tracker {
 namespace {
 
-using chunk::BNode;
+using codec::BNode;
 
 // The longest interval we take from a tracker; larger values are clamped
 // (they only risk overflow later, never correctness).
@@ -22,14 +22,14 @@ absl::Status Malformed(std::string_view what) {
       absl::StrCat("tracker response: ", std::string(what)));
 }
 
-absl::StatusOr<chunk::BDocument> Decode(std::string_view body,
+absl::StatusOr<codec::BDocument> Decode(std::string_view body,
                                         const TrackerLimits& limits) {
   if (body.size() > limits.max_response_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("tracker response: ", body.size(), " bytes exceeds the ",
                      limits.max_response_bytes, "-byte limit"));
   }
-  chunk::BdecodeOptions options;
+  codec::BdecodeOptions options;
   options.max_depth = 16;
   // A dict peer is ~5 tokens; leave room for unknown keys.
   options.max_tokens = static_cast<int64_t>(
@@ -38,7 +38,7 @@ absl::StatusOr<chunk::BDocument> Decode(std::string_view body,
   options.max_string_length = limits.max_response_bytes;
   // Some trackers append a newline after the dictionary.
   options.allow_trailing_bytes = true;
-  absl::StatusOr<chunk::BDocument> doc = chunk::Bdecode(body, options);
+  absl::StatusOr<codec::BDocument> doc = codec::Bdecode(body, options);
   if (!doc.ok()) {
     return Malformed(std::string(doc.status().message()));
   }
@@ -140,7 +140,7 @@ absl::StatusOr<std::string> BuildScrapeUrl(
 
 absl::StatusOr<AnnounceResponse> ParseAnnounceResponse(
     std::string_view body, const TrackerLimits& limits) {
-  SHOAL_ASSIGN_OR_RETURN(chunk::BDocument doc, Decode(body, limits));
+  SHOAL_ASSIGN_OR_RETURN(codec::BDocument doc, Decode(body, limits));
   BNode root = doc.root();
   SHOAL_RETURN_IF_ERROR(CheckFailure(root));
   AnnounceResponse out;
@@ -193,14 +193,14 @@ absl::StatusOr<AnnounceResponse> ParseAnnounceResponse(
 
 absl::StatusOr<std::vector<ScrapeEntry>> ParseScrapeResponse(
     std::string_view body, const TrackerLimits& limits) {
-  SHOAL_ASSIGN_OR_RETURN(chunk::BDocument doc, Decode(body, limits));
+  SHOAL_ASSIGN_OR_RETURN(codec::BDocument doc, Decode(body, limits));
   BNode root = doc.root();
   SHOAL_RETURN_IF_ERROR(CheckFailure(root));
   BNode files = root.Find("files");
   if (!files) return Malformed("no \"files\" dictionary");
   if (!files.is_dict()) return Malformed("\"files\" is not a dictionary");
   std::vector<ScrapeEntry> out;
-  for (const chunk::BEntry& e : files.dict_items()) {
+  for (const codec::BEntry& e : files.dict_items()) {
     if (out.size() >= limits.max_scrape_entries) {
       return absl::ResourceExhaustedError(
           absl::StrCat("tracker response: more than ",

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "chunk/sha.h"
+#include "codec/sha.h"
 
 namespace shoal::wire {
 
@@ -17,7 +17,7 @@ std::vector<uint32_t> AllowedFastSet(const std::array<uint8_t, 4>& ipv4,
                    static_cast<char>(ipv4[2]), '\0'};
   x.append(reinterpret_cast<const char*>(info_hash.data()), info_hash.size());
   while (out.size() < k) {
-    const chunk::Sha1Digest d = chunk::Sha1::Hash(chunk::AsBytes(x));
+    const codec::Sha1Digest d = codec::Sha1::Hash(codec::AsBytes(x));
     x.assign(reinterpret_cast<const char*>(d.data()), d.size());
     for (int i = 0; i < 5 && out.size() < k; ++i) {
       const uint32_t y = (uint32_t{d[4 * i]} << 24) |

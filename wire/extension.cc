@@ -1,17 +1,17 @@
 #include "wire/extension.h"
 
 #include "absl/strings/str_cat.h"
-#include "chunk/bdecode.h"
-#include "chunk/bencode.h"
+#include "codec/bdecode.h"
+#include "codec/bencode.h"
 
 namespace shoal::wire {
 namespace {
 
-namespace bencode = chunk::bencode;
+namespace bencode = codec::bencode;
 
 // Extension messages are small: keep the decoder's limits tight.
-chunk::BdecodeOptions SmallMessageLimits(bool trailing) {
-  chunk::BdecodeOptions o;
+codec::BdecodeOptions SmallMessageLimits(bool trailing) {
+  codec::BdecodeOptions o;
   o.max_depth = 8;
   o.max_tokens = 4096;
   o.max_string_length = 64 * 1024;
@@ -37,21 +37,21 @@ std::string EncodeExtensionHandshake(const ExtensionHandshake& h) {
 
 absl::StatusOr<ExtensionHandshake> ParseExtensionHandshake(
     std::string_view payload) {
-  auto doc = chunk::Bdecode(payload, SmallMessageLimits(false));
+  auto doc = codec::Bdecode(payload, SmallMessageLimits(false));
   if (!doc.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bad extension handshake: ", std::string(doc.status().message())));
   }
-  chunk::BNode root = doc->root();
+  codec::BNode root = doc->root();
   if (!root.is_dict())
     return absl::InvalidArgumentError(
         "extension handshake is not a dictionary");
   ExtensionHandshake h;
-  if (chunk::BNode m = root.Find("m")) {
+  if (codec::BNode m = root.Find("m")) {
     if (!m.is_dict())
       return absl::InvalidArgumentError(
           "extension handshake's m is not a dictionary");
-    for (const chunk::BEntry& e : m.dict_items()) {
+    for (const codec::BEntry& e : m.dict_items()) {
       if (!e.value.is_int() || e.value.int_value() < 0 ||
           e.value.int_value() > 255)
         continue;
@@ -84,12 +84,12 @@ std::string EncodeMetadataMessage(const MetadataMessage& m) {
 }
 
 absl::StatusOr<MetadataMessage> ParseMetadataMessage(std::string_view payload) {
-  auto doc = chunk::Bdecode(payload, SmallMessageLimits(true));
+  auto doc = codec::Bdecode(payload, SmallMessageLimits(true));
   if (!doc.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bad ut_metadata message: ", std::string(doc.status().message())));
   }
-  chunk::BNode root = doc->root();
+  codec::BNode root = doc->root();
   auto type = root.FindInt("msg_type");
   auto piece = root.FindInt("piece");
   if (!root.is_dict() || !type || !piece) {

@@ -21,7 +21,7 @@
 #include <variant>
 
 #include "absl/status/statusor.h"
-#include "chunk/sha.h"
+#include "codec/sha.h"
 
 namespace shoal::wire {
 
@@ -99,7 +99,7 @@ struct Extended {
 };
 // The common fields of BEP 52's hash request, hashes and hash reject.
 struct HashSpec {
-  chunk::Sha256Digest pieces_root{};
+  codec::Sha256Digest pieces_root{};
   uint32_t base_layer = 0;
   uint32_t index = 0;
   uint32_t length = 0;

@@ -6,13 +6,13 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "chunk/bdecode.h"
-#include "chunk/bencode.h"
+#include "codec/bdecode.h"
+#include "codec/bencode.h"
 
 namespace shoal::wire {
 namespace {
 
-namespace bencode = chunk::bencode;
+namespace bencode = codec::bencode;
 
 // The address bytes (4 or 16, network order) of a numeric IP, or nullopt.
 std::optional<std::string> IpBytes(std::string_view ip) {
@@ -58,9 +58,9 @@ CompactLists ToCompact(const std::vector<PexPeer>& peers) {
 }
 
 // The string under `key`: empty if absent, INVALID_ARGUMENT if another type.
-absl::StatusOr<std::string_view> OptionalString(const chunk::BNode& dict,
+absl::StatusOr<std::string_view> OptionalString(const codec::BNode& dict,
                                                 std::string_view key) {
-  chunk::BNode n = dict.Find(key);
+  codec::BNode n = dict.Find(key);
   if (!n) return std::string_view();
   if (!n.is_string()) {
     return absl::InvalidArgumentError(
@@ -114,19 +114,19 @@ std::string EncodePex(const PexMessage& m) {
 
 absl::StatusOr<PexMessage> ParsePex(std::string_view payload,
                                     size_t max_peers) {
-  chunk::BdecodeOptions limits;
+  codec::BdecodeOptions limits;
   limits.max_depth = 8;
   limits.max_tokens = 4096;
   // Room for max_peers IPv6 entries in one string, and never less than other
   // extension messages get (bounded so the product cannot overflow).
   limits.max_string_length = std::max<uint64_t>(
       64 * 1024, uint64_t{std::min<size_t>(max_peers, size_t{1} << 24)} * 18);
-  auto doc = chunk::Bdecode(payload, limits);
+  auto doc = codec::Bdecode(payload, limits);
   if (!doc.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bad ut_pex message: ", std::string(doc.status().message())));
   }
-  chunk::BNode root = doc->root();
+  codec::BNode root = doc->root();
   if (!root.is_dict())
     return absl::InvalidArgumentError("ut_pex message is not a dictionary");
 

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "chunk/bdecode.h"
+#include "codec/bdecode.h"
 
 namespace {
 
@@ -19,13 +19,13 @@ void Check(bool ok) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  shoal::chunk::BdecodeOptions options;
+  shoal::codec::BdecodeOptions options;
   options.max_depth = 50;
   options.max_tokens = 100000;
   options.allow_trailing_bytes = size > 0 && (data[0] & 1);
-  auto doc = shoal::chunk::Bdecode(in, options);
+  auto doc = shoal::codec::Bdecode(in, options);
   if (!doc.ok()) return 0;
-  using shoal::chunk::BNode;
+  using shoal::codec::BNode;
   BNode root = doc->root();
   Check(root.raw().size() == doc->consumed());
   Check(root.raw().data() == in.data());

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "chunk/bdecode.h"
 #include "chunk/metainfo.h"
+#include "codec/bdecode.h"
 
 namespace {
 
@@ -39,10 +39,10 @@ void BM_ParseMetainfo(benchmark::State& state, std::string bytes) {
 }
 
 void BM_Bdecode(benchmark::State& state, std::string bytes) {
-  shoal::chunk::BdecodeOptions o;
+  shoal::codec::BdecodeOptions o;
   o.allow_trailing_bytes = true;
   for (auto _ : state) {
-    auto doc = shoal::chunk::Bdecode(bytes, o);
+    auto doc = shoal::codec::Bdecode(bytes, o);
     benchmark::DoNotOptimize(doc.ok());
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(bytes.size()));

@@ -1,11 +1,11 @@
-#include "chunk/bdecode.h"
+#include "codec/bdecode.h"
 
 #include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 
-namespace shoal::chunk {
+namespace shoal::codec {
 namespace {
 
 absl::Status DecodeError(std::string_view what, size_t offset) {
@@ -351,4 +351,4 @@ absl::StatusOr<BDocument> Bdecode(std::string_view buffer,
   return doc;
 }
 
-}  // namespace shoal::chunk
+}  // namespace shoal::codec

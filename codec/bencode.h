@@ -8,8 +8,8 @@
 //   info["name"] = "abc";
 //   info["piece length"] = int64_t{65536};
 //   std::string bytes = bencode::Encode(bencode::Value(std::move(info)));
-#ifndef SHOAL_CHUNK_BENCODE_H_
-#define SHOAL_CHUNK_BENCODE_H_
+#ifndef SHOAL_CODEC_BENCODE_H_
+#define SHOAL_CODEC_BENCODE_H_
 
 #include <cstdint>
 #include <map>
@@ -18,7 +18,7 @@
 #include <variant>
 #include <vector>
 
-namespace shoal::chunk::bencode {
+namespace shoal::codec::bencode {
 
 class Value;
 using List = std::vector<Value>;
@@ -61,6 +61,6 @@ std::string Encode(const Value& value);
 // Appends the bencoding of `value` to `out`.
 void EncodeTo(const Value& value, std::string& out);
 
-}  // namespace shoal::chunk::bencode
+}  // namespace shoal::codec::bencode
 
-#endif  // SHOAL_CHUNK_BENCODE_H_
+#endif  // SHOAL_CODEC_BENCODE_H_

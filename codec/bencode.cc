@@ -1,8 +1,8 @@
-#include "chunk/bencode.h"
+#include "codec/bencode.h"
 
 #include "absl/strings/str_cat.h"
 
-namespace shoal::chunk::bencode {
+namespace shoal::codec::bencode {
 
 void EncodeTo(const Value& value, std::string& out) {
   if (value.is_int()) {
@@ -32,4 +32,4 @@ std::string Encode(const Value& value) {
   return out;
 }
 
-}  // namespace shoal::chunk::bencode
+}  // namespace shoal::codec::bencode

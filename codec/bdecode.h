@@ -17,8 +17,8 @@
 // canonical bytes (BitTorrent v2 info dicts) can refuse them with
 // BDocument::FirstNonCanonicalIn(). With repeated keys, Find() returns the
 // first.
-#ifndef SHOAL_CHUNK_BDECODE_H_
-#define SHOAL_CHUNK_BDECODE_H_
+#ifndef SHOAL_CODEC_BDECODE_H_
+#define SHOAL_CODEC_BDECODE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -29,7 +29,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace shoal::chunk {
+namespace shoal::codec {
 
 // Limits for Bdecode(). A value type; the defaults suit .torrent files.
 struct BdecodeOptions {
@@ -181,6 +181,6 @@ class BDocument {
 absl::StatusOr<BDocument> Bdecode(std::string_view buffer,
                                   const BdecodeOptions& options = {});
 
-}  // namespace shoal::chunk
+}  // namespace shoal::codec
 
-#endif  // SHOAL_CHUNK_BDECODE_H_
+#endif  // SHOAL_CODEC_BDECODE_H_

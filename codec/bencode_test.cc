@@ -1,8 +1,8 @@
-#include "chunk/bencode.h"
+#include "codec/bencode.h"
 
 #include "gtest/gtest.h"
 
-namespace shoal::chunk::bencode {
+namespace shoal::codec::bencode {
 namespace {
 
 // Every kind of value encodes as BEP 3 says, negative integers and empty
@@ -27,4 +27,4 @@ TEST(BencodeTest, DictKeysSortedAsBytes) {
 }
 
 }  // namespace
-}  // namespace shoal::chunk::bencode
+}  // namespace shoal::codec::bencode

@@ -1,10 +1,10 @@
-#include "chunk/sha.h"
+#include "codec/sha.h"
 
 #include <openssl/evp.h>
 
 #include <cstdlib>
 
-namespace shoal::chunk {
+namespace shoal::codec {
 namespace {
 
 // OpenSSL only fails here on allocation failure, which we treat like operator
@@ -73,4 +73,4 @@ Sha1Digest Sha1::Hash(std::span<const uint8_t> data) {
   return hasher.Final();
 }
 
-}  // namespace shoal::chunk
+}  // namespace shoal::codec

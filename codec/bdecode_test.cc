@@ -1,11 +1,11 @@
-#include "chunk/bdecode.h"
+#include "codec/bdecode.h"
 
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace shoal::chunk {
+namespace shoal::codec {
 namespace {
 
 using ::testing::HasSubstr;
@@ -174,4 +174,4 @@ TEST(BdecodeTest, DictItems) {
 }
 
 }  // namespace
-}  // namespace shoal::chunk
+}  // namespace shoal::codec

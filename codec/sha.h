@@ -6,8 +6,8 @@
 //   Sha256Digest d = h.Final();
 //
 // or, for one buffer, Sha256::Hash(data).
-#ifndef SHOAL_CHUNK_SHA_H_
-#define SHOAL_CHUNK_SHA_H_
+#ifndef SHOAL_CODEC_SHA_H_
+#define SHOAL_CODEC_SHA_H_
 
 #include <array>
 #include <cstdint>
@@ -16,7 +16,7 @@
 
 struct evp_md_ctx_st;
 
-namespace shoal::chunk {
+namespace shoal::codec {
 
 using Sha256Digest = std::array<uint8_t, 32>;
 using Sha1Digest = std::array<uint8_t, 20>;
@@ -68,6 +68,6 @@ class Sha1 {
   evp_md_ctx_st* ctx_;
 };
 
-}  // namespace shoal::chunk
+}  // namespace shoal::codec
 
-#endif  // SHOAL_CHUNK_SHA_H_
+#endif  // SHOAL_CODEC_SHA_H_
