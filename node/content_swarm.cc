@@ -110,12 +110,10 @@ class DirectoryPieces final : public store::PieceStorage {
 
 }  // namespace
 
-ContentSwarm::ContentSwarm(asio::io_context& io, store::ChunkStore& store,
-                           ThreadPool& pool, const chunk::ContentId& id,
-                           SwarmOptions options, std::string client_name,
-                           uint16_t listen_port)
-    : Swarm(io, pool, HashesOf(id), options, std::move(client_name),
-            listen_port),
+ContentSwarm::ContentSwarm(SwarmEnv& env, store::ChunkStore& store,
+                           const chunk::ContentId& id, SwarmOptions options,
+                           std::string client_name, uint16_t listen_port)
+    : Swarm(env, HashesOf(id), options, std::move(client_name), listen_port),
       store_(store),
       id_(id),
       events_(std::make_shared<PieceEvents>()) {}
@@ -277,12 +275,14 @@ void ContentSwarm::Prepare() {
 
 void ContentSwarm::PostSync() {
   unsynced_ = false;
-  pool().Post([&store = store_, id = id_] {
-    if (absl::Status s = store.Sync(); !s.ok()) {
-      spdlog::warn("swarm {}: flushing fetched pieces: {}",
-                   id.Hex().substr(0, 12), s.ToString());
-    }
-  });
+  env().Offload(
+      [&store = store_, id = id_] {
+        if (absl::Status s = store.Sync(); !s.ok()) {
+          spdlog::warn("swarm {}: flushing fetched pieces: {}",
+                       id.Hex().substr(0, 12), s.ToString());
+        }
+      },
+      [] {});
 }
 
 void ContentSwarm::OnComplete() {

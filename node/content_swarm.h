@@ -31,7 +31,8 @@ namespace shoal::node {
 
 class ContentSwarm final : public Swarm {
  public:
-  ContentSwarm(asio::io_context& io, store::ChunkStore& store, ThreadPool& pool,
+  // Sans-I/O like Swarm: everything outside comes through `env`.
+  ContentSwarm(SwarmEnv& env, store::ChunkStore& store,
                const chunk::ContentId& id, SwarmOptions options,
                std::string client_name, uint16_t listen_port);
 

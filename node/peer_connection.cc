@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "node/asio_swarm_env.h"
 
 namespace shoal::node {
 namespace {
@@ -20,7 +21,7 @@ PeerConnection::PeerConnection(tcp::socket socket, uint64_t key,
       read_timer_(socket_.get_executor()),
       write_timer_(socket_.get_executor()) {
   boost::system::error_code ec;
-  remote_ = socket_.remote_endpoint(ec);
+  remote_ = ToPeerEndpoint(socket_.remote_endpoint(ec));
   socket_.set_option(tcp::no_delay(true), ec);
 }
 

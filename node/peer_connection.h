@@ -1,4 +1,5 @@
 // One TCP connection to a peer, after the handshake: frames in, frames out.
+// The swarm's PeerLink over TCP.
 //
 // Runs on the network thread. Reading: bytes are parsed into wire messages and
 // handed to the handler; reading pauses while more than a limit of outgoing
@@ -14,28 +15,18 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "base/peer_endpoint.h"
 #include "node/asio.h"
 #include "node/rate_limit.h"
+#include "node/swarm_env.h"
 #include "wire/message.h"
 
 namespace shoal::node {
 
-class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
+class PeerConnection final
+    : public PeerLink,
+      public std::enable_shared_from_this<PeerConnection> {
  public:
-  // Receives what happens on a connection. Called on the network thread.
-  class Handler {
-   public:
-    virtual ~Handler() = default;
-    // A message arrived. The message views the connection's buffer: use it
-    // before returning.
-    virtual void OnMessage(PeerConnection& conn,
-                           const wire::Message& message) = 0;
-    // The connection closed (by either side); `why` says why. No call follows.
-    virtual void OnClose(PeerConnection& conn, const absl::Status& why) = 0;
-    // The write queue drained below the low-water mark.
-    virtual void OnWritable(PeerConnection&) {}
-  };
-
   // `key` identifies the connection to its swarm. `pending` holds bytes already
   // read after the handshake.
   PeerConnection(tcp::socket socket, uint64_t key, std::string pending);
@@ -44,33 +35,30 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   PeerConnection& operator=(const PeerConnection&) = delete;
 
   // Starts reading. REQUIRES: called once, on the network thread.
-  void Start(Handler* handler);
+  void Start(Handler* handler) override;
 
   // Queues bytes (one or more encoded messages) to send.
-  void Send(std::string bytes);
-  void Send(const wire::Message& message);
+  void Send(std::string bytes) override;
+  void Send(const wire::Message& message) override;
 
   // Limits reads by `down` and writes by `up` (each bucket must allow a byte
   // before it moves). Call before Start().
   void SetRateLimits(std::vector<std::shared_ptr<RateLimit>> down,
-                     std::vector<std::shared_ptr<RateLimit>> up) {
+                     std::vector<std::shared_ptr<RateLimit>> up) override {
     down_ = std::move(down);
     up_ = std::move(up);
   }
 
   // Closes the connection; the handler's OnClose follows (once).
-  void Close(const absl::Status& why);
+  void Close(const absl::Status& why) override;
 
-  uint64_t key() const { return key_; }
-  const tcp::endpoint& remote() const { return remote_; }
-  size_t queued_bytes() const { return queued_bytes_; }
+  uint64_t key() const override { return key_; }
+  const PeerEndpoint& remote() const override { return remote_; }
+  size_t queued_bytes() const override { return queued_bytes_; }
   bool closed() const { return closed_; }
-  uint64_t bytes_received() const { return bytes_received_; }
-  uint64_t bytes_sent() const { return bytes_sent_; }
+  uint64_t bytes_received() const override { return bytes_received_; }
+  uint64_t bytes_sent() const override { return bytes_sent_; }
 
-  // Outgoing bytes above which reading pauses.
-  static constexpr size_t kHighWater = 4 << 20;
-  static constexpr size_t kLowWater = 1 << 20;
 
  private:
   void ReadMore();
@@ -83,7 +71,7 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
 
   tcp::socket socket_;
   const uint64_t key_;
-  tcp::endpoint remote_;
+  PeerEndpoint remote_;
   Handler* handler_ = nullptr;
   std::string in_;       // received, not yet parsed
   size_t in_start_ = 0;  // parsed prefix of in_

@@ -17,6 +17,7 @@
 #include "codec/bdecode.h"
 #include "codec/bencode.h"
 #include "node/listen.h"
+#include "node/peer_connection.h"
 #include "spdlog/spdlog.h"
 #include "wire/handshake.h"
 
@@ -173,14 +174,14 @@ void Session::Register(Swarm* swarm) {
   for (const std::string& key : swarm->HandshakeKeys()) by_key_[key] = swarm;
   swarm->set_global_limits(global_down_, global_up_);
   swarm->set_connector(
-      [this, key = swarm->HandshakeKeys().front()](const tcp::endpoint& ep) {
+      [this, key = swarm->HandshakeKeys().front()](const PeerEndpoint& ep) {
         if (static_cast<int>(TotalPeers()) + connecting_ >=
             options_.max_connections) {
           auto it = by_key_.find(key);
           if (it != by_key_.end()) it->second->OnConnectFailed(ep);
           return;
         }
-        asio::co_spawn(io_, Outgoing(key, ep), asio::detached);
+        asio::co_spawn(io_, Outgoing(key, ToTcpEndpoint(ep)), asio::detached);
       });
 }
 
@@ -217,7 +218,7 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   // its memtables are memory too: a smaller write-back bound keeps the
   // fetching node's peak memory down.
   so.max_write_back_bytes = 8 << 20;
-  auto swarm = std::make_unique<ContentSwarm>(io_, store_, pool_, id, so,
+  auto swarm = std::make_unique<ContentSwarm>(swarm_env_, store_, id, so,
                                               options_.client_name, port_);
   ContentSwarm* raw = swarm.get();
   contents_[key] = std::move(swarm);
@@ -244,17 +245,15 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
       if (it == contents_.end()) return;
       // The nodes that served the dict hold the directory: its files are
       // asked of them first, without waiting for a DHT lookup.
-      std::vector<tcp::endpoint>& known = directory_peers_[it->second->id()];
+      std::vector<PeerEndpoint>& known = directory_peers_[it->second->id()];
       for (const PeerInfo& p : it->second->directory_peers()) {
         if (p.incoming) continue;  // only dialled peers give a listen port
         auto hp = HostPort::Parse(p.address);
-        boost::system::error_code ec;
         if (!hp.ok()) continue;
-        auto addr = asio::ip::make_address(hp->host, ec);
-        if (ec) continue;
-        tcp::endpoint e(addr, hp->port);
-        if (std::find(known.begin(), known.end(), e) == known.end())
-          known.push_back(e);
+        auto e = PeerEndpoint::FromIpString(hp->host, hp->port);
+        if (!e) continue;
+        if (std::find(known.begin(), known.end(), *e) == known.end())
+          known.push_back(*e);
       }
       if (known.size() > 16) known.erase(known.begin(), known.end() - 16);
       Unregister(it->second.get());
@@ -297,7 +296,7 @@ asio::awaitable<void> Session::Incoming(tcp::socket socket) {
   const Key key(reinterpret_cast<const char*>(theirs->info_hash.data()), 20);
   Swarm* swarm = SwarmForInfoHash(key);
   if (swarm == nullptr || swarm->shut()) co_return;  // not ours: close
-  if (swarm->IsBanned(socket.remote_endpoint(ec).address())) co_return;
+  if (swarm->IsBanned(ToPeerEndpoint(socket.remote_endpoint(ec)))) co_return;
   // Answer with the hash they used (a hybrid has two).
   std::string ours = wire::EncodeHandshake(
       OurHandshake(theirs->info_hash, swarm->hashes().v2.has_value()));
@@ -325,7 +324,7 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
   boost::system::error_code ec;
   auto fail = [&] {
     auto it = by_key_.find(key);
-    if (it != by_key_.end()) it->second->OnConnectFailed(to);
+    if (it != by_key_.end()) it->second->OnConnectFailed(ToPeerEndpoint(to));
   };
   co_await socket.async_connect(to,
                                 asio::redirect_error(asio::use_awaitable, ec));
@@ -376,7 +375,7 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
     const chunk::ContentId& id, const std::vector<HostPort>& peers,
     uint64_t offset, uint64_t length,
     std::optional<chunk::ContentId> directory) {
-  std::vector<tcp::endpoint> endpoints;
+  std::vector<PeerEndpoint> endpoints;
   for (const HostPort& hp : peers) {
     boost::system::error_code ec;
     asio::ip::address addr = asio::ip::make_address(hp.host, ec);
@@ -384,7 +383,7 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
       return absl::InvalidArgumentError(absl::StrCat(
           "peer address must be an IP address, got '", hp.host, "'"));
     }
-    endpoints.emplace_back(addr, hp.port);
+    endpoints.push_back(ToPeerEndpoint(tcp::endpoint(addr, hp.port)));
   }
   return RunOn(io_, [&]() -> std::shared_ptr<PieceEvents> {
     ContentSwarm* swarm = SwarmFor(id);
@@ -435,7 +434,7 @@ void Session::LookupProviders(const chunk::ContentId& id, absl::Time until,
                      });
                      if (asked || !peers.empty())
                        it->second->events()->NoteLookup(!peers.empty());
-                     it->second->ConnectTo(peers);
+                     it->second->ConnectTo(ToPeerEndpoints(peers));
                    });
   }
   // The first few lookups come faster: nodes that start fetching at the same
@@ -470,7 +469,7 @@ void Session::DhtLookups(TorrentSwarm& t) {
     dht_->GetPeers(DhtService::Network::kPublic, k,
                    [this, id = t.id()](std::vector<tcp::endpoint> peers) {
                      TorrentSwarm* t = FindTorrent(id);
-                     if (t != nullptr) t->ConnectTo(peers);
+                     if (t != nullptr) t->ConnectTo(ToPeerEndpoints(peers));
                    });
   }
 }
@@ -883,7 +882,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
       return absl::InvalidArgumentError(
           absl::StrCat("peer address must be an IP address, got '", host, "'"));
     }
-    config.peers.emplace_back(addr, port);
+    config.peers.push_back(ToPeerEndpoint(tcp::endpoint(addr, port)));
     return absl::OkStatus();
   };
   if (!params.torrent_bytes.empty()) {
@@ -944,9 +943,9 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
       reinterpret_cast<const char*>(peer_id_.data()), peer_id_.size()));
   ao.listen_port = port_;
   ao.random_seed = (uint64_t{peer_id_[8]} << 8 | peer_id_[9]) ^ next_key_;
-  auto t = std::make_unique<TorrentSwarm>(io_, store_, pool_, hashes, metainfo,
-                                          config, so, ao, options_.client_name,
-                                          port_, events_);
+  auto t = std::make_unique<TorrentSwarm>(swarm_env_, io_, store_, pool_,
+                                          hashes, metainfo, config, so, ao,
+                                          options_.client_name, port_, events_);
   TorrentSwarm* raw = t.get();
   torrents_[id] = std::move(t);
   Register(raw);

@@ -23,6 +23,7 @@
 #include "base/thread_pool.h"
 #include "chunk/content_id.h"
 #include "node/asio.h"
+#include "node/asio_swarm_env.h"
 #include "node/content_io.h"
 #include "node/content_swarm.h"
 #include "node/dht_service.h"
@@ -241,6 +242,8 @@ class Session {
   std::array<uint8_t, 20> peer_id_{};
   EventBus events_;
   asio::io_context io_;
+  // What the swarms run on (declared before them: it outlives them).
+  AsioSwarmEnv swarm_env_{io_, pool_};
   tcp::acceptor acceptor_;
   asio::ip::udp::socket udp_;
   std::array<char, 1500> datagram_{};
@@ -261,7 +264,7 @@ class Session {
   // Files being fetched for a directory: file ID -> directory ID.
   absl::flat_hash_map<chunk::ContentId, chunk::ContentId> directory_of_;
   // Nodes known to hold a directory (they served its dict), by its ID.
-  absl::flat_hash_map<chunk::ContentId, std::vector<tcp::endpoint>>
+  absl::flat_hash_map<chunk::ContentId, std::vector<PeerEndpoint>>
       directory_peers_;
   // Directories being fetched whole for a preheat.
   struct Preload {

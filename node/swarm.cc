@@ -31,13 +31,6 @@ constexpr uint64_t kIdleTicks = 120;
 // piece before the next peer is asked.
 constexpr uint64_t kBlameAnswerTicks = 5;
 
-std::string EndpointText(const tcp::endpoint& e) {
-  boost::system::error_code ec;
-  const auto a = e.address();
-  return a.is_v6() ? absl::StrCat("[", a.to_string(ec), "]:", e.port())
-                   : absl::StrCat(a.to_string(ec), ":", e.port());
-}
-
 std::vector<Sha256Digest> Digests(std::string_view bytes) {
   std::vector<Sha256Digest> out(bytes.size() / 32);
   for (size_t i = 0; i < out.size(); ++i)
@@ -48,7 +41,7 @@ std::vector<Sha256Digest> Digests(std::string_view bytes) {
 }  // namespace
 
 struct Swarm::Peer {
-  std::shared_ptr<PeerConnection> conn;
+  std::shared_ptr<PeerLink> conn;
   wire::Handshake handshake;
   bool incoming = false;
   bool fast = false;
@@ -116,30 +109,26 @@ struct Swarm::Peer {
   }
 };
 
-Swarm::Swarm(asio::io_context& io, ThreadPool& pool, chunk::InfoHashes hashes,
-             SwarmOptions options, std::string client_name,
-             uint16_t listen_port)
-    : io_(io),
-      pool_(pool),
+Swarm::Swarm(SwarmEnv& env, chunk::InfoHashes hashes, SwarmOptions options,
+             std::string client_name, uint16_t listen_port)
+    : env_(env),
       hashes_(std::move(hashes)),
       options_(options),
       client_name_(std::move(client_name)),
       listen_port_(listen_port),
       alive_(std::make_shared<bool>(true)),
-      tick_timer_(std::make_unique<asio::steady_timer>(io)),
-      random_([rng = std::make_shared<std::mt19937_64>(
-                   std::random_device{}())]() { return (*rng)(); }),
+      random_([&env] { return env.Random(); }),
       choker_(chunk::ChokerOptions{.slots = options.trusted_peers
                                                 ? -1
                                                 : options.upload_slots},
               random_),
       strategy_(options.strategy) {
-  Tick();
+  ticker_ = env_.EverySecond([this] { Tick(); });
 }
 
 Swarm::~Swarm() {
   *alive_ = false;
-  tick_timer_->cancel();
+  ticker_.reset();
   Shutdown();
 }
 
@@ -181,7 +170,7 @@ std::vector<PeerInfo> Swarm::Peers() const {
   for (const auto& [k, p] : peers_) {
     if (p->gone) continue;
     PeerInfo i;
-    i.address = EndpointText(p->conn->remote());
+    i.address = p->conn->remote().ToString();
     i.client = p->ext.client;
     i.incoming = p->incoming;
     i.progress = p->progress(n);
@@ -236,36 +225,36 @@ std::vector<Swarm::Peer*> Swarm::LivePeers() {
 
 void Swarm::Shutdown() {
   shut_ = true;
-  std::vector<std::shared_ptr<PeerConnection>> conns;
+  std::vector<std::shared_ptr<PeerLink>> conns;
   for (auto& [key, p] : peers_)
     if (!p->gone) conns.push_back(p->conn);
   for (auto& c : conns) c->Close(absl::CancelledError("swarm shut down"));
   connecting_.clear();
 }
 
-Swarm::Peer* Swarm::Find(PeerConnection& conn) {
+Swarm::Peer* Swarm::Find(PeerLink& conn) {
   auto it = peers_.find(conn.key());
   return it == peers_.end() || it->second->gone ? nullptr : it->second.get();
 }
 
-void Swarm::ConnectTo(const std::vector<tcp::endpoint>& peers) {
+void Swarm::ConnectTo(const std::vector<PeerEndpoint>& peers) {
   if (shut_ || !connector_) return;
-  for (const tcp::endpoint& ep : peers) {
+  for (const PeerEndpoint& ep : peers) {
     if (static_cast<int>(num_peers() + connecting_.size()) >=
         options_.max_peers)
       break;
-    if (ep.port() == 0 || IsBanned(ep.address())) continue;
-    std::string key = EndpointText(ep);
+    if (ep.port == 0 || IsBanned(ep)) continue;
+    std::string key = ep.ToString();
     if (!connecting_.insert(key).second) continue;
     connector_(ep);
   }
 }
 
-void Swarm::OnConnectFailed(const tcp::endpoint& peer) {
-  connecting_.erase(EndpointText(peer));
+void Swarm::OnConnectFailed(const PeerEndpoint& peer) {
+  connecting_.erase(peer.ToString());
 }
 
-void Swarm::AddPeer(std::shared_ptr<PeerConnection> conn,
+void Swarm::AddPeer(std::shared_ptr<PeerLink> conn,
                     const wire::Handshake& theirs, bool incoming) {
   if (shut_) {
     conn->Close(absl::CancelledError("swarm not running"));
@@ -289,11 +278,11 @@ void Swarm::AddPeer(std::shared_ptr<PeerConnection> conn,
   p->fast = theirs.fast();
   p->depth = options_.min_requests;
   p->depth_cap = options_.max_requests;
-  if (!incoming) p->listen_key = EndpointText(conn->remote());
+  if (!incoming) p->listen_key = conn->remote().ToString();
   Peer& peer = *p;
   peers_[conn->key()] = std::move(p);
   spdlog::debug("swarm {}: peer {} connected", hashes_.BestHex().substr(0, 12),
-                EndpointText(conn->remote()));
+                conn->remote().ToString());
   std::vector<std::shared_ptr<RateLimit>> down{down_limit_};
   std::vector<std::shared_ptr<RateLimit>> up{up_limit_};
   if (global_down_) down.push_back(global_down_);
@@ -313,14 +302,7 @@ void Swarm::SendHello(Peer& peer) {
     ext.listen_port = listen_port_;
     ext.reqq = options_.max_requests * 4;
     if (m_) ext.metadata_size = static_cast<int64_t>(m_->info_bytes.size());
-    auto addr = peer.conn->remote().address();
-    if (addr.is_v4()) {
-      auto b = addr.to_v4().to_bytes();
-      ext.yourip.assign(reinterpret_cast<const char*>(b.data()), b.size());
-    } else {
-      auto b = addr.to_v6().to_bytes();
-      ext.yourip.assign(reinterpret_cast<const char*>(b.data()), b.size());
-    }
+    ext.yourip = std::string(peer.conn->remote().AddressBytes());
     wire::AppendMessage(wire::Extended{0, wire::EncodeExtensionHandshake(ext)},
                         hello);
   }
@@ -339,21 +321,21 @@ void Swarm::SendHello(Peer& peer) {
     wire::AppendMessage(wire::Bitfield{picker_->have().bytes()}, hello);
   }
   if (peer.fast && m_ && !options_.trusted_peers) {
-    peer.allowed_out = AllowedFastSet(peer.conn->remote().address());
+    peer.allowed_out = AllowedFastSet(peer.conn->remote());
     for (uint32_t i : peer.allowed_out)
       wire::AppendMessage(wire::AllowedFast{i}, hello);
   }
   peer.conn->Send(std::move(hello));
 }
 
-void Swarm::OnClose(PeerConnection& conn, const absl::Status& why) {
+void Swarm::OnClose(PeerLink& conn, const absl::Status& why) {
   auto it = peers_.find(conn.key());
   if (it == peers_.end() || it->second->gone) return;
   Peer& p = *it->second;
   p.gone = true;
   if (!p.listen_key.empty()) connecting_.erase(p.listen_key);
   spdlog::debug("swarm {}: peer {} gone: {}", hashes_.BestHex().substr(0, 12),
-                EndpointText(conn.remote()), why.ToString());
+                conn.remote().ToString(), why.ToString());
   if (picker_) {
     if (p.registered) {
       if (p.has_all) {
@@ -376,30 +358,26 @@ void Swarm::OnClose(PeerConnection& conn, const absl::Status& why) {
     }
   }
   if (!unsettled.empty()) {
-    asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_),
-                     unsettled = std::move(unsettled)]() mutable {
+    auto later = std::make_shared<std::vector<Blame>>(std::move(unsettled));
+    env_.Defer([this, alive = std::weak_ptr<bool>(alive_), later] {
       if (alive.expired()) return;
-      for (Blame& b : unsettled) AskNextForBlame(std::move(b));
+      for (Blame& b : *later) AskNextForBlame(std::move(b));
     });
   }
   // Erase later: the caller may still be inside this peer's code.
-  asio::post(io_,
-             [this, alive = std::weak_ptr<bool>(alive_), key = conn.key()] {
-               if (alive.expired()) return;
-               peers_.erase(key);
-               if (num_peers() == 0 && !complete() && !shut_) OnNoPeers();
-               // Other peers may take over the requests it held.
-               RequestMoreAll();
-             });
+  env_.Defer([this, alive = std::weak_ptr<bool>(alive_), key = conn.key()] {
+    if (alive.expired()) return;
+    peers_.erase(key);
+    if (num_peers() == 0 && !complete() && !shut_) OnNoPeers();
+    // Other peers may take over the requests it held.
+    RequestMoreAll();
+  });
 }
 
-void Swarm::Drop(PeerConnection& conn, const absl::Status& why) {
-  conn.Close(why);
-}
+void Swarm::Drop(PeerLink& conn, const absl::Status& why) { conn.Close(why); }
 
 void Swarm::Ban(Peer& p, const std::string& why) {
-  boost::system::error_code ec;
-  std::string addr = p.conn->remote().address().to_string(ec);
+  std::string addr = p.conn->remote().IpString();
   spdlog::warn("swarm {}: banning {}: {}", hashes_.BestHex().substr(0, 12),
                addr, why);
   banned_.insert(addr);
@@ -408,7 +386,7 @@ void Swarm::Ban(Peer& p, const std::string& why) {
   p.conn->Close(absl::PermissionDeniedError(absl::StrCat("banned: ", why)));
 }
 
-void Swarm::OnWritable(PeerConnection& conn) {
+void Swarm::OnWritable(PeerLink& conn) {
   if (Peer* p = Find(conn)) ServeQueued(*p);
 }
 
@@ -416,10 +394,7 @@ void Swarm::OnWritable(PeerConnection& conn) {
 // ---------------------------------------------------------------------------
 
 void Swarm::Tick() {
-  tick_timer_->expires_after(std::chrono::seconds(1));
-  tick_timer_->async_wait([this, alive = std::weak_ptr<bool>(alive_)](
-                              boost::system::error_code ec) {
-    if (ec || alive.expired()) return;
+  {
     ++ticks_;
     // Rates: an exponential average over about five seconds.
     constexpr double kAlpha = 0.2;
@@ -463,7 +438,7 @@ void Swarm::Tick() {
           p->snubbed = true;
           spdlog::debug("swarm {}: peer {} snubbed us",
                         hashes_.BestHex().substr(0, 12),
-                        EndpointText(p->conn->remote()));
+                        p->conn->remote().ToString());
           if (picker_) picker_->PeerGone(p->conn->key());
           p->outstanding = 0;
           p->sent.clear();
@@ -514,8 +489,7 @@ void Swarm::Tick() {
     ExpireBlame();
     AdvanceDeadlines();  // the peers may have changed
     OnTick();
-    if (!alive.expired()) Tick();
-  });
+  }
 }
 
 void Swarm::Rechoke() {
@@ -566,7 +540,7 @@ void Swarm::Choke(Peer& p) {
 // --- Messages
 // -------------------------------------------------------------------------
 
-void Swarm::OnMessage(PeerConnection& conn, const wire::Message& message) {
+void Swarm::OnMessage(PeerLink& conn, const wire::Message& message) {
   Peer* pp = Find(conn);
   if (pp == nullptr) return;
   Peer& p = *pp;
@@ -683,8 +657,9 @@ void Swarm::OnExtended(Peer& p, const wire::Extended& m) {
     p.ext = *std::move(ext);
     p.got_ext = true;
     if (p.incoming && p.ext.listen_port && *p.ext.listen_port != 0) {
-      p.listen_key = EndpointText(
-          tcp::endpoint(p.conn->remote().address(), *p.ext.listen_port));
+      PeerEndpoint listen = p.conn->remote();
+      listen.port = *p.ext.listen_port;
+      p.listen_key = listen.ToString();
       connecting_.insert(p.listen_key);
     }
     MaybeRequestMetadata(p);
@@ -694,11 +669,11 @@ void Swarm::OnExtended(Peer& p, const wire::Extended& m) {
   if (m.id == kOurPexId) OnPex(p, m.payload);
 }
 
-std::vector<uint32_t> Swarm::AllowedFastSet(
-    const asio::ip::address& addr) const {
-  if (!addr.is_v4() || !m_) return {};
-  return wire::AllowedFastSet(addr.to_v4().to_bytes(), handshake_hash(),
-                              m_->num_pieces, /*k=*/10);
+std::vector<uint32_t> Swarm::AllowedFastSet(const PeerEndpoint& addr) const {
+  if (addr.family != AddressFamily::kV4 || !m_) return {};
+  std::array<uint8_t, 4> v4;
+  std::copy(addr.address.begin(), addr.address.begin() + 4, v4.begin());
+  return wire::AllowedFastSet(v4, handshake_hash(), m_->num_pieces, /*k=*/10);
 }
 
 bool Swarm::private_torrent() const { return m_ && m_->is_private; }
@@ -710,11 +685,10 @@ void Swarm::OnPex(Peer& p, std::string_view payload) {
   p.last_pex_in = ticks_ == 0 ? 1 : ticks_;
   auto m = wire::ParsePex(payload);
   if (!m.ok()) return Drop(*p.conn, m.status());
-  std::vector<tcp::endpoint> peers;
+  std::vector<PeerEndpoint> peers;
   for (const wire::PexPeer& e : m->added) {
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(e.ip, ec);
-    if (!ec && e.port != 0) peers.emplace_back(addr, e.port);
+    auto ep = PeerEndpoint::FromIpString(e.ip, e.port);
+    if (ep && e.port != 0) peers.push_back(*ep);
   }
   ConnectTo(peers);
 }
@@ -1167,7 +1141,7 @@ void Swarm::UpdateInterest(Peer& p) {
   if (want != p.am_interested) {
     spdlog::debug("swarm {}: {} in {}", hashes_.BestHex().substr(0, 12),
                   want ? "interested" : "not interested",
-                  EndpointText(p.conn->remote()));
+                  p.conn->remote().ToString());
     p.am_interested = want;
     p.conn->Send(want ? wire::Message(wire::Interested{})
                       : wire::Message(wire::NotInterested{}));
@@ -1292,24 +1266,31 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
     const uint32_t piece = m.piece;
     write_back_bytes_ += bytes;
     // The job must not touch `this`: the swarm may be gone by the time it runs.
-    pool_.Post([this, alive = std::weak_ptr<bool>(alive_), &io = io_,
-                verifier = verifier_, storage = storage_, write_mu = write_mu_,
-                data, piece, bytes, senders = std::move(senders)]() mutable {
-      const std::string_view view(data.get(), bytes);
-      absl::Status s = verifier->Verify(piece, view);
-      if (s.ok()) {
-        std::lock_guard<std::mutex> lock(*write_mu);
-        s = storage->WritePiece(piece, view);
-      }
-      // A corrupt piece's bytes go back: with v2 they show which block was
-      // bad.
-      if (!absl::IsDataLoss(s)) data.reset();
-      asio::post(io, [this, alive, piece, bytes, senders = std::move(senders),
-                      s, data = std::move(data)]() mutable {
-        if (alive.expired()) return;
-        OnPieceVerified(piece, std::move(senders), bytes, s, std::move(data));
-      });
-    });
+    struct Job {
+      std::shared_ptr<char[]> data;
+      std::vector<uint64_t> senders;
+      absl::Status status;
+    };
+    auto job = std::make_shared<Job>(Job{data, std::move(senders), {}});
+    env_.Offload(
+        [job, verifier = verifier_, storage = storage_, write_mu = write_mu_,
+         piece, bytes] {
+          const std::string_view view(job->data.get(), bytes);
+          absl::Status s = verifier->Verify(piece, view);
+          if (s.ok()) {
+            std::lock_guard<std::mutex> lock(*write_mu);
+            s = storage->WritePiece(piece, view);
+          }
+          // A corrupt piece's bytes go back: with v2 they show which block
+          // was bad.
+          if (!absl::IsDataLoss(s)) job->data.reset();
+          job->status = std::move(s);
+        },
+        [this, alive = std::weak_ptr<bool>(alive_), job, piece, bytes] {
+          if (alive.expired()) return;
+          OnPieceVerified(piece, std::move(job->senders), bytes, job->status,
+                          std::move(job->data));
+        });
   }
   RequestMore(p);
 }
@@ -1527,7 +1508,7 @@ void Swarm::OnRequest(Peer& p, const wire::BlockSpec& b) {
 
 void Swarm::ServeQueued(Peer& p) {
   while (!p.gone && !p.requests_in.empty() && storage_ &&
-         p.conn->queued_bytes() < PeerConnection::kHighWater) {
+         p.conn->queued_bytes() < PeerLink::kHighWater) {
     const wire::BlockSpec b = p.requests_in.front();
     auto hit = std::find_if(piece_cache_.begin(), piece_cache_.end(),
                             [&](const auto& e) { return e.first == b.piece; });
@@ -1543,39 +1524,41 @@ void Swarm::ServeQueued(Peer& p) {
     p.requests_in.pop_front();
     if (reading) continue;
     const uint32_t piece = b.piece;
-    pool_.Post([this, alive = std::weak_ptr<bool>(alive_), &io = io_,
-                storage = storage_, piece] {
-      auto data = storage->ReadPiece(piece);
-      asio::post(io, [this, alive, piece, data = std::move(data)]() mutable {
-        if (alive.expired()) return;
-        auto waiters = std::move(piece_reads_[piece]);
-        piece_reads_.erase(piece);
-        if (!data.ok()) {
-          spdlog::warn("swarm {}: cannot serve piece {}: {}",
-                       hashes_.BestHex().substr(0, 12), piece,
-                       data.status().ToString());
+    auto read = std::make_shared<absl::StatusOr<std::string>>();
+    env_.Offload(
+        [read, storage = storage_, piece] {
+          *read = storage->ReadPiece(piece);
+        },
+        [this, alive = std::weak_ptr<bool>(alive_), piece, read] {
+          if (alive.expired()) return;
+          absl::StatusOr<std::string>& data = *read;
+          auto waiters = std::move(piece_reads_[piece]);
+          piece_reads_.erase(piece);
+          if (!data.ok()) {
+            spdlog::warn("swarm {}: cannot serve piece {}: {}",
+                         hashes_.BestHex().substr(0, 12), piece,
+                         data.status().ToString());
+            for (auto& [key, b] : waiters) {
+              auto it = peers_.find(key);
+              if (it != peers_.end() && !it->second->gone && it->second->fast) {
+                it->second->conn->Send(wire::Reject{b});
+              }
+            }
+            // The storage lost it: it must come back from peers.
+            if (picker_ && data.status().code() == absl::StatusCode::kDataLoss)
+              Restart();
+            return;
+          }
+          auto shared = std::make_shared<const std::string>(*std::move(data));
+          piece_cache_.emplace_front(piece, shared);
+          if (piece_cache_.size() > kPieceCacheEntries) piece_cache_.pop_back();
           for (auto& [key, b] : waiters) {
             auto it = peers_.find(key);
-            if (it != peers_.end() && !it->second->gone && it->second->fast) {
-              it->second->conn->Send(wire::Reject{b});
-            }
+            if (it == peers_.end() || it->second->gone) continue;
+            SendBlockFromPiece(*it->second, b, shared);
           }
-          // The storage lost it: it must come back from peers.
-          if (picker_ && data.status().code() == absl::StatusCode::kDataLoss)
-            Restart();
-          return;
-        }
-        auto shared = std::make_shared<const std::string>(*std::move(data));
-        piece_cache_.emplace_front(piece, shared);
-        if (piece_cache_.size() > kPieceCacheEntries) piece_cache_.pop_back();
-        for (auto& [key, b] : waiters) {
-          auto it = peers_.find(key);
-          if (it == peers_.end() || it->second->gone) continue;
-          SendBlockFromPiece(*it->second, b, shared);
-        }
-        for (Peer* q : LivePeers()) ServeQueued(*q);
-      });
-    });
+          for (Peer* q : LivePeers()) ServeQueued(*q);
+        });
   }
 }
 

@@ -23,7 +23,13 @@
 // requested, so a disk slower than the network slows the network down instead
 // of growing memory.
 //
-// Lives on the network thread: every method must be called there.
+// Sans-I/O: it touches no socket, timer, thread or random device. Connections
+// are PeerLinks, and time (a tick a second), randomness and work off its
+// thread come from a SwarmEnv (node/swarm_env.h), so that the node drives it
+// with TCP and Asio and a test or a simulation with fakes.
+//
+// Lives on one thread (the node's network thread): every method must be called
+// there.
 #ifndef SHOAL_NODE_SWARM_H_
 #define SHOAL_NODE_SWARM_H_
 
@@ -40,7 +46,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "base/thread_pool.h"
+#include "base/peer_endpoint.h"
 #include "chunk/bitfield.h"
 #include "chunk/choker.h"
 #include "chunk/info_hash.h"
@@ -48,10 +54,9 @@
 #include "chunk/metainfo.h"
 #include "chunk/piece_picker.h"
 #include "chunk/piece_verifier.h"
-#include "node/asio.h"
-#include "node/peer_connection.h"
 #include "node/rate_limit.h"
 #include "node/stats.h"
+#include "node/swarm_env.h"
 #include "store/piece_storage.h"
 #include "wire/extension.h"
 #include "wire/handshake.h"
@@ -105,13 +110,14 @@ struct PeerInfo {
   uint32_t requests_out = 0;
 };
 
-class Swarm : public PeerConnection::Handler {
+class Swarm : public PeerLink::Handler {
  public:
   // Asks the session to connect to a peer's listen address for this swarm.
-  using Connector = std::function<void(const tcp::endpoint&)>;
+  using Connector = std::function<void(const PeerEndpoint&)>;
 
-  Swarm(asio::io_context& io, ThreadPool& pool, chunk::InfoHashes hashes,
-        SwarmOptions options, std::string client_name, uint16_t listen_port);
+  // `env` outlives the swarm.
+  Swarm(SwarmEnv& env, chunk::InfoHashes hashes, SwarmOptions options,
+        std::string client_name, uint16_t listen_port);
   ~Swarm() override;
   Swarm(const Swarm&) = delete;
   Swarm& operator=(const Swarm&) = delete;
@@ -133,8 +139,9 @@ class Swarm : public PeerConnection::Handler {
   bool ready() const { return picker_ != nullptr; }
   size_t num_peers() const;
   size_t num_seeds() const;
-  bool IsBanned(const asio::ip::address& a) const {
-    return banned_.contains(a.to_string());
+  // Whether the address (the port aside) is banned.
+  bool IsBanned(const PeerEndpoint& a) const {
+    return banned_.contains(a.IpString());
   }
   std::vector<PeerInfo> Peers() const;
 
@@ -172,14 +179,14 @@ class Swarm : public PeerConnection::Handler {
   uint64_t download_limit() const { return down_limit_->rate(); }
   uint64_t upload_limit() const { return up_limit_->rate(); }
   // Connects to peers we are not connected to (not banned, within limits).
-  void ConnectTo(const std::vector<tcp::endpoint>& peers);
+  void ConnectTo(const std::vector<PeerEndpoint>& peers);
 
   // A connection the connector started did not come up.
-  void OnConnectFailed(const tcp::endpoint& peer);
+  void OnConnectFailed(const PeerEndpoint& peer);
 
   // Takes a connection whose handshake (`theirs`) is done.
-  void AddPeer(std::shared_ptr<PeerConnection> conn,
-               const wire::Handshake& theirs, bool incoming);
+  void AddPeer(std::shared_ptr<PeerLink> conn, const wire::Handshake& theirs,
+               bool incoming);
 
   // Closes every connection; new ones are refused until Reopen().
   void Shutdown();
@@ -197,10 +204,10 @@ class Swarm : public PeerConnection::Handler {
   // that fetchers trade. Applied once the metadata is known.
   void WantRange(uint64_t offset, uint64_t length);
 
-  // PeerConnection::Handler
-  void OnMessage(PeerConnection& conn, const wire::Message& message) override;
-  void OnClose(PeerConnection& conn, const absl::Status& why) override;
-  void OnWritable(PeerConnection& conn) override;
+  // PeerLink::Handler
+  void OnMessage(PeerLink& conn, const wire::Message& message) override;
+  void OnClose(PeerLink& conn, const absl::Status& why) override;
+  void OnWritable(PeerLink& conn) override;
 
  protected:
   // The metadata is known (from a .torrent, the store, or ut_metadata). Fetches
@@ -220,8 +227,7 @@ class Swarm : public PeerConnection::Handler {
     return verifier_;
   }
   const std::shared_ptr<chunk::Metainfo>& metainfo_ptr() const { return m_; }
-  asio::io_context& io() { return io_; }
-  ThreadPool& pool() { return pool_; }
+  SwarmEnv& env() { return env_; }
   const std::shared_ptr<bool>& alive() const { return alive_; }
   const SwarmOptions& options() const { return options_; }
 
@@ -274,11 +280,12 @@ class Swarm : public PeerConnection::Handler {
     uint32_t missing = 0;
   };
 
-  Peer* Find(PeerConnection& conn);
-  void Drop(PeerConnection& conn, const absl::Status& why);
+  Peer* Find(PeerLink& conn);
+  void Drop(PeerLink& conn, const absl::Status& why);
   void Ban(Peer& p, const std::string& why);
   std::vector<Peer*> LivePeers();
   void SendHello(Peer& p);
+  // One second passed.
   void Tick();
   void Rechoke();
 
@@ -288,7 +295,7 @@ class Swarm : public PeerConnection::Handler {
   // PEX (BEP 11): peers learn peers from peers; never for private torrents.
   bool private_torrent() const;
   // BEP 6: the pieces a peer at `addr` may request while we choke it.
-  std::vector<uint32_t> AllowedFastSet(const asio::ip::address& addr) const;
+  std::vector<uint32_t> AllowedFastSet(const PeerEndpoint& addr) const;
   void OnPex(Peer& p, std::string_view payload);
   void SendPex();
   void MaybeRequestHashes(Peer& p);
@@ -335,15 +342,14 @@ class Swarm : public PeerConnection::Handler {
                      bool rejected);
   void Complete();
 
-  asio::io_context& io_;
-  ThreadPool& pool_;
+  SwarmEnv& env_;
   const chunk::InfoHashes hashes_;
   const SwarmOptions options_;
   const std::string client_name_;
   const uint16_t listen_port_;
   // Guards against callbacks from the pool arriving after destruction.
   std::shared_ptr<bool> alive_;
-  std::unique_ptr<asio::steady_timer> tick_timer_;
+  std::unique_ptr<Ticker> ticker_;
   uint64_t ticks_ = 0;
   // Byte ranges readers wait on (WantRange), as pieces [first, end): all of
   // each, or the next kDeadlineWindowBytes once other fetchers are connected,

@@ -14,12 +14,6 @@ constexpr uint64_t kResumeSaveTicks = 30;
 // Pieces hashed per job when checking files.
 constexpr uint32_t kCheckBatch = 8;
 
-tcp::endpoint ToEndpoint(const tracker::PeerEndpoint& p) {
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(p.IpString(), ec);
-  return ec ? tcp::endpoint() : tcp::endpoint(addr, p.port);
-}
-
 // What names a torrent's pieces in the chunk store: its v2 info-hash if it has
 // one, else its v1 info-hash.
 std::string StoreKey(const chunk::InfoHashes& h) {
@@ -77,15 +71,18 @@ const char* TorrentStateName(TorrentState s) {
   return "unknown";
 }
 
-TorrentSwarm::TorrentSwarm(asio::io_context& io, store::ChunkStore& store,
-                           ThreadPool& pool, chunk::InfoHashes hashes,
+TorrentSwarm::TorrentSwarm(SwarmEnv& env, asio::io_context& io,
+                           store::ChunkStore& store, ThreadPool& pool,
+                           chunk::InfoHashes hashes,
                            std::shared_ptr<chunk::Metainfo> metainfo,
                            TorrentConfig config, SwarmOptions options,
                            tracker::AnnouncerOptions announce,
                            std::string client_name, uint16_t listen_port,
                            EventBus& events)
-    : Swarm(io, pool, std::move(hashes), options, std::move(client_name),
+    : Swarm(env, std::move(hashes), options, std::move(client_name),
             listen_port),
+      io_(io),
+      pool_(pool),
       store_(store),
       config_(std::move(config)),
       announce_options_(std::move(announce)),
@@ -138,7 +135,7 @@ void TorrentSwarm::Start() {
   if (config_.sequential) SetStrategy(chunk::PickStrategy::kSequential);
   if (!config_.trackers.empty()) {
     announcer_ = std::make_unique<tracker::Announcer>(
-        io(), hashes(), config_.trackers, announce_options_,
+        io_, hashes(), config_.trackers, announce_options_,
         [this] {
           tracker::TransferStats s;
           s.uploaded = static_cast<int64_t>(uploaded_before_ + uploaded());
@@ -151,14 +148,7 @@ void TorrentSwarm::Start() {
                   : 1;
           return s;
         },
-        [this](const std::vector<tracker::PeerEndpoint>& peers) {
-          std::vector<tcp::endpoint> eps;
-          for (const auto& p : peers) {
-            tcp::endpoint e = ToEndpoint(p);
-            if (e.port() != 0) eps.push_back(e);
-          }
-          ConnectTo(eps);
-        });
+        [this](const std::vector<PeerEndpoint>& peers) { ConnectTo(peers); });
   }
   Publish(EventKind::kAdded);
   if (config_.paused) {
@@ -227,8 +217,8 @@ void TorrentSwarm::Remove(bool delete_data, std::function<void()> done) {
       return;
     }
     if (config_.source.in_store) {
-      pool().Post([&store = store_, key = StoreKey(hashes()), &io = io(),
-                   done = std::move(done)]() mutable {
+      pool_.Post([&store = store_, key = StoreKey(hashes()), &io = io_,
+                  done = std::move(done)]() mutable {
         if (absl::Status s = store.RemoveTorrentPieces(key); !s.ok())
           spdlog::warn("deleting pieces: {}", s.ToString());
         asio::post(io, std::move(done));
@@ -239,8 +229,8 @@ void TorrentSwarm::Remove(bool delete_data, std::function<void()> done) {
       done();
       return;
     }
-    pool().Post([files = files_, m = metainfo_ptr(), &io = io(),
-                 done = std::move(done)]() mutable {
+    pool_.Post([files = files_, m = metainfo_ptr(), &io = io_,
+                done = std::move(done)]() mutable {
       if (absl::Status s = files->DeleteFiles(); !s.ok())
         spdlog::warn("deleting files: {}", s.ToString());
       asio::post(io, std::move(done));
@@ -356,9 +346,9 @@ void TorrentSwarm::Prepare() {
   spdlog::info("torrent {}: checking {} pieces", id(), m.num_pieces);
   for (uint32_t first = 0; first < m.num_pieces; first += kCheckBatch) {
     const uint32_t end = std::min(m.num_pieces, first + kCheckBatch);
-    pool().Post([this, alive = std::weak_ptr<bool>(alive()), &io = io(),
-                 pieces = pieces_, verifier = verifier(), m = metainfo_ptr(),
-                 check, first, end] {
+    pool_.Post([this, alive = std::weak_ptr<bool>(alive()), &io = io_,
+                pieces = pieces_, verifier = verifier(), m = metainfo_ptr(),
+                check, first, end] {
       std::vector<uint32_t> good;
       absl::Status error;
       for (uint32_t i = first; i < end && !alive.expired(); ++i) {
@@ -559,9 +549,9 @@ void TorrentSwarm::SaveResumeInBackground() {
   // it reads the files' states after the flush.
   store::ResumeData r = MakeResume(/*file_states=*/false);
   resume_dirty_ = false;
-  pool().Post([saver = saver_, files = files_, &store = store_,
-               hashes = hashes(), id = id(), r = std::move(r),
-               generation = ++resume_generation_]() mutable {
+  pool_.Post([saver = saver_, files = files_, &store = store_,
+              hashes = hashes(), id = id(), r = std::move(r),
+              generation = ++resume_generation_]() mutable {
     std::lock_guard<std::mutex> lock(saver->mu);
     if (saver->removed || saver->saved > generation) return;
     if (absl::Status s = files->Flush(); !s.ok()) {

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "base/thread_pool.h"
+#include "node/asio.h"
 #include "node/events.h"
 #include "node/piece_events.h"
 #include "node/swarm.h"
@@ -92,7 +94,7 @@ struct TorrentConfig {
   bool paused = false;
   bool sequential = false;
   // Peers to connect to at the start (a magnet's x.pe, or given by the user).
-  std::vector<tcp::endpoint> peers;
+  std::vector<PeerEndpoint> peers;
   std::vector<std::vector<std::string>> trackers;  // tiers
   std::string display_name;                        // a magnet's dn
 };
@@ -100,8 +102,10 @@ struct TorrentConfig {
 class TorrentSwarm final : public Swarm {
  public:
   // `metainfo` is null for a magnet.
-  TorrentSwarm(asio::io_context& io, store::ChunkStore& store, ThreadPool& pool,
-               chunk::InfoHashes hashes,
+  // The engine runs on `env`; the announcers and the file checks on `io`
+  // and `pool`.
+  TorrentSwarm(SwarmEnv& env, asio::io_context& io, store::ChunkStore& store,
+               ThreadPool& pool, chunk::InfoHashes hashes,
                std::shared_ptr<chunk::Metainfo> metainfo, TorrentConfig config,
                SwarmOptions options, tracker::AnnouncerOptions announce,
                std::string client_name, uint16_t listen_port, EventBus& events);
@@ -175,6 +179,8 @@ class TorrentSwarm final : public Swarm {
   void SaveResumeInBackground();
   void Publish(EventKind kind, std::string message = "");
 
+  asio::io_context& io_;
+  ThreadPool& pool_;
   store::ChunkStore& store_;
   TorrentConfig config_;
   const tracker::AnnouncerOptions announce_options_;

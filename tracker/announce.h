@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "chunk/info_hash.h"
-#include "tracker/peer_endpoint.h"
+#include "base/peer_endpoint.h"
 
 namespace shoal::tracker {
 

@@ -1,4 +1,4 @@
-// The address of a peer as a tracker reports it: an IPv4 or IPv6 address and a
+// The address of a peer, as trackers, PEX and the DHT report it: an IPv4 or IPv6 address and a
 // port, decoded from BEP 23 compact strings (6 bytes per IPv4 peer), BEP 7
 // compact strings (18 bytes per IPv6 peer) or the "ip"/"port" of a BEP 3
 // dictionary peer.
@@ -6,8 +6,8 @@
 //   absl::StatusOr<std::vector<PeerEndpoint>> peers =
 //       ParseCompactPeers(bytes, AddressFamily::kV4, /*max_peers=*/200);
 //   peers->front().ToString();  // "10.0.0.1:6881"
-#ifndef SHOAL_TRACKER_PEER_ENDPOINT_H_
-#define SHOAL_TRACKER_PEER_ENDPOINT_H_
+#ifndef SHOAL_BASE_PEER_ENDPOINT_H_
+#define SHOAL_BASE_PEER_ENDPOINT_H_
 
 #include <array>
 #include <compare>
@@ -20,7 +20,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace shoal::tracker {
+namespace shoal {
 
 enum class AddressFamily : uint8_t { kV4, kV6 };
 
@@ -65,6 +65,6 @@ absl::StatusOr<std::vector<PeerEndpoint>> ParseCompactPeers(
 // trackers.
 std::string EncodeCompactPeers(const std::vector<PeerEndpoint>& peers);
 
-}  // namespace shoal::tracker
+}  // namespace shoal
 
-#endif  // SHOAL_TRACKER_PEER_ENDPOINT_H_
+#endif  // SHOAL_BASE_PEER_ENDPOINT_H_

@@ -1,4 +1,4 @@
-#include "tracker/peer_endpoint.h"
+#include "base/peer_endpoint.h"
 
 #include <arpa/inet.h>
 
@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace shoal::tracker {
+namespace shoal {
 
 PeerEndpoint PeerEndpoint::FromBytes(AddressFamily family,
                                      std::string_view bytes, uint16_t port) {
@@ -88,4 +88,4 @@ std::string EncodeCompactPeers(const std::vector<PeerEndpoint>& peers) {
   return out;
 }
 
-}  // namespace shoal::tracker
+}  // namespace shoal
