@@ -1,0 +1,283 @@
+// The swarm engine driven through fakes (node/swarm_fakes.h): no sockets, no
+// threads, time moves only when the test says so. Each test is deterministic.
+#include "node/swarm.h"
+
+#include <algorithm>
+#include <string>
+#include <variant>
+
+#include "gtest/gtest.h"
+#include "node/swarm_fakes.h"
+#include "wire/extension.h"
+#include "wire/message.h"
+
+namespace shoal::node::testing {
+namespace {
+
+SwarmOptions Cdn() {
+  SwarmOptions o;
+  o.trusted_peers = true;
+  o.kind = TrafficKind::kCdn;
+  return o;
+}
+
+SwarmOptions Torrent(int slots) {
+  SwarmOptions o;
+  o.trusted_peers = false;
+  o.upload_slots = slots;
+  return o;
+}
+
+// The messages a scripted peer received, decoded.
+std::vector<wire::Message> Decode(const std::vector<std::string>& raw) {
+  std::vector<wire::Message> out;
+  for (const std::string& r : raw) {
+    std::string_view v(r);
+    auto m = wire::ParseMessage(v);
+    if (m.ok() && m->has_value()) out.push_back(**m);
+  }
+  return out;
+}
+
+template <typename T>
+int Count(const std::vector<wire::Message>& ms) {
+  return static_cast<int>(std::count_if(
+      ms.begin(), ms.end(),
+      [](const auto& m) { return std::holds_alternative<T>(m); }));
+}
+
+class SwarmTest : public ::testing::Test {
+ protected:
+  FakeEnv env_{/*seed=*/42};
+  FakeNet net_{env_};
+};
+
+// A fetcher that knows only the info-hash gets the metadata (ut_metadata,
+// BEP 9), the piece layer (hash requests, BEP 52) and every piece, verified.
+TEST_F(SwarmTest, FetchesMetadataLayersAndPieces) {
+  const TestContent c = TestContent::Make(5 << 20, 1);
+  ASSERT_GT(c.layout.num_pieces(), 1u);
+  TestSwarm seed(env_, c, Cdn());
+  TestSwarm fetcher(env_, c, Cdn());
+  seed.StartSeeding();
+  EXPECT_TRUE(seed.complete());
+  EXPECT_FALSE(fetcher.has_metadata());
+  net_.Connect(fetcher, seed);
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 30));
+  EXPECT_TRUE(fetcher.completed());
+  EXPECT_EQ(fetcher.metainfo()->info_bytes, c.metainfo->info_bytes);
+  EXPECT_EQ(fetcher.Bytes(), c.data);
+  EXPECT_EQ(fetcher.downloaded(), c.data.size());
+  EXPECT_EQ(seed.uploaded(), c.data.size());
+  // No time had to pass: nothing waited for a timeout.
+  EXPECT_LT(env_.seconds(), 3u);
+}
+
+// Fetchers trade: the second gets pieces from the first too.
+TEST_F(SwarmTest, FetchersTradeWithEachOther) {
+  const TestContent c = TestContent::Make(8 << 20, 2);
+  TestSwarm seed(env_, c, Cdn());
+  TestSwarm a(env_, c, Cdn());
+  TestSwarm b(env_, c, Cdn());
+  seed.StartSeeding();
+  net_.Connect(a, seed);
+  net_.Connect(b, seed);
+  net_.Connect(a, b);
+  ASSERT_TRUE(net_.RunUntil([&] { return a.complete() && b.complete(); }, 60));
+  EXPECT_EQ(a.Bytes(), c.data);
+  EXPECT_EQ(b.Bytes(), c.data);
+  EXPECT_GT(a.uploaded() + b.uploaded(), 0u);
+}
+
+// A seed whose data is corrupt: the fetcher checks the piece, finds the one
+// sender, and bans it (its address, not just the connection).
+TEST_F(SwarmTest, CorruptPieceGetsItsSenderBanned) {
+  const TestContent c = TestContent::Make(4 << 20, 3);
+  TestSwarm liar(env_, c, Cdn());
+  TestSwarm fetcher(env_, c, Cdn());
+  liar.StartSeeding();
+  for (uint32_t i = 0; i < c.layout.num_pieces(); ++i)
+    liar.memory()->CorruptOnRead(i);
+  net_.Connect(fetcher, liar);
+  net_.RunUntil([&] { return fetcher.IsBanned(net_.AddressOf(liar)); }, 30);
+  EXPECT_TRUE(fetcher.IsBanned(net_.AddressOf(liar)));
+  EXPECT_EQ(fetcher.num_peers(), 0u);
+  EXPECT_FALSE(fetcher.complete());
+  EXPECT_TRUE(fetcher.memory()->pieces().empty());  // nothing bad stored
+
+  // An honest seed afterwards: the fetcher completes from it.
+  TestSwarm honest(env_, c, Cdn());
+  honest.StartSeeding();
+  net_.Connect(fetcher, honest);
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 30));
+  EXPECT_EQ(fetcher.Bytes(), c.data);
+}
+
+// One bad block among good ones from two senders: v2 block hashes show which
+// sender sent it, and only that one is banned.
+TEST_F(SwarmTest, BlameFindsTheSenderOfTheBadBlock) {
+  const TestContent c = TestContent::Make(4 << 20, 4);
+  TestSwarm good(env_, c, Cdn());
+  TestSwarm liar(env_, c, Cdn());
+  TestSwarm fetcher(env_, c, Cdn());
+  good.StartSeeding();
+  liar.StartSeeding();
+  for (uint32_t i = 0; i < c.layout.num_pieces(); ++i)
+    liar.memory()->CorruptOnRead(i);
+  net_.Connect(fetcher, good);
+  net_.Connect(fetcher, liar);
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 60));
+  EXPECT_EQ(fetcher.Bytes(), c.data);
+  EXPECT_TRUE(fetcher.IsBanned(net_.AddressOf(liar)));
+  EXPECT_FALSE(fetcher.IsBanned(net_.AddressOf(good)));
+}
+
+// A peer that says it has everything, unchokes us and then never answers a
+// request: snubbed after snub_seconds (its requests go elsewhere), dropped
+// when silent for two minutes.
+TEST_F(SwarmTest, PeerThatStopsAnsweringIsSnubbedThenDropped) {
+  const TestContent c = TestContent::Make(2 << 20, 5);
+  TestSwarm fetcher(env_, c, Cdn());
+  // The fetcher needs the metadata first: from a seed that then leaves.
+  TestSwarm seed(env_, c, Cdn());
+  seed.StartSeeding();
+  fetcher.StartEmpty();
+  auto mute = net_.ConnectScripted(fetcher);
+  mute->Send(wire::HaveAll{});
+  mute->Send(wire::Unchoke{});
+  net_.Pump();
+  EXPECT_EQ(fetcher.num_peers(), 1u);
+  // Without metadata nothing is requested from it; give the fetcher the
+  // metadata through the seed, and take the seed's data away.
+  net_.Connect(fetcher, seed);
+  net_.RunUntil([&] { return fetcher.ready(); }, 10);
+  ASSERT_TRUE(fetcher.ready());
+  seed.Shutdown();
+  net_.Pump();
+  // The mute peer now holds requests.
+  auto requests = Count<wire::Request>(Decode(mute->received()));
+  EXPECT_GT(requests, 0);
+  auto info = fetcher.Peers();
+  ASSERT_EQ(info.size(), 1u);
+  EXPECT_FALSE(info[0].snubbed);
+  net_.RunUntil([] { return false; }, 21);
+  info = fetcher.Peers();
+  ASSERT_EQ(info.size(), 1u);
+  EXPECT_TRUE(info[0].snubbed);
+  // Its requests went back to the picker; a snubbed peer keeps one.
+  EXPECT_LE(info[0].requests_out, 1u);
+  // Silence: dropped after 120 s without a byte from it.
+  net_.RunUntil([&] { return mute->closed(); }, 130);
+  EXPECT_TRUE(mute->closed());
+  EXPECT_EQ(fetcher.num_peers(), 0u);
+}
+
+// Messages that break the protocol end the connection: a request for a piece
+// out of range, a bitfield of the wrong size.
+TEST_F(SwarmTest, ProtocolViolationsCloseTheConnection) {
+  const TestContent c = TestContent::Make(2 << 20, 6);
+  TestSwarm seed(env_, c, Cdn());
+  seed.StartSeeding();
+
+  auto bad_bitfield = net_.ConnectScripted(seed);
+  bad_bitfield->Send(wire::Bitfield{std::string(1000, '\xff')});
+  net_.Pump();
+  EXPECT_TRUE(bad_bitfield->closed());
+
+  auto bad_request = net_.ConnectScripted(seed);
+  bad_request->Send(wire::Interested{});
+  bad_request->Send(wire::Request{{c.layout.num_pieces() + 5, 0, 16384}});
+  net_.Pump();
+  EXPECT_TRUE(bad_request->closed());
+
+  // A well-behaved peer on the same swarm is served meanwhile.
+  auto polite = net_.ConnectScripted(seed);
+  polite->Send(wire::Interested{});
+  net_.Pump();
+  polite->Send(wire::Request{{0, 0, 16384}});
+  net_.Pump();
+  EXPECT_FALSE(polite->closed());
+  EXPECT_EQ(Count<wire::Piece>(Decode(polite->received())), 1);
+}
+
+// The hello: a seed answers a fast peer with have-all, an extension
+// handshake naming ut_metadata and its metadata size, and (CDN) unchokes an
+// interested peer at once.
+TEST_F(SwarmTest, HelloAndCdnUnchoke) {
+  const TestContent c = TestContent::Make(1 << 20, 7);
+  TestSwarm seed(env_, c, Cdn());
+  seed.StartSeeding();
+  auto peer = net_.ConnectScripted(seed);
+  net_.Pump();
+  auto got = Decode(peer->received());
+  EXPECT_EQ(Count<wire::HaveAll>(got), 1);
+  ASSERT_GE(Count<wire::Extended>(got), 1);
+  const auto& ext = std::get<wire::Extended>(
+      *std::find_if(got.begin(), got.end(), [](const wire::Message& m) {
+        return std::holds_alternative<wire::Extended>(m);
+      }));
+  auto hs = wire::ParseExtensionHandshake(ext.payload);
+  ASSERT_TRUE(hs.ok());
+  EXPECT_NE(hs->IdOf("ut_metadata"), 0);
+  EXPECT_EQ(hs->metadata_size.value_or(0),
+            static_cast<int64_t>(c.metainfo->info_bytes.size()));
+  EXPECT_EQ(Count<wire::Unchoke>(got), 0);
+  peer->Send(wire::Interested{});
+  net_.Pump();
+  EXPECT_EQ(Count<wire::Unchoke>(Decode(peer->received())), 1);
+}
+
+// Torrent mode: tit-for-tat. With one regular slot, the rechoke (every 10 s)
+// unchokes the peer that uploads to us fastest, plus one optimistic unchoke;
+// the rest stay choked.
+TEST_F(SwarmTest, ChokerUnchokesTheBestUploaderAndOneOptimistic) {
+  const TestContent c = TestContent::Make(8 << 20, 8);
+  TestSwarm leech(env_, c, Torrent(/*slots=*/1));
+  TestSwarm seed(env_, c, Cdn());
+  seed.StartSeeding();
+  net_.Connect(leech, seed);
+  net_.RunUntil([&] { return leech.ready(); }, 10);
+  ASSERT_TRUE(leech.ready());
+  std::vector<std::shared_ptr<FakeLink>> peers;
+  for (int i = 0; i < 4; ++i) {
+    peers.push_back(net_.ConnectScripted(leech));
+    peers.back()->Send(wire::HaveNone{});
+    peers.back()->Send(wire::Interested{});
+  }
+  net_.RunUntil([] { return false; }, 25);
+  int unchoked = 0;
+  for (const PeerInfo& p : leech.Peers())
+    if (!p.am_choking && p.address != net_.AddressOf(seed).ToString())
+      ++unchoked;
+  // One regular slot and one optimistic unchoke among four interested peers.
+  EXPECT_GE(unchoked, 1);
+  EXPECT_LE(unchoked, 2);
+}
+
+// Endgame: when every block is requested, the last ones held by a peer that
+// never answers are asked of another peer, so the download ends without
+// waiting for the snub timeout.
+TEST_F(SwarmTest, EndgameDoesNotWaitForAStalledPeer) {
+  const TestContent c = TestContent::Make(4 << 20, 9);
+  TestSwarm seed(env_, c, Cdn());
+  TestSwarm fetcher(env_, c, Cdn());
+  seed.StartSeeding();
+  net_.Connect(fetcher, seed);
+  net_.RunUntil([&] { return fetcher.ready(); }, 10);
+  ASSERT_TRUE(fetcher.ready());
+  ASSERT_FALSE(fetcher.complete());
+  // A staller joins before the blocks are all in: it has everything,
+  // unchokes, and takes requests it never answers.
+  auto staller = net_.ConnectScripted(fetcher);
+  staller->Send(wire::HaveAll{});
+  staller->Send(wire::Unchoke{});
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 15));
+  EXPECT_EQ(fetcher.Bytes(), c.data);
+  EXPECT_LT(env_.seconds(), 15u);  // well before the 20 s snub timeout
+  const auto asked = Decode(staller->received());
+  EXPECT_GT(Count<wire::Request>(asked), 0);  // it did hold requests
+  EXPECT_GT(Count<wire::Cancel>(asked), 0);   // cancelled once served
+}
+
+}  // namespace
+}  // namespace shoal::node::testing
