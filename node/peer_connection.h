@@ -59,7 +59,6 @@ class PeerConnection final
   uint64_t bytes_received() const override { return bytes_received_; }
   uint64_t bytes_sent() const override { return bytes_sent_; }
 
-
  private:
   void ReadMore();
   void Parse();

@@ -210,6 +210,9 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   }
   SwarmOptions so;
   so.trusted_peers = true;
+  // An origin (the content held when its swarm starts) reveals pieces a few
+  // at a time, so that fetchers trade instead of all pulling from it.
+  so.super_seed = true;
   so.kind = TrafficKind::kCdn;
   so.max_peers = options_.max_peers_per_torrent;
   // A directory's dict is the largest metadata content has.

@@ -91,6 +91,10 @@ struct Swarm::Peer {
   std::vector<uint32_t> allowed_out;
   // BEP 6 suggest: pieces it would rather serve (cached, say), tried first.
   std::vector<uint32_t> suggested;
+  // Super-seeding: pieces revealed to it, with the bytes of each not yet
+  // sent to it, and their sum.
+  std::map<uint32_t, uint64_t> revealed_left;
+  uint64_t revealed_bytes_left = 0;
   // Requests outstanding to it, oldest first, with the tick each was sent.
   std::deque<std::pair<chunk::Block, uint64_t>> sent;
 
@@ -307,9 +311,12 @@ void Swarm::SendHello(Peer& peer) {
                         hello);
   }
   const bool have_all = complete() && picker_->have().all();
-  const bool have_none = !picker_ || picker_->have().none();
+  const bool have_none = !picker_ || picker_->have().none() || super_seeding_;
   peer.hello_unchecked = !picker_;
-  if (peer.fast) {
+  if (super_seeding_) {
+    if (peer.fast) wire::AppendMessage(wire::HaveNone{}, hello);
+    RevealMore(peer, hello);
+  } else if (peer.fast) {
     if (have_all) {
       wire::AppendMessage(wire::HaveAll{}, hello);
     } else if (have_none) {
@@ -334,6 +341,10 @@ void Swarm::OnClose(PeerLink& conn, const absl::Status& why) {
   Peer& p = *it->second;
   p.gone = true;
   if (!p.listen_key.empty()) connecting_.erase(p.listen_key);
+  // Pieces revealed to it and not sent go back to the least revealed.
+  for (const auto& [piece, left] : p.revealed_left)
+    if (left == chunk::PieceSize(*m_, piece)) CountReveal(piece, -1);
+  p.revealed_left.clear();
   spdlog::debug("swarm {}: peer {} gone: {}", hashes_.BestHex().substr(0, 12),
                 conn.remote().ToString(), why.ToString());
   if (picker_) {
@@ -484,6 +495,13 @@ void Swarm::Tick() {
       }
       if (p->idle_out >= kIdleTicks / 2) p->conn->Send(wire::KeepAlive{});
     }
+    if (super_seeding_) {  // rates changed: so did the reveal windows
+      for (Peer* p : LivePeers()) {
+        std::string out;
+        RevealMore(*p, out);
+        if (!out.empty()) p->conn->Send(std::move(out));
+      }
+    }
     if (ticks_ % kRechokeTicks == 0) Rechoke();
     if (ticks_ % 10 == 5) SendPex();
     ExpireBlame();
@@ -579,6 +597,9 @@ void Swarm::OnMessage(PeerLink& conn, const wire::Message& message) {
           if (!p.has_all && p.has.size() == n && !p.has.test(m.piece)) {
             p.has.set(m.piece);
             if (p.registered) picker_->PeerHas(m.piece);
+            // Revealed to it, and it got the piece elsewhere.
+            if (super_seeding_ && p.revealed_left.contains(m.piece))
+              RevealedSent(p, m.piece, p.revealed_left[m.piece]);
           } else if (!p.has_all && p.has.size() != n) {
             p.early_haves.push_back(m.piece);
           }
@@ -1006,11 +1027,27 @@ void Swarm::StartDownloading(std::shared_ptr<store::PieceStorage> storage,
     wanted_range_.reset();
     WantRange(offset, length);
   }
+  super_seeding_ = options_.super_seed && options_.trusted_peers &&
+                   m_->num_pieces > 1 && picker_->have().all();
+  if (super_seeding_) {
+    revealed_count_.assign(m_->num_pieces, 0);
+    reveal_order_.resize(m_->num_pieces);
+    for (uint32_t i = 0; i < m_->num_pieces; ++i) reveal_order_[i] = i;
+    for (uint32_t i = m_->num_pieces - 1; i > 0; --i)
+      std::swap(reveal_order_[i], reveal_order_[random_() % (i + 1)]);
+    reveal_cursor_ = 0;
+    reveal_round_ = 0;
+    at_round_ = m_->num_pieces;
+  }
   // Peers that connected while we were checking were told we had nothing.
   std::string haves;
   bool haves_built = false;
   for (Peer* q : LivePeers()) {
-    if (q->hello_unchecked && !q->has_all) {
+    if (super_seeding_) {
+      std::string reveal;
+      RevealMore(*q, reveal);
+      if (!reveal.empty()) q->conn->Send(std::move(reveal));
+    } else if (q->hello_unchecked && !q->has_all) {
       if (!haves_built) {
         haves_built = true;
         for (uint32_t i = 0; i < m_->num_pieces; ++i)
@@ -1578,6 +1615,64 @@ void Swarm::SendBlockFromPiece(
   uploaded_ += b.length;
   Add(NodeStats::Get().kind(options_.kind).bytes_sent, b.length);
   p.conn->Send(std::move(out));
+  if (super_seeding_) RevealedSent(p, b.piece, b.length);
+}
+
+void Swarm::RevealedSent(Peer& p, uint32_t piece, uint64_t bytes) {
+  auto it = p.revealed_left.find(piece);
+  if (it == p.revealed_left.end()) return;
+  const uint64_t n = std::min(bytes, it->second);
+  it->second -= n;
+  p.revealed_bytes_left -= n;
+  if (it->second > 0) return;
+  p.revealed_left.erase(it);
+  std::string out;
+  RevealMore(p, out);
+  if (!out.empty()) p.conn->Send(std::move(out));
+}
+
+void Swarm::CountReveal(uint32_t piece, int delta) {
+  const uint32_t before = revealed_count_[piece];
+  revealed_count_[piece] = before + delta;
+  if (delta > 0 && before == reveal_round_ && --at_round_ > 0) return;
+  if (delta < 0 && revealed_count_[piece] >= reveal_round_) return;
+  // The least count changed: count again (once a round).
+  reveal_round_ =
+      *std::min_element(revealed_count_.begin(), revealed_count_.end());
+  at_round_ = static_cast<size_t>(std::count(
+      revealed_count_.begin(), revealed_count_.end(), reveal_round_));
+}
+
+void Swarm::RevealMore(Peer& p, std::string& out) {
+  if (!super_seeding_ || p.gone || p.has_all) return;
+  // A second of its rate, and at least two pieces: enough to keep its
+  // request pipeline full across a round trip, and no more (what is revealed
+  // to one peer is not revealed to the others).
+  const uint64_t want = std::max<uint64_t>(
+      2 * uint64_t{m_->piece_length}, static_cast<uint64_t>(p.upload_rate));
+  const size_t n = reveal_order_.size();
+  while (p.revealed_bytes_left < want) {
+    // The first piece in the order, from the cursor, revealed fewest times
+    // among those the peer lacks; none is revealed fewer than round_ times.
+    std::optional<size_t> best;
+    for (size_t k = 0; k < n; ++k) {
+      const size_t at = (reveal_cursor_ + k) % n;
+      const uint32_t i = reveal_order_[at];
+      if (p.revealed_left.contains(i) || (p.has.size() == n && p.has.test(i)))
+        continue;
+      if (!best || revealed_count_[i] < revealed_count_[reveal_order_[*best]])
+        best = at;
+      if (revealed_count_[i] == reveal_round_) break;
+    }
+    if (!best) return;  // it has, or was shown, every piece
+    const uint32_t piece = reveal_order_[*best];
+    reveal_cursor_ = (*best + 1) % n;
+    CountReveal(piece, +1);
+    const uint64_t size = chunk::PieceSize(*m_, piece);
+    p.revealed_left[piece] = size;
+    p.revealed_bytes_left += size;
+    wire::AppendMessage(wire::Have{piece}, out);
+  }
 }
 
 void Swarm::OnHashRequest(Peer& p, const wire::HashRequest& m) {

@@ -89,6 +89,12 @@ struct SwarmOptions {
   // Bytes of complete pieces waiting to be hashed and written, at most.
   size_t max_write_back_bytes = 16 << 20;
   chunk::PickStrategy strategy = chunk::PickStrategy::kRarestFirst;
+  // Fan-out (trusted swarms only): a swarm that holds everything when it
+  // starts (an origin) reveals its pieces a few at a time to each peer, each
+  // time the pieces revealed fewest times, so that it sends each piece about
+  // once and the fetchers trade the rest (BEP 16's super-seeding, for trusted
+  // peers: the next piece is revealed as soon as the last one is sent).
+  bool super_seed = false;
 };
 
 // One connected peer, for status displays. A value type.
@@ -313,6 +319,13 @@ class Swarm : public PeerLink::Handler {
                           const std::shared_ptr<const std::string>& piece);
   void Unchoke(Peer& p);
   void Choke(Peer& p);
+  // Super-seeding: reveals pieces to `p` (haves) until those not yet sent
+  // to it cover about a second of its rate. `out` collects the messages.
+  void RevealMore(Peer& p, std::string& out);
+  // `bytes` of revealed piece `piece` went to `p` (or it got the piece
+  // elsewhere: all of it).
+  void RevealedSent(Peer& p, uint32_t piece, uint64_t bytes);
+  void CountReveal(uint32_t piece, int delta);
 
   // Downloading.
   void OnPeerHas(Peer& p);
@@ -365,6 +378,15 @@ class Swarm : public PeerLink::Handler {
   // that most requests follow the strategy.
   static constexpr uint64_t kDeadlineWindowBytes = 1 << 20;
   std::vector<WantedRange> ranges_;
+  // Super-seeding (SwarmOptions::super_seed): how often each piece was
+  // revealed, and where the next search for one starts in reveal_order_ (a
+  // random permutation).
+  bool super_seeding_ = false;
+  std::vector<uint32_t> revealed_count_;
+  std::vector<uint32_t> reveal_order_;
+  size_t reveal_cursor_ = 0;
+  uint32_t reveal_round_ = 0;  // the least count in revealed_count_
+  size_t at_round_ = 0;        // pieces revealed that many times
   void AdvanceDeadlines();
   bool shut_ = false;
   Connector connector_;
@@ -400,7 +422,9 @@ class Swarm : public PeerLink::Handler {
   // By (pieces root, first block index).
   std::map<std::pair<std::string, uint32_t>, Blame> blame_;
 
-  absl::flat_hash_map<uint64_t, std::unique_ptr<Peer>> peers_;
+  // Ordered by key: the order peers are served in (requests, rechokes) is the
+  // same in every run, so a simulation replays from its seed.
+  std::map<uint64_t, std::unique_ptr<Peer>> peers_;
   absl::flat_hash_set<std::string> banned_;
   // Connections banned here: pieces they contributed to fail without blaming
   // the others.

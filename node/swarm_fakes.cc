@@ -132,6 +132,8 @@ std::pair<std::shared_ptr<FakeLink>, std::shared_ptr<FakeLink>> FakeNet::Pair(
 
 namespace {
 
+// The handshake of a peer at `at` joining `s`'s torrent: the peer ID comes
+// from the address.
 wire::Handshake HandshakeOf(const Swarm& s, const PeerEndpoint& at) {
   wire::Handshake h;
   h.set_extensions(true);
@@ -159,14 +161,7 @@ std::shared_ptr<FakeLink> FakeNet::ConnectScripted(Swarm& swarm) {
   b.address = {10, 255, 0, static_cast<uint8_t>(next_key_ & 0xff)};
   b.port = 7000;
   auto [la, lb] = Pair(a, b);
-  wire::Handshake h;
-  h.set_extensions(true);
-  h.set_fast(true);
-  h.set_v2(swarm.hashes().v2.has_value());
-  h.info_hash = swarm.handshake_hash();
-  std::memcpy(h.peer_id.data(), "-SHscrp-", 8);
-  h.peer_id[19] = static_cast<uint8_t>(next_key_);
-  swarm.AddPeer(la, h, /*incoming=*/true);
+  swarm.AddPeer(la, HandshakeOf(swarm, b), /*incoming=*/true);
   return lb;
 }
 

@@ -279,5 +279,41 @@ TEST_F(SwarmTest, EndgameDoesNotWaitForAStalledPeer) {
   EXPECT_GT(Count<wire::Cancel>(asked), 0);   // cancelled once served
 }
 
+// Super-seeding (an origin in a trusted swarm): the hello says "none" and
+// reveals a few pieces; more come as those are sent; a fetcher alone still
+// gets everything from it, and the origin sends each piece once.
+TEST_F(SwarmTest, OriginRevealsPiecesAFewAtATime) {
+  const TestContent c = TestContent::Make(4 << 20, 10);
+  SwarmOptions o = Cdn();
+  o.super_seed = true;
+  TestSwarm origin(env_, c, o);
+  origin.StartSeeding();
+  auto peer = net_.ConnectScripted(origin);
+  net_.Pump();
+  auto hello = Decode(peer->received());
+  EXPECT_EQ(Count<wire::HaveAll>(hello), 0);
+  EXPECT_EQ(Count<wire::HaveNone>(hello), 1);
+  const int revealed = Count<wire::Have>(hello);
+  EXPECT_GE(revealed, 2);
+  EXPECT_LT(revealed, static_cast<int>(c.layout.num_pieces()) / 4);
+  peer->Send(wire::Interested{});
+  net_.Pump();
+  // Take one revealed piece whole: another is revealed.
+  uint32_t piece = 0;
+  for (const auto& m : hello)
+    if (auto* h = std::get_if<wire::Have>(&m)) piece = h->piece;
+  for (uint32_t off = 0; off < c.layout.piece_size(piece); off += 16384)
+    peer->Send(wire::Request{{piece, off, 16384}});
+  net_.Pump();
+  EXPECT_EQ(Count<wire::Have>(Decode(peer->received())), revealed + 1);
+
+  TestSwarm fetcher(env_, c, Cdn());
+  net_.Connect(fetcher, origin);
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 60));
+  EXPECT_EQ(fetcher.Bytes(), c.data);
+  EXPECT_LE(origin.uploaded(),
+            c.data.size() + c.layout.piece_size(piece));  // each piece once
+}
+
 }  // namespace
 }  // namespace shoal::node::testing
