@@ -1,0 +1,356 @@
+// The swarm engine: metadata (BEP 9), PEX (BEP 11) and piece layers (BEP 52).
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "chunk/merkle.h"
+#include "codec/sha.h"
+#include "node/swarm.h"
+#include "node/swarm_peer.h"
+#include "spdlog/spdlog.h"
+#include "wire/allowed_fast.h"
+#include "wire/pex.h"
+
+namespace shoal::node {
+
+using namespace swarm_internal;  // NOLINT: the engine's own constants
+
+// --- Metadata
+// -------------------------------------------------------------------------
+
+void Swarm::OnExtended(Peer& p, const wire::Extended& m) {
+  if (m.id == 0) {
+    auto ext = wire::ParseExtensionHandshake(m.payload);
+    if (!ext.ok()) return Drop(*p.conn, ext.status());
+    p.ext = *std::move(ext);
+    p.got_ext = true;
+    if (p.incoming && p.ext.listen_port && *p.ext.listen_port != 0) {
+      PeerEndpoint listen = p.conn->remote();
+      listen.port = *p.ext.listen_port;
+      p.listen_key = listen.ToString();
+      connecting_.insert(p.listen_key);
+    }
+    MaybeRequestMetadata(p);
+    return;
+  }
+  if (m.id == kOurMetadataId) OnMetadataMessage(p, m.payload);
+  if (m.id == kOurPexId) OnPex(p, m.payload);
+}
+
+std::vector<uint32_t> Swarm::AllowedFastSet(const PeerEndpoint& addr) const {
+  if (addr.family != AddressFamily::kV4 || !m_) return {};
+  std::array<uint8_t, 4> v4;
+  std::copy(addr.address.begin(), addr.address.begin() + 4, v4.begin());
+  return wire::AllowedFastSet(v4, handshake_hash(), m_->num_pieces, /*k=*/10);
+}
+
+bool Swarm::private_torrent() const { return m_ && m_->is_private; }
+
+void Swarm::OnPex(Peer& p, std::string_view payload) {
+  if (private_torrent()) return;
+  // BEP 11: at most one message a minute; extra ones are ignored.
+  if (p.last_pex_in > 0 && ticks_ - p.last_pex_in < 45) return;
+  p.last_pex_in = ticks_ == 0 ? 1 : ticks_;
+  auto m = wire::ParsePex(payload);
+  if (!m.ok()) return Drop(*p.conn, m.status());
+  std::vector<PeerEndpoint> peers;
+  for (const wire::PexPeer& e : m->added) {
+    auto ep = PeerEndpoint::FromIpString(e.ip, e.port);
+    if (ep && e.port != 0) peers.push_back(*ep);
+  }
+  ConnectTo(peers);
+}
+
+void Swarm::SendPex() {
+  if (private_torrent()) return;
+  // The listen addresses of the peers we are connected to.
+  std::vector<std::pair<uint64_t, wire::PexPeer>> known;
+  for (Peer* q : LivePeers()) {
+    if (q->listen_key.empty()) continue;
+    const size_t colon = q->listen_key.rfind(':');
+    std::string ip = q->listen_key.substr(0, colon);
+    if (!ip.empty() && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+    wire::PexPeer e;
+    e.ip = ip;
+    e.port = static_cast<uint16_t>(std::stoi(q->listen_key.substr(colon + 1)));
+    if (q->has_all) e.flags |= wire::kPexSeed;
+    if (!q->incoming) e.flags |= wire::kPexReachable;
+    known.emplace_back(q->conn->key(), std::move(e));
+  }
+  const int64_t now_ms = static_cast<int64_t>(ticks_) * 1000;
+  for (Peer* q : LivePeers()) {
+    const uint8_t id = q->ext.IdOf("ut_pex");
+    if (id == 0) continue;
+    std::vector<wire::PexPeer> others;
+    for (const auto& [key, e] : known)
+      if (key != q->conn->key()) others.push_back(e);
+    if (!q->pex) q->pex = std::make_unique<wire::PexTracker>();
+    if (!q->pex->Due(now_ms)) continue;
+    if (auto msg = q->pex->Update(others, now_ms)) {
+      q->conn->Send(wire::Extended{id, wire::EncodePex(*msg)});
+    }
+  }
+}
+
+void Swarm::MaybeRequestMetadata(Peer& p) {
+  if (m_ || p.metadata_requested || !p.got_ext) return;
+  const uint8_t their_id = p.ext.IdOf("ut_metadata");
+  if (their_id == 0 || !p.ext.metadata_size) return;
+  const int64_t size = *p.ext.metadata_size;
+  if (size <= 0 || size > options_.max_metadata_size) {
+    return Drop(*p.conn,
+                absl::InvalidArgumentError("metadata size out of range"));
+  }
+  const uint32_t pieces = static_cast<uint32_t>(
+      (size + wire::kMetadataPieceSize - 1) / wire::kMetadataPieceSize);
+  if (metadata_pieces_.size() != pieces)
+    metadata_pieces_.assign(pieces, std::string());
+  p.metadata_requested = true;
+  std::string out;
+  for (uint32_t i = 0; i < pieces; ++i) {
+    if (!metadata_pieces_[i].empty()) continue;
+    wire::AppendMessage(
+        wire::Extended{their_id,
+                       wire::EncodeMetadataMessage(
+                           {wire::MetadataMessageType::kRequest, i, {}, {}})},
+        out);
+  }
+  p.conn->Send(std::move(out));
+}
+
+void Swarm::OnMetadataMessage(Peer& p, std::string_view payload) {
+  auto m = wire::ParseMetadataMessage(payload);
+  if (!m.ok()) return Drop(*p.conn, m.status());
+  const uint8_t their_id = p.ext.IdOf("ut_metadata");
+  switch (m->type) {
+    case wire::MetadataMessageType::kRequest: {
+      if (their_id == 0) return;
+      const uint64_t off = uint64_t{m->piece} * wire::kMetadataPieceSize;
+      wire::MetadataMessage reply{
+          wire::MetadataMessageType::kReject, m->piece, {}, {}};
+      if (m_ && off < m_->info_bytes.size()) {
+        reply.type = wire::MetadataMessageType::kData;
+        reply.total_size = static_cast<int64_t>(m_->info_bytes.size());
+        reply.data = std::string_view(m_->info_bytes)
+                         .substr(off, wire::kMetadataPieceSize);
+      }
+      p.conn->Send(
+          wire::Extended{their_id, wire::EncodeMetadataMessage(reply)});
+      return;
+    }
+    case wire::MetadataMessageType::kReject:
+      p.metadata_requested = false;
+      return;
+    case wire::MetadataMessageType::kData: {
+      if (m_ || m->piece >= metadata_pieces_.size()) return;
+      const uint64_t total = static_cast<uint64_t>(*m->total_size);
+      const uint64_t off = uint64_t{m->piece} * wire::kMetadataPieceSize;
+      const uint64_t want = std::min<uint64_t>(wire::kMetadataPieceSize,
+                                               total - std::min(total, off));
+      if (total != static_cast<uint64_t>(p.ext.metadata_size.value_or(-1)) ||
+          m->data.size() != want) {
+        return Drop(*p.conn, absl::InvalidArgumentError(
+                                 "metadata piece of the wrong size"));
+      }
+      metadata_pieces_[m->piece] = std::string(m->data);
+      for (const auto& piece : metadata_pieces_)
+        if (piece.empty()) return;
+      std::string dict;
+      for (const auto& piece : metadata_pieces_) dict += piece;
+      metadata_pieces_.clear();
+      const bool v1_ok =
+          !hashes_.v1 || chunk::InfoHashV1::Of(dict) == *hashes_.v1;
+      const bool v2_ok =
+          !hashes_.v2 || chunk::InfoHashV2::Of(dict) == *hashes_.v2;
+      if (!v1_ok || !v2_ok) {
+        // Whoever sent pieces of it may be the liar; ask again from scratch.
+        for (Peer* q : LivePeers()) q->metadata_requested = false;
+        Ban(p, "metadata does not hash to the info-hash");
+        for (Peer* q : LivePeers()) MaybeRequestMetadata(*q);
+        return;
+      }
+      auto parsed = ParseMetadata(dict);
+      if (!parsed.ok()) {
+        Ban(p, std::string(parsed.status().message()));
+        return;
+      }
+      spdlog::info("swarm {}: metadata: {} bytes in {} pieces",
+                   hashes_.BestHex().substr(0, 12), parsed->total_size,
+                   parsed->num_pieces);
+      SetMetadata(std::make_shared<chunk::Metainfo>(*std::move(parsed)));
+      return;
+    }
+  }
+}
+
+absl::StatusOr<chunk::Metainfo> Swarm::ParseMetadata(
+    const std::string& info_dict) {
+  chunk::MetainfoLimits limits;
+  limits.max_size = static_cast<uint64_t>(options_.max_metadata_size);
+  return chunk::ParseInfoDict(info_dict, limits);
+}
+
+void Swarm::SetMetadata(std::shared_ptr<chunk::Metainfo> m) {
+  m_ = std::move(m);
+  verifier_ = std::make_shared<chunk::PieceVerifier>(*m_);
+  layers_ = m_->piece_layers;
+  layers_.resize(m_->files.size());
+  layer_fetches_.clear();
+  file_by_root_.clear();
+  trees_.clear();
+  for (size_t f = 0; f < m_->files.size(); ++f) {
+    const chunk::FileEntry& file = m_->files[f];
+    if (!file.pieces_root) continue;
+    file_by_root_[std::string(
+        reinterpret_cast<const char*>(file.pieces_root->data()), 32)] = f;
+    const chunk::PieceRange range = chunk::FilePieces(*m_, f);
+    const uint32_t pieces = range.end - range.first;
+    if (pieces <= 1) {
+      layers_[f].assign(reinterpret_cast<const char*>(file.pieces_root->data()),
+                        32);
+      continue;
+    }
+    if (!layers_[f].empty()) continue;
+    LayerFetch lf;
+    lf.file = f;
+    lf.pieces = pieces;
+    lf.layer.assign(pieces, Sha256Digest{});
+    lf.known.assign(pieces, false);
+    lf.missing = pieces;
+    layer_fetches_.push_back(std::move(lf));
+  }
+  if (layer_fetches_.empty()) {
+    OnLayersComplete();
+    return;
+  }
+  spdlog::info("swarm {}: fetching the piece layers of {} files",
+               hashes_.BestHex().substr(0, 12), layer_fetches_.size());
+  for (Peer* q : LivePeers()) MaybeRequestHashes(*q);
+}
+
+void Swarm::MaybeRequestHashes(Peer& p) {
+  if (!m_ || layer_fetches_.empty() || p.hashes_requested || p.gone) return;
+  if (!p.has_all && p.has.size() == 0 && p.raw_bitfield.empty() &&
+      p.early_haves.empty())
+    return;
+  // Asked of several peers at once (the first proof wins): a peer that never
+  // answers must not stall the fetch, and the layers are small next to the
+  // content.
+  int asked = 0;
+  for (const auto& [key, q] : peers_) asked += q->hashes_requested && !q->gone;
+  if (asked >= kHashPeers) return;
+  const int base = std::countr_zero(m_->piece_length / chunk::kBlockSize);
+  std::string out;
+  for (const LayerFetch& lf : layer_fetches_) {
+    if (lf.missing == 0) continue;
+    const chunk::FileEntry& file = m_->files[lf.file];
+    const uint64_t leaves =
+        chunk::NextPowerOfTwo(chunk::NumBlocks(file.length));
+    const int height = std::countr_zero(leaves);
+    const uint64_t width = leaves >> base;
+    const uint32_t count =
+        static_cast<uint32_t>(std::min<uint64_t>(width, kHashesPerRequest));
+    for (uint64_t index = 0; index < lf.pieces; index += count) {
+      bool need = false;
+      for (uint64_t i = index; i < std::min<uint64_t>(index + count, lf.pieces);
+           ++i)
+        need |= !lf.known[i];
+      if (!need) continue;
+      wire::HashSpec spec;
+      spec.pieces_root = *file.pieces_root;
+      spec.base_layer = static_cast<uint32_t>(base);
+      spec.index = static_cast<uint32_t>(index);
+      spec.length = count;
+      spec.proof_layers = static_cast<uint32_t>(height - base - 1);
+      wire::AppendMessage(wire::HashRequest{spec}, out);
+    }
+  }
+  p.hashes_requested = true;
+  p.conn->Send(std::move(out));
+}
+
+void Swarm::OnHashes(Peer& p, const wire::Hashes& m) {
+  if (m.spec.base_layer == 0) return OnBlockHashes(p, m.spec, m.hashes, false);
+  if (!m_ || layer_fetches_.empty()) return;
+  auto fit = file_by_root_.find(std::string(
+      reinterpret_cast<const char*>(m.spec.pieces_root.data()), 32));
+  if (fit == file_by_root_.end()) return;
+  auto lf =
+      std::find_if(layer_fetches_.begin(), layer_fetches_.end(),
+                   [&](const LayerFetch& l) { return l.file == fit->second; });
+  if (lf == layer_fetches_.end() || lf->missing == 0) return;
+  const chunk::FileEntry& file = m_->files[lf->file];
+  const uint64_t leaves = chunk::NextPowerOfTwo(chunk::NumBlocks(file.length));
+  const int base = std::countr_zero(m_->piece_length / chunk::kBlockSize);
+  if (static_cast<int>(m.spec.base_layer) != base) return;
+  const std::vector<Sha256Digest> hashes = Digests(m.hashes);
+  chunk::HashRange r{m.spec.base_layer, m.spec.index, m.spec.length,
+                     m.spec.proof_layers};
+  auto ok = chunk::VerifyHashes(*file.pieces_root, leaves, r, hashes);
+  if (!ok.ok()) {
+    if (ok.status().code() == absl::StatusCode::kDataLoss)
+      return Ban(p, "sent bad hashes");
+    return Drop(*p.conn, ok.status());
+  }
+  for (uint32_t k = 0; k < r.count; ++k) {
+    const uint64_t i = uint64_t{r.index} + k;
+    if (i < lf->pieces && !lf->known[i]) {
+      lf->layer[i] = (*ok)[k];
+      lf->known[i] = true;
+      --lf->missing;
+    }
+  }
+  if (lf->missing > 0) return;
+  std::string bytes;
+  bytes.reserve(lf->layer.size() * 32);
+  for (const auto& h : lf->layer)
+    bytes.append(reinterpret_cast<const char*>(h.data()), 32);
+  if (absl::Status s = verifier_->AddPieceLayer(lf->file, bytes); !s.ok()) {
+    spdlog::warn("swarm {}: piece layer refused: {}",
+                 hashes_.BestHex().substr(0, 12), s.ToString());
+    return;
+  }
+  layers_[lf->file] = std::move(bytes);
+  layer_fetches_.erase(lf);
+  if (layer_fetches_.empty()) OnLayersComplete();
+}
+
+void Swarm::OnLayersComplete() {
+  for (Peer* q : LivePeers()) q->hashes_requested = false;
+  preparing_ = true;
+  Prepare();
+}
+
+void Swarm::Restart() {
+  picker_.reset();
+  storage_.reset();
+  partial_.clear();
+  piece_cache_.clear();
+  for (Peer* q : LivePeers()) {
+    q->registered = false;
+    q->outstanding = 0;
+    q->sent.clear();
+  }
+  preparing_ = true;
+  Prepare();
+}
+
+const chunk::PieceLayerTree* Swarm::TreeFor(const Sha256Digest& root,
+                                            size_t* file) {
+  auto fit = file_by_root_.find(
+      std::string(reinterpret_cast<const char*>(root.data()), 32));
+  if (fit == file_by_root_.end()) return nullptr;
+  *file = fit->second;
+  if (layers_[*file].empty()) return nullptr;
+  auto& tree = trees_[*file];
+  if (!tree) {
+    tree = std::make_unique<chunk::PieceLayerTree>(
+        Digests(layers_[*file]), m_->piece_length,
+        chunk::NumBlocks(m_->files[*file].length));
+  }
+  return tree.get();
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,228 @@
+// The swarm engine: serving blocks and hashes, and super-seeding.
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "chunk/merkle.h"
+#include "codec/sha.h"
+#include "node/swarm.h"
+#include "node/swarm_peer.h"
+#include "spdlog/spdlog.h"
+#include "wire/allowed_fast.h"
+#include "wire/pex.h"
+
+namespace shoal::node {
+
+using namespace swarm_internal;  // NOLINT: the engine's own constants
+
+// --- Serving
+// --------------------------------------------------------------------------
+
+void Swarm::OnRequest(Peer& p, const wire::BlockSpec& b) {
+  const bool valid =
+      picker_ && b.piece < m_->num_pieces && b.length > 0 &&
+      b.length <= kMaxBlockRequest &&
+      uint64_t{b.begin} + b.length <= chunk::PieceSize(*m_, b.piece);
+  if (!valid) {
+    return Drop(*p.conn, absl::InvalidArgumentError(absl::StrCat(
+                             "request outside the torrent: piece ", b.piece,
+                             " offset ", b.begin, " length ", b.length)));
+  }
+  const bool allowed =
+      !p.am_choking || std::find(p.allowed_out.begin(), p.allowed_out.end(),
+                                 b.piece) != p.allowed_out.end();
+  if (!allowed || !picker_->have().test(b.piece) ||
+      p.requests_in.size() >= static_cast<size_t>(options_.max_requests * 4)) {
+    if (p.fast) p.conn->Send(wire::Reject{b});
+    return;
+  }
+  p.requests_in.push_back(b);
+  ServeQueued(p);
+}
+
+void Swarm::ServeQueued(Peer& p) {
+  while (!p.gone && !p.requests_in.empty() && storage_ &&
+         p.conn->queued_bytes() < PeerLink::kHighWater) {
+    const wire::BlockSpec b = p.requests_in.front();
+    auto hit = std::find_if(piece_cache_.begin(), piece_cache_.end(),
+                            [&](const auto& e) { return e.first == b.piece; });
+    if (hit != piece_cache_.end()) {
+      piece_cache_.splice(piece_cache_.begin(), piece_cache_, hit);
+      p.requests_in.pop_front();
+      SendBlockFromPiece(p, b, piece_cache_.front().second);
+      continue;
+    }
+    auto& waiters = piece_reads_[b.piece];
+    const bool reading = !waiters.empty();
+    waiters.emplace_back(p.conn->key(), b);
+    p.requests_in.pop_front();
+    if (reading) continue;
+    const uint32_t piece = b.piece;
+    auto read = std::make_shared<absl::StatusOr<std::string>>();
+    env_.Offload(
+        [read, storage = storage_, piece] {
+          *read = storage->ReadPiece(piece);
+        },
+        [this, alive = std::weak_ptr<bool>(alive_), piece, read] {
+          if (alive.expired()) return;
+          absl::StatusOr<std::string>& data = *read;
+          auto waiters = std::move(piece_reads_[piece]);
+          piece_reads_.erase(piece);
+          if (!data.ok()) {
+            spdlog::warn("swarm {}: cannot serve piece {}: {}",
+                         hashes_.BestHex().substr(0, 12), piece,
+                         data.status().ToString());
+            for (auto& [key, b] : waiters) {
+              auto it = peers_.find(key);
+              if (it != peers_.end() && !it->second->gone && it->second->fast) {
+                it->second->conn->Send(wire::Reject{b});
+              }
+            }
+            // The storage lost it: it must come back from peers.
+            if (picker_ && data.status().code() == absl::StatusCode::kDataLoss)
+              Restart();
+            return;
+          }
+          auto shared = std::make_shared<const std::string>(*std::move(data));
+          piece_cache_.emplace_front(piece, shared);
+          if (piece_cache_.size() > kPieceCacheEntries) piece_cache_.pop_back();
+          for (auto& [key, b] : waiters) {
+            auto it = peers_.find(key);
+            if (it == peers_.end() || it->second->gone) continue;
+            SendBlockFromPiece(*it->second, b, shared);
+          }
+          for (Peer* q : LivePeers()) ServeQueued(*q);
+        });
+  }
+}
+
+void Swarm::SendBlockFromPiece(
+    Peer& p, const wire::BlockSpec& b,
+    const std::shared_ptr<const std::string>& piece) {
+  std::string out;
+  out.reserve(13 + b.length);
+  wire::AppendPieceHeader(b.piece, b.begin, b.length, out);
+  // Storage may return a piece without its trailing pad bytes: they are zeros.
+  const size_t have = b.begin < piece->size()
+                          ? std::min<size_t>(b.length, piece->size() - b.begin)
+                          : 0;
+  if (have > 0) out.append(*piece, b.begin, have);
+  out.append(b.length - have, '\0');
+  p.uploaded += b.length;
+  uploaded_ += b.length;
+  Add(NodeStats::Get().kind(options_.kind).bytes_sent, b.length);
+  p.conn->Send(std::move(out));
+  if (super_seeding_) RevealedSent(p, b.piece, b.length);
+}
+
+void Swarm::RevealedSent(Peer& p, uint32_t piece, uint64_t bytes) {
+  auto it = p.revealed_left.find(piece);
+  if (it == p.revealed_left.end()) return;
+  const uint64_t n = std::min(bytes, it->second);
+  it->second -= n;
+  p.revealed_bytes_left -= n;
+  if (it->second > 0) return;
+  p.revealed_left.erase(it);
+  std::string out;
+  RevealMore(p, out);
+  if (!out.empty()) p.conn->Send(std::move(out));
+}
+
+void Swarm::CountReveal(uint32_t piece, int delta) {
+  const uint32_t before = revealed_count_[piece];
+  revealed_count_[piece] = before + delta;
+  if (delta > 0 && before == reveal_round_ && --at_round_ > 0) return;
+  if (delta < 0 && revealed_count_[piece] >= reveal_round_) return;
+  // The least count changed: count again (once a round).
+  reveal_round_ =
+      *std::min_element(revealed_count_.begin(), revealed_count_.end());
+  at_round_ = static_cast<size_t>(std::count(
+      revealed_count_.begin(), revealed_count_.end(), reveal_round_));
+}
+
+void Swarm::RevealMore(Peer& p, std::string& out) {
+  if (!super_seeding_ || p.gone || p.has_all) return;
+  // A second of its rate, and at least two pieces: enough to keep its
+  // request pipeline full across a round trip, and no more (what is revealed
+  // to one peer is not revealed to the others).
+  const uint64_t want = std::max<uint64_t>(
+      2 * uint64_t{m_->piece_length}, static_cast<uint64_t>(p.upload_rate));
+  const size_t n = reveal_order_.size();
+  while (p.revealed_bytes_left < want) {
+    // The first piece in the order, from the cursor, revealed fewest times
+    // among those the peer lacks; none is revealed fewer than round_ times.
+    std::optional<size_t> best;
+    for (size_t k = 0; k < n; ++k) {
+      const size_t at = (reveal_cursor_ + k) % n;
+      const uint32_t i = reveal_order_[at];
+      if (p.revealed_left.contains(i) || (p.has.size() == n && p.has.test(i)))
+        continue;
+      if (!best || revealed_count_[i] < revealed_count_[reveal_order_[*best]])
+        best = at;
+      if (revealed_count_[i] == reveal_round_) break;
+    }
+    if (!best) return;  // it has, or was shown, every piece
+    const uint32_t piece = reveal_order_[*best];
+    reveal_cursor_ = (*best + 1) % n;
+    CountReveal(piece, +1);
+    const uint64_t size = chunk::PieceSize(*m_, piece);
+    p.revealed_left[piece] = size;
+    p.revealed_bytes_left += size;
+    wire::AppendMessage(wire::Have{piece}, out);
+  }
+}
+
+void Swarm::OnHashRequest(Peer& p, const wire::HashRequest& m) {
+  auto reject = [&] { p.conn->Send(wire::HashReject{m.spec}); };
+  if (!m_ || !storage_) return reject();
+  size_t file = 0;
+  const chunk::PieceLayerTree* tree = TreeFor(m.spec.pieces_root, &file);
+  if (tree == nullptr) return reject();
+  chunk::HashRange r{m.spec.base_layer, m.spec.index, m.spec.length,
+                     m.spec.proof_layers};
+  const chunk::PieceRange range = chunk::FilePieces(*m_, file);
+  const uint64_t file_blocks = chunk::NumBlocks(m_->files[file].length);
+  auto block_hashes =
+      [&](uint64_t first,
+          uint32_t count) -> absl::StatusOr<std::vector<Sha256Digest>> {
+    std::vector<Sha256Digest> out(count);
+    const uint32_t per_piece = m_->piece_length / chunk::kBlockSize;
+    std::string piece_data;
+    uint32_t loaded = UINT32_MAX;
+    for (uint64_t k = 0; k < count; ++k) {
+      const uint64_t block = first + k;
+      if (block >= file_blocks) break;  // padding: zero hashes
+      const uint32_t piece =
+          range.first + static_cast<uint32_t>(block / per_piece);
+      if (!picker_->have().test(piece))
+        return absl::UnavailableError("piece not held");
+      if (piece != loaded) {
+        auto d = storage_->ReadPiece(piece);
+        if (!d.ok()) return d.status();
+        piece_data = *std::move(d);
+        loaded = piece;
+      }
+      const uint64_t off = (block % per_piece) * chunk::kBlockSize;
+      const uint64_t file_end = m_->files[file].offset +
+                                m_->files[file].length -
+                                uint64_t{piece} * m_->piece_length;
+      const uint64_t len =
+          std::min<uint64_t>(chunk::kBlockSize, file_end - off);
+      out[k] = codec::Sha256::Hash(
+          std::string_view(piece_data)
+              .substr(off, std::min<uint64_t>(len, piece_data.size() - off)));
+    }
+    return out;
+  };
+  auto hashes = tree->GetHashes(r, block_hashes);
+  if (!hashes.ok()) return reject();
+  std::string flat;
+  flat.reserve(hashes->size() * 32);
+  for (const auto& h : *hashes)
+    flat.append(reinterpret_cast<const char*>(h.data()), 32);
+  p.conn->Send(wire::Hashes{m.spec, flat});
+}
+
+}  // namespace shoal::node
