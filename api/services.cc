@@ -421,9 +421,7 @@ grpc::Status ContentServiceImpl::Remove(grpc::ServerContext* ctx,
   if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   auto id = ParseId(request->id());
   if (!id.ok()) return Finish("Remove", id.status());
-  absl::Status s = node_.store().Remove(*id);
-  if (s.ok()) node_.session().Forget(*id);
-  return Finish("Remove", s);
+  return Finish("Remove", node_.RemoveContent(*id));
 }
 
 grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext* ctx,

@@ -128,4 +128,16 @@ absl::Status Node::Init() {
   return absl::OkStatus();
 }
 
+absl::Status Node::RemoveContent(const chunk::ContentId& id) {
+  std::vector<chunk::ContentId> files;
+  if (auto dir = store_->GetDirectory(id); dir.ok()) files = (*dir)->file_ids();
+  SHOAL_RETURN_IF_ERROR(store_->Remove(id));
+  // What the store no longer holds is no longer served or provided.
+  std::vector<chunk::ContentId> gone{id};
+  for (const chunk::ContentId& f : files)
+    if (!store_->Brief(f, /*touch=*/false)) gone.push_back(f);
+  session_->Forget(gone);
+  return absl::OkStatus();
+}
+
 }  // namespace shoal::node

@@ -48,6 +48,10 @@ class Node {
   absl::Duration uptime() const { return absl::Now() - started_; }
   // The peer side: swarms and connections.
   Session& session() { return *session_; }
+  // Removes `id` from the store (a directory with the files nothing else
+  // holds) and stops serving and providing it, and those files. Errors as
+  // ChunkStore::Remove.
+  absl::Status RemoveContent(const chunk::ContentId& id);
   // Where API callers may name files (add by path, torrent save paths).
   const PathRoots& path_roots() const { return path_roots_; }
   // Where adds of unknown length spool their bytes.

@@ -24,6 +24,11 @@
 namespace shoal::node {
 namespace {
 
+// A fetch looks for more providers while it has fewer peers than this: each
+// one is another fetcher to trade with (tests/sim/swarm_sim_test.cc: 100
+// nodes complete a release 16% sooner than with 8).
+constexpr size_t kLookupPeers = 30;
+
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 
 // Runs `fn` on the io_context's thread and returns its result.
@@ -81,6 +86,7 @@ void Session::Stop() {
     work_.reset();
     io_.stop();
     thread_.join();
+    network_thread_ = std::thread::id();
   }
 }
 
@@ -109,7 +115,10 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
     return OnPreheat(chunk::ContentId::FromBytes(content));
   });
   if (absl::Status s = dht_->Start(); !s.ok()) return s;
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    network_thread_ = std::this_thread::get_id();
+    io_.run();
+  });
   RunOn(io_, [this] {
     LoadTorrents();
     DhtTick();
@@ -132,6 +141,16 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
   HostPort bound = listen;
   bound.port = port_;
   return bound;
+}
+
+void Session::AssertNetworkThread() const {
+  // Before the thread starts (Start() sets up on the caller's thread), and
+  // after it is joined, there is nobody to race with.
+  const std::thread::id network = network_thread_.load();
+  if (network == std::thread::id() || network == std::this_thread::get_id())
+    return;
+  spdlog::critical("network-thread-only code called from another thread");
+  std::abort();
 }
 
 wire::Handshake Session::OurHandshake(const std::array<uint8_t, 20>& info_hash,
@@ -171,6 +190,7 @@ size_t Session::TotalPeers() const {
 }
 
 void Session::Register(Swarm* swarm) {
+  AssertNetworkThread();
   for (const std::string& key : swarm->HandshakeKeys()) by_key_[key] = swarm;
   swarm->set_global_limits(global_down_, global_up_);
   swarm->set_connector(
@@ -186,6 +206,7 @@ void Session::Register(Swarm* swarm) {
 }
 
 void Session::Unregister(Swarm* swarm) {
+  AssertNetworkThread();
   for (const std::string& key : swarm->HandshakeKeys()) {
     auto it = by_key_.find(key);
     if (it != by_key_.end() && it->second == swarm) by_key_.erase(it);
@@ -193,6 +214,7 @@ void Session::Unregister(Swarm* swarm) {
 }
 
 Swarm* Session::SwarmForInfoHash(std::string_view info_hash) {
+  AssertNetworkThread();
   auto it = by_key_.find(Key(info_hash));
   if (it != by_key_.end()) return it->second;
   auto id = store_.FindByTruncatedId(info_hash);
@@ -201,6 +223,7 @@ Swarm* Session::SwarmForInfoHash(std::string_view info_hash) {
 }
 
 ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
+  AssertNetworkThread();
   Key key(id.AsStringView().substr(0, 20));
   auto it = contents_.find(key);
   if (it != contents_.end()) {
@@ -400,21 +423,21 @@ absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
           swarm->ConnectTo(known->second);
       }
       if (endpoints.empty())
-        LookupProviders(id, absl::Now() + absl::Minutes(5));
+        LookupProviders(id, SteadyClock::now() + std::chrono::minutes(5));
     }
     return swarm->events();
   });
 }
 
-void Session::LookupProviders(const chunk::ContentId& id, absl::Time until,
-                              int round) {
+void Session::LookupProviders(const chunk::ContentId& id,
+                              SteadyClock::time_point until, int round) {
   Key key(id.AsStringView().substr(0, 20));
   auto it = contents_.find(key);
   if (it == contents_.end() || it->second->complete() || !dht_ ||
-      it->second->events()->failed() || absl::Now() > until)
+      it->second->events()->failed() || SteadyClock::now() > until)
     return;
   // Look again while peers are few: other fetchers announce themselves.
-  if (it->second->num_peers() < 8) {
+  if (it->second->num_peers() < kLookupPeers) {
     DhtService::Key k;
     // A directory's files are asked of the directory's providers.
     auto dir = directory_of_.find(id);
@@ -455,6 +478,7 @@ void Session::LookupProviders(const chunk::ContentId& id, absl::Time until,
 }
 
 void Session::DhtLookups(TorrentSwarm& t) {
+  AssertNetworkThread();
   if (!dht_) return;
   const TorrentState state = t.Status().state;
   const bool running = state != TorrentState::kPaused &&
@@ -499,6 +523,7 @@ std::string EndpointText(const asio::ip::address& a, uint16_t port) {
 }  // namespace
 
 dht::PreheatAnswer Session::OnPreheat(const chunk::ContentId& id) {
+  AssertNetworkThread();
   auto st = store_.Stat(id);
   if (st.ok() && st->record.is_directory()) {
     const int64_t total =
@@ -533,7 +558,7 @@ dht::PreheatAnswer Session::OnPreheat(const chunk::ContentId& id) {
     ContentSwarm* swarm = SwarmFor(id);
     if (!swarm->complete()) {
       swarm->WantRange(0, UINT64_MAX);
-      LookupProviders(id, absl::Now() + absl::Minutes(5));
+      LookupProviders(id, SteadyClock::now() + std::chrono::minutes(5));
     }
     it = contents_.find(key);
   }
@@ -544,6 +569,7 @@ dht::PreheatAnswer Session::OnPreheat(const chunk::ContentId& id) {
 }
 
 void Session::PumpPreload(const chunk::ContentId& dir_id) {
+  AssertNetworkThread();
   auto it = preloads_.find(dir_id);
   if (it == preloads_.end()) return;
   Preload& p = it->second;
@@ -560,11 +586,12 @@ void Session::PumpPreload(const chunk::ContentId& dir_id) {
         known != directory_peers_.end())
       swarm->ConnectTo(known->second);
     swarm->WantRange(0, UINT64_MAX);
-    LookupProviders(fid, absl::Now() + absl::Minutes(5));
+    LookupProviders(fid, SteadyClock::now() + std::chrono::minutes(5));
   }
 }
 
 void Session::FileDone(const chunk::ContentId& dir) {
+  AssertNetworkThread();
   auto it = preloads_.find(dir);
   if (it == preloads_.end()) return;
   if (it->second.in_flight > 0) --it->second.in_flight;
@@ -777,18 +804,22 @@ uint64_t Session::DhtUnauthenticated() {
       io_, [this]() -> uint64_t { return dht_ ? dht_->Unauthenticated() : 0; });
 }
 
-void Session::Forget(const chunk::ContentId& id) {
+void Session::Forget(const chunk::ContentId& id) { Forget(std::vector{id}); }
+
+void Session::Forget(const std::vector<chunk::ContentId>& ids) {
   RunOn(io_, [&] {
-    if (dht_) {
-      DhtService::Key k;
-      std::memcpy(k.data(), id.bytes.data(), 20);
-      dht_->StopProviding(DhtService::Network::kCluster, k);
-    }
-    Key key(id.AsStringView().substr(0, 20));
-    auto it = contents_.find(key);
-    if (it != contents_.end()) {
-      Unregister(it->second.get());
-      contents_.erase(it);
+    for (const chunk::ContentId& id : ids) {
+      if (dht_) {
+        DhtService::Key k;
+        std::memcpy(k.data(), id.bytes.data(), 20);
+        dht_->StopProviding(DhtService::Network::kCluster, k);
+      }
+      Key key(id.AsStringView().substr(0, 20));
+      auto it = contents_.find(key);
+      if (it != contents_.end()) {
+        Unregister(it->second.get());
+        contents_.erase(it);
+      }
     }
     return 0;
   });
@@ -833,6 +864,7 @@ std::string TorrentKey(const std::string& id) {
 }  // namespace
 
 TorrentSwarm* Session::FindTorrent(const std::string& id) {
+  AssertNetworkThread();
   std::string lower = id;
   for (char& c : lower) c = static_cast<char>(std::tolower(c));
   auto it = torrents_.find(lower);
@@ -963,6 +995,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
 }
 
 void Session::SaveTorrentIndex() {
+  AssertNetworkThread();
   codec::bencode::List ids;
   for (const auto& [id, t] : torrents_) ids.emplace_back(id);
   if (absl::Status s = store_.PutState(

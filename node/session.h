@@ -8,6 +8,8 @@
 #define SHOAL_NODE_SESSION_H_
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -113,6 +115,7 @@ class Session {
 
   // Drops the swarm of `id` (its content was removed) and stops providing it.
   void Forget(const chunk::ContentId& id);
+  void Forget(const std::vector<chunk::ContentId>& ids);
 
   // Announces this node as a provider of `id` in the cluster DHT (and keeps
   // announcing it until Forget).
@@ -196,6 +199,13 @@ class Session {
  private:
   using Key = std::string;  // a 20-byte handshake hash
 
+  using SteadyClock = std::chrono::steady_clock;
+
+  // Aborts the process when called off the network thread (once it runs):
+  // the swarms and every map below belong to it. Network-thread-only
+  // functions begin with it.
+  void AssertNetworkThread() const;
+
   // Network thread only.
   ContentSwarm* SwarmFor(const chunk::ContentId& id);
   Swarm* SwarmForInfoHash(std::string_view info_hash);
@@ -214,8 +224,8 @@ class Session {
   size_t TotalPeers() const;
   // Looks up providers of a content being fetched while it has few peers
   // (`round` counts the lookups so far).
-  void LookupProviders(const chunk::ContentId& id, absl::Time until,
-                       int round = 0);
+  void LookupProviders(const chunk::ContentId& id,
+                       SteadyClock::time_point until, int round = 0);
   // Answers sh_preheat: starts fetching `id` whole (every file of a
   // directory), and says how far it is.
   dht::PreheatAnswer OnPreheat(const chunk::ContentId& id);
@@ -251,6 +261,7 @@ class Session {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::unique_ptr<DhtService> dht_;
   std::thread thread_;
+  std::atomic<std::thread::id> network_thread_{};
   uint16_t port_ = 0;
   uint64_t next_key_ = 1;
   int connecting_ = 0;

@@ -302,6 +302,13 @@ void Swarm::Ban(Peer& p, const std::string& why) {
   p.conn->Close(absl::PermissionDeniedError(absl::StrCat("banned: ", why)));
 }
 
+void Swarm::CloseIfBothSeeds(Peer& p) {
+  // Two seeds have nothing to trade, and the slot may serve a fetcher.
+  if (p.gone || !picker_ || !picker_->have().all()) return;
+  if (p.has_all || (p.has.size() > 0 && p.has.all()))
+    p.conn->Close(absl::OkStatus());
+}
+
 void Swarm::OnWritable(PeerLink& conn) {
   if (Peer* p = Find(conn)) ServeQueued(*p);
 }
@@ -509,6 +516,7 @@ void Swarm::OnMessage(PeerLink& conn, const wire::Message& message) {
             p.early_haves.push_back(m.piece);
           }
           OnPeerHas(p);
+          CloseIfBothSeeds(p);
         } else if constexpr (std::is_same_v<T, wire::Bitfield>) {
           if (!m_) {
             p.raw_bitfield = std::string(m.bits);
@@ -524,6 +532,7 @@ void Swarm::OnMessage(PeerLink& conn, const wire::Message& message) {
         } else if constexpr (std::is_same_v<T, wire::HaveAll>) {
           p.has_all = true;
           OnPeerHas(p);
+          CloseIfBothSeeds(p);
         } else if constexpr (std::is_same_v<T, wire::Request>) {
           OnRequest(p, m.block);
         } else if constexpr (std::is_same_v<T, wire::Piece>) {

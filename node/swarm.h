@@ -289,6 +289,8 @@ class Swarm : public PeerLink::Handler {
   Peer* Find(PeerLink& conn);
   void Drop(PeerLink& conn, const absl::Status& why);
   void Ban(Peer& p, const std::string& why);
+  // Closes the connection when both sides hold every piece.
+  void CloseIfBothSeeds(Peer& p);
   std::vector<Peer*> LivePeers();
   void SendHello(Peer& p);
   // One second passed.

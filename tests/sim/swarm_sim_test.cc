@@ -52,6 +52,9 @@ constexpr double kMB = 1e6;
 constexpr size_t kSegment = 16 * 1024;
 constexpr double kRto = 0.2;
 constexpr double kLoss = 0.001;
+// A fetch looks for providers while it has fewer peers than this (as
+// Session::LookupProviders does).
+constexpr size_t kLookupPeers = 30;
 
 uint64_t EnvU64(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
@@ -450,9 +453,10 @@ void Sim::Leave(int i) {
   n.env.reset();
 }
 
-// What a DHT provider lookup gives: up to 20 providers at random. As in the
-// node, a seed provides from the start and a fetcher once its metadata has
-// checked out.
+// What a DHT provider lookup gives: up to 20 providers at random (BEP 5
+// caps a get_peers answer, and the providers are stored at a few nodes). As
+// in the node, a seed provides from the start and a fetcher once its
+// metadata has checked out.
 void Sim::Discover(int i) {
   std::vector<PeerEndpoint> found;
   std::vector<int> present;
@@ -472,11 +476,13 @@ void Sim::Tick(int i) {
   if (!n.alive) return;
   n.env->TickAll();
   if (!n.alive) return;
-  // Lookups as the session makes them: every second at first, then every
-  // 10 s, until complete.
+  // Lookups as the session makes them (Session::LookupProviders): every
+  // second for the first five, then every 3 s, while it has fewer than 30
+  // peers, until complete.
   const double age = now_ - n.spec.arrive;
   if (!n.spec.seed && !n.spec.malicious && n.completed_at < 0 &&
-      (age < 5.5 || std::fmod(age, 10.0) < 0.5))
+      n.swarm->num_peers() < kLookupPeers &&
+      (age < 5.5 || std::fmod(age - 5, 3.0) < 0.5))
     Discover(i);
   At(now_ + 1, [this, i] { Tick(i); });
 }
