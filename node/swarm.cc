@@ -248,7 +248,7 @@ void Swarm::OnClose(PeerLink& conn, const absl::Status& why) {
   if (!p.listen_key.empty()) connecting_.erase(p.listen_key);
   // Pieces revealed to it and not sent go back to the least revealed.
   for (const auto& [piece, left] : p.revealed_left)
-    if (left == chunk::PieceSize(*m_, piece)) CountReveal(piece, -1);
+    if (left == chunk::PieceSize(*m_, piece)) reveals_->Unreveal(piece);
   p.revealed_left.clear();
   spdlog::debug("swarm {}: peer {} gone: {}", hashes_.BestHex().substr(0, 12),
                 conn.remote().ToString(), why.ToString());

@@ -54,6 +54,7 @@
 #include "chunk/metainfo.h"
 #include "chunk/piece_picker.h"
 #include "chunk/piece_verifier.h"
+#include "chunk/reveal_schedule.h"
 #include "node/rate_limit.h"
 #include "node/stats.h"
 #include "node/swarm_env.h"
@@ -327,7 +328,6 @@ class Swarm : public PeerLink::Handler {
   // `bytes` of revealed piece `piece` went to `p` (or it got the piece
   // elsewhere: all of it).
   void RevealedSent(Peer& p, uint32_t piece, uint64_t bytes);
-  void CountReveal(uint32_t piece, int delta);
 
   // Downloading.
   void OnPeerHas(Peer& p);
@@ -380,15 +380,9 @@ class Swarm : public PeerLink::Handler {
   // that most requests follow the strategy.
   static constexpr uint64_t kDeadlineWindowBytes = 1 << 20;
   std::vector<WantedRange> ranges_;
-  // Super-seeding (SwarmOptions::super_seed): how often each piece was
-  // revealed, and where the next search for one starts in reveal_order_ (a
-  // random permutation).
+  // Super-seeding (SwarmOptions::super_seed): which piece is revealed next.
   bool super_seeding_ = false;
-  std::vector<uint32_t> revealed_count_;
-  std::vector<uint32_t> reveal_order_;
-  size_t reveal_cursor_ = 0;
-  uint32_t reveal_round_ = 0;  // the least count in revealed_count_
-  size_t at_round_ = 0;        // pieces revealed that many times
+  std::optional<chunk::RevealSchedule> reveals_;
   void AdvanceDeadlines();
   bool shut_ = false;
   Connector connector_;

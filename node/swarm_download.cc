@@ -43,14 +43,7 @@ void Swarm::StartDownloading(std::shared_ptr<store::PieceStorage> storage,
   super_seeding_ = options_.super_seed && options_.trusted_peers &&
                    m_->num_pieces > 1 && picker_->have().all();
   if (super_seeding_) {
-    revealed_count_.assign(m_->num_pieces, 0);
-    reveal_order_.resize(m_->num_pieces);
-    for (uint32_t i = 0; i < m_->num_pieces; ++i) reveal_order_[i] = i;
-    for (uint32_t i = m_->num_pieces - 1; i > 0; --i)
-      std::swap(reveal_order_[i], reveal_order_[random_() % (i + 1)]);
-    reveal_cursor_ = 0;
-    reveal_round_ = 0;
-    at_round_ = m_->num_pieces;
+    reveals_.emplace(m_->num_pieces, random_);
   }
   // Peers that connected while we were checking were told we had nothing.
   std::string haves;

@@ -130,18 +130,6 @@ void Swarm::RevealedSent(Peer& p, uint32_t piece, uint64_t bytes) {
   if (!out.empty()) p.conn->Send(std::move(out));
 }
 
-void Swarm::CountReveal(uint32_t piece, int delta) {
-  const uint32_t before = revealed_count_[piece];
-  revealed_count_[piece] = before + delta;
-  if (delta > 0 && before == reveal_round_ && --at_round_ > 0) return;
-  if (delta < 0 && revealed_count_[piece] >= reveal_round_) return;
-  // The least count changed: count again (once a round).
-  reveal_round_ =
-      *std::min_element(revealed_count_.begin(), revealed_count_.end());
-  at_round_ = static_cast<size_t>(std::count(
-      revealed_count_.begin(), revealed_count_.end(), reveal_round_));
-}
-
 void Swarm::RevealMore(Peer& p, std::string& out) {
   if (!super_seeding_ || p.gone || p.has_all) return;
   // A second of its rate, and at least two pieces: enough to keep its
@@ -149,24 +137,14 @@ void Swarm::RevealMore(Peer& p, std::string& out) {
   // to one peer is not revealed to the others).
   const uint64_t want = std::max<uint64_t>(
       2 * uint64_t{m_->piece_length}, static_cast<uint64_t>(p.upload_rate));
-  const size_t n = reveal_order_.size();
+  const size_t n = m_->num_pieces;
   while (p.revealed_bytes_left < want) {
-    // The first piece in the order, from the cursor, revealed fewest times
-    // among those the peer lacks; none is revealed fewer than round_ times.
-    std::optional<size_t> best;
-    for (size_t k = 0; k < n; ++k) {
-      const size_t at = (reveal_cursor_ + k) % n;
-      const uint32_t i = reveal_order_[at];
-      if (p.revealed_left.contains(i) || (p.has.size() == n && p.has.test(i)))
-        continue;
-      if (!best || revealed_count_[i] < revealed_count_[reveal_order_[*best]])
-        best = at;
-      if (revealed_count_[i] == reveal_round_) break;
-    }
-    if (!best) return;  // it has, or was shown, every piece
-    const uint32_t piece = reveal_order_[*best];
-    reveal_cursor_ = (*best + 1) % n;
-    CountReveal(piece, +1);
+    const std::optional<uint32_t> next = reveals_->Next([&](uint32_t i) {
+      return p.revealed_left.contains(i) ||
+             (p.has.size() == n && p.has.test(i));
+    });
+    if (!next) return;  // it has, or was shown, every piece
+    const uint32_t piece = *next;
     const uint64_t size = chunk::PieceSize(*m_, piece);
     p.revealed_left[piece] = size;
     p.revealed_bytes_left += size;

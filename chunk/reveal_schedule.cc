@@ -1,0 +1,49 @@
+#include "chunk/reveal_schedule.h"
+
+#include <algorithm>
+
+namespace shoal::chunk {
+
+RevealSchedule::RevealSchedule(uint32_t num_pieces,
+                               const std::function<uint64_t()>& random)
+    : count_(num_pieces, 0), order_(num_pieces), at_round_(num_pieces) {
+  for (uint32_t i = 0; i < num_pieces; ++i) order_[i] = i;
+  for (uint32_t i = num_pieces; i > 1; --i)
+    std::swap(order_[i - 1], order_[random() % i]);
+}
+
+std::optional<uint32_t> RevealSchedule::Next(
+    const std::function<bool(uint32_t)>& skip) {
+  const size_t n = order_.size();
+  std::optional<size_t> best;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t at = (cursor_ + k) % n;
+    const uint32_t i = order_[at];
+    if (skip(i)) continue;
+    if (!best || count_[i] < count_[order_[*best]]) best = at;
+    if (count_[i] == round_) break;  // nothing is revealed fewer times
+  }
+  if (!best) return std::nullopt;
+  const uint32_t piece = order_[*best];
+  cursor_ = (*best + 1) % n;
+  if (count_[piece]++ == round_ && --at_round_ == 0) Recount();
+  return piece;
+}
+
+void RevealSchedule::Unreveal(uint32_t piece) {
+  if (count_[piece] == 0) return;
+  if (--count_[piece] < round_) {
+    Recount();
+  } else if (count_[piece] == round_) {
+    ++at_round_;
+  }
+}
+
+void RevealSchedule::Recount() {
+  if (count_.empty()) return;
+  round_ = *std::min_element(count_.begin(), count_.end());
+  at_round_ =
+      static_cast<size_t>(std::count(count_.begin(), count_.end(), round_));
+}
+
+}  // namespace shoal::chunk

@@ -1,0 +1,74 @@
+#include "chunk/reveal_schedule.h"
+
+#include <random>
+#include <set>
+
+#include "gtest/gtest.h"
+
+namespace shoal::chunk {
+namespace {
+
+std::function<uint64_t()> Seeded(uint64_t seed) {
+  auto rng = std::make_shared<std::mt19937_64>(seed);
+  return [rng] { return (*rng)(); };
+}
+
+// Every piece once, in a random order, before any twice.
+TEST(RevealScheduleTest, EachPieceOnceBeforeAnyTwice) {
+  RevealSchedule s(100, Seeded(1));
+  std::set<uint32_t> first;
+  std::vector<uint32_t> order;
+  for (int k = 0; k < 100; ++k) {
+    auto p = s.Next([](uint32_t) { return false; });
+    ASSERT_TRUE(p.has_value());
+    EXPECT_TRUE(first.insert(*p).second) << "piece " << *p << " twice";
+    order.push_back(*p);
+  }
+  EXPECT_EQ(s.round(), 1u);
+  std::vector<uint32_t> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_NE(order, sorted);  // not in index order
+  auto again = s.Next([](uint32_t) { return false; });
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(s.times_revealed(*again), 2u);
+}
+
+// What a peer can't take is skipped and stays for the next peer; a peer
+// that can take nothing gets nothing.
+TEST(RevealScheduleTest, SkipsWhatThePeerHas) {
+  RevealSchedule s(10, Seeded(2));
+  // A peer that has the even pieces.
+  for (int k = 0; k < 5; ++k) {
+    auto p = s.Next([](uint32_t i) { return i % 2 == 0; });
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(*p % 2, 1u);
+  }
+  // Another peer takes the even ones before any odd piece again.
+  for (int k = 0; k < 5; ++k) {
+    auto p = s.Next([](uint32_t) { return false; });
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(*p % 2, 0u);
+  }
+  EXPECT_FALSE(s.Next([](uint32_t) { return true; }).has_value());
+}
+
+// A piece revealed to a peer that left unserved goes back to the front.
+TEST(RevealScheduleTest, UnrevealedPieceComesNext) {
+  RevealSchedule s(4, Seeded(3));
+  std::vector<uint32_t> got;
+  for (int k = 0; k < 4; ++k)
+    got.push_back(*s.Next([](uint32_t) { return false; }));
+  EXPECT_EQ(s.round(), 1u);
+  s.Unreveal(got[2]);
+  EXPECT_EQ(s.round(), 0u);
+  EXPECT_EQ(*s.Next([](uint32_t) { return false; }), got[2]);
+  EXPECT_EQ(s.round(), 1u);
+}
+
+TEST(RevealScheduleTest, Empty) {
+  RevealSchedule s(0, Seeded(4));
+  EXPECT_FALSE(s.Next([](uint32_t) { return false; }).has_value());
+}
+
+}  // namespace
+}  // namespace shoal::chunk
