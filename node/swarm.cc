@@ -415,7 +415,7 @@ void Swarm::Tick() {
       }
     }
     if (ticks_ % kRechokeTicks == 0) Rechoke();
-    if (ticks_ % 10 == 5) SendPex();
+    SendPex();  // each peer at most once a minute (PexTracker::Due)
     ExpireBlame();
     AdvanceDeadlines();  // the peers may have changed
     OnTick();

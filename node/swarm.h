@@ -323,7 +323,7 @@ class Swarm : public PeerLink::Handler {
   void Unchoke(Peer& p);
   void Choke(Peer& p);
   // Super-seeding: reveals pieces to `p` (haves) until those not yet sent
-  // to it cover about a second of its rate. `out` collects the messages.
+  // to it cover about a second of its rate (at least a piece). `out` collects the messages.
   void RevealMore(Peer& p, std::string& out);
   // `bytes` of revealed piece `piece` went to `p` (or it got the piece
   // elsewhere: all of it).

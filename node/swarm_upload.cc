@@ -132,11 +132,12 @@ void Swarm::RevealedSent(Peer& p, uint32_t piece, uint64_t bytes) {
 
 void Swarm::RevealMore(Peer& p, std::string& out) {
   if (!super_seeding_ || p.gone || p.has_all) return;
-  // A second of its rate, and at least two pieces: enough to keep its
-  // request pipeline full across a round trip, and no more (what is revealed
-  // to one peer is not revealed to the others).
+  // A second of its rate, and at least one piece: enough to keep its
+  // request pipeline going across a round trip, and no more (what is revealed
+  // to one peer is not revealed to the others; in the simulation a window of
+  // two pieces made the origin send 1.40x the content, one piece 1.11x).
   const uint64_t want = std::max<uint64_t>(
-      2 * uint64_t{m_->piece_length}, static_cast<uint64_t>(p.upload_rate));
+      uint64_t{m_->piece_length}, static_cast<uint64_t>(p.upload_rate));
   const size_t n = m_->num_pieces;
   while (p.revealed_bytes_left < want) {
     const std::optional<uint32_t> next = reveals_->Next([&](uint32_t i) {
