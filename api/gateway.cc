@@ -17,6 +17,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 // clang-format on
+#include "api/gateway_util.h"
 #include "api/http_util.h"
 #include "api/metrics.h"
 #include "base/hex.h"
@@ -31,201 +32,15 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using namespace gateway_internal;  // NOLINT: the gateway's own parts
 
 namespace {
-
-// The listing of folder `path` ("" for the root) of a directory.
-std::string FolderListing(const chunk::Directory& dir,
-                          const std::string& path) {
-  std::vector<ListingEntry> entries;
-  for (chunk::DirectoryEntry& e : dir.List(path))
-    entries.push_back({std::move(e.name), e.is_folder, e.length});
-  std::stable_partition(entries.begin(), entries.end(),
-                        [](const ListingEntry& e) { return e.is_folder; });
-  return ListingPage(path.empty() ? "/" : "/" + path + "/", entries,
-                     !path.empty());
-}
-
-std::string HexPath(std::string_view path) { return HexEncode(path); }
 
 constexpr std::string_view kContentPrefix = "/content/";
 constexpr std::string_view kTorrentPrefix = "/torrent/";
 // Bytes handed to one socket write: a slow reader's write times out after the
 // idle timeout without progress, not after a whole piece.
 constexpr size_t kWriteSlice = 256 * 1024;
-
-using Clock = std::chrono::steady_clock;
-using Piece = std::shared_ptr<const std::string>;
-
-// Verified pieces shared by the readers of the same content, least recently
-// used out first. Bytes under an ID never change, so an entry is never stale.
-// A piece of a content: the first 28 bytes of its ID (ample against chance
-// collisions; nobody picks IDs) and the index, with no allocation per lookup.
-struct PieceKey {
-  std::array<char, 32> bytes;
-  friend bool operator==(const PieceKey&, const PieceKey&) = default;
-};
-struct PieceKeyHash {
-  size_t operator()(const PieceKey& k) const {
-    size_t h;
-    std::memcpy(&h, k.bytes.data(), sizeof h);  // the ID is a SHA-256
-    uint32_t piece;
-    std::memcpy(&piece, k.bytes.data() + 28, sizeof piece);
-    return h ^ (static_cast<size_t>(piece) * 0x9E3779B97F4A7C15ull);
-  }
-};
-
-class PieceCache {
- public:
-  explicit PieceCache(uint64_t capacity) : capacity_(capacity) {}
-
-  Piece Get(const PieceKey& key) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = map_.find(key);
-    if (it == map_.end()) return nullptr;
-    lru_.splice(lru_.begin(), lru_, it->second.second);
-    return it->second.first;
-  }
-
-  void Put(const PieceKey& key, Piece piece) {
-    if (piece->size() > capacity_ / 4) return;  // would crowd out the rest
-    std::lock_guard<std::mutex> lock(mu_);
-    if (map_.contains(key)) return;
-    lru_.push_front(key);
-    bytes_ += piece->size();
-    map_.emplace(key, std::make_pair(std::move(piece), lru_.begin()));
-    while (bytes_ > capacity_ && !lru_.empty()) {
-      auto victim = map_.find(lru_.back());
-      bytes_ -= victim->second.first->size();
-      map_.erase(victim);
-      lru_.pop_back();
-    }
-  }
-
- private:
-  const uint64_t capacity_;
-  std::mutex mu_;
-  std::list<PieceKey> lru_;
-  std::unordered_map<PieceKey, std::pair<Piece, std::list<PieceKey>::iterator>,
-                     PieceKeyHash>
-      map_;
-  uint64_t bytes_ = 0;
-};
-
-PieceKey CacheKey(const chunk::ContentId& id, uint32_t piece) {
-  PieceKey key;
-  std::memcpy(key.bytes.data(), id.AsStringView().data(), 28);
-  std::memcpy(key.bytes.data() + 28, &piece, sizeof piece);
-  return key;
-}
-
-// A job on the node's pool whose result a coroutine awaits: the pool's
-// wake-up is posted to the coroutine's executor (a single-threaded
-// io_context), so it lands after the coroutine has started waiting.
-template <typename T>
-struct PoolJob {
-  asio::steady_timer done;
-  std::optional<T> result;
-  explicit PoolJob(const asio::any_io_executor& ex)
-      : done(ex, asio::steady_timer::time_point::max()) {}
-};
-
-// Starts `fn` on the pool; `co_await job->done.async_wait(...)`, then read
-// job->result. Never write a capturing lambda in an expression that also
-// holds a co_await: GCC 12 destroys such a lambda twice (its shared_ptr
-// captures were released twice: use-after-free under ASan).
-template <typename T, typename Fn>
-std::shared_ptr<PoolJob<T>> StartOnPool(ThreadPool& pool,
-                                        const asio::any_io_executor& ex,
-                                        Fn fn) {
-  auto job = std::make_shared<PoolJob<T>>(ex);
-  pool.Post([job, fn = std::move(fn), ex]() mutable {
-    job->result = fn();
-    asio::post(ex, [job] { job->done.cancel(); });
-  });
-  return job;
-}
-
-// Waits until `pred` holds, waking whenever `events` reports a change; false
-// once `timeout` has passed. The coroutine's io_context has one thread, so a
-// wake posted from another thread lands after it has started waiting.
-// `pred` is a named function of the caller's (see StartOnPool on lambdas and
-// co_await).
-asio::awaitable<bool> WaitFor(node::PieceEvents& events,
-                              const std::function<bool()>& pred,
-                              absl::Duration timeout) {
-  auto ex = co_await asio::this_coro::executor;
-  auto timer = std::make_shared<asio::steady_timer>(ex);
-  const auto deadline = Clock::now() + absl::ToChronoNanoseconds(timeout);
-  while (!pred()) {
-    if (Clock::now() >= deadline) co_return false;
-    timer->expires_at(deadline);
-    events.AddWaiter(
-        [timer, ex] { asio::post(ex, [timer] { timer->cancel(); }); });
-    if (pred()) break;
-    boost::system::error_code ec;
-    co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  co_return true;
-}
-
-std::string_view StatusText(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 206:
-      return "Partial Content";
-    case 301:
-      return "Moved Permanently";
-    case 304:
-      return "Not Modified";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 416:
-      return "Range Not Satisfiable";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "Unknown";
-  }
-}
-
-// What a request was answered with, for the metrics.
-struct Outcome {
-  int status = 0;
-  uint64_t body_bytes = 0;
-};
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             Clock::now().time_since_epoch())
-      .count();
-}
-
-// One connection: its socket and the deadline of the read or write under way.
-// One sweeper enforces the deadlines of all connections (a timer per read and
-// write costs a timer-queue update, under the reactor's lock, for each).
-struct Conn {
-  explicit Conn(tcp::socket s) : socket(std::move(s)) {}
-  tcp::socket socket;  // used on its io_context's thread only
-  std::atomic<int64_t> deadline_ms{INT64_MAX};
-  std::list<std::weak_ptr<Conn>>::iterator registered;
-
-  void ExpiresAfter(absl::Duration d) {
-    deadline_ms.store(NowMs() + absl::ToInt64Milliseconds(d),
-                      std::memory_order_relaxed);
-  }
-};
 
 }  // namespace
 
@@ -459,22 +274,13 @@ class Gateway::Impl {
     co_return !ec;
   }
 
-  static std::string Head(int status, unsigned version, bool keep_alive) {
-    std::string h =
-        absl::StrCat(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", status, " ",
-                     std::string(StatusText(status)), "\r\nServer: shoald\r\n");
-    if (!keep_alive && version != 10) h += "Connection: close\r\n";
-    if (keep_alive && version == 10) h += "Connection: keep-alive\r\n";
-    return h;
-  }
-
   asio::awaitable<bool> SendSimple(
       Conn& stream, int status, unsigned version, bool keep_alive,
       std::string body, Outcome& outcome, std::string extra_headers = {},
       bool head = false,
       std::string_view content_type = "text/plain; charset=utf-8") {
     outcome.status = status;
-    std::string msg = Head(status, version, keep_alive);
+    std::string msg = ResponseHead(status, version, keep_alive);
     absl::StrAppend(&msg, "Content-Type: ", std::string(content_type), "\r\n",
                     "Content-Length: ", body.size(), "\r\n", extra_headers,
                     "\r\n");
@@ -482,10 +288,8 @@ class Gateway::Impl {
       outcome.body_bytes = body.size();
       msg += body;
     }
-    {
-      auto result = co_await Write(stream, asio::buffer(msg));
-      co_return result;
-    }
+    const bool sent = co_await Write(stream, asio::buffer(msg));
+    co_return sent;
   }
 
   // A fetch slot for a missing content: requests for one ID share a slot,
@@ -560,33 +364,25 @@ class Gateway::Impl {
     }
     const bool head = req.method() == http::verb::head;
     if (req.method() != http::verb::get && !head) {
-      {
-        auto result =
-            co_await SendSimple(stream, 405, version, keep, "use GET or HEAD\n",
-                                outcome, "Allow: GET, HEAD\r\n");
-        co_return result;
-      }
+      const bool sent =
+          co_await SendSimple(stream, 405, version, keep, "use GET or HEAD\n",
+                              outcome, "Allow: GET, HEAD\r\n");
+      co_return sent;
     }
     if (target == "/health") {
-      {
-        auto result = co_await SendSimple(stream, 200, version, keep, "ok\n",
-                                          outcome, {}, head);
-        co_return result;
-      }
+      const bool sent = co_await SendSimple(stream, 200, version, keep, "ok\n",
+                                            outcome, {}, head);
+      co_return sent;
     }
     if (target.substr(0, kTorrentPrefix.size()) == kTorrentPrefix) {
-      {
-        auto result = co_await HandleTorrent(
-            stream, req, target.substr(kTorrentPrefix.size()), outcome);
-        co_return result;
-      }
+      const bool sent = co_await HandleTorrent(
+          stream, req, target.substr(kTorrentPrefix.size()), outcome);
+      co_return sent;
     }
     if (target.substr(0, kContentPrefix.size()) != kContentPrefix) {
-      {
-        auto result = co_await SendSimple(stream, 404, version, keep,
-                                          "no such path\n", outcome, {}, head);
-        co_return result;
-      }
+      const bool sent = co_await SendSimple(
+          stream, 404, version, keep, "no such path\n", outcome, {}, head);
+      co_return sent;
     }
     // /content/<id>, or /content/<id>/<path> for a directory's file.
     std::string_view rest = target.substr(kContentPrefix.size());
@@ -597,14 +393,12 @@ class Gateway::Impl {
     }
     auto id = chunk::ContentId::FromHex(std::string(rest));
     if (!id.ok()) {
-      {
-        auto result = co_await SendSimple(
-            stream, 400, version, keep,
-            absl::StrCat("bad content ID: ", std::string(id.status().message()),
-                         "\n"),
-            outcome, {}, head);
-        co_return result;
-      }
+      const bool sent = co_await SendSimple(
+          stream, 400, version, keep,
+          absl::StrCat("bad content ID: ", std::string(id.status().message()),
+                       "\n"),
+          outcome, {}, head);
+      co_return sent;
     }
     // A path is checked before anything is looked up or fetched.
     std::string path;
@@ -617,14 +411,12 @@ class Gateway::Impl {
       }
       auto safe = SafePath(p);
       if (!safe) {
-        {
-          auto result = co_await SendSimple(
-              stream, 400, version, keep,
-              "bad path: empty, '.' or '..' segments, backslashes and bad "
-              "escapes are refused\n",
-              outcome, {}, head);
-          co_return result;
-        }
+        const bool sent = co_await SendSimple(
+            stream, 400, version, keep,
+            "bad path: empty, '.' or '..' segments, backslashes and bad "
+            "escapes are refused\n",
+            outcome, {}, head);
+        co_return sent;
       }
       path = *std::move(safe);
     }
@@ -636,21 +428,17 @@ class Gateway::Impl {
     Obtained ob;
     co_await Obtain(*id, std::nullopt, guess.first, ob);
     if (ob.status != 0) {
-      {
-        auto result = co_await SendObtainFailure(stream, ob, version, keep,
-                                                 head, outcome);
-        co_return result;
-      }
+      const bool sent =
+          co_await SendObtainFailure(stream, ob, version, keep, head, outcome);
+      co_return sent;
     }
     if (!ob.brief.is_directory()) {
       if (sub) {
-        {
-          auto result = co_await SendSimple(
-              stream, 404, version, keep,
-              "this content is a single file, not a directory\n", outcome, {},
-              head);
-          co_return result;
-        }
+        const bool sent = co_await SendSimple(
+            stream, 404, version, keep,
+            "this content is a single file, not a directory\n", outcome, {},
+            head);
+        co_return sent;
       }
       std::string content_type = "application/octet-stream";
       std::string extra;
@@ -659,47 +447,39 @@ class Gateway::Impl {
         extra = absl::StrCat("Content-Disposition: ", ContentDisposition(*name),
                              "\r\n");
       }
-      {
-        auto result = co_await ServeContent(stream, req, *id, ob, content_type,
-                                            extra, outcome);
-        co_return result;
-      }
+      const bool sent = co_await ServeContent(stream, req, *id, ob,
+                                              content_type, extra, outcome);
+      co_return sent;
     }
 
     // A directory.
     const std::shared_ptr<const chunk::Directory> dir = ob.brief.directory;
     if (!sub) {
       // Relative links in its pages resolve against the folder.
-      {
-        auto result = co_await SendSimple(
-            stream, 301, version, keep, "see the directory's folder\n", outcome,
-            absl::StrCat("Location: ", std::string(kContentPrefix), id->Hex(),
-                         "/\r\n",
-                         "Cache-Control: public, max-age=31536000, "
-                         "immutable\r\n"),
-            head);
-        co_return result;
-      }
+      const bool sent = co_await SendSimple(
+          stream, 301, version, keep, "see the directory's folder\n", outcome,
+          absl::StrCat("Location: ", std::string(kContentPrefix), id->Hex(),
+                       "/\r\n",
+                       "Cache-Control: public, max-age=31536000, "
+                       "immutable\r\n"),
+          head);
+      co_return sent;
     }
     int64_t file = folder_syntax ? -1 : dir->Find(path);
     if (file < 0) {
       if (!dir->IsFolder(path)) {
-        {
-          auto result = co_await SendSimple(stream, 404, version, keep,
-                                            "no such file in this directory\n",
-                                            outcome, {}, head);
-          co_return result;
-        }
+        const bool sent = co_await SendSimple(
+            stream, 404, version, keep, "no such file in this directory\n",
+            outcome, {}, head);
+        co_return sent;
       }
       if (!path.empty() && !folder_syntax) {
-        {
-          auto result = co_await SendSimple(
-              stream, 301, version, keep, "see the folder\n", outcome,
-              absl::StrCat("Location: ", std::string(kContentPrefix), id->Hex(),
-                           "/", std::string(*sub), "/\r\n"),
-              head);
-          co_return result;
-        }
+        const bool sent = co_await SendSimple(
+            stream, 301, version, keep, "see the folder\n", outcome,
+            absl::StrCat("Location: ", std::string(kContentPrefix), id->Hex(),
+                         "/", std::string(*sub), "/\r\n"),
+            head);
+        co_return sent;
       }
       const std::string index =
           path.empty() ? "index.html" : absl::StrCat(path, "/index.html");
@@ -707,15 +487,13 @@ class Gateway::Impl {
       if (file < 0) {
         // A listing: immutable like the directory itself.
         std::string html = FolderListing(*dir, path);
-        {
-          auto result = co_await SendSimple(
-              stream, 200, version, keep, std::move(html), outcome,
-              absl::StrCat("ETag: \"", id->Hex(), ":", HexPath(path), "\"\r\n",
-                           "Cache-Control: public, max-age=31536000, "
-                           "immutable\r\n"),
-              head, "text/html; charset=utf-8");
-          co_return result;
-        }
+        const bool sent = co_await SendSimple(
+            stream, 200, version, keep, std::move(html), outcome,
+            absl::StrCat("ETag: \"", id->Hex(), ":", HexPath(path), "\"\r\n",
+                         "Cache-Control: public, max-age=31536000, "
+                         "immutable\r\n"),
+            head, "text/html; charset=utf-8");
+        co_return sent;
       }
       path = index;
     }
@@ -723,22 +501,18 @@ class Gateway::Impl {
     Obtained fob;
     co_await Obtain(fid, *id, guess.first, fob);
     if (fob.status != 0) {
-      {
-        auto result = co_await SendObtainFailure(stream, fob, version, keep,
-                                                 head, outcome);
-        co_return result;
-      }
+      const bool sent =
+          co_await SendObtainFailure(stream, fob, version, keep, head, outcome);
+      co_return sent;
     }
     const size_t slash = path.rfind('/');
     const std::string_view base_name =
         slash == std::string::npos ? std::string_view(path)
                                    : std::string_view(path).substr(slash + 1);
-    {
-      auto result = co_await ServeContent(stream, req, fid, fob,
-                                          std::string(MimeTypeFor(base_name)),
-                                          {}, outcome);
-      co_return result;
-    }
+    const bool sent =
+        co_await ServeContent(stream, req, fid, fob,
+                              std::string(MimeTypeFor(base_name)), {}, outcome);
+    co_return sent;
   }
 
   // A content held here, or being fetched for a request.
@@ -820,11 +594,10 @@ class Gateway::Impl {
                                           unsigned version, bool keep,
                                           bool head, Outcome& outcome) {
     const bool keep_alive = keep && !(ob.status == 503 && stopping_);
-    {
-      auto result = co_await SendSimple(stream, ob.status, version, keep_alive,
-                                        ob.message, outcome, ob.extra, head);
-      co_return result;
-    }
+    const bool sent =
+        co_await SendSimple(stream, ob.status, version, keep_alive, ob.message,
+                            outcome, ob.extra, head);
+    co_return sent;
   }
 
   // Answers a GET or HEAD of single-file content `id`.
@@ -835,12 +608,10 @@ class Gateway::Impl {
                                      std::string extra, Outcome& outcome) {
     const store::ContentBrief& brief = ob.brief;
     const std::string etag = absl::StrCat("\"", id.Hex(), "\"");
-    Plan plan;
+    ResponsePlan plan;
     if (!PlanResponse(req, etag, brief.length, content_type, extra, plan)) {
-      {
-        auto result = co_await SendPlanned(stream, plan, outcome);
-        co_return result;
-      }
+      const bool sent = co_await SendPlanned(stream, plan, outcome);
+      co_return sent;
     }
     if (ob.arriving && plan.range.length > 0) {
       // Deadlines from where this reader starts.
@@ -854,91 +625,16 @@ class Gateway::Impl {
       return cache_.Get(CacheKey(id, i));
     };
     source.read = [this, id](uint32_t i) { return ReadPiece(id, i); };
-    {
-      auto result =
-          co_await StreamBody(stream, plan, source, plan.range.first, outcome);
-      co_return result;
-    }
+    const bool sent =
+        co_await StreamBody(stream, plan, source, plan.range.first, outcome);
+    co_return sent;
   }
 
-  // How to answer a GET or HEAD of `size` bytes under `etag`, after the
-  // conditional and range headers.
-  struct Plan {
-    int status = 200;
-    unsigned version = 11;
-    bool keep_alive = true;
-    bool head = false;
-    ByteRange range;
-    std::string header;  // the whole header, ready to send
-  };
-
-  // Fills `plan`. False if the answer has no body of the resource (304,
-  // 416): SendPlanned sends it.
-  bool PlanResponse(const http::request<http::empty_body>& req,
-                    const std::string& etag, uint64_t size,
-                    const std::string& content_type, const std::string& extra,
-                    Plan& plan) {
-    plan.version = req.version();
-    plan.keep_alive = req.keep_alive();
-    plan.head = req.method() == http::verb::head;
-    const std::string common =
-        absl::StrCat("ETag: ", etag,
-                     "\r\nAccept-Ranges: bytes\r\nCache-Control: public, "
-                     "max-age=31536000, immutable\r\n");
-    auto inm = req[http::field::if_none_match];
-    const std::string_view inm_text(inm.data(), inm.size());
-    if (!inm_text.empty() && (inm_text == etag || inm_text == "*" ||
-                              inm_text.find(etag) != std::string_view::npos)) {
-      plan.status = 304;
-      plan.header = Head(304, plan.version, plan.keep_alive) + common + "\r\n";
-      return false;
-    }
-    auto range_header = req[http::field::range];
-    plan.range = {0, size};
-    RangeResult rr =
-        ParseRange(std::string_view(range_header.data(), range_header.size()),
-                   size, plan.range);
-    // If-Range: a range only for this very resource (an entity tag; a date
-    // can't be checked, so it counts as a mismatch and the whole resource is
-    // sent, as RFC 9110 allows).
-    auto if_range = req[http::field::if_range];
-    if (!if_range.empty() &&
-        std::string_view(if_range.data(), if_range.size()) != etag) {
-      rr = RangeResult::kNone;
-    }
-    if (rr == RangeResult::kUnsatisfiable) {
-      static constexpr std::string_view kBody = "range not satisfiable\n";
-      plan.status = 416;
-      plan.header = absl::StrCat(
-          Head(416, plan.version, plan.keep_alive), common,
-          "Content-Range: bytes */", size,
-          "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ",
-          kBody.size(), "\r\n\r\n", plan.head ? "" : std::string(kBody));
-      return false;
-    }
-    if (rr != RangeResult::kOk) plan.range = {0, size};
-    plan.status = rr == RangeResult::kOk ? 206 : 200;
-    plan.header.reserve(512);
-    plan.header = Head(plan.status, plan.version, plan.keep_alive);
-    absl::StrAppend(&plan.header, "Content-Type: ", content_type, "\r\n",
-                    common, extra, "Content-Length: ", plan.range.length,
-                    "\r\n");
-    if (rr == RangeResult::kOk) {
-      absl::StrAppend(&plan.header, "Content-Range: bytes ", plan.range.first,
-                      "-", plan.range.first + plan.range.length - 1, "/", size,
-                      "\r\n");
-    }
-    plan.header += "\r\n";
-    return true;
-  }
-
-  asio::awaitable<bool> SendPlanned(Conn& c, const Plan& plan,
+  asio::awaitable<bool> SendPlanned(Conn& c, const ResponsePlan& plan,
                                     Outcome& outcome) {
     outcome.status = plan.status;
-    {
-      auto result = co_await Write(c, asio::buffer(plan.header));
-      co_return result;
-    }
+    const bool sent = co_await Write(c, asio::buffer(plan.header));
+    co_return sent;
   }
 
   // Where a body's pieces come from.
@@ -961,14 +657,13 @@ class Gateway::Impl {
   // Sends the planned header and bytes [plan.range) of the resource, which
   // begins at byte `base` of the source's piece stream. False if the
   // connection must close (the response could not be completed).
-  asio::awaitable<bool> StreamBody(Conn& c, const Plan& plan, PieceSource& src,
-                                   uint64_t base, Outcome& outcome) {
+  asio::awaitable<bool> StreamBody(Conn& c, const ResponsePlan& plan,
+                                   PieceSource& src, uint64_t base,
+                                   Outcome& outcome) {
     outcome.status = plan.status;
     if (plan.head || plan.range.length == 0) {
-      {
-        auto result = co_await Write(c, asio::buffer(plan.header));
-        co_return result;
-      }
+      const bool sent = co_await Write(c, asio::buffer(plan.header));
+      co_return sent;
     }
     const uint64_t end = base + plan.range.length;
     const uint32_t first_piece = static_cast<uint32_t>(base / src.piece_length);
@@ -990,12 +685,10 @@ class Gateway::Impl {
                   ? absl::StrCat(" (", arriving->failure().ToString(), ")")
                   : "");
           if (!header_sent) {
-            {
-              auto result = co_await SendSimple(
-                  c, 504, plan.version, plan.keep_alive,
-                  "the data did not arrive in time\n", outcome);
-              co_return result;
-            }
+            const bool sent = co_await SendSimple(
+                c, 504, plan.version, plan.keep_alive,
+                "the data did not arrive in time\n", outcome);
+            co_return sent;
           }
           co_return false;  // short of Content-Length: the client can tell
         }
@@ -1006,16 +699,13 @@ class Gateway::Impl {
         spdlog::warn("gateway: reading {} piece {}: {}", src.Label(), i,
                      piece.status().ToString());
         if (!header_sent) {
-          {
-            auto result = co_await SendSimple(
-                c,
-                piece.status().code() == absl::StatusCode::kDataLoss ? 500
-                                                                     : 503,
-                plan.version, false,
-                absl::StrCat(std::string(piece.status().message()), "\n"),
-                outcome);
-            co_return result;
-          }
+          const bool sent = co_await SendSimple(
+              c,
+              piece.status().code() == absl::StatusCode::kDataLoss ? 500 : 503,
+              plan.version, false,
+              absl::StrCat(std::string(piece.status().message()), "\n"),
+              outcome);
+          co_return sent;
         }
         co_return false;
       }
@@ -1079,73 +769,59 @@ class Gateway::Impl {
     const bool keep = req.keep_alive();
     const bool head = req.method() == http::verb::head;
     if (!options_.gateway_torrents) {
-      {
-        auto result = co_await SendSimple(
-            c, 404, version, keep,
-            "this gateway serves no torrents (gateway_torrents = false)\n",
-            outcome, {}, head);
-        co_return result;
-      }
+      const bool sent = co_await SendSimple(
+          c, 404, version, keep,
+          "this gateway serves no torrents (gateway_torrents = false)\n",
+          outcome, {}, head);
+      co_return sent;
     }
     const size_t slash = rest.find('/');
     if (slash == std::string_view::npos || slash == 0) {
-      {
-        auto result = co_await SendSimple(c, 400, version, keep,
-                                          "use /torrent/<id>/<path>\n", outcome,
-                                          {}, head);
-        co_return result;
-      }
+      const bool sent =
+          co_await SendSimple(c, 400, version, keep,
+                              "use /torrent/<id>/<path>\n", outcome, {}, head);
+      co_return sent;
     }
     const std::string id(rest.substr(0, slash));
     auto path = SafePath(rest.substr(slash + 1));
     if (!path) {
-      {
-        auto result = co_await SendSimple(c, 400, version, keep,
-                                          "bad file path\n", outcome, {}, head);
-        co_return result;
-      }
+      const bool sent = co_await SendSimple(
+          c, 400, version, keep, "bad file path\n", outcome, {}, head);
+      co_return sent;
     }
     auto files = node_.session().TorrentFiles(id);
     if (!files.ok()) {
-      {
-        auto result = co_await SendSimple(
-            c, absl::IsNotFound(files.status()) ? 404 : 503, version, keep,
-            absl::StrCat(std::string(files.status().message()), "\n"), outcome,
-            {}, head);
-        co_return result;
-      }
+      const bool sent = co_await SendSimple(
+          c, absl::IsNotFound(files.status()) ? 404 : 503, version, keep,
+          absl::StrCat(std::string(files.status().message()), "\n"), outcome,
+          {}, head);
+      co_return sent;
     }
     const node::TorrentFileInfo* file = nullptr;
     for (const auto& f : *files)
       if (f.path == *path) file = &f;
     if (file == nullptr) {
-      {
-        auto result = co_await SendSimple(c, 404, version, keep,
-                                          "no such file in the torrent\n",
-                                          outcome, {}, head);
-        co_return result;
-      }
+      const bool sent = co_await SendSimple(c, 404, version, keep,
+                                            "no such file in the torrent\n",
+                                            outcome, {}, head);
+      co_return sent;
     }
     auto src = node_.session().TorrentReadSource(id);
     if (!src.ok()) {
-      {
-        auto result = co_await SendSimple(
-            c, 503, version, keep,
-            absl::StrCat(std::string(src.status().message()), "\n"), outcome,
-            {}, head);
-        co_return result;
-      }
+      const bool sent = co_await SendSimple(
+          c, 503, version, keep,
+          absl::StrCat(std::string(src.status().message()), "\n"), outcome, {},
+          head);
+      co_return sent;
     }
     const chunk::Metainfo& m = *src->metainfo;
     const chunk::FileEntry& entry = m.files[file->index];
-    Plan plan;
+    ResponsePlan plan;
     if (!PlanResponse(req, absl::StrCat("\"", id, ":", file->index, "\""),
                       entry.length, std::string(MimeTypeFor(*path)), {},
                       plan)) {
-      {
-        auto result = co_await SendPlanned(c, plan, outcome);
-        co_return result;
-      }
+      const bool sent = co_await SendPlanned(c, plan, outcome);
+      co_return sent;
     }
     const uint64_t base = entry.offset + plan.range.first;
     PieceSource source;
@@ -1166,10 +842,8 @@ class Gateway::Impl {
     source.read = [this, storage, verifier](uint32_t i) {
       return ReadTorrentPiece(storage, verifier, i);
     };
-    {
-      auto result = co_await StreamBody(c, plan, source, base, outcome);
-      co_return result;
-    }
+    const bool sent = co_await StreamBody(c, plan, source, base, outcome);
+    co_return sent;
   }
 
   node::Node& node_;
