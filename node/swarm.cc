@@ -31,6 +31,7 @@ Swarm::Swarm(SwarmEnv& env, chunk::InfoHashes hashes, SwarmOptions options,
                                                 ? -1
                                                 : options.upload_slots},
               random_),
+      metadata_(hashes_, options.max_metadata_size),
       strategy_(options.strategy) {
   ticker_ = env_.EverySecond([this] { Tick(); });
 }

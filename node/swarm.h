@@ -55,6 +55,7 @@
 #include "chunk/piece_picker.h"
 #include "chunk/piece_verifier.h"
 #include "chunk/reveal_schedule.h"
+#include "node/metadata_exchange.h"
 #include "node/rate_limit.h"
 #include "node/stats.h"
 #include "node/swarm_env.h"
@@ -323,7 +324,8 @@ class Swarm : public PeerLink::Handler {
   void Unchoke(Peer& p);
   void Choke(Peer& p);
   // Super-seeding: reveals pieces to `p` (haves) until those not yet sent
-  // to it cover about a second of its rate (at least a piece). `out` collects the messages.
+  // to it cover about a second of its rate (at least a piece). `out` collects
+  // the messages.
   void RevealMore(Peer& p, std::string& out);
   // `bytes` of revealed piece `piece` went to `p` (or it got the piece
   // elsewhere: all of it).
@@ -396,7 +398,7 @@ class Swarm : public PeerLink::Handler {
   // Known once the metadata arrives.
   std::shared_ptr<chunk::Metainfo> m_;
   std::shared_ptr<chunk::PieceVerifier> verifier_;
-  std::vector<std::string> metadata_pieces_;
+  MetadataExchange metadata_;
   std::vector<std::string> layers_;  // per file
   std::vector<LayerFetch> layer_fetches_;
   absl::flat_hash_map<std::string, size_t> file_by_root_;

@@ -98,19 +98,11 @@ void Swarm::MaybeRequestMetadata(Peer& p) {
   if (m_ || p.metadata_requested || !p.got_ext) return;
   const uint8_t their_id = p.ext.IdOf("ut_metadata");
   if (their_id == 0 || !p.ext.metadata_size) return;
-  const int64_t size = *p.ext.metadata_size;
-  if (size <= 0 || size > options_.max_metadata_size) {
-    return Drop(*p.conn,
-                absl::InvalidArgumentError("metadata size out of range"));
-  }
-  const uint32_t pieces = static_cast<uint32_t>(
-      (size + wire::kMetadataPieceSize - 1) / wire::kMetadataPieceSize);
-  if (metadata_pieces_.size() != pieces)
-    metadata_pieces_.assign(pieces, std::string());
+  auto wanted = metadata_.Wanted(*p.ext.metadata_size);
+  if (!wanted.ok()) return Drop(*p.conn, wanted.status());
   p.metadata_requested = true;
   std::string out;
-  for (uint32_t i = 0; i < pieces; ++i) {
-    if (!metadata_pieces_[i].empty()) continue;
+  for (uint32_t i : *wanted) {
     wire::AppendMessage(
         wire::Extended{their_id,
                        wire::EncodeMetadataMessage(
@@ -127,51 +119,27 @@ void Swarm::OnMetadataMessage(Peer& p, std::string_view payload) {
   switch (m->type) {
     case wire::MetadataMessageType::kRequest: {
       if (their_id == 0) return;
-      const uint64_t off = uint64_t{m->piece} * wire::kMetadataPieceSize;
-      wire::MetadataMessage reply{
-          wire::MetadataMessageType::kReject, m->piece, {}, {}};
-      if (m_ && off < m_->info_bytes.size()) {
-        reply.type = wire::MetadataMessageType::kData;
-        reply.total_size = static_cast<int64_t>(m_->info_bytes.size());
-        reply.data = std::string_view(m_->info_bytes)
-                         .substr(off, wire::kMetadataPieceSize);
-      }
-      p.conn->Send(
-          wire::Extended{their_id, wire::EncodeMetadataMessage(reply)});
+      p.conn->Send(wire::Extended{
+          their_id, wire::EncodeMetadataMessage(MetadataExchange::Answer(
+                        m_ ? &m_->info_bytes : nullptr, m->piece))});
       return;
     }
     case wire::MetadataMessageType::kReject:
       p.metadata_requested = false;
       return;
     case wire::MetadataMessageType::kData: {
-      if (m_ || m->piece >= metadata_pieces_.size()) return;
-      const uint64_t total = static_cast<uint64_t>(*m->total_size);
-      const uint64_t off = uint64_t{m->piece} * wire::kMetadataPieceSize;
-      const uint64_t want = std::min<uint64_t>(wire::kMetadataPieceSize,
-                                               total - std::min(total, off));
-      if (total != static_cast<uint64_t>(p.ext.metadata_size.value_or(-1)) ||
-          m->data.size() != want) {
-        return Drop(*p.conn, absl::InvalidArgumentError(
-                                 "metadata piece of the wrong size"));
-      }
-      metadata_pieces_[m->piece] = std::string(m->data);
-      for (const auto& piece : metadata_pieces_)
-        if (piece.empty()) return;
-      std::string dict;
-      for (const auto& piece : metadata_pieces_) dict += piece;
-      metadata_pieces_.clear();
-      const bool v1_ok =
-          !hashes_.v1 || chunk::InfoHashV1::Of(dict) == *hashes_.v1;
-      const bool v2_ok =
-          !hashes_.v2 || chunk::InfoHashV2::Of(dict) == *hashes_.v2;
-      if (!v1_ok || !v2_ok) {
+      if (m_) return;
+      auto dict = metadata_.OnData(*m, p.ext.metadata_size.value_or(-1));
+      if (!dict.ok() && absl::IsDataLoss(dict.status())) {
         // Whoever sent pieces of it may be the liar; ask again from scratch.
         for (Peer* q : LivePeers()) q->metadata_requested = false;
-        Ban(p, "metadata does not hash to the info-hash");
+        Ban(p, std::string(dict.status().message()));
         for (Peer* q : LivePeers()) MaybeRequestMetadata(*q);
         return;
       }
-      auto parsed = ParseMetadata(dict);
+      if (!dict.ok()) return Drop(*p.conn, dict.status());
+      if (!dict->has_value()) return;
+      auto parsed = ParseMetadata(**dict);
       if (!parsed.ok()) {
         Ban(p, std::string(parsed.status().message()));
         return;
