@@ -55,6 +55,7 @@
 #include "chunk/piece_picker.h"
 #include "chunk/piece_verifier.h"
 #include "chunk/reveal_schedule.h"
+#include "node/layer_exchange.h"
 #include "node/metadata_exchange.h"
 #include "node/rate_limit.h"
 #include "node/stats.h"
@@ -279,14 +280,6 @@ class Swarm : public PeerLink::Handler {
     std::vector<uint64_t> tried;  // peers asked before, who failed to answer
     wire::HashSpec spec;
   };
-  // A v2 file whose piece layer is being fetched.
-  struct LayerFetch {
-    size_t file = 0;
-    uint32_t pieces = 0;
-    std::vector<codec::Sha256Digest> layer;
-    std::vector<bool> known;
-    uint32_t missing = 0;
-  };
 
   Peer* Find(PeerLink& conn);
   void Drop(PeerLink& conn, const absl::Status& why);
@@ -400,7 +393,8 @@ class Swarm : public PeerLink::Handler {
   std::shared_ptr<chunk::PieceVerifier> verifier_;
   MetadataExchange metadata_;
   std::vector<std::string> layers_;  // per file
-  std::vector<LayerFetch> layer_fetches_;
+  // The piece layers being fetched; null when none is missing.
+  std::unique_ptr<LayerExchange> layer_fetch_;
   absl::flat_hash_map<std::string, size_t> file_by_root_;
   absl::flat_hash_map<size_t, std::unique_ptr<chunk::PieceLayerTree>> trees_;
   bool preparing_ = false;

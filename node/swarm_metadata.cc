@@ -165,7 +165,7 @@ void Swarm::SetMetadata(std::shared_ptr<chunk::Metainfo> m) {
   verifier_ = std::make_shared<chunk::PieceVerifier>(*m_);
   layers_ = m_->piece_layers;
   layers_.resize(m_->files.size());
-  layer_fetches_.clear();
+  layer_fetch_.reset();
   file_by_root_.clear();
   trees_.clear();
   for (size_t f = 0; f < m_->files.size(); ++f) {
@@ -173,33 +173,26 @@ void Swarm::SetMetadata(std::shared_ptr<chunk::Metainfo> m) {
     if (!file.pieces_root) continue;
     file_by_root_[std::string(
         reinterpret_cast<const char*>(file.pieces_root->data()), 32)] = f;
+    // A file of one piece: its pieces root is its layer.
     const chunk::PieceRange range = chunk::FilePieces(*m_, f);
-    const uint32_t pieces = range.end - range.first;
-    if (pieces <= 1) {
+    if (range.end - range.first <= 1) {
       layers_[f].assign(reinterpret_cast<const char*>(file.pieces_root->data()),
                         32);
-      continue;
     }
-    if (!layers_[f].empty()) continue;
-    LayerFetch lf;
-    lf.file = f;
-    lf.pieces = pieces;
-    lf.layer.assign(pieces, Sha256Digest{});
-    lf.known.assign(pieces, false);
-    lf.missing = pieces;
-    layer_fetches_.push_back(std::move(lf));
   }
-  if (layer_fetches_.empty()) {
+  layer_fetch_ = std::make_unique<LayerExchange>(m_, layers_);
+  if (layer_fetch_->done()) {
+    layer_fetch_.reset();
     OnLayersComplete();
     return;
   }
   spdlog::info("swarm {}: fetching the piece layers of {} files",
-               hashes_.BestHex().substr(0, 12), layer_fetches_.size());
+               hashes_.BestHex().substr(0, 12), layer_fetch_->files_missing());
   for (Peer* q : LivePeers()) MaybeRequestHashes(*q);
 }
 
 void Swarm::MaybeRequestHashes(Peer& p) {
-  if (!m_ || layer_fetches_.empty() || p.hashes_requested || p.gone) return;
+  if (!m_ || !layer_fetch_ || p.hashes_requested || p.gone) return;
   if (!p.has_all && p.has.size() == 0 && p.raw_bitfield.empty() &&
       p.early_haves.empty())
     return;
@@ -209,80 +202,33 @@ void Swarm::MaybeRequestHashes(Peer& p) {
   int asked = 0;
   for (const auto& [key, q] : peers_) asked += q->hashes_requested && !q->gone;
   if (asked >= kHashPeers) return;
-  const int base = std::countr_zero(m_->piece_length / chunk::kBlockSize);
   std::string out;
-  for (const LayerFetch& lf : layer_fetches_) {
-    if (lf.missing == 0) continue;
-    const chunk::FileEntry& file = m_->files[lf.file];
-    const uint64_t leaves =
-        chunk::NextPowerOfTwo(chunk::NumBlocks(file.length));
-    const int height = std::countr_zero(leaves);
-    const uint64_t width = leaves >> base;
-    const uint32_t count =
-        static_cast<uint32_t>(std::min<uint64_t>(width, kHashesPerRequest));
-    for (uint64_t index = 0; index < lf.pieces; index += count) {
-      bool need = false;
-      for (uint64_t i = index; i < std::min<uint64_t>(index + count, lf.pieces);
-           ++i)
-        need |= !lf.known[i];
-      if (!need) continue;
-      wire::HashSpec spec;
-      spec.pieces_root = *file.pieces_root;
-      spec.base_layer = static_cast<uint32_t>(base);
-      spec.index = static_cast<uint32_t>(index);
-      spec.length = count;
-      spec.proof_layers = static_cast<uint32_t>(height - base - 1);
-      wire::AppendMessage(wire::HashRequest{spec}, out);
-    }
-  }
+  for (const wire::HashSpec& spec : layer_fetch_->Requests())
+    wire::AppendMessage(wire::HashRequest{spec}, out);
   p.hashes_requested = true;
   p.conn->Send(std::move(out));
 }
 
 void Swarm::OnHashes(Peer& p, const wire::Hashes& m) {
   if (m.spec.base_layer == 0) return OnBlockHashes(p, m.spec, m.hashes, false);
-  if (!m_ || layer_fetches_.empty()) return;
-  auto fit = file_by_root_.find(std::string(
-      reinterpret_cast<const char*>(m.spec.pieces_root.data()), 32));
-  if (fit == file_by_root_.end()) return;
-  auto lf =
-      std::find_if(layer_fetches_.begin(), layer_fetches_.end(),
-                   [&](const LayerFetch& l) { return l.file == fit->second; });
-  if (lf == layer_fetches_.end() || lf->missing == 0) return;
-  const chunk::FileEntry& file = m_->files[lf->file];
-  const uint64_t leaves = chunk::NextPowerOfTwo(chunk::NumBlocks(file.length));
-  const int base = std::countr_zero(m_->piece_length / chunk::kBlockSize);
-  if (static_cast<int>(m.spec.base_layer) != base) return;
-  const std::vector<Sha256Digest> hashes = Digests(m.hashes);
-  chunk::HashRange r{m.spec.base_layer, m.spec.index, m.spec.length,
-                     m.spec.proof_layers};
-  auto ok = chunk::VerifyHashes(*file.pieces_root, leaves, r, hashes);
-  if (!ok.ok()) {
-    if (ok.status().code() == absl::StatusCode::kDataLoss)
-      return Ban(p, "sent bad hashes");
-    return Drop(*p.conn, ok.status());
+  if (!m_ || !layer_fetch_) return;
+  auto got = layer_fetch_->OnHashes(m.spec, m.hashes);
+  if (!got.ok()) {
+    if (absl::IsDataLoss(got.status())) return Ban(p, "sent bad hashes");
+    return Drop(*p.conn, got.status());
   }
-  for (uint32_t k = 0; k < r.count; ++k) {
-    const uint64_t i = uint64_t{r.index} + k;
-    if (i < lf->pieces && !lf->known[i]) {
-      lf->layer[i] = (*ok)[k];
-      lf->known[i] = true;
-      --lf->missing;
-    }
-  }
-  if (lf->missing > 0) return;
-  std::string bytes;
-  bytes.reserve(lf->layer.size() * 32);
-  for (const auto& h : lf->layer)
-    bytes.append(reinterpret_cast<const char*>(h.data()), 32);
-  if (absl::Status s = verifier_->AddPieceLayer(lf->file, bytes); !s.ok()) {
+  if (!got->has_value()) return;
+  auto& [file, bytes] = **got;
+  if (absl::Status s = verifier_->AddPieceLayer(file, bytes); !s.ok()) {
     spdlog::warn("swarm {}: piece layer refused: {}",
                  hashes_.BestHex().substr(0, 12), s.ToString());
+    layer_fetch_->Refetch(file);
     return;
   }
-  layers_[lf->file] = std::move(bytes);
-  layer_fetches_.erase(lf);
-  if (layer_fetches_.empty()) OnLayersComplete();
+  layers_[file] = std::move(bytes);
+  if (!layer_fetch_->done()) return;
+  layer_fetch_.reset();
+  OnLayersComplete();
 }
 
 void Swarm::OnLayersComplete() {

@@ -30,7 +30,6 @@ inline constexpr uint8_t kOurMetadataId = 1;
 inline constexpr uint8_t kOurPexId = 2;
 inline constexpr uint32_t kMaxBlockRequest = 128 * 1024;
 inline constexpr size_t kPieceCacheEntries = 4;
-inline constexpr uint32_t kHashesPerRequest = 512;
 inline constexpr int kHashPeers = 4;
 // Ticks (seconds) between rechokes.
 inline constexpr uint64_t kRechokeTicks = 10;
