@@ -1,7 +1,7 @@
-// The address of a peer, as trackers, PEX and the DHT report it: an IPv4 or IPv6 address and a
-// port, decoded from BEP 23 compact strings (6 bytes per IPv4 peer), BEP 7
-// compact strings (18 bytes per IPv6 peer) or the "ip"/"port" of a BEP 3
-// dictionary peer.
+// The address of a peer, as trackers, PEX and the DHT report it: an IPv4 or
+// IPv6 address and a port, decoded from BEP 23 compact strings (6 bytes per
+// IPv4 peer), BEP 7 compact strings (18 bytes per IPv6 peer) or the "ip"/"port"
+// of a BEP 3 dictionary peer.
 //
 //   absl::StatusOr<std::vector<PeerEndpoint>> peers =
 //       ParseCompactPeers(bytes, AddressFamily::kV4, /*max_peers=*/200);

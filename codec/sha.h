@@ -11,8 +11,10 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
+#include <vector>
 
 struct evp_md_ctx_st;
 
@@ -23,6 +25,15 @@ using Sha1Digest = std::array<uint8_t, 20>;
 
 inline std::span<const uint8_t> AsBytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// The SHA-256 digests packed in `bytes` (32 bytes each; a partial tail is
+// ignored), as piece layers and BEP 52 hash messages carry them.
+inline std::vector<Sha256Digest> SplitDigests(std::string_view bytes) {
+  std::vector<Sha256Digest> out(bytes.size() / 32);
+  for (size_t i = 0; i < out.size(); ++i)
+    std::memcpy(out[i].data(), bytes.data() + 32 * i, 32);
+  return out;
 }
 
 // Incremental SHA-256. Not thread-safe; one instance per thread.

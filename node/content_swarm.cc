@@ -243,10 +243,7 @@ void ContentSwarm::Prepare() {
     record.length = length;
     record.piece_length = layout.piece_length;
     record.pieces_root = *m.files[0].pieces_root;
-    const std::string& layer = piece_layers()[0];
-    record.piece_layer.resize(layer.size() / 32);
-    for (size_t i = 0; i < record.piece_layer.size(); ++i)
-      std::memcpy(record.piece_layer[i].data(), layer.data() + 32 * i, 32);
+    record.piece_layer = codec::SplitDigests(piece_layers()[0]);
     auto st = store_.CreateContent(record);
     if (!st.ok()) {
       spdlog::warn("swarm {}: cannot store: {}", id_.Hex().substr(0, 12),

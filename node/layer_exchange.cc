@@ -70,9 +70,7 @@ LayerExchange::OnHashes(const wire::HashSpec& spec, std::string_view hashes) {
   if (lf == fetches_.end()) return std::nullopt;
   const chunk::FileEntry& file = m_->files[lf->file];
   const uint64_t leaves = chunk::NextPowerOfTwo(chunk::NumBlocks(file.length));
-  std::vector<codec::Sha256Digest> digests(hashes.size() / 32);
-  for (size_t i = 0; i < digests.size(); ++i)
-    std::memcpy(digests[i].data(), hashes.data() + 32 * i, 32);
+  const std::vector<codec::Sha256Digest> digests = codec::SplitDigests(hashes);
   const chunk::HashRange r{spec.base_layer, spec.index, spec.length,
                            spec.proof_layers};
   auto ok = chunk::VerifyHashes(*file.pieces_root, leaves, r, digests);

@@ -12,10 +12,8 @@ namespace {
 
 // The answer a peer holding `layer` gives to `spec`.
 std::string Answer(const testing::TestContent& c, const wire::HashSpec& spec) {
-  std::vector<codec::Sha256Digest> layer(c.layout.num_pieces());
-  const std::string& bytes = c.metainfo->piece_layers[0];
-  for (size_t i = 0; i < layer.size(); ++i)
-    std::memcpy(layer[i].data(), bytes.data() + 32 * i, 32);
+  const std::vector<codec::Sha256Digest> layer =
+      codec::SplitDigests(c.metainfo->piece_layers[0]);
   chunk::PieceLayerTree tree(layer, c.layout.piece_length,
                              chunk::NumBlocks(c.layout.length));
   auto h = tree.GetHashes(

@@ -495,8 +495,9 @@ void Swarm::OnBlockHashes(Peer& p, const wire::HashSpec& spec,
   Blame b = std::move(it->second);
   blame_.erase(it);
   if (rejected) return AskNextForBlame(std::move(b));
-  auto bad = verifier_->FindBadBlocks(
-      b.piece, std::string_view(b.data.get(), b.bytes), Digests(flat));
+  auto bad =
+      verifier_->FindBadBlocks(b.piece, std::string_view(b.data.get(), b.bytes),
+                               codec::SplitDigests(flat));
   if (!bad.ok()) {
     // Hashes that do not prove the piece's hash: the answer lied.
     if (absl::IsInvalidArgument(bad.status()))
@@ -516,10 +517,7 @@ void Swarm::Complete() {
   spdlog::info("swarm {}: complete", hashes_.BestHex().substr(0, 12));
   for (Peer* q : LivePeers()) {
     UpdateInterest(*q);
-    // Two seeds have nothing to trade.
-    if (picker_->have().all() &&
-        (q->has_all || (q->has.size() > 0 && q->has.all())))
-      q->conn->Close(absl::OkStatus());
+    CloseIfBothSeeds(*q);
   }
   OnComplete();
 }

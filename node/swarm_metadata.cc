@@ -261,7 +261,7 @@ const chunk::PieceLayerTree* Swarm::TreeFor(const Sha256Digest& root,
   auto& tree = trees_[*file];
   if (!tree) {
     tree = std::make_unique<chunk::PieceLayerTree>(
-        Digests(layers_[*file]), m_->piece_length,
+        codec::SplitDigests(layers_[*file]), m_->piece_length,
         chunk::NumBlocks(m_->files[*file].length));
   }
   return tree.get();

@@ -39,13 +39,6 @@ inline constexpr uint64_t kIdleTicks = 120;
 // piece before the next peer is asked.
 inline constexpr uint64_t kBlameAnswerTicks = 5;
 
-inline std::vector<Sha256Digest> Digests(std::string_view bytes) {
-  std::vector<Sha256Digest> out(bytes.size() / 32);
-  for (size_t i = 0; i < out.size(); ++i)
-    std::memcpy(out[i].data(), bytes.data() + 32 * i, 32);
-  return out;
-}
-
 }  // namespace swarm_internal
 
 struct Swarm::Peer {

@@ -19,8 +19,8 @@
 #include <string_view>
 #include <vector>
 
-#include "chunk/info_hash.h"
 #include "base/peer_endpoint.h"
+#include "chunk/info_hash.h"
 
 namespace shoal::tracker {
 

@@ -16,8 +16,8 @@
 namespace {
 
 using namespace shoal::tracker;  // NOLINT: a fuzz harness
-using shoal::AddressFamily;  // NOLINT
-using shoal::PeerEndpoint;  // NOLINT
+using shoal::AddressFamily;      // NOLINT
+using shoal::PeerEndpoint;       // NOLINT
 
 void Check(bool ok) {
   if (!ok) std::abort();

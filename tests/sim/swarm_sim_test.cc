@@ -680,6 +680,22 @@ class SwarmSim : public ::testing::Test {
     }
   }
   double F() const { return static_cast<double>(content_->data.size()); }
+  // T* of a release from `seed` to n_ nodes like `f`, all there from the start.
+  double ReleaseBound(const NodeSpec& seed, const NodeSpec& f) const {
+    return std::max(
+        {F() / seed.up, F() / f.down, n_ * F() / (seed.up + n_ * f.up)});
+  }
+  // The first time at which `capacity(t)`, the bytes the uplinks could have
+  // sent by then (increasing in t), reaches `bytes`.
+  static double FirstTime(double bytes,
+                          const std::function<double(double)>& capacity) {
+    double lo = 0, hi = 1e6;
+    for (int k = 0; k < 100; ++k) {
+      const double t = (lo + hi) / 2;
+      (capacity(t) >= bytes ? hi : lo) = t;
+    }
+    return hi;
+  }
 
   static SwarmOptions Cdn() {
     SwarmOptions o;
@@ -703,8 +719,7 @@ TEST_F(SwarmSim, Release) {
   const int s = sim.AddNode(seed);
   NodeSpec f;
   for (int i = 0; i < n_; ++i) sim.AddNode(f);
-  const double bound =
-      std::max({F() / seed.up, F() / f.down, n_ * F() / (seed.up + n_ * f.up)});
+  const double bound = ReleaseBound(seed, f);
   const bool done = sim.Run(40 * bound + 60);
   Outcome o = Summarize(sim, done, bound, s, F());
   Print("release", seed_, n_, o,
@@ -739,14 +754,12 @@ TEST_F(SwarmSim, ArrivalsOverTime) {
   }
   double bound = 0;
   for (double a : arrivals) bound = std::max(bound, a + F() / f.down);
-  double lo = 0, hi = 1e6;
-  for (int k = 0; k < 100; ++k) {
-    const double t = (lo + hi) / 2;
-    double cap = seed.up * t;
-    for (double a : arrivals) cap += f.up * std::max(0.0, t - a);
-    (cap >= n_ * F() ? hi : lo) = t;
-  }
-  bound = std::max(bound, hi);
+  bound = std::max(bound, FirstTime(n_ * F(), [&](double t) {
+                     double cap = seed.up * t;
+                     for (double a : arrivals)
+                       cap += f.up * std::max(0.0, t - a);
+                     return cap;
+                   }));
   const bool done = sim.Run(40 * bound + 60);
   Outcome o = Summarize(sim, done, bound, s, F());
   Print("arrivals", seed_, n_, o,
@@ -766,8 +779,7 @@ TEST_F(SwarmSim, HalfLeaveMidway) {
   seed.seed = true;
   const int s = sim.AddNode(seed);
   NodeSpec f;
-  const double release =
-      std::max({F() / seed.up, F() / f.down, n_ * F() / (seed.up + n_ * f.up)});
+  const double release = ReleaseBound(seed, f);
   const double leave = release / 2;
   const int stay = n_ - n_ / 2;
   for (int i = 0; i < n_; ++i) {
@@ -775,14 +787,10 @@ TEST_F(SwarmSim, HalfLeaveMidway) {
     if (i % 2 == 1) x.leave = leave;
     sim.AddNode(x);
   }
-  double lo = 0, hi = 1e6;
-  for (int k = 0; k < 100; ++k) {
-    const double t = (lo + hi) / 2;
-    const double cap =
-        (seed.up + stay * f.up) * t + (n_ / 2) * f.up * std::min(t, leave);
-    (cap >= stay * F() ? hi : lo) = t;
-  }
-  const double bound = std::max({F() / seed.up, F() / f.down, hi});
+  const double sent_by = FirstTime(stay * F(), [&](double t) {
+    return (seed.up + stay * f.up) * t + (n_ / 2) * f.up * std::min(t, leave);
+  });
+  const double bound = std::max({F() / seed.up, F() / f.down, sent_by});
   const bool done = sim.Run(40 * bound + 60);
   Outcome o = Summarize(sim, done, bound, s, F());
   Print("half-leave", seed_, stay, o,
@@ -806,8 +814,7 @@ TEST_F(SwarmSim, MaliciousNode) {
   NodeSpec f;
   std::vector<int> fetchers;
   for (int i = 0; i < n_; ++i) fetchers.push_back(sim.AddNode(f));
-  const double bound =
-      std::max({F() / seed.up, F() / f.down, n_ * F() / (seed.up + n_ * f.up)});
+  const double bound = ReleaseBound(seed, f);
   const bool done = sim.Run(40 * bound + 60);
   Outcome o = Summarize(sim, done, bound, s, F());
   int banned = 0;
