@@ -21,6 +21,7 @@
 #include "api/http_util.h"
 #include "api/metrics.h"
 #include "base/hex.h"
+#include "base/transfer_all.h"
 #include "chunk/directory.h"
 #include "node/listen.h"
 #include "node/piece_events.h"
@@ -267,7 +268,7 @@ class Gateway::Impl {
   asio::awaitable<bool> Write(Conn& c, const Buffers& data) {
     boost::system::error_code ec;
     c.ExpiresAfter(options_.gateway_idle_timeout);
-    co_await asio::async_write(c.socket, data,
+    co_await asio::async_write(c.socket, data, TransferAll(),
                                asio::redirect_error(asio::use_awaitable, ec));
     c.deadline_ms.store(INT64_MAX, std::memory_order_relaxed);
     if (ec) spdlog::debug("gateway: write: {}", ec.message());

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "base/transfer_all.h"
 #include "node/asio_swarm_env.h"
 
 namespace shoal::node {
@@ -138,7 +139,7 @@ void PeerConnection::WriteMore() {
     quota -= len;
   }
   asio::async_write(
-      socket_, bufs,
+      socket_, bufs, TransferAll(),
       [self = shared_from_this()](boost::system::error_code ec, size_t bytes) {
         self->writing_ = false;
         if (self->closed_) return;

@@ -1,6 +1,5 @@
 #include "node/session.h"
 
-#include <malloc.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/memory.h"
 #include "base/status_macros.h"
 #include "chunk/magnet.h"
 #include "codec/bdecode.h"
@@ -273,7 +273,7 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
       contents_.erase(it);
       // A large directory's metadata (a parsed torrent of every file) is
       // gone: give the memory back rather than keep it in malloc's arenas.
-      ::malloc_trim(0);
+      ReleaseFreeMemory();
     });
   });
   raw->set_on_failed([this, id] {

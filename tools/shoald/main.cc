@@ -1,6 +1,5 @@
 // shoald: the Shoal node. Runs in the foreground; SIGINT/SIGTERM shut it down
 // cleanly.
-#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -182,15 +181,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  // Pieces and gRPC messages are buffers of up to a few MiB, made and freed at
-  // a high rate. glibc would give each its own mmap, so every piece cost page
-  // faults and zeroing (profiling showed 16% of an add's CPU there); keeping
-  // them on the heap reuses the memory.
-  mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  mallopt(M_TRIM_THRESHOLD, 16 << 20);
-  // Few arenas: the pool threads share them, so memory freed by one is reused
-  // by the next.
-  mallopt(M_ARENA_MAX, 2);
+  // The allocator is jemalloc (linked in; see "Memory allocator" in
+  // docs/ARCHITECTURE.md): piece buffers of a few MiB are reused from its
+  // extents rather than each being an mmap of its own, and the gateway's
+  // coroutine frames (1-8 KiB, one per request and call) come from its
+  // per-thread caches.
 
   auto node = OrDie(shoal::node::Node::Start(options));
   auto server = OrDie(shoal::api::ApiServer::Start(*node));
