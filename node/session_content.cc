@@ -18,21 +18,13 @@
 #include "codec/bencode.h"
 #include "node/listen.h"
 #include "node/peer_connection.h"
+#include "node/provider_lookups.h"
 #include "node/run_on.h"
 #include "node/session.h"
 #include "spdlog/spdlog.h"
 #include "wire/handshake.h"
 
 namespace shoal::node {
-
-namespace {
-
-// A fetch looks for more providers while it has fewer peers than this: each
-// one is another fetcher to trade with (tests/sim/swarm_sim_test.cc: 100
-// nodes complete a release 16% sooner than with 8).
-constexpr size_t kLookupPeers = 30;
-
-}  // namespace
 
 absl::StatusOr<std::shared_ptr<PieceEvents>> Session::Fetch(
     const chunk::ContentId& id, const std::vector<HostPort>& peers,
@@ -100,14 +92,10 @@ void Session::LookupProviders(const chunk::ContentId& id,
                      it->second->ConnectTo(ToPeerEndpoints(peers));
                    });
   }
-  // The first few lookups come faster: nodes that start fetching at the same
-  // moment announce themselves within a second or two, and each second they
-  // don't trade is a second the seed serves them all.
-  const absl::Duration interval =
-      round < 5 ? std::min(absl::Seconds(1), options_.provider_lookup_interval)
-                : options_.provider_lookup_interval;
+  // The first few lookups come faster (node/provider_lookups.h).
   auto timer = std::make_shared<asio::steady_timer>(
-      io_, absl::ToChronoMilliseconds(interval));
+      io_, ProviderLookupDelay(round, absl::ToChronoMilliseconds(
+                                          options_.provider_lookup_interval)));
   timer->async_wait(
       [this, timer, id, until, round](boost::system::error_code ec) {
         if (!ec) LookupProviders(id, until, round + 1);

@@ -89,12 +89,12 @@ std::vector<PeerInfo> Swarm::Peers() const {
     i.am_interested = p->am_interested;
     i.peer_choking = p->peer_choking;
     i.peer_interested = p->peer_interested;
-    i.snubbed = p->snubbed;
+    i.snubbed = p->requests.snubbed();
     i.download_rate = p->download_rate;
     i.upload_rate = p->upload_rate;
     i.downloaded = p->downloaded;
     i.uploaded = p->uploaded;
-    i.requests_out = p->outstanding;
+    i.requests_out = p->requests.outstanding();
     out.push_back(std::move(i));
   }
   std::sort(out.begin(), out.end(), [](const PeerInfo& a, const PeerInfo& b) {
@@ -186,8 +186,11 @@ void Swarm::AddPeer(std::shared_ptr<PeerLink> conn,
   p->handshake = theirs;
   p->incoming = incoming;
   p->fast = theirs.fast();
-  p->depth = options_.min_requests;
-  p->depth_cap = options_.max_requests;
+  p->requests = RequestQueue(RequestQueue::Options{
+      .min_depth = static_cast<uint32_t>(options_.min_requests),
+      .max_depth = static_cast<uint32_t>(options_.max_requests),
+      .queue_seconds = options_.request_queue_seconds,
+      .snub_ticks = static_cast<uint64_t>(options_.snub_seconds)});
   if (!incoming) p->listen_key = conn->remote().ToString();
   Peer& peer = *p;
   peers_[conn->key()] = std::move(p);
@@ -265,26 +268,20 @@ void Swarm::OnClose(PeerLink& conn, const absl::Status& why) {
   }
   // Blame it was asked to settle goes to the next peer (or to strikes), later
   // (Strike may ban and close other connections).
-  std::vector<Blame> unsettled;
-  for (auto it = blame_.begin(); it != blame_.end();) {
-    if (it->second.asked == conn.key()) {
-      unsettled.push_back(std::move(it->second));
-      it = blame_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  std::vector<BlameBook::Case> unsettled = blame_.TakeAskedOf(conn.key());
   if (!unsettled.empty()) {
-    auto later = std::make_shared<std::vector<Blame>>(std::move(unsettled));
+    auto later =
+        std::make_shared<std::vector<BlameBook::Case>>(std::move(unsettled));
     env_.Defer([this, alive = std::weak_ptr<bool>(alive_), later] {
       if (alive.expired()) return;
-      for (Blame& b : *later) AskNextForBlame(std::move(b));
+      for (BlameBook::Case& b : *later) AskNextForBlame(std::move(b));
     });
   }
   // Erase later: the caller may still be inside this peer's code.
   env_.Defer([this, alive = std::weak_ptr<bool>(alive_), key = conn.key()] {
     if (alive.expired()) return;
     peers_.erase(key);
+    blame_.Forget(key);
     if (num_peers() == 0 && !complete() && !shut_) OnNoPeers();
     // Other peers may take over the requests it held.
     RequestMoreAll();
@@ -297,8 +294,7 @@ void Swarm::Ban(Peer& p, const std::string& why) {
   std::string addr = p.conn->remote().IpString();
   spdlog::warn("swarm {}: banning {}: {}", hashes_.BestHex().substr(0, 12),
                addr, why);
-  banned_.insert(addr);
-  banned_keys_.insert(p.conn->key());
+  blame_.Ban(addr, p.conn->key());
   Add(NodeStats::Get().kind(options_.kind).peers_banned, 1);
   p.conn->Close(absl::PermissionDeniedError(absl::StrCat("banned: ", why)));
 }
@@ -340,60 +336,23 @@ void Swarm::Tick() {
       const bool got = p->downloaded != p->last_downloaded;
       p->last_downloaded = p->downloaded;
       p->last_uploaded = p->uploaded;
-      // Pipeline depth: enough requests to cover the peer's rate for
-      // request_queue_seconds (its latency hides behind the queue).
-      if (p->connected_ticks > 2 && p->download_rate > 0) {
-        const double blocks = p->download_rate *
-                              options_.request_queue_seconds /
-                              chunk::kBlockLength;
-        p->depth_cap = static_cast<uint32_t>(std::clamp<double>(
-            blocks, options_.min_requests, options_.max_requests));
-        if (p->ext.reqq && *p->ext.reqq > 0)
-          p->depth_cap = std::min<uint32_t>(
-              p->depth_cap, static_cast<uint32_t>(
-                                std::min<int64_t>(*p->ext.reqq, UINT32_MAX)));
-        p->depth = std::min(p->depth, p->depth_cap);
+      // The request pipeline: depth, snubbing, timeouts (RequestQueue).
+      RequestQueue::TickResult r =
+          p->requests.Tick(ticks_, p->download_rate, p->connected_ticks, got,
+                           p->peer_choking, p->ext.reqq);
+      if (r.snubbed) {
+        spdlog::debug("swarm {}: peer {} snubbed us",
+                      hashes_.BestHex().substr(0, 12),
+                      p->conn->remote().ToString());
+        if (picker_) picker_->PeerGone(p->conn->key());
+        RequestMoreAll();
       }
-      // Snubbing: requests out, unchoked, nothing for snub_seconds.
-      if (p->outstanding > 0 && !p->peer_choking && !got) {
-        if (++p->ticks_waiting >=
-                static_cast<uint64_t>(options_.snub_seconds) &&
-            !p->snubbed) {
-          p->snubbed = true;
-          spdlog::debug("swarm {}: peer {} snubbed us",
-                        hashes_.BestHex().substr(0, 12),
-                        p->conn->remote().ToString());
-          if (picker_) picker_->PeerGone(p->conn->key());
-          p->outstanding = 0;
-          p->sent.clear();
-          p->depth = 1;
-          RequestMoreAll();
-        }
-      } else if (got) {
-        p->ticks_waiting = 0;
-        if (p->snubbed) {
-          p->snubbed = false;
-          p->depth = options_.min_requests;
-        }
-      }
-      // Request timeouts: a request older than twice the time the peer's
-      // queue should take (and at least 10 s) was lost or dropped by the
-      // peer; the block goes back to the picker, for anyone.
-      if (picker_ && !p->sent.empty() && !p->snubbed) {
-        const double rate = std::max(p->download_rate, 1.0);
-        const uint64_t limit =
-            10 + static_cast<uint64_t>(2 * p->outstanding *
-                                       chunk::kBlockLength / rate);
-        bool expired = false;
-        while (!p->sent.empty() && ticks_ - p->sent.front().second > limit) {
-          const chunk::Block b = p->sent.front().first;
-          p->sent.pop_front();
+      if (picker_ && !r.expired.empty()) {
+        for (const chunk::Block& b : r.expired) {
           p->conn->Send(wire::Cancel{{b.piece, b.offset, b.length}});
           picker_->RequestFailed(p->conn->key(), b);
-          if (p->outstanding > 0) --p->outstanding;
-          expired = true;
         }
-        if (expired) RequestMoreAll();
+        RequestMoreAll();
       }
       // Keep-alives and idle peers.
       const uint64_t in = p->conn->bytes_received();
@@ -431,7 +390,7 @@ void Swarm::Rechoke() {
     c.key = p->conn->key();
     c.interested = p->peer_interested;
     c.choked = p->am_choking;
-    c.snubbed = p->snubbed;
+    c.snubbed = p->requests.snubbed();
     c.download_rate = p->download_rate;
     c.upload_rate = p->upload_rate;
     c.connected_for_ms = static_cast<int64_t>(p->connected_ticks) * 1000;
@@ -483,8 +442,7 @@ void Swarm::OnMessage(PeerLink& conn, const wire::Message& message) {
           p.peer_choking = true;
           if (!p.fast && picker_) {
             picker_->PeerGone(conn.key());
-            p.outstanding = 0;
-            p.sent.clear();
+            p.requests.Clear();
           }
         } else if constexpr (std::is_same_v<T, wire::Unchoke>) {
           p.peer_choking = false;
@@ -551,8 +509,7 @@ void Swarm::OnMessage(PeerLink& conn, const wire::Message& message) {
           const chunk::Block rejected{m.block.piece, m.block.begin,
                                       m.block.length};
           if (picker_) picker_->RequestFailed(conn.key(), rejected);
-          p.Forget(rejected);
-          if (p.outstanding > 0) --p.outstanding;
+          p.requests.Forget(rejected);
         } else if constexpr (std::is_same_v<T, wire::Extended>) {
           OnExtended(p, m);
         } else if constexpr (std::is_same_v<T, wire::HashRequest>) {

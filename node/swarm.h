@@ -55,8 +55,11 @@
 #include "chunk/piece_picker.h"
 #include "chunk/piece_verifier.h"
 #include "chunk/reveal_schedule.h"
+#include "node/blame_book.h"
 #include "node/layer_exchange.h"
 #include "node/metadata_exchange.h"
+#include "node/piece_cache.h"
+#include "node/range_deadlines.h"
 #include "node/rate_limit.h"
 #include "node/stats.h"
 #include "node/swarm_env.h"
@@ -150,7 +153,7 @@ class Swarm : public PeerLink::Handler {
   size_t num_seeds() const;
   // Whether the address (the port aside) is banned.
   bool IsBanned(const PeerEndpoint& a) const {
-    return banned_.contains(a.IpString());
+    return blame_.IsBanned(a.IpString());
   }
   std::vector<PeerInfo> Peers() const;
 
@@ -267,19 +270,6 @@ class Swarm : public PeerLink::Handler {
     size_t size = 0;
     std::vector<uint64_t> senders;  // each peer that sent a block, once
   };
-  // A corrupt v2 piece waiting for the block hashes that tell who sent the
-  // bad block.
-  struct Blame {
-    uint32_t piece = 0;
-    std::shared_ptr<char[]> data;
-    size_t bytes = 0;
-    std::vector<uint64_t> block_senders;  // per block
-    std::vector<uint64_t> senders;        // each once
-    uint64_t asked = 0;                   // the peer asked for the hashes
-    uint64_t asked_tick = 0;
-    std::vector<uint64_t> tried;  // peers asked before, who failed to answer
-    wire::HashSpec spec;
-  };
 
   Peer* Find(PeerLink& conn);
   void Drop(PeerLink& conn, const absl::Status& why);
@@ -342,7 +332,7 @@ class Swarm : public PeerLink::Handler {
   // v2 for this torrent, and has not been tried: peers that sent none of the
   // piece first, then its senders by blocks sent, most first); files it
   // under blame_. Falls back to strikes when nobody is left.
-  void AskNextForBlame(Blame b);
+  void AskNextForBlame(BlameBook::Case b);
   // Blame whose peer did not answer in time goes to the next peer.
   void ExpireBlame();
   bool AskBlockHashes(uint32_t piece, std::shared_ptr<char[]> data,
@@ -361,20 +351,8 @@ class Swarm : public PeerLink::Handler {
   std::shared_ptr<bool> alive_;
   std::unique_ptr<Ticker> ticker_;
   uint64_t ticks_ = 0;
-  // Byte ranges readers wait on (WantRange), as pieces [first, end): all of
-  // each, or the next kDeadlineWindowBytes once other fetchers are connected,
-  // get deadlines (base + index), moving on as pieces arrive. Suggestions are
-  // not followed while there are any.
-  struct WantedRange {
-    uint32_t first = 0;
-    uint32_t end = 0;
-    int64_t base = 0;
-    uint32_t marked_end = 0;  // pieces [first, marked_end) have deadlines
-  };
-  // Small against the request pipeline (a fast peer has ~8 MiB in flight), so
-  // that most requests follow the strategy.
-  static constexpr uint64_t kDeadlineWindowBytes = 1 << 20;
-  std::vector<WantedRange> ranges_;
+  // Byte ranges readers wait on (WantRange), as piece deadlines.
+  RangeDeadlines ranges_;
   // Super-seeding (SwarmOptions::super_seed): which piece is revealed next.
   bool super_seeding_ = false;
   std::optional<chunk::RevealSchedule> reveals_;
@@ -412,15 +390,12 @@ class Swarm : public PeerLink::Handler {
   absl::flat_hash_set<uint32_t> verifying_pieces_;
   size_t write_back_bytes_ = 0;
   // By (pieces root, first block index).
-  std::map<std::pair<std::string, uint32_t>, Blame> blame_;
+  // Blame for corrupt pieces, strikes and bans.
+  BlameBook blame_;
 
   // Ordered by key: the order peers are served in (requests, rechokes) is the
   // same in every run, so a simulation replays from its seed.
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;
-  absl::flat_hash_set<std::string> banned_;
-  // Connections banned here: pieces they contributed to fail without blaming
-  // the others.
-  absl::flat_hash_set<uint64_t> banned_keys_;
   // Listen addresses we are connecting or connected to.
   absl::flat_hash_set<std::string> connecting_;
   uint64_t downloaded_ = 0;
@@ -429,12 +404,8 @@ class Swarm : public PeerLink::Handler {
   uint64_t last_uploaded_ = 0;
   double download_rate_ = 0;
   double upload_rate_ = 0;
-  // Recently read pieces, for serving blocks without a read per block.
-  std::list<std::pair<uint32_t, std::shared_ptr<const std::string>>>
-      piece_cache_;
-  absl::flat_hash_map<uint32_t,
-                      std::vector<std::pair<uint64_t, wire::BlockSpec>>>
-      piece_reads_;
+  // Pieces read for serving, and the requests waiting on reads.
+  PieceCache piece_cache_{/*entries=*/4};
 };
 
 }  // namespace shoal::node

@@ -95,39 +95,19 @@ void Swarm::WantRange(uint64_t offset, uint64_t length) {
   if (length == 0 || m_->piece_length == 0) return;
   const uint64_t end = std::min(offset + length, m_->total_size);
   if (offset >= end) return;
-  WantedRange r;
-  r.first = static_cast<uint32_t>(offset / m_->piece_length);
-  r.end = std::min(m_->num_pieces,
-                   static_cast<uint32_t>((end - 1) / m_->piece_length + 1));
-  r.base = static_cast<int64_t>(ticks_) * 1000 - r.first;
-  ranges_.push_back(r);
+  const auto first = static_cast<uint32_t>(offset / m_->piece_length);
+  ranges_.Add(first,
+              std::min(m_->num_pieces,
+                       static_cast<uint32_t>((end - 1) / m_->piece_length + 1)),
+              static_cast<int64_t>(ticks_) * 1000 - first);
   AdvanceDeadlines();
   RequestMoreAll();
 }
 
 void Swarm::AdvanceDeadlines() {
-  if (!picker_ || ranges_.empty()) return;
-  // With only seeds to fetch from, a reader is served best in order. Once
-  // other fetchers are connected, only a small window ahead of each reader is
-  // in order and the rest follows the strategy (rarest first), so that nodes
-  // fetching the same content at once hold different pieces and trade instead
-  // of all waiting on the same next piece from the same seed.
-  const bool trading = num_peers() > num_seeds();
-  const uint32_t window =
-      trading
-          ? std::max<uint32_t>(4, static_cast<uint32_t>(kDeadlineWindowBytes /
-                                                        m_->piece_length))
-          : UINT32_MAX;
-  const chunk::Bitfield& have = picker_->have();
-  for (WantedRange& r : ranges_) {
-    while (r.first < r.end && have.test(r.first)) ++r.first;
-    const uint32_t stop = r.first + std::min(window, r.end - r.first);
-    for (uint32_t i = std::max(r.first, r.marked_end); i < stop; ++i)
-      if (!have.test(i)) picker_->SetDeadline(i, r.base + i);
-    for (uint32_t i = stop; i < r.marked_end; ++i) picker_->ClearDeadline(i);
-    r.marked_end = stop;
-  }
-  std::erase_if(ranges_, [](const WantedRange& r) { return r.first >= r.end; });
+  // Trading: other fetchers are connected (node/range_deadlines.h).
+  if (picker_)
+    ranges_.Advance(*picker_, m_->piece_length, num_peers() > num_seeds());
 }
 
 void Swarm::OnPeerHas(Peer& p) {
@@ -197,7 +177,7 @@ void Swarm::RequestMoreAll() {
 
 void Swarm::RequestMore(Peer& p) {
   if (!picker_ || p.gone || !p.am_interested || complete()) return;
-  if (p.outstanding >= p.depth) return;
+  if (p.requests.room() == 0) return;
   // The write-back bound: the disk must catch up first.
   if (write_back_bytes_ >= options_.max_write_back_bytes) return;
   std::vector<chunk::Block> blocks;
@@ -211,7 +191,7 @@ void Swarm::RequestMore(Peer& p) {
           (p.has_all || (p.has.size() > i && p.has.test(i))))
         allowed.push_back(i);
     if (allowed.empty()) return;
-    blocks = picker_->PickFrom(p.conn->key(), allowed, p.depth - p.outstanding);
+    blocks = picker_->PickFrom(p.conn->key(), allowed, p.requests.room());
   } else {
     // Its suggested pieces first (rarest-first and random only: in order, or
     // with deadlines, what comes next matters more than what it has cached).
@@ -221,10 +201,10 @@ void Swarm::RequestMore(Peer& p) {
                !(p.has_all || (p.has.size() > i && p.has.test(i)));
       });
       if (strategy_ != chunk::PickStrategy::kSequential && ranges_.empty())
-        blocks = picker_->PickFrom(p.conn->key(), p.suggested,
-                                   p.depth - p.outstanding);
+        blocks =
+            picker_->PickFrom(p.conn->key(), p.suggested, p.requests.room());
     }
-    const size_t room = p.depth - p.outstanding - blocks.size();
+    const size_t room = p.requests.room() - blocks.size();
     if (room > 0 && blocks.empty()) {
       blocks = picker_->Pick(p.conn->key(), p.has, room, p.has_all);
     } else if (room > 0) {
@@ -237,8 +217,7 @@ void Swarm::RequestMore(Peer& p) {
   std::string out;
   for (const chunk::Block& b : blocks) {
     wire::AppendMessage(wire::Request{{b.piece, b.offset, b.length}}, out);
-    p.sent.emplace_back(b, ticks_);
-    ++p.outstanding;
+    p.requests.Sent(b, ticks_);
   }
   p.conn->Send(std::move(out));
 }
@@ -253,14 +232,10 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
   const chunk::Block block{m.piece, m.begin,
                            static_cast<uint32_t>(m.data.size())};
   const uint64_t key = p.conn->key();
-  p.Forget(block);
-  if (p.outstanding > 0) --p.outstanding;
+  p.requests.Arrived(block);
   p.downloaded += m.data.size();
   downloaded_ += m.data.size();
   Add(NodeStats::Get().kind(options_.kind).bytes_received, m.data.size());
-  // A peer that keeps our pipeline full earns a deeper one (slow start up to
-  // what its rate justifies).
-  if (p.depth < p.depth_cap) ++p.depth;
   // A late copy (endgame, or a block cancelled too late) of a piece already
   // complete must not start a new buffer that nothing would ever free.
   if (picker_->have().test(m.piece) || verifying_pieces_.contains(m.piece)) {
@@ -295,8 +270,7 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
     if (it != peers_.end() && !it->second->gone) {
       it->second->conn->Send(
           wire::Cancel{{block.piece, block.offset, block.length}});
-      it->second->Forget(block);
-      if (it->second->outstanding > 0) --it->second->outstanding;
+      it->second->requests.Forget(block);
     }
     picker_->RequestFailed(other, block);
   }
@@ -354,9 +328,7 @@ void Swarm::OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
     // Blame: a peer banned already explains the failure; a sole sender is
     // certainly guilty; with v2 the block hashes under the piece tell which
     // sender's block was bad; otherwise each sender takes a strike.
-    const bool explained =
-        std::any_of(senders.begin(), senders.end(),
-                    [&](uint64_t k) { return banned_keys_.contains(k); });
+    const bool explained = blame_.AnyBanned(senders);
     if (!explained && !(senders.size() > 1 &&
                         AskBlockHashes(piece, std::move(data), bytes,
                                        std::move(block_senders), senders))) {
@@ -388,20 +360,17 @@ void Swarm::OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
 }
 
 void Swarm::Strike(uint32_t piece, const std::vector<uint64_t>& senders) {
-  for (uint64_t key : senders) {
+  for (uint64_t key : blame_.Strike(senders, options_.ban_after_bad_pieces)) {
     auto it = peers_.find(key);
     if (it == peers_.end() || it->second->gone) continue;
-    if (senders.size() == 1 ||
-        ++it->second->bad_pieces >= options_.ban_after_bad_pieces) {
-      Ban(*it->second, absl::StrCat("sent corrupt data for piece ", piece));
-    }
+    Ban(*it->second, absl::StrCat("sent corrupt data for piece ", piece));
   }
 }
 
 bool Swarm::AskBlockHashes(uint32_t piece, std::shared_ptr<char[]> data,
                            size_t bytes, std::vector<uint64_t> block_senders,
                            const std::vector<uint64_t>& senders) {
-  if (!data || !hashes_.v2 || !m_ || blame_.size() >= 16) return false;
+  if (!data || !hashes_.v2 || !m_ || !blame_.CanOpen()) return false;
   const uint32_t per_piece = m_->piece_length / chunk::kBlockSize;
   if (per_piece < 2) return false;
   // The v2 file the piece belongs to (a v2 piece holds one file's bytes).
@@ -413,7 +382,7 @@ bool Swarm::AskBlockHashes(uint32_t piece, std::shared_ptr<char[]> data,
     }
   }
   if (file == m_->files.size() || !m_->files[file].pieces_root) return false;
-  Blame b;
+  BlameBook::Case b;
   b.spec.pieces_root = *m_->files[file].pieces_root;
   b.spec.base_layer = 0;
   b.spec.index = (piece - chunk::FilePieces(*m_, file).first) * per_piece;
@@ -429,87 +398,56 @@ bool Swarm::AskBlockHashes(uint32_t piece, std::shared_ptr<char[]> data,
 }
 
 void Swarm::ExpireBlame() {
-  std::vector<Blame> late;
-  for (auto it = blame_.begin(); it != blame_.end();) {
-    if (ticks_ >= it->second.asked_tick + kBlameAnswerTicks) {
-      late.push_back(std::move(it->second));
-      it = blame_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (Blame& b : late) AskNextForBlame(std::move(b));
+  for (BlameBook::Case& b : blame_.TakeExpired(ticks_, kBlameAnswerTicks))
+    AskNextForBlame(std::move(b));
 }
 
-void Swarm::AskNextForBlame(Blame b) {
+void Swarm::AskNextForBlame(BlameBook::Case b) {
   // A connection made on the v2 info-hash (or one that offered v2) can answer
   // hash requests; libtorrent sets no v2 bit once the v2 hash is agreed on.
   const std::string v2_key =
       hashes_.v2 ? std::string(hashes_.v2->AsStringView().substr(0, 20))
                  : std::string();
-  auto speaks_v2 = [&](const Peer& q) {
-    return q.handshake.v2() ||
-           std::string_view(
-               reinterpret_cast<const char*>(q.handshake.info_hash.data()),
-               20) == v2_key;
-  };
-  auto blocks_sent = [&](uint64_t key) {
-    return std::count(b.block_senders.begin(), b.block_senders.end(), key);
-  };
-  Peer* ask = nullptr;
+  std::vector<BlameBook::Candidate> candidates;
   for (Peer* q : LivePeers()) {
-    const uint64_t key = q->conn->key();
     const bool has =
         q->has_all || (q->has.size() > b.piece && q->has.test(b.piece));
-    if (!has || !speaks_v2(*q) ||
-        std::find(b.tried.begin(), b.tried.end(), key) != b.tried.end())
-      continue;
-    // Rank: a peer that sent nothing of the piece, else the one that sent the
-    // most of it (a liar sends what it must, an honest peer the rest).
-    auto rank = [&](const Peer* p) {
-      const auto n = blocks_sent(p->conn->key());
-      return n == 0 ? INT64_MAX : static_cast<int64_t>(n);
-    };
-    if (ask == nullptr || rank(q) > rank(ask)) ask = q;
+    const bool speaks_v2 =
+        q->handshake.v2() ||
+        std::string_view(
+            reinterpret_cast<const char*>(q->handshake.info_hash.data()), 20) ==
+            v2_key;
+    candidates.push_back({q->conn->key(), has && speaks_v2});
   }
-  if (ask == nullptr) {
-    Strike(b.piece, b.senders);
-    return;
-  }
-  b.asked = ask->conn->key();
-  b.asked_tick = ticks_;
-  b.tried.push_back(b.asked);
+  const uint32_t piece = b.piece;
+  const std::vector<uint64_t> senders = b.senders;
   const wire::HashSpec spec = b.spec;
-  blame_[std::make_pair(
-      std::string(reinterpret_cast<const char*>(spec.pieces_root.data()), 32),
-      spec.index)] = std::move(b);
-  ask->conn->Send(wire::HashRequest{spec});
+  const std::optional<uint64_t> ask =
+      blame_.AskNext(std::move(b), candidates, ticks_);
+  if (!ask) return Strike(piece, senders);
+  peers_.at(*ask)->conn->Send(wire::HashRequest{spec});
 }
 
 void Swarm::OnBlockHashes(Peer& p, const wire::HashSpec& spec,
                           std::string_view flat, bool rejected) {
-  auto it = blame_.find(std::make_pair(
-      std::string(reinterpret_cast<const char*>(spec.pieces_root.data()), 32),
-      spec.index));
-  if (it == blame_.end() || it->second.asked != p.conn->key()) return;
-  Blame b = std::move(it->second);
-  blame_.erase(it);
-  if (rejected) return AskNextForBlame(std::move(b));
-  auto bad =
-      verifier_->FindBadBlocks(b.piece, std::string_view(b.data.get(), b.bytes),
-                               codec::SplitDigests(flat));
+  std::optional<BlameBook::Case> b = blame_.TakeAnswer(p.conn->key(), spec);
+  if (!b) return;
+  if (rejected) return AskNextForBlame(*std::move(b));
+  auto bad = verifier_->FindBadBlocks(b->piece,
+                                      std::string_view(b->data.get(), b->bytes),
+                                      codec::SplitDigests(flat));
   if (!bad.ok()) {
     // Hashes that do not prove the piece's hash: the answer lied.
     if (absl::IsInvalidArgument(bad.status()))
       return Ban(p, "sent block hashes that do not match the piece");
-    return Strike(b.piece, b.senders);
+    return Strike(b->piece, b->senders);
   }
   for (uint32_t block : *bad) {
-    if (block >= b.block_senders.size()) continue;
-    auto peer = peers_.find(b.block_senders[block]);
+    if (block >= b->block_senders.size()) continue;
+    auto peer = peers_.find(b->block_senders[block]);
     if (peer == peers_.end() || peer->second->gone) continue;
     Ban(*peer->second,
-        absl::StrCat("sent a corrupt block (", block, ") of piece ", b.piece));
+        absl::StrCat("sent a corrupt block (", block, ") of piece ", b->piece));
   }
 }
 

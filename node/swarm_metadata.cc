@@ -241,11 +241,10 @@ void Swarm::Restart() {
   picker_.reset();
   storage_.reset();
   partial_.clear();
-  piece_cache_.clear();
+  piece_cache_.Clear();
   for (Peer* q : LivePeers()) {
     q->registered = false;
-    q->outstanding = 0;
-    q->sent.clear();
+    q->requests.Clear();
   }
   preparing_ = true;
   Prepare();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "codec/sha.h"
+#include "node/request_queue.h"
 #include "node/swarm.h"
 #include "wire/pex.h"
 
@@ -29,7 +30,6 @@ using codec::Sha256Digest;
 inline constexpr uint8_t kOurMetadataId = 1;
 inline constexpr uint8_t kOurPexId = 2;
 inline constexpr uint32_t kMaxBlockRequest = 128 * 1024;
-inline constexpr size_t kPieceCacheEntries = 4;
 inline constexpr int kHashPeers = 4;
 // Ticks (seconds) between rechokes.
 inline constexpr uint64_t kRechokeTicks = 10;
@@ -61,14 +61,11 @@ struct Swarm::Peer {
   // pending): it said "none", so what the check finds follows as haves.
   bool hello_unchecked = false;
   std::deque<wire::BlockSpec> requests_in;
-  uint32_t outstanding = 0;
-  uint32_t depth = 0;
-  uint32_t depth_cap = 0;  // from its measured rate
+  // What we asked it for (set up in AddPeer from the options).
+  RequestQueue requests{RequestQueue::Options{}};
   bool metadata_requested = false;
   bool hashes_requested = false;
-  int bad_pieces = 0;
   bool gone = false;
-  bool snubbed = false;
   std::string listen_key;  // its listen address, if known
   // Rates, payload bytes.
   uint64_t downloaded = 0;
@@ -77,8 +74,6 @@ struct Swarm::Peer {
   uint64_t last_uploaded = 0;
   double download_rate = 0;
   double upload_rate = 0;
-  // Ticks since a block arrived while we had requests out.
-  uint64_t ticks_waiting = 0;
   uint64_t last_bytes_in = 0;
   uint64_t last_bytes_out = 0;
   uint64_t idle_in = 0;
@@ -96,17 +91,6 @@ struct Swarm::Peer {
   // sent to it, and their sum.
   std::map<uint32_t, uint64_t> revealed_left;
   uint64_t revealed_bytes_left = 0;
-  // Requests outstanding to it, oldest first, with the tick each was sent.
-  std::deque<std::pair<chunk::Block, uint64_t>> sent;
-
-  void Forget(const chunk::Block& b) {
-    for (auto it = sent.begin(); it != sent.end(); ++it) {
-      if (it->first == b) {
-        sent.erase(it);
-        return;
-      }
-    }
-  }
 
   double progress(uint32_t n) const {
     if (has_all) return 1;

@@ -46,19 +46,12 @@ void Swarm::ServeQueued(Peer& p) {
   while (!p.gone && !p.requests_in.empty() && storage_ &&
          p.conn->queued_bytes() < PeerLink::kHighWater) {
     const wire::BlockSpec b = p.requests_in.front();
-    auto hit = std::find_if(piece_cache_.begin(), piece_cache_.end(),
-                            [&](const auto& e) { return e.first == b.piece; });
-    if (hit != piece_cache_.end()) {
-      piece_cache_.splice(piece_cache_.begin(), piece_cache_, hit);
-      p.requests_in.pop_front();
-      SendBlockFromPiece(p, b, piece_cache_.front().second);
+    p.requests_in.pop_front();
+    if (PieceCache::Piece hit = piece_cache_.Find(b.piece)) {
+      SendBlockFromPiece(p, b, hit);
       continue;
     }
-    auto& waiters = piece_reads_[b.piece];
-    const bool reading = !waiters.empty();
-    waiters.emplace_back(p.conn->key(), b);
-    p.requests_in.pop_front();
-    if (reading) continue;
+    if (!piece_cache_.Wait(b.piece, {p.conn->key(), b})) continue;
     const uint32_t piece = b.piece;
     auto read = std::make_shared<absl::StatusOr<std::string>>();
     env_.Offload(
@@ -68,30 +61,26 @@ void Swarm::ServeQueued(Peer& p) {
         [this, alive = std::weak_ptr<bool>(alive_), piece, read] {
           if (alive.expired()) return;
           absl::StatusOr<std::string>& data = *read;
-          auto waiters = std::move(piece_reads_[piece]);
-          piece_reads_.erase(piece);
-          if (!data.ok()) {
+          PieceCache::Piece shared;
+          if (data.ok())
+            shared = std::make_shared<const std::string>(*std::move(data));
+          for (auto& [key, b] : piece_cache_.Done(piece, shared)) {
+            auto it = peers_.find(key);
+            if (it == peers_.end() || it->second->gone) continue;
+            if (shared) {
+              SendBlockFromPiece(*it->second, b, shared);
+            } else if (it->second->fast) {
+              it->second->conn->Send(wire::Reject{b});
+            }
+          }
+          if (!shared) {
             spdlog::warn("swarm {}: cannot serve piece {}: {}",
                          hashes_.BestHex().substr(0, 12), piece,
                          data.status().ToString());
-            for (auto& [key, b] : waiters) {
-              auto it = peers_.find(key);
-              if (it != peers_.end() && !it->second->gone && it->second->fast) {
-                it->second->conn->Send(wire::Reject{b});
-              }
-            }
             // The storage lost it: it must come back from peers.
             if (picker_ && data.status().code() == absl::StatusCode::kDataLoss)
               Restart();
             return;
-          }
-          auto shared = std::make_shared<const std::string>(*std::move(data));
-          piece_cache_.emplace_front(piece, shared);
-          if (piece_cache_.size() > kPieceCacheEntries) piece_cache_.pop_back();
-          for (auto& [key, b] : waiters) {
-            auto it = peers_.find(key);
-            if (it == peers_.end() || it->second->gone) continue;
-            SendBlockFromPiece(*it->second, b, shared);
           }
           for (Peer* q : LivePeers()) ServeQueued(*q);
         });

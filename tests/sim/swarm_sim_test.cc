@@ -12,6 +12,7 @@
 //   SHOAL_SWARM_SIM_SEED     replay a run
 //   SHOAL_SWARM_SIM_NODES    fetchers (default 100; 1,000 and more work)
 //   SHOAL_SWARM_SIM_MIB      content size in MiB (default 16)
+//   SHOAL_SWARM_SIM_TRACE    print how the links are used, every 0.2 s
 //
 // Each scenario prints one line:
 //   swarm sim release: seed S, N nodes, all complete in T s, lower bound L s,
@@ -36,6 +37,7 @@
 #include "absl/strings/str_cat.h"
 #include "chunk/bitfield.h"
 #include "gtest/gtest.h"
+#include "node/provider_lookups.h"
 #include "node/swarm.h"
 #include "node/swarm_env.h"
 #include "node/swarm_fakes.h"
@@ -52,9 +54,6 @@ constexpr double kMB = 1e6;
 constexpr size_t kSegment = 16 * 1024;
 constexpr double kRto = 0.2;
 constexpr double kLoss = 0.001;
-// A fetch looks for providers while it has fewer peers than this (as
-// Session::LookupProviders does).
-constexpr size_t kLookupPeers = 30;
 
 uint64_t EnvU64(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
@@ -247,6 +246,7 @@ class Sim {
   // Runs until every node that stays and is honest has completed, or
   // `max_seconds` of simulated time. True if they all completed.
   bool Run(double max_seconds) {
+    if (getenv("SHOAL_SWARM_SIM_TRACE")) Trace();
     while (!events_.empty()) {
       if (AllDone()) return true;
       std::pop_heap(events_.begin(), events_.end(), std::greater<>());
@@ -272,6 +272,42 @@ class Sim {
   int BannedBy(int by, int whom) const {
     return nodes_[by]->swarm &&
            nodes_[by]->swarm->IsBanned(nodes_[whom]->address);
+  }
+
+  // SHOAL_SWARM_SIM_TRACE: every 0.2 s of simulated time, one line on how
+  // the fetchers use their links: the share whose uplink and downlink are
+  // busy at that instant, how many have completed, the pieces held by those
+  // that have not, how many of those have no request out, and whether a
+  // seed's uplink is busy.
+  void Trace() {
+    int alive = 0, done = 0, up = 0, down = 0, idle = 0, seed_up = 0;
+    double have = 0;
+    for (const auto& n : nodes_) {
+      if (!n->alive) continue;
+      if (n->spec.seed) {
+        seed_up += n->uplink_busy;
+        continue;
+      }
+      ++alive;
+      up += n->uplink_busy;
+      down += n->downlink_free > now_;
+      if (n->swarm->complete()) {
+        ++done;
+        continue;
+      }
+      have += n->swarm->pieces_have();
+      uint32_t out = 0;
+      for (const PeerInfo& p : n->swarm->Peers()) out += p.requests_out;
+      idle += out == 0;
+    }
+    const auto share = [](double x, int of) { return of > 0 ? x / of : 0; };
+    std::printf(
+        "swarm sim trace: t=%.2f s, %d fetchers, %d complete, uplinks busy "
+        "%.2f, downlinks busy %.2f, %.1f pieces held, %d with no request out, "
+        "seed uplinks busy %d\n",
+        now_, alive, done, share(up, alive), share(down, alive),
+        share(have, alive - done), idle, seed_up);
+    At(now_ + 0.2, [this] { Trace(); });
   }
 
   void At(double t, std::function<void()> fn) {
@@ -312,6 +348,7 @@ class Sim {
   }
 
   void Arrive(int i);
+  void Lookup(int i, int round);
   void Leave(int i);
   void Discover(int i);
   void Tick(int i);
@@ -437,7 +474,7 @@ void Sim::Arrive(int i) {
                                            nodes_[i]->completed_at = now_;
                                        });
   n.swarm->set_connector([this, i](const PeerEndpoint& to) { Dial(i, to); });
-  if (!n.spec.seed && !n.spec.malicious) Discover(i);
+  if (!n.spec.seed && !n.spec.malicious) Lookup(i, 0);
   At(now_ + 1, [this, i] { Tick(i); });
 }
 
@@ -474,15 +511,19 @@ void Sim::Tick(int i) {
   if (!n.alive) return;
   n.env->TickAll();
   if (!n.alive) return;
-  // Lookups as the session makes them (Session::LookupProviders): every
-  // second for the first five, then every 3 s, while it has fewer than 30
-  // peers, until complete.
-  const double age = now_ - n.spec.arrive;
-  if (!n.spec.seed && !n.spec.malicious && n.completed_at < 0 &&
-      n.swarm->num_peers() < kLookupPeers &&
-      (age < 5.5 || std::fmod(age - 5, 3.0) < 0.5))
-    Discover(i);
   At(now_ + 1, [this, i] { Tick(i); });
+}
+
+// Lookups as the session makes them (Session::LookupProviders): on the
+// schedule of ProviderLookupDelay (node's default interval, 3 s), while it
+// has fewer than kLookupPeers peers, until complete.
+void Sim::Lookup(int i, int round) {
+  SimNode& n = *nodes_[i];
+  if (!n.alive || n.completed_at >= 0) return;
+  if (n.swarm->num_peers() < kLookupPeers) Discover(i);
+  const double delay =
+      ProviderLookupDelay(round, std::chrono::seconds(3)).count() / 1000.0;
+  At(now_ + delay, [this, i, round] { Lookup(i, round + 1); });
 }
 
 void Sim::Dial(int from, const PeerEndpoint& to_ep) {
