@@ -13,6 +13,7 @@
 //   SHOAL_SWARM_SIM_NODES    fetchers (default 100; 1,000 and more work)
 //   SHOAL_SWARM_SIM_MIB      content size in MiB (default 16)
 //   SHOAL_SWARM_SIM_TRACE    print how the links are used, every 0.2 s
+//   SHOAL_SWARM_SIM_MAX_PEERS  SwarmOptions::max_peers of CDN swarms (50)
 //
 // Each scenario prints one line:
 //   swarm sim release: seed S, N nodes, all complete in T s, lower bound L s,
@@ -279,7 +280,18 @@ class Sim {
   // busy at that instant, how many have completed, the pieces held by those
   // that have not, how many of those have no request out, and whether a
   // seed's uplink is busy.
+  // A block of the content at `offset` left node `i`: for the trace, whether
+  // a seed sent it for the first time or again.
+  void CountSent(int i, uint64_t offset) {
+    if (!tracing_ || !nodes_[i]->spec.seed) return;
+    if (seed_sends_.empty())
+      seed_sends_.resize((c_.data.size() + kSegment - 1) / kSegment);
+    uint32_t& n = seed_sends_[offset / kSegment];
+    ++(n++ == 0 ? seed_first_ : seed_again_);
+  }
+
   void Trace() {
+    tracing_ = true;
     int alive = 0, done = 0, up = 0, down = 0, idle = 0, seed_up = 0;
     double have = 0;
     for (const auto& n : nodes_) {
@@ -304,9 +316,11 @@ class Sim {
     std::printf(
         "swarm sim trace: t=%.2f s, %d fetchers, %d complete, uplinks busy "
         "%.2f, downlinks busy %.2f, %.1f pieces held, %d with no request out, "
-        "seed uplinks busy %d\n",
+        "seed uplinks busy %d, seeds sent %llu blocks once and %llu again\n",
         now_, alive, done, share(up, alive), share(down, alive),
-        share(have, alive - done), idle, seed_up);
+        share(have, alive - done), idle, seed_up,
+        static_cast<unsigned long long>(seed_first_),
+        static_cast<unsigned long long>(seed_again_));
     At(now_ + 0.2, [this] { Trace(); });
   }
 
@@ -364,6 +378,11 @@ class Sim {
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::map<int, uint64_t> left_uploaded_;
   std::vector<Event> events_;  // a min-heap by (at, seq)
+  // The trace's count of what seeds sent (CountSent).
+  bool tracing_ = false;
+  std::vector<uint32_t> seed_sends_;  // per 16 KiB of the content
+  uint64_t seed_first_ = 0;
+  uint64_t seed_again_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t next_key_ = 1;
   double now_ = 0;
@@ -432,6 +451,7 @@ void SimLink::Send(std::string bytes) {
         off + n <= c.data.size() &&
         std::memcmp(c.data.data() + off, bytes.data() + 13, n) == 0) {
       chunk->ref = true;
+      sim_->CountSent(node_, off);
       chunk->content_offset = off;
       chunk->length = static_cast<uint32_t>(n);
       bytes.resize(13);
@@ -743,6 +763,7 @@ class SwarmSim : public ::testing::Test {
     o.trusted_peers = true;
     o.kind = TrafficKind::kCdn;
     o.super_seed = EnvU64("SHOAL_SWARM_SIM_SUPER_SEED", 1) != 0;
+    o.max_peers = static_cast<int>(EnvU64("SHOAL_SWARM_SIM_MAX_PEERS", 50));
     return o;
   }
 
