@@ -114,11 +114,20 @@ def main():
                     time.sleep(0.2)
             sampler = threading.Thread(target=sample)
             sampler.start()
-        ends = []
-        for g in gets:
-            if g.wait(timeout=600) != 0:
-                raise SystemExit("a fetch failed")
-            ends.append(time.monotonic() - t0)
+        # Each fetcher's own end (waiting on them in turn would give every one that ended
+        # before the one waited on the same time).
+        ends = {}
+        deadline = time.monotonic() + 600
+        while len(ends) < len(gets):
+            if time.monotonic() > deadline:
+                raise SystemExit("fetches did not end within 600 s")
+            for i, g in enumerate(gets):
+                if i not in ends and g.poll() is not None:
+                    if g.returncode != 0:
+                        raise SystemExit("a fetch failed")
+                    ends[i] = time.monotonic() - t0
+            time.sleep(0.01)
+        ends = list(ends.values())
         group = max(ends)
         if os.environ.get("FANOUT_DEBUG"):
             sampler.join()
