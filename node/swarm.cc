@@ -90,10 +90,10 @@ std::vector<PeerInfo> Swarm::Peers() const {
     i.peer_choking = p->peer_choking;
     i.peer_interested = p->peer_interested;
     i.snubbed = p->requests.snubbed();
-    i.download_rate = p->download_rate;
-    i.upload_rate = p->upload_rate;
-    i.downloaded = p->downloaded;
-    i.uploaded = p->uploaded;
+    i.download_rate = p->down.rate();
+    i.upload_rate = p->up.rate();
+    i.downloaded = p->down.total();
+    i.uploaded = p->up.total();
     i.requests_out = p->requests.outstanding();
     out.push_back(std::move(i));
   }
@@ -302,8 +302,7 @@ void Swarm::Ban(Peer& p, const std::string& why) {
 void Swarm::CloseIfBothSeeds(Peer& p) {
   // Two seeds have nothing to trade, and the slot may serve a fetcher.
   if (p.gone || !picker_ || !picker_->have().all()) return;
-  if (p.has_all || (p.has.size() > 0 && p.has.all()))
-    p.conn->Close(absl::OkStatus());
+  if (p.IsSeed()) p.conn->Close(absl::OkStatus());
 }
 
 void Swarm::OnWritable(PeerLink& conn) {
@@ -316,29 +315,15 @@ void Swarm::OnWritable(PeerLink& conn) {
 void Swarm::Tick() {
   {
     ++ticks_;
-    // Rates: an exponential average over about five seconds.
-    constexpr double kAlpha = 0.2;
-    download_rate_ +=
-        kAlpha *
-        (static_cast<double>(downloaded_ - last_downloaded_) - download_rate_);
-    upload_rate_ += kAlpha * (static_cast<double>(uploaded_ - last_uploaded_) -
-                              upload_rate_);
-    last_downloaded_ = downloaded_;
-    last_uploaded_ = uploaded_;
+    down_.Tick();
+    up_.Tick();
     for (Peer* p : LivePeers()) {
       ++p->connected_ticks;
-      p->download_rate +=
-          kAlpha * (static_cast<double>(p->downloaded - p->last_downloaded) -
-                    p->download_rate);
-      p->upload_rate +=
-          kAlpha * (static_cast<double>(p->uploaded - p->last_uploaded) -
-                    p->upload_rate);
-      const bool got = p->downloaded != p->last_downloaded;
-      p->last_downloaded = p->downloaded;
-      p->last_uploaded = p->uploaded;
+      const bool got = p->down.Tick() > 0;
+      p->up.Tick();
       // The request pipeline: depth, snubbing, timeouts (RequestQueue).
       RequestQueue::TickResult r =
-          p->requests.Tick(ticks_, p->download_rate, p->connected_ticks, got,
+          p->requests.Tick(ticks_, p->down.rate(), p->connected_ticks, got,
                            p->peer_choking, p->ext.reqq);
       if (r.snubbed) {
         spdlog::debug("swarm {}: peer {} snubbed us",
@@ -391,8 +376,8 @@ void Swarm::Rechoke() {
     c.interested = p->peer_interested;
     c.choked = p->am_choking;
     c.snubbed = p->requests.snubbed();
-    c.download_rate = p->download_rate;
-    c.upload_rate = p->upload_rate;
+    c.download_rate = p->down.rate();
+    c.upload_rate = p->up.rate();
     c.connected_for_ms = static_cast<int64_t>(p->connected_ticks) * 1000;
     snapshot.push_back(c);
   }

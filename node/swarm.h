@@ -61,6 +61,7 @@
 #include "node/piece_cache.h"
 #include "node/range_deadlines.h"
 #include "node/rate_limit.h"
+#include "node/rate_meter.h"
 #include "node/stats.h"
 #include "node/swarm_env.h"
 #include "store/piece_storage.h"
@@ -158,10 +159,10 @@ class Swarm : public PeerLink::Handler {
   std::vector<PeerInfo> Peers() const;
 
   // Totals, in payload bytes.
-  uint64_t downloaded() const { return downloaded_; }
-  uint64_t uploaded() const { return uploaded_; }
-  double download_rate() const { return download_rate_; }
-  double upload_rate() const { return upload_rate_; }
+  uint64_t downloaded() const { return down_.total(); }
+  uint64_t uploaded() const { return up_.total(); }
+  double download_rate() const { return down_.rate(); }
+  double upload_rate() const { return up_.rate(); }
   // Verified pieces and wanted pieces (priority > 0), by count and bytes.
   uint32_t pieces_have() const;
   uint64_t bytes_have() const;
@@ -398,12 +399,9 @@ class Swarm : public PeerLink::Handler {
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;
   // Listen addresses we are connecting or connected to.
   absl::flat_hash_set<std::string> connecting_;
-  uint64_t downloaded_ = 0;
-  uint64_t uploaded_ = 0;
-  uint64_t last_downloaded_ = 0;
-  uint64_t last_uploaded_ = 0;
-  double download_rate_ = 0;
-  double upload_rate_ = 0;
+  // Payload bytes, all peers.
+  RateMeter down_;
+  RateMeter up_;
   // Pieces read for serving, and the requests waiting on reads.
   PieceCache piece_cache_{/*entries=*/4};
 };

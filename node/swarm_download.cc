@@ -187,9 +187,7 @@ void Swarm::RequestMore(Peer& p) {
     if (strategy_ == chunk::PickStrategy::kSequential) return;
     std::vector<uint32_t> allowed;
     for (uint32_t i : p.allowed_in)
-      if (i < m_->num_pieces &&
-          (p.has_all || (p.has.size() > i && p.has.test(i))))
-        allowed.push_back(i);
+      if (i < m_->num_pieces && p.Has(i)) allowed.push_back(i);
     if (allowed.empty()) return;
     blocks = picker_->PickFrom(p.conn->key(), allowed, p.requests.room());
   } else {
@@ -197,8 +195,7 @@ void Swarm::RequestMore(Peer& p) {
     // with deadlines, what comes next matters more than what it has cached).
     if (!p.suggested.empty()) {
       std::erase_if(p.suggested, [&](uint32_t i) {
-        return picker_->have().test(i) ||
-               !(p.has_all || (p.has.size() > i && p.has.test(i)));
+        return picker_->have().test(i) || !p.Has(i);
       });
       if (strategy_ != chunk::PickStrategy::kSequential && ranges_.empty())
         blocks =
@@ -233,8 +230,8 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
                            static_cast<uint32_t>(m.data.size())};
   const uint64_t key = p.conn->key();
   p.requests.Arrived(block);
-  p.downloaded += m.data.size();
-  downloaded_ += m.data.size();
+  p.down.Add(m.data.size());
+  down_.Add(m.data.size());
   Add(NodeStats::Get().kind(options_.kind).bytes_received, m.data.size());
   // A late copy (endgame, or a block cancelled too late) of a piece already
   // complete must not start a new buffer that nothing would ever free.
@@ -410,8 +407,7 @@ void Swarm::AskNextForBlame(BlameBook::Case b) {
                  : std::string();
   std::vector<BlameBook::Candidate> candidates;
   for (Peer* q : LivePeers()) {
-    const bool has =
-        q->has_all || (q->has.size() > b.piece && q->has.test(b.piece));
+    const bool has = q->Has(b.piece);
     const bool speaks_v2 =
         q->handshake.v2() ||
         std::string_view(

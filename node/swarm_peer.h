@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "codec/sha.h"
+#include "node/rate_meter.h"
 #include "node/request_queue.h"
 #include "node/swarm.h"
 #include "wire/pex.h"
@@ -41,6 +42,21 @@ inline constexpr uint64_t kBlameAnswerTicks = 5;
 
 }  // namespace swarm_internal
 
+// One connected peer: what the swarm knows of it and owes it. Owned by the
+// swarm (peers_, by connection key) from AddPeer until the deferred erase
+// after OnClose; `gone` is set at OnClose, and a gone peer is skipped by
+// every loop (LivePeers) and sent nothing. The fields are grouped by the
+// concern that writes them:
+//   - the connection: conn, handshake, ext (BEP 10), incoming, fast (BEP 6);
+//   - choking and interest, both ways (swarm.cc);
+//   - what it has: has (sized once the metadata is known; before that the
+//     raw bitfield and haves wait in raw_bitfield and early_haves), has_all,
+//     registered (its pieces are counted in the picker's availability);
+//   - what it asked of us (requests_in, swarm_upload.cc) and what we asked of
+//     it (requests, a RequestQueue);
+//   - traffic: payload meters, silence counters (swarm.cc's Tick);
+//   - metadata and hash requests made of it, PEX, BEP 6 sets, and what an
+//     origin revealed to it (super-seeding).
 struct Swarm::Peer {
   std::shared_ptr<PeerLink> conn;
   wire::Handshake handshake;
@@ -67,13 +83,11 @@ struct Swarm::Peer {
   bool hashes_requested = false;
   bool gone = false;
   std::string listen_key;  // its listen address, if known
-  // Rates, payload bytes.
-  uint64_t downloaded = 0;
-  uint64_t uploaded = 0;
-  uint64_t last_downloaded = 0;
-  uint64_t last_uploaded = 0;
-  double download_rate = 0;
-  double upload_rate = 0;
+  // Payload bytes from it and to it, with their rates.
+  RateMeter down;
+  RateMeter up;
+  // Link bytes (payload and protocol) at the last tick, and ticks since they
+  // last moved: a silent peer is dropped, a keep-alive keeps us from being.
   uint64_t last_bytes_in = 0;
   uint64_t last_bytes_out = 0;
   uint64_t idle_in = 0;
@@ -91,6 +105,13 @@ struct Swarm::Peer {
   // sent to it, and their sum.
   std::map<uint32_t, uint64_t> revealed_left;
   uint64_t revealed_bytes_left = 0;
+
+  // Whether it has `piece` (false before its bitfield is known).
+  bool Has(uint32_t piece) const {
+    return has_all || (has.size() > piece && has.test(piece));
+  }
+  // Whether it has every piece.
+  bool IsSeed() const { return has_all || (has.size() > 0 && has.all()); }
 
   double progress(uint32_t n) const {
     if (has_all) return 1;

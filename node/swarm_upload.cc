@@ -99,8 +99,8 @@ void Swarm::SendBlockFromPiece(
                           : 0;
   if (have > 0) out.append(*piece, b.begin, have);
   out.append(b.length - have, '\0');
-  p.uploaded += b.length;
-  uploaded_ += b.length;
+  p.up.Add(b.length);
+  up_.Add(b.length);
   Add(NodeStats::Get().kind(options_.kind).bytes_sent, b.length);
   p.conn->Send(std::move(out));
   if (super_seeding_) RevealedSent(p, b.piece, b.length);
@@ -125,8 +125,8 @@ void Swarm::RevealMore(Peer& p, std::string& out) {
   // request pipeline going across a round trip, and no more (what is revealed
   // to one peer is not revealed to the others; in the simulation a window of
   // two pieces made the origin send 1.40x the content, one piece 1.11x).
-  const uint64_t want = std::max<uint64_t>(
-      uint64_t{m_->piece_length}, static_cast<uint64_t>(p.upload_rate));
+  const uint64_t want = std::max<uint64_t>(uint64_t{m_->piece_length},
+                                           static_cast<uint64_t>(p.up.rate()));
   const size_t n = m_->num_pieces;
   while (p.revealed_bytes_left < want) {
     const std::optional<uint32_t> next = reveals_->Next([&](uint32_t i) {
