@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,36 @@ uint16_t FreePort() {
   return 0;
 }
 
+// Whether process `pid` holds the socket listening on TCP 127.0.0.1:`port`
+// (from /proc): a free port found earlier may have been taken meanwhile by
+// another test's tracker, which would then answer our requests.
+bool ListensOn(pid_t pid, uint16_t port) {
+  std::vector<std::string> sockets;  // "socket:[inode]" -> inode
+  std::error_code ec;
+  const fs::path fds = fs::path("/proc") / std::to_string(pid) / "fd";
+  for (const auto& e : fs::directory_iterator(fds, ec)) {
+    const std::string target = fs::read_symlink(e.path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0)
+      sockets.push_back(target.substr(8, target.size() - 9));
+  }
+  char local[32];
+  std::snprintf(local, sizeof(local), "0100007F:%04X", port);
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // the header
+  while (std::getline(tcp, line)) {
+    std::istringstream in(line);
+    std::string slot, addr, remote, state, queues, timer, retr, uid, timeout,
+        inode;
+    in >> slot >> addr >> remote >> state >> queues >> timer >> retr >> uid >>
+        timeout >> inode;
+    if (addr == local && state == "0A" &&
+        std::find(sockets.begin(), sockets.end(), inode) != sockets.end())
+      return true;
+  }
+  return false;
+}
+
 class OpentrackerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -71,8 +103,23 @@ class OpentrackerTest : public ::testing::Test {
       }
     }
     chmod((dir_ / "whitelist").c_str(), 0644);
+    // A free port may be taken by another test's listener before opentracker
+    // binds it: then try another.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      bool retry = false;
+      const std::string error = Start(retry);
+      if (error.empty()) return;
+      if (!retry) GTEST_SKIP() << error;
+      Stop();
+    }
+    GTEST_SKIP() << "no port stayed free for opentracker in 3 tries";
+  }
+
+  // Starts opentracker on a free port; "" when it listens there. `retry`:
+  // the port was taken by someone else meanwhile.
+  std::string Start(bool& retry) {
     port_ = FreePort();
-    if (port_ == 0) GTEST_SKIP() << "no free port on 127.0.0.1";
+    if (port_ == 0) return "no free port on 127.0.0.1";
     const std::string port = std::to_string(port_);
     const std::string log = (dir_ / "opentracker.log").string();
     posix_spawn_file_actions_t actions;
@@ -91,9 +138,9 @@ class OpentrackerTest : public ::testing::Test {
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
       pid_ = -1;
-      GTEST_SKIP() << "cannot start opentracker: " << strerror(rc);
+      return std::string("cannot start opentracker: ") + strerror(rc);
     }
-    // Ready when its TCP port accepts.
+    // Ready when its TCP port accepts, and the listener is its own.
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(3);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -102,20 +149,25 @@ class OpentrackerTest : public ::testing::Test {
         pid_ = -1;
         std::ifstream in(log);
         std::string out((std::istreambuf_iterator<char>(in)), {});
-        GTEST_SKIP() << "opentracker exited at start: " << out;
+        retry = out.find("bind") != std::string::npos;
+        return "opentracker exited at start: " + out;
       }
       asio::io_context io;
       tcp::socket s(io);
       boost::system::error_code ec;
       s.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);
-      if (!ec) return;
+      if (!ec) {
+        if (ListensOn(pid_, port_)) return "";
+        retry = true;  // someone else's listener: ours could not bind
+        return "127.0.0.1:" + port + " was taken by another process";
+      }
       std::this_thread::sleep_for(
           milliseconds(20));  // a child process: no clock to inject
     }
-    GTEST_SKIP() << "opentracker did not listen on 127.0.0.1:" << port_;
+    return "opentracker did not listen on 127.0.0.1:" + port;
   }
 
-  void TearDown() override {
+  void Stop() {
     if (pid_ > 0) {
       kill(pid_, SIGTERM);
       int status;
@@ -124,7 +176,12 @@ class OpentrackerTest : public ::testing::Test {
       }
       kill(pid_, SIGKILL);
       waitpid(pid_, &status, 0);
+      pid_ = -1;
     }
+  }
+
+  void TearDown() override {
+    Stop();
     if (!dir_.empty()) {
       std::error_code ec;
       fs::remove_all(dir_, ec);
