@@ -12,7 +12,7 @@ BlameBook::CaseKey BlameBook::KeyOf(const wire::HashSpec& spec) {
 }
 
 std::optional<uint64_t> BlameBook::AskNext(
-    Case c, const std::vector<Candidate>& candidates, uint64_t tick) {
+    Case&& c, const std::vector<Candidate>& candidates, uint64_t tick) {
   // Rank: a peer that sent nothing of the piece, else the one that sent the
   // most of it.
   auto rank = [&](uint64_t key) {

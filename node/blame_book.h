@@ -61,10 +61,11 @@ class BlameBook {
   bool CanOpen() const { return cases_.size() < kMaxOpen; }
   size_t open() const { return cases_.size(); }
 
-  // Files `c` under the next peer to ask (see above) among `candidates`, asked
-  // at `tick`, and returns that peer; nullopt when nobody is left (then `c` is
-  // dropped, and the caller strikes its senders).
-  std::optional<uint64_t> AskNext(Case c,
+  // Files `c` (moved from) under the next peer to ask (see above) among
+  // `candidates`, asked at `tick`, and returns that peer; nullopt when nobody
+  // is left (then `c` is left as it was, for the caller to strike its
+  // senders).
+  std::optional<uint64_t> AskNext(Case&& c,
                                   const std::vector<Candidate>& candidates,
                                   uint64_t tick);
   // The open case answered by `from` for `spec`, taken out; nullopt if there

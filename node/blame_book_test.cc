@@ -39,8 +39,12 @@ TEST(BlameBookTest, AsksAPeerThatSentNothingFirstThenTheBiggestSender) {
   // Nobody is left: the caller strikes.
   gone = book.TakeAskedOf(2);
   ASSERT_EQ(gone.size(), 1u);
-  EXPECT_EQ(book.AskNext(std::move(gone[0]), all, 17), std::nullopt);
+  BlameBook::Case last = std::move(gone[0]);
+  EXPECT_EQ(book.AskNext(std::move(last), all, 17), std::nullopt);
   EXPECT_EQ(book.open(), 0u);
+  // ... with the case left to it, senders and all.
+  EXPECT_EQ(last.piece, 5u);
+  EXPECT_EQ(last.senders, (std::vector<uint64_t>{1, 2}));
 }
 
 TEST(BlameBookTest, OnlyTheAskedPeerSettlesACase) {

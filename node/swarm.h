@@ -36,7 +36,6 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -390,7 +389,6 @@ class Swarm : public PeerLink::Handler {
   // Pieces handed to the pool: late blocks for them are dropped.
   absl::flat_hash_set<uint32_t> verifying_pieces_;
   size_t write_back_bytes_ = 0;
-  // By (pieces root, first block index).
   // Blame for corrupt pieces, strikes and bans.
   BlameBook blame_;
 

@@ -415,12 +415,10 @@ void Swarm::AskNextForBlame(BlameBook::Case b) {
             v2_key;
     candidates.push_back({q->conn->key(), has && speaks_v2});
   }
-  const uint32_t piece = b.piece;
-  const std::vector<uint64_t> senders = b.senders;
   const wire::HashSpec spec = b.spec;
   const std::optional<uint64_t> ask =
       blame_.AskNext(std::move(b), candidates, ticks_);
-  if (!ask) return Strike(piece, senders);
+  if (!ask) return Strike(b.piece, b.senders);  // `b` was not taken
   peers_.at(*ask)->conn->Send(wire::HashRequest{spec});
 }
 
