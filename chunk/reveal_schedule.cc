@@ -26,8 +26,26 @@ std::optional<uint32_t> RevealSchedule::Next(
   if (!best) return std::nullopt;
   const uint32_t piece = order_[*best];
   cursor_ = (*best + 1) % n;
-  if (count_[piece]++ == round_ && --at_round_ == 0) Recount();
+  Record(piece);
   return piece;
+}
+
+std::optional<uint32_t> RevealSchedule::NextUncopied(
+    const std::function<bool(uint32_t)>& skip,
+    const std::function<uint32_t(uint32_t)>& copies) {
+  std::optional<uint32_t> best;
+  for (uint32_t i : order_) {
+    if (best && count_[i] >= count_[*best]) continue;
+    if (skip(i) || copies(i) > 0) continue;
+    best = i;
+    if (count_[i] == round_) break;
+  }
+  if (best) Record(*best);
+  return best;
+}
+
+void RevealSchedule::Record(uint32_t piece) {
+  if (count_[piece]++ == round_ && --at_round_ == 0) Recount();
 }
 
 void RevealSchedule::Unreveal(uint32_t piece) {

@@ -34,6 +34,14 @@ class RevealSchedule {
   // pieces it can't take (counted as revealed), or nullopt if it can take
   // none.
   std::optional<uint32_t> Next(const std::function<bool(uint32_t)>& skip);
+  // After the first round, what an origin that sends each piece about once
+  // reveals: the piece of which no peer holds a copy or is being sent one
+  // (`copies(i)` == 0; the caller counts among its peers), fewest reveals
+  // first, that `skip` allows; nullopt if there is none (every piece left is
+  // on its way through the swarm already). Recorded as a reveal, like Next.
+  std::optional<uint32_t> NextUncopied(
+      const std::function<bool(uint32_t)>& skip,
+      const std::function<uint32_t(uint32_t)>& copies);
   // A piece revealed but never sent (its peer left): it counts one reveal
   // less.
   void Unreveal(uint32_t piece);
@@ -43,6 +51,7 @@ class RevealSchedule {
   uint32_t round() const { return round_; }
 
  private:
+  void Record(uint32_t piece);
   void Recount();
 
   std::vector<uint32_t> count_;

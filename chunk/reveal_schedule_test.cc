@@ -70,5 +70,35 @@ TEST(RevealScheduleTest, Empty) {
   EXPECT_FALSE(s.Next([](uint32_t) { return false; }).has_value());
 }
 
+// After the first round, only pieces nobody holds or is being sent are
+// revealed again, the least revealed first.
+TEST(RevealScheduleTest, RepeatsOnlyUncopiedPieces) {
+  RevealSchedule s(6, Seeded(4));
+  for (int k = 0; k < 6; ++k) s.Next([](uint32_t) { return false; });
+  ASSERT_EQ(s.round(), 1u);
+  auto none = [](uint32_t) { return false; };
+  // Pieces 2 and 4 have no copy left among the peers.
+  auto copies = [](uint32_t i) -> uint32_t { return i == 2 || i == 4 ? 0 : 3; };
+  std::set<uint32_t> got;
+  for (int k = 0; k < 2; ++k) {
+    auto p = s.NextUncopied(none, copies);
+    ASSERT_TRUE(p.has_value());
+    got.insert(*p);
+  }
+  EXPECT_EQ(got, (std::set<uint32_t>{2, 4}));
+  // Both were revealed twice now: a third call takes the less revealed one
+  // again only if it still has no copy; with none it gives nothing.
+  EXPECT_EQ(s.times_revealed(2), 2u);
+  auto p = s.NextUncopied(none, copies);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_TRUE(*p == 2 || *p == 4);
+  EXPECT_FALSE(
+      s.NextUncopied(none, [](uint32_t) -> uint32_t { return 1; }).has_value());
+  // What the peer can't take is skipped.
+  EXPECT_FALSE(
+      s.NextUncopied([](uint32_t i) { return i == 2 || i == 4; }, copies)
+          .has_value());
+}
+
 }  // namespace
 }  // namespace shoal::chunk

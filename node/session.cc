@@ -218,19 +218,7 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
     Unregister(it->second.get());
     contents_.erase(it);  // a failed fetch: start afresh
   }
-  SwarmOptions so;
-  so.trusted_peers = true;
-  // An origin (the content held when its swarm starts) reveals pieces a few
-  // at a time, so that fetchers trade instead of all pulling from it.
-  so.super_seed = true;
-  so.kind = TrafficKind::kCdn;
-  so.max_peers = options_.max_peers_per_torrent;
-  // A directory's dict is the largest metadata content has.
-  so.max_metadata_size = chunk::kMaxDirectoryDictBytes;
-  // The chunk store takes pieces into memtables (no disk wait per piece), and
-  // its memtables are memory too: a smaller write-back bound keeps the
-  // fetching node's peak memory down.
-  so.max_write_back_bytes = 8 << 20;
+  const SwarmOptions so = CdnSwarmOptions(options_.max_peers_per_torrent);
   auto swarm = std::make_unique<ContentSwarm>(swarm_env_, store_, id, so,
                                               options_.client_name, port_);
   ContentSwarm* raw = swarm.get();

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "chunk/directory.h"
 #include "chunk/merkle.h"
 #include "codec/sha.h"
 #include "node/swarm_peer.h"
@@ -17,6 +18,29 @@
 namespace shoal::node {
 
 using namespace swarm_internal;  // NOLINT: the engine's own constants
+
+SwarmOptions CdnSwarmOptions(int max_peers) {
+  SwarmOptions so;
+  so.trusted_peers = true;
+  // An origin (the content held when its swarm starts) reveals pieces a few
+  // at a time, so that fetchers trade instead of all pulling from it.
+  so.super_seed = true;
+  so.kind = TrafficKind::kCdn;
+  so.max_peers = max_peers;
+  // A short request pipeline: what a fetcher asks of a peer waits in that
+  // peer's uplink, so this is how long each piece waits at each hop of a
+  // fan-out (docs/ARCHITECTURE.md, "Downloading"). Peers more than half a
+  // second away (round trip) would be asked for less than their link carries.
+  so.min_requests = 4;
+  so.request_queue_seconds = 0.5;
+  // A directory's dict is the largest metadata content has.
+  so.max_metadata_size = chunk::kMaxDirectoryDictBytes;
+  // The chunk store takes pieces into memtables (no disk wait per piece), and
+  // its memtables are memory too: a smaller write-back bound keeps the
+  // fetching node's peak memory down.
+  so.max_write_back_bytes = 8 << 20;
+  return so;
+}
 
 Swarm::Swarm(SwarmEnv& env, chunk::InfoHashes hashes, SwarmOptions options,
              std::string client_name, uint16_t listen_port)
@@ -220,9 +244,9 @@ void Swarm::SendHello(Peer& peer) {
                         hello);
   }
   const bool have_all = complete() && picker_->have().all();
-  const bool have_none = !picker_ || picker_->have().none() || super_seeding_;
+  const bool have_none = !picker_ || picker_->have().none() || seeder_;
   peer.hello_unchecked = !picker_;
-  if (super_seeding_) {
+  if (seeder_) {
     if (peer.fast) wire::AppendMessage(wire::HaveNone{}, hello);
     RevealMore(peer, hello);
   } else if (peer.fast) {
@@ -251,9 +275,7 @@ void Swarm::OnClose(PeerLink& conn, const absl::Status& why) {
   p.gone = true;
   if (!p.listen_key.empty()) connecting_.erase(p.listen_key);
   // Pieces revealed to it and not sent go back to the least revealed.
-  for (const auto& [piece, left] : p.revealed_left)
-    if (left == chunk::PieceSize(*m_, piece)) reveals_->Unreveal(piece);
-  p.revealed_left.clear();
+  if (seeder_) seeder_->PeerGone(conn.key());
   spdlog::debug("swarm {}: peer {} gone: {}", hashes_.BestHex().substr(0, 12),
                 conn.remote().ToString(), why.ToString());
   if (picker_) {
@@ -352,12 +374,8 @@ void Swarm::Tick() {
       }
       if (p->idle_out >= kIdleTicks / 2) p->conn->Send(wire::KeepAlive{});
     }
-    if (super_seeding_) {  // rates changed: so did the reveal windows
-      for (Peer* p : LivePeers()) {
-        std::string out;
-        RevealMore(*p, out);
-        if (!out.empty()) p->conn->Send(std::move(out));
-      }
+    if (seeder_) {  // rates changed: so did the reveal windows
+      for (Peer* p : LivePeers()) SendReveals(*p);
     }
     if (ticks_ % kRechokeTicks == 0) Rechoke();
     SendPex();  // each peer at most once a minute (PexTracker::Due)
@@ -454,8 +472,8 @@ void Swarm::OnMessage(PeerLink& conn, const wire::Message& message) {
             p.has.set(m.piece);
             if (p.registered) picker_->PeerHas(m.piece);
             // Revealed to it, and it got the piece elsewhere.
-            if (super_seeding_ && p.revealed_left.contains(m.piece))
-              RevealedSent(p, m.piece, p.revealed_left[m.piece]);
+            if (seeder_ && seeder_->Announced(conn.key(), m.piece, ticks_))
+              SendReveals(p);
           } else if (!p.has_all && p.has.size() != n) {
             p.early_haves.push_back(m.piece);
           }

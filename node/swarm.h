@@ -53,7 +53,6 @@
 #include "chunk/metainfo.h"
 #include "chunk/piece_picker.h"
 #include "chunk/piece_verifier.h"
-#include "chunk/reveal_schedule.h"
 #include "node/blame_book.h"
 #include "node/layer_exchange.h"
 #include "node/metadata_exchange.h"
@@ -62,6 +61,7 @@
 #include "node/rate_limit.h"
 #include "node/rate_meter.h"
 #include "node/stats.h"
+#include "node/super_seeder.h"
 #include "node/swarm_env.h"
 #include "store/piece_storage.h"
 #include "wire/extension.h"
@@ -102,6 +102,12 @@ struct SwarmOptions {
   // peers: the next piece is revealed as soon as the last one is sent).
   bool super_seed = false;
 };
+
+// The options of a CDN content's swarm (node/content_swarm.h) among cluster
+// nodes, as the node runs it and the simulation tests it: trusted peers, an
+// origin that super-seeds, and a short request pipeline (see
+// request_queue_seconds).
+SwarmOptions CdnSwarmOptions(int max_peers);
 
 // One connected peer, for status displays. A value type.
 struct PeerInfo {
@@ -306,13 +312,10 @@ class Swarm : public PeerLink::Handler {
                           const std::shared_ptr<const std::string>& piece);
   void Unchoke(Peer& p);
   void Choke(Peer& p);
-  // Super-seeding: reveals pieces to `p` (haves) until those not yet sent
-  // to it cover about a second of its rate (at least a piece). `out` collects
-  // the messages.
+  // Super-seeding: appends to `out` the haves SuperSeeder says to show `p`.
   void RevealMore(Peer& p, std::string& out);
-  // `bytes` of revealed piece `piece` went to `p` (or it got the piece
-  // elsewhere: all of it).
-  void RevealedSent(Peer& p, uint32_t piece, uint64_t bytes);
+  // RevealMore, sent at once.
+  void SendReveals(Peer& p);
 
   // Downloading.
   void OnPeerHas(Peer& p);
@@ -353,9 +356,9 @@ class Swarm : public PeerLink::Handler {
   uint64_t ticks_ = 0;
   // Byte ranges readers wait on (WantRange), as piece deadlines.
   RangeDeadlines ranges_;
-  // Super-seeding (SwarmOptions::super_seed): which piece is revealed next.
-  bool super_seeding_ = false;
-  std::optional<chunk::RevealSchedule> reveals_;
+  // Super-seeding (SwarmOptions::super_seed): what each peer is shown; set
+  // when an origin starts.
+  std::optional<SuperSeeder> seeder_;
   void AdvanceDeadlines();
   bool shut_ = false;
   Connector connector_;

@@ -40,19 +40,20 @@ void Swarm::StartDownloading(std::shared_ptr<store::PieceStorage> storage,
     wanted_range_.reset();
     WantRange(offset, length);
   }
-  super_seeding_ = options_.super_seed && options_.trusted_peers &&
-                   m_->num_pieces > 1 && picker_->have().all();
-  if (super_seeding_) {
-    reveals_.emplace(m_->num_pieces, random_);
+  seeder_.reset();
+  if (options_.super_seed && options_.trusted_peers && m_->num_pieces > 1 &&
+      picker_->have().all()) {
+    seeder_.emplace(
+        m_->num_pieces,
+        [m = m_](uint32_t i) { return uint64_t{chunk::PieceSize(*m, i)}; },
+        random_);
   }
   // Peers that connected while we were checking were told we had nothing.
   std::string haves;
   bool haves_built = false;
   for (Peer* q : LivePeers()) {
-    if (super_seeding_) {
-      std::string reveal;
-      RevealMore(*q, reveal);
-      if (!reveal.empty()) q->conn->Send(std::move(reveal));
+    if (seeder_) {
+      SendReveals(*q);
     } else if (q->hello_unchecked && !q->has_all) {
       if (!haves_built) {
         haves_built = true;

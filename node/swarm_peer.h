@@ -55,8 +55,7 @@ inline constexpr uint64_t kBlameAnswerTicks = 5;
 //   - what it asked of us (requests_in, swarm_upload.cc) and what we asked of
 //     it (requests, a RequestQueue);
 //   - traffic: payload meters, silence counters (swarm.cc's Tick);
-//   - metadata and hash requests made of it, PEX, BEP 6 sets, and what an
-//     origin revealed to it (super-seeding).
+//   - metadata and hash requests made of it, PEX, BEP 6 sets.
 struct Swarm::Peer {
   std::shared_ptr<PeerLink> conn;
   wire::Handshake handshake;
@@ -101,10 +100,6 @@ struct Swarm::Peer {
   std::vector<uint32_t> allowed_out;
   // BEP 6 suggest: pieces it would rather serve (cached, say), tried first.
   std::vector<uint32_t> suggested;
-  // Super-seeding: pieces revealed to it, with the bytes of each not yet
-  // sent to it, and their sum.
-  std::map<uint32_t, uint64_t> revealed_left;
-  uint64_t revealed_bytes_left = 0;
 
   // Whether it has `piece` (false before its bitfield is known).
   bool Has(uint32_t piece) const {

@@ -103,43 +103,22 @@ void Swarm::SendBlockFromPiece(
   up_.Add(b.length);
   Add(NodeStats::Get().kind(options_.kind).bytes_sent, b.length);
   p.conn->Send(std::move(out));
-  if (super_seeding_) RevealedSent(p, b.piece, b.length);
-}
-
-void Swarm::RevealedSent(Peer& p, uint32_t piece, uint64_t bytes) {
-  auto it = p.revealed_left.find(piece);
-  if (it == p.revealed_left.end()) return;
-  const uint64_t n = std::min(bytes, it->second);
-  it->second -= n;
-  p.revealed_bytes_left -= n;
-  if (it->second > 0) return;
-  p.revealed_left.erase(it);
-  std::string out;
-  RevealMore(p, out);
-  if (!out.empty()) p.conn->Send(std::move(out));
+  if (seeder_ && seeder_->Sent(p.conn->key(), b.piece, b.length))
+    SendReveals(p);
 }
 
 void Swarm::RevealMore(Peer& p, std::string& out) {
-  if (!super_seeding_ || p.gone || p.has_all) return;
-  // A second of its rate, and at least one piece: enough to keep its
-  // request pipeline going across a round trip, and no more (what is revealed
-  // to one peer is not revealed to the others; in the simulation a window of
-  // two pieces made the origin send 1.40x the content, one piece 1.11x).
-  const uint64_t want = std::max<uint64_t>(uint64_t{m_->piece_length},
-                                           static_cast<uint64_t>(p.up.rate()));
-  const size_t n = m_->num_pieces;
-  while (p.revealed_bytes_left < want) {
-    const std::optional<uint32_t> next = reveals_->Next([&](uint32_t i) {
-      return p.revealed_left.contains(i) ||
-             (p.has.size() == n && p.has.test(i));
-    });
-    if (!next) return;  // it has, or was shown, every piece
-    const uint32_t piece = *next;
-    const uint64_t size = chunk::PieceSize(*m_, piece);
-    p.revealed_left[piece] = size;
-    p.revealed_bytes_left += size;
+  if (!seeder_ || p.gone || p.has_all) return;
+  for (uint32_t piece : seeder_->RevealMore(
+           p.conn->key(), p.has, p.up.rate(), ticks_,
+           [&](uint32_t i) { return picker_->Availability(i); }))
     wire::AppendMessage(wire::Have{piece}, out);
-  }
+}
+
+void Swarm::SendReveals(Peer& p) {
+  std::string out;
+  RevealMore(p, out);
+  if (!out.empty()) p.conn->Send(std::move(out));
 }
 
 void Swarm::OnHashRequest(Peer& p, const wire::HashRequest& m) {

@@ -275,11 +275,6 @@ class Sim {
            nodes_[by]->swarm->IsBanned(nodes_[whom]->address);
   }
 
-  // SHOAL_SWARM_SIM_TRACE: every 0.2 s of simulated time, one line on how
-  // the fetchers use their links: the share whose uplink and downlink are
-  // busy at that instant, how many have completed, the pieces held by those
-  // that have not, how many of those have no request out, and whether a
-  // seed's uplink is busy.
   // A block of the content at `offset` left node `i`: for the trace, whether
   // a seed sent it for the first time or again.
   void CountSent(int i, uint64_t offset) {
@@ -290,10 +285,19 @@ class Sim {
     ++(n++ == 0 ? seed_first_ : seed_again_);
   }
 
+  // SHOAL_SWARM_SIM_TRACE: every 0.2 s of simulated time, one line on how
+  // the fetchers use their links: the share whose uplink and downlink are
+  // busy at that instant, how many have completed, the pieces held by those
+  // that have not, how many of those have no request out, whether a seed's
+  // uplink is busy and what the seeds sent; and, of the fetchers whose uplink
+  // is idle, how many peers they have and how many of those are interested in
+  // them (peers that want what an idle node has, and ask others for it).
   void Trace() {
     tracing_ = true;
     int alive = 0, done = 0, up = 0, down = 0, idle = 0, seed_up = 0;
     double have = 0;
+    int idle_up = 0;
+    double idle_peers = 0, idle_interested = 0;
     for (const auto& n : nodes_) {
       if (!n->alive) continue;
       if (n->spec.seed) {
@@ -309,18 +313,30 @@ class Sim {
       }
       have += n->swarm->pieces_have();
       uint32_t out = 0;
-      for (const PeerInfo& p : n->swarm->Peers()) out += p.requests_out;
+      int peers = 0, interested = 0;
+      for (const PeerInfo& p : n->swarm->Peers()) {
+        out += p.requests_out;
+        ++peers;
+        interested += p.peer_interested;
+      }
       idle += out == 0;
+      if (!n->uplink_busy) {
+        ++idle_up;
+        idle_peers += peers;
+        idle_interested += interested;
+      }
     }
     const auto share = [](double x, int of) { return of > 0 ? x / of : 0; };
     std::printf(
         "swarm sim trace: t=%.2f s, %d fetchers, %d complete, uplinks busy "
         "%.2f, downlinks busy %.2f, %.1f pieces held, %d with no request out, "
-        "seed uplinks busy %d, seeds sent %llu blocks once and %llu again\n",
+        "seed uplinks busy %d, seeds sent %llu blocks once and %llu again; "
+        "%d idle uplinks, their peers %.1f, interested in them %.1f\n",
         now_, alive, done, share(up, alive), share(down, alive),
         share(have, alive - done), idle, seed_up,
         static_cast<unsigned long long>(seed_first_),
-        static_cast<unsigned long long>(seed_again_));
+        static_cast<unsigned long long>(seed_again_), idle_up,
+        share(idle_peers, idle_up), share(idle_interested, idle_up));
     At(now_ + 0.2, [this] { Trace(); });
   }
 
@@ -759,11 +775,9 @@ class SwarmSim : public ::testing::Test {
   }
 
   static SwarmOptions Cdn() {
-    SwarmOptions o;
-    o.trusted_peers = true;
-    o.kind = TrafficKind::kCdn;
+    SwarmOptions o = CdnSwarmOptions(
+        static_cast<int>(EnvU64("SHOAL_SWARM_SIM_MAX_PEERS", 50)));
     o.super_seed = EnvU64("SHOAL_SWARM_SIM_SUPER_SEED", 1) != 0;
-    o.max_peers = static_cast<int>(EnvU64("SHOAL_SWARM_SIM_MAX_PEERS", 50));
     return o;
   }
 

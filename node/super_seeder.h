@@ -1,0 +1,80 @@
+// SuperSeeder: which pieces an origin that super-seeds (SwarmOptions::
+// super_seed, BEP 16 for trusted peers) shows each peer, so that it sends
+// each piece about once and the fetchers trade the rest. Part of the swarm
+// engine's uploads (node/swarm_upload.cc serves the blocks; this keeps the
+// books).
+//
+// Contract:
+//   - A peer is shown pieces (as haves) a few at a time: until the bytes
+//     shown and not yet sent to it cover a second of the rate we send it at,
+//     and at least one piece. When a shown piece is all sent, or the peer
+//     announces it got it elsewhere, the caller asks for more.
+//   - First round: every piece is shown once, in a random order, before any
+//     piece twice (chunk::RevealSchedule); a peer is never shown a piece it
+//     has or was shown.
+//   - After the first round, a piece is shown again only if none of our peers
+//     holds it (the caller's count) or is being sent it by us: the rest is on
+//     its way through the swarm. A peer that announced no new piece for two
+//     ticks may be cut off from the copies, and is shown the schedule's next
+//     piece regardless, so that nobody starves.
+//   - A piece shown to a peer that leaves before any of it was sent counts
+//     as never shown.
+//
+// Pure bookkeeping: no I/O, no clock (ticks come in), no picker.
+#ifndef SHOAL_NODE_SUPER_SEEDER_H_
+#define SHOAL_NODE_SUPER_SEEDER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "chunk/bitfield.h"
+#include "chunk/reveal_schedule.h"
+
+namespace shoal::node {
+
+class SuperSeeder {
+ public:
+  using PeerKey = uint64_t;
+
+  // `piece_size(i)`: the bytes of piece i. `random` orders the first round.
+  SuperSeeder(uint32_t num_pieces, std::function<uint64_t(uint32_t)> piece_size,
+              const std::function<uint64_t()>& random);
+
+  // The pieces to show `peer` now, in order. `has`: what it announced (empty
+  // while unknown); `rate`: bytes/s we send it; `tick`: the swarm's tick;
+  // `copies(i)`: how many of our peers hold piece i.
+  std::vector<uint32_t> RevealMore(
+      PeerKey peer, const chunk::Bitfield& has, double rate, uint64_t tick,
+      const std::function<uint32_t(uint32_t)>& copies);
+  // `bytes` of `piece` went to `peer`. True if a piece shown to it is now all
+  // sent (show it more).
+  bool Sent(PeerKey peer, uint32_t piece, uint64_t bytes);
+  // `peer` announced `piece`, new to it, at `tick`. True if it was shown the
+  // piece and not sent all of it (it got it elsewhere: show it more).
+  bool Announced(PeerKey peer, uint32_t piece, uint64_t tick);
+  // `peer` left.
+  void PeerGone(PeerKey peer);
+
+  // Bytes shown to `peer` and not yet sent.
+  uint64_t bytes_left(PeerKey peer) const;
+  const chunk::RevealSchedule& schedule() const { return schedule_; }
+
+ private:
+  struct PeerState {
+    std::map<uint32_t, uint64_t> left;  // shown piece -> bytes not yet sent
+    uint64_t bytes_left = 0;
+    uint64_t last_new_piece_tick = 0;
+  };
+  PeerState& StateOf(PeerKey peer, uint64_t tick);
+
+  const uint32_t num_pieces_;
+  const std::function<uint64_t(uint32_t)> piece_size_;
+  chunk::RevealSchedule schedule_;
+  std::map<PeerKey, PeerState> peers_;
+};
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_SUPER_SEEDER_H_

@@ -1,0 +1,107 @@
+#include "node/super_seeder.h"
+
+#include <random>
+#include <set>
+
+#include "gtest/gtest.h"
+
+namespace shoal::node {
+namespace {
+
+constexpr uint64_t kPiece = 64 * 1024;
+
+SuperSeeder Make(uint32_t n, uint64_t seed = 1) {
+  auto rng = std::make_shared<std::mt19937_64>(seed);
+  return SuperSeeder(
+      n, [](uint32_t) { return kPiece; }, [rng] { return (*rng)(); });
+}
+
+uint32_t NoCopies(uint32_t) { return 0; }
+
+// One piece at a time to a slow peer; a second of its rate to a fast one.
+TEST(SuperSeederTest, ShowsASecondOfTheRateAndAtLeastAPiece) {
+  SuperSeeder s = Make(100);
+  chunk::Bitfield none;
+  EXPECT_EQ(s.RevealMore(1, none, 1000, 0, NoCopies).size(), 1u);
+  EXPECT_TRUE(s.RevealMore(1, none, 1000, 0, NoCopies).empty());  // still due
+  EXPECT_EQ(s.RevealMore(2, none, 4 * kPiece, 0, NoCopies).size(), 4u);
+  EXPECT_EQ(s.bytes_left(2), 4 * kPiece);
+}
+
+// A piece all sent, or got elsewhere, makes room for the next.
+TEST(SuperSeederTest, SentOrAnnouncedMakesRoom) {
+  SuperSeeder s = Make(10);
+  chunk::Bitfield none;
+  const uint32_t a = s.RevealMore(1, none, 0, 0, NoCopies).at(0);
+  EXPECT_FALSE(s.Sent(1, a, kPiece / 2));
+  EXPECT_TRUE(s.Sent(1, a, kPiece / 2));
+  EXPECT_EQ(s.bytes_left(1), 0u);
+  const uint32_t b = s.RevealMore(1, none, 0, 0, NoCopies).at(0);
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(s.Announced(1, b, 0));
+  EXPECT_FALSE(s.Announced(1, b + 1, 0));  // not shown to it
+  EXPECT_FALSE(s.Sent(1, 99, kPiece));     // never shown
+}
+
+// Each piece is shown once before any twice; a peer is never shown what it
+// has.
+TEST(SuperSeederTest, FirstRoundCoversEveryPieceOnce) {
+  SuperSeeder s = Make(8);
+  chunk::Bitfield has(8);
+  has.set(0);
+  std::set<uint32_t> seen;
+  for (uint64_t peer = 1; peer <= 8; ++peer) {
+    for (uint32_t i : s.RevealMore(peer, peer == 1 ? has : chunk::Bitfield(), 0,
+                                   0, NoCopies)) {
+      if (peer == 1) EXPECT_NE(i, 0u);
+      EXPECT_TRUE(seen.insert(i).second) << "piece " << i << " twice";
+    }
+  }
+  EXPECT_EQ(seen.size(), 8u);
+  EXPECT_EQ(s.schedule().round(), 1u);
+}
+
+// After the first round only pieces with no copy among the peers, and none
+// being sent, are shown again; a starving peer gets one regardless.
+TEST(SuperSeederTest, RepeatsOnlyWhatHasNoCopyUnlessStarving) {
+  SuperSeeder s = Make(4);
+  chunk::Bitfield none;
+  std::vector<uint32_t> first;
+  for (uint64_t peer = 1; peer <= 4; ++peer) {
+    auto got = s.RevealMore(peer, none, 0, 0, NoCopies);
+    ASSERT_EQ(got.size(), 1u);
+    first.push_back(got[0]);
+  }
+  // Peers 1-3 got theirs; peer 4's is still being sent.
+  for (uint64_t peer = 1; peer <= 3; ++peer)
+    ASSERT_TRUE(s.Sent(peer, first[peer - 1], kPiece));
+  // Every piece has a copy (or is on its way to peer 4): nothing for peer 5,
+  // fresh at tick 1.
+  auto held = [&](uint32_t i) -> uint32_t { return i == first[3] ? 0 : 1; };
+  EXPECT_TRUE(s.RevealMore(5, none, 0, 1, held).empty());
+  // The holder of first[0] left: that piece has no copy now.
+  auto lost = [&](uint32_t i) -> uint32_t {
+    return i == first[3] || i == first[0] ? 0 : 1;
+  };
+  EXPECT_EQ(s.RevealMore(5, none, 0, 1, lost), std::vector<uint32_t>{first[0]});
+  ASSERT_TRUE(s.Sent(5, first[0], kPiece));
+  // Two ticks with no new piece: peer 5 starves, and is shown one anyway.
+  EXPECT_TRUE(s.RevealMore(5, none, 0, 2, held).empty());
+  EXPECT_EQ(s.RevealMore(5, none, 0, 3, held).size(), 1u);
+}
+
+// A piece shown to a peer that left unserved goes to the next peer.
+TEST(SuperSeederTest, PeerGoneUnshowsWhatItWasNotSent) {
+  SuperSeeder s = Make(3);
+  chunk::Bitfield none;
+  const uint32_t a = s.RevealMore(1, none, 0, 0, NoCopies).at(0);
+  s.RevealMore(2, none, 0, 0, NoCopies);
+  s.RevealMore(3, none, 0, 0, NoCopies);
+  s.PeerGone(1);
+  EXPECT_EQ(s.bytes_left(1), 0u);
+  // Every other piece was shown once: the one never sent comes first.
+  EXPECT_EQ(s.RevealMore(4, none, 0, 0, NoCopies).at(0), a);
+}
+
+}  // namespace
+}  // namespace shoal::node
