@@ -99,7 +99,8 @@ struct SwarmOptions {
   // starts (an origin) reveals its pieces a few at a time to each peer, each
   // time the pieces revealed fewest times, so that it sends each piece about
   // once and the fetchers trade the rest (BEP 16's super-seeding, for trusted
-  // peers: the next piece is revealed as soon as the last one is sent).
+  // peers: the next piece is revealed as soon as the last one is sent; after
+  // the first round, only pieces no peer holds: node/super_seeder.h).
   bool super_seed = false;
 };
 
