@@ -38,6 +38,9 @@ void Fill(const node::TorrentStatus& s, v1::TorrentStatus* out) {
     t->set_url(s.trackers[i]);
     t->set_error(s.tracker_errors[i]);
   }
+  if (s.tracker_seeders) out->set_tracker_seeders(*s.tracker_seeders);
+  if (s.tracker_leechers) out->set_tracker_leechers(*s.tracker_leechers);
+  if (s.tracker_completed) out->set_tracker_completed(*s.tracker_completed);
 }
 
 void FillFiles(const std::vector<node::TorrentFileInfo>& files,

@@ -11,6 +11,9 @@ namespace {
 
 // Resume data is saved at most this often while it changes (seconds).
 constexpr uint64_t kResumeSaveTicks = 30;
+// Seconds between scrapes of a torrent's tracker: a tracker's usual
+// announce interval.
+constexpr uint64_t kScrapeTicks = 1800;
 // Pieces hashed per job when checking files.
 constexpr uint32_t kCheckBatch = 8;
 
@@ -246,7 +249,9 @@ void TorrentSwarm::Recheck() {
 }
 
 void TorrentSwarm::Reannounce() {
-  if (announcing_) announcer_->Reannounce();
+  if (!announcing_) return;
+  announcer_->Reannounce();
+  scrape_due_ = true;
 }
 
 void TorrentSwarm::MaybeStartAnnouncing() {
@@ -465,7 +470,10 @@ void TorrentSwarm::OnComplete() {
                    skipped.status().ToString());
     }
   }
-  if (announcer_ && downloaded_now) announcer_->Complete();
+  if (announcer_ && downloaded_now) {
+    announcer_->Complete();
+    scrape_due_ = true;
+  }
   // The files are flushed (fdatasync) with the resume data, on the pool.
   resume_dirty_ = true;
   SaveResumeInBackground();
@@ -492,6 +500,37 @@ void TorrentSwarm::OnTick() {
     }
   }
   if (resume_dirty_ && ticks_ % kResumeSaveTicks == 0) SaveResumeInBackground();
+  MaybeScrape();
+}
+
+void TorrentSwarm::MaybeScrape() {
+  if (!announcing_ || scraping_ || !announcer_->multitracker().working())
+    return;
+  if (!scrape_due_ && ticks_ < scraped_at_tick_ + kScrapeTicks) return;
+  scraping_ = true;
+  scrape_due_ = false;
+  announcer_->Scrape(
+      [this, alive = std::weak_ptr<bool>(alive())](
+          absl::StatusOr<std::vector<tracker::ScrapeEntry>> entries) {
+        if (alive.expired()) return;
+        scraping_ = false;
+        scraped_at_tick_ = ticks_;
+        if (!entries.ok() || entries->empty()) {
+          spdlog::debug(
+              "torrent {}: scrape: {}", id(),
+              entries.ok() ? "no entry" : entries.status().ToString());
+          return;
+        }
+        // A hybrid is scraped under both hashes: trackers count two swarms
+        // of the same peers, so the larger count of each is the swarm's.
+        tracker::ScrapeStats s;
+        for (const tracker::ScrapeEntry& e : *entries) {
+          s.complete = std::max(s.complete, e.stats.complete);
+          s.incomplete = std::max(s.incomplete, e.stats.incomplete);
+          s.downloaded = std::max(s.downloaded, e.stats.downloaded);
+        }
+        scraped_ = s;
+      });
 }
 
 store::ResumeData TorrentSwarm::MakeResume(bool file_states) const {
@@ -631,6 +670,14 @@ TorrentStatus TorrentSwarm::Status() const {
       s.trackers.push_back(t.url);
       s.tracker_errors.push_back(
           t.last_error.ok() ? "" : std::string(t.last_error.message()));
+    }
+    if (scraped_) {
+      s.tracker_seeders = scraped_->complete;
+      s.tracker_leechers = scraped_->incomplete;
+      s.tracker_completed = scraped_->downloaded;
+    } else if (const auto w = mt.working()) {
+      s.tracker_seeders = mt.tracker(*w).complete;
+      s.tracker_leechers = mt.tracker(*w).incomplete;
     }
   }
   return s;

@@ -86,6 +86,11 @@ struct TorrentStatus {
   int64_t added_time = 0;
   std::vector<std::string> trackers;        // url
   std::vector<std::string> tracker_errors;  // per tracker, "" if fine
+  // The swarm as the tracker counts it: from its last scrape, else seeders
+  // and leechers from its last announce; absent while unknown.
+  std::optional<int64_t> tracker_seeders;
+  std::optional<int64_t> tracker_leechers;
+  std::optional<int64_t> tracker_completed;  // downloads ever (scrape only)
   std::string pieces;  // the verified pieces, BEP 3 bitfield bytes
 };
 
@@ -203,6 +208,13 @@ class TorrentSwarm final : public Swarm {
   std::unique_ptr<tracker::Announcer> announcer_;
   // "started" was sent (and no "stopped" since).
   bool announcing_ = false;
+  // Scrapes (BEP 48) of the tracker that answered: once it has, then every
+  // kScrapeTicks, and again after a reannounce or a completed download.
+  void MaybeScrape();
+  std::optional<tracker::ScrapeStats> scraped_;
+  bool scraping_ = false;
+  bool scrape_due_ = true;
+  uint64_t scraped_at_tick_ = 0;
   bool force_check_ = false;
   bool resume_dirty_ = false;
   // Orders resume saves made on the pool and on this thread: an older save

@@ -213,6 +213,10 @@ def test_libtorrent_downloads_from_shoal_via_tracker(kind, node, tmp_dir, tracke
     while status(node, tid)["uploaded"] < sum(SIZES) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert status(node, tid)["uploaded"] >= sum(SIZES)
+    # libtorrent announced "completed": after a reannounce the node scrapes again and counts
+    # two seeders and one download.
+    node.cli("torrent", "reannounce", tid)
+    assert wait_tracker_counts(node, tid, (2, 0, 1)) == (2, 0, 1)
 
 
 @pytest.mark.parametrize("kind", ["v1", "v2", "hybrid"])
@@ -220,7 +224,7 @@ def test_seed_announces_as_seed_after_check(kind, node, tmp_dir, tracker):
     """A torrent added with complete data announces once its check is done, with left=0: the
     tracker counts it as a seed at once (not as a leecher until the next interval), and it
     never sends "completed", since it downloaded nothing."""
-    _, _, v1, v2, _ = shoal_seeds(node, tmp_dir, tracker, kind, seed=4)
+    _, _, v1, v2, tid = shoal_seeds(node, tmp_dir, tracker, kind, seed=4)
     hashes = [h for h in (v1, v2) if h]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -230,6 +234,23 @@ def test_seed_announces_as_seed_after_check(kind, node, tmp_dir, tracker):
         time.sleep(0.1)
     for h, (complete, incomplete, downloaded) in zip(hashes, counts):
         assert (complete, incomplete, downloaded) == (1, 0, 0), (h, counts)
+    # The node scrapes the tracker once it has answered, and says what it heard (a hybrid's
+    # two hashes are one swarm: not two seeders).
+    assert wait_tracker_counts(node, tid, (1, 0, 0)) == (1, 0, 0)
+    text = node.cli("torrent", "status", tid).stdout.decode()
+    assert "tracker says  1 seeders, 0 leechers, 0 completed" in text, text
+
+
+def wait_tracker_counts(node, tid, want, timeout=10):
+    """(tracker_seeders, tracker_leechers, tracker_completed) from `torrent status --json` once
+    they equal `want`, or as they are after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = status(node, tid)
+        got = (s["tracker_seeders"], s["tracker_leechers"], s["tracker_completed"])
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
 
 
 def test_rate_limits(node, tmp_dir, tracker):

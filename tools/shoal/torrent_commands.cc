@@ -79,6 +79,15 @@ nlohmann::json StatusJson(const v1::TorrentStatus& s) {
       {"piece_length", s.piece_length()},
       {"added", s.added().seconds()},
       {"trackers", trackers},
+      {"tracker_seeders", s.has_tracker_seeders()
+                              ? nlohmann::json(s.tracker_seeders())
+                              : nlohmann::json(nullptr)},
+      {"tracker_leechers", s.has_tracker_leechers()
+                               ? nlohmann::json(s.tracker_leechers())
+                               : nlohmann::json(nullptr)},
+      {"tracker_completed", s.has_tracker_completed()
+                                ? nlohmann::json(s.tracker_completed())
+                                : nlohmann::json(nullptr)},
       {"pieces", PieceString(s)},
   };
 }
@@ -111,6 +120,15 @@ void PrintStatus(const v1::TorrentStatus& s) {
     std::printf(
         "tracker       %s%s\n", t.url().c_str(),
         t.error().empty() ? "" : absl::StrCat(" (", t.error(), ")").c_str());
+  }
+  if (s.has_tracker_seeders() || s.has_tracker_leechers()) {
+    std::printf(
+        "tracker says  %lld seeders, %lld leechers%s\n",
+        static_cast<long long>(s.tracker_seeders()),
+        static_cast<long long>(s.tracker_leechers()),
+        s.has_tracker_completed()
+            ? absl::StrCat(", ", s.tracker_completed(), " completed").c_str()
+            : "");
   }
 }
 
