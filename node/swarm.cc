@@ -235,6 +235,9 @@ void Swarm::SendHello(Peer& peer) {
     wire::ExtensionHandshake ext;
     ext.m["ut_metadata"] = kOurMetadataId;
     if (!private_torrent()) ext.m["ut_pex"] = kOurPexId;
+    ext.m["upload_only"] = kOurUploadOnlyId;
+    ext.upload_only = upload_only();
+    peer.told_upload_only = ext.upload_only;
     ext.client = client_name_;
     ext.listen_port = listen_port_;
     ext.reqq = options_.max_requests * 4;
@@ -324,7 +327,17 @@ void Swarm::Ban(Peer& p, const std::string& why) {
 void Swarm::CloseIfBothSeeds(Peer& p) {
   // Two seeds have nothing to trade, and the slot may serve a fetcher.
   if (p.gone || !picker_ || !picker_->have().all()) return;
-  if (p.IsSeed()) p.conn->Close(absl::OkStatus());
+  if (p.IsSeed() || p.upload_only) p.conn->Close(absl::OkStatus());
+}
+
+void Swarm::SyncUploadOnly(Peer& p) {
+  const bool now = upload_only();
+  if (p.gone || now == p.told_upload_only) return;
+  const uint8_t id = p.ext.IdOf("upload_only");
+  if (id == 0) return;
+  p.told_upload_only = now;
+  p.conn->Send(
+      wire::Extended{id, now ? std::string(1, '\1') : std::string(1, '\0')});
 }
 
 void Swarm::OnWritable(PeerLink& conn) {

@@ -281,8 +281,15 @@ class Swarm : public PeerLink::Handler {
   Peer* Find(PeerLink& conn);
   void Drop(PeerLink& conn, const absl::Status& why);
   void Ban(Peer& p, const std::string& why);
-  // Closes the connection when both sides hold every piece.
+  // Closes the connection when we hold every piece and it wants nothing (a
+  // seed, or upload_only).
   void CloseIfBothSeeds(Peer& p);
+  // BEP 21: we want nothing more (every wanted piece held) and are not an
+  // origin hiding what it holds.
+  bool upload_only() const { return complete() && !seeder_; }
+  // Tells `p` (if it speaks the upload_only message) that upload_only()
+  // changed since it was last told.
+  void SyncUploadOnly(Peer& p);
   std::vector<Peer*> LivePeers();
   void SendHello(Peer& p);
   // One second passed.

@@ -65,6 +65,7 @@ void Swarm::StartDownloading(std::shared_ptr<store::PieceStorage> storage,
     }
     q->hello_unchecked = false;
     q->registered = false;
+    SyncUploadOnly(*q);  // a recheck may have found less
     OnPeerHas(*q);
   }
   if (complete()) Complete();
@@ -83,6 +84,7 @@ void Swarm::SetPiecePriorities(std::vector<uint8_t> priorities) {
     picker_->SetPriority(i, priorities_[i]);
   for (Peer* q : LivePeers()) {
     UpdateInterest(*q);
+    SyncUploadOnly(*q);  // wanting more again
     RequestMore(*q);
   }
   if (!was_complete && complete()) Complete();
@@ -450,6 +452,7 @@ void Swarm::Complete() {
   spdlog::info("swarm {}: complete", hashes_.BestHex().substr(0, 12));
   for (Peer* q : LivePeers()) {
     UpdateInterest(*q);
+    SyncUploadOnly(*q);
     CloseIfBothSeeds(*q);
   }
   OnComplete();

@@ -32,7 +32,17 @@ void Swarm::OnExtended(Peer& p, const wire::Extended& m) {
       p.listen_key = listen.ToString();
       connecting_.insert(p.listen_key);
     }
+    p.upload_only = p.ext.upload_only;
     MaybeRequestMetadata(p);
+    CloseIfBothSeeds(p);
+    return;
+  }
+  if (m.id == kOurUploadOnlyId) {
+    if (m.payload.empty())
+      return Drop(*p.conn, absl::InvalidArgumentError(
+                               "upload_only message without its flag"));
+    p.upload_only = m.payload[0] != 0;
+    CloseIfBothSeeds(p);
     return;
   }
   if (m.id == kOurMetadataId) OnMetadataMessage(p, m.payload);
@@ -56,7 +66,10 @@ void Swarm::OnPex(Peer& p, std::string_view payload) {
   auto m = wire::ParsePex(payload);
   if (!m.ok()) return Drop(*p.conn, m.status());
   std::vector<PeerEndpoint> peers;
+  // A seed does not dial seeds (BEP 21): they have nothing to trade.
+  const bool seed = picker_ && picker_->have().all();
   for (const wire::PexPeer& e : m->added) {
+    if (seed && (e.flags & wire::kPexSeed)) continue;
     auto ep = PeerEndpoint::FromIpString(e.ip, e.port);
     if (ep && e.port != 0) peers.push_back(*ep);
   }
@@ -75,7 +88,7 @@ void Swarm::SendPex() {
     wire::PexPeer e;
     e.ip = ip;
     e.port = static_cast<uint16_t>(std::stoi(q->listen_key.substr(colon + 1)));
-    if (q->has_all) e.flags |= wire::kPexSeed;
+    if (q->IsSeed() || q->upload_only) e.flags |= wire::kPexSeed;
     if (!q->incoming) e.flags |= wire::kPexReachable;
     known.emplace_back(q->conn->key(), std::move(e));
   }

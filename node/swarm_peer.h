@@ -30,6 +30,7 @@ using codec::Sha256Digest;
 
 inline constexpr uint8_t kOurMetadataId = 1;
 inline constexpr uint8_t kOurPexId = 2;
+inline constexpr uint8_t kOurUploadOnlyId = 3;
 inline constexpr uint32_t kMaxBlockRequest = 128 * 1024;
 inline constexpr int kHashPeers = 4;
 // Ticks (seconds) between rechokes.
@@ -63,6 +64,11 @@ struct Swarm::Peer {
   bool fast = false;
   wire::ExtensionHandshake ext;
   bool got_ext = false;
+  // BEP 21: it wants nothing (a seed or a partial seed), by its extension
+  // handshake or its latest upload_only message; and what we last told it of
+  // ourselves.
+  bool upload_only = false;
+  bool told_upload_only = false;
   bool am_choking = true;
   bool am_interested = false;
   bool peer_choking = true;

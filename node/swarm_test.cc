@@ -10,6 +10,7 @@
 #include "node/swarm_fakes.h"
 #include "wire/extension.h"
 #include "wire/message.h"
+#include "wire/pex.h"
 
 namespace shoal::node::testing {
 namespace {
@@ -313,6 +314,69 @@ TEST_F(SwarmTest, OriginRevealsPiecesAFewAtATime) {
   EXPECT_EQ(fetcher.Bytes(), c.data);
   EXPECT_LE(origin.uploaded(),
             c.data.size() + c.layout.piece_size(piece));  // each piece once
+}
+
+// BEP 21: a seed says upload_only in its extension handshake, a fetcher says
+// so with an upload_only message when it completes, a seed closes a peer
+// that wants nothing, and a seed does not dial the seeds PEX names.
+TEST_F(SwarmTest, UploadOnlySaidAndHonoured) {
+  const TestContent c = TestContent::Make(1 << 20, 11);
+  TestSwarm seed(env_, c, Cdn());
+  seed.StartSeeding();
+  auto ExtOf = [](const std::vector<wire::Message>& ms) {
+    for (const auto& m : ms)
+      if (auto* e = std::get_if<wire::Extended>(&m); e && e->id == 0)
+        return wire::ParseExtensionHandshake(e->payload);
+    return absl::StatusOr<wire::ExtensionHandshake>(
+        absl::NotFoundError("no extension handshake"));
+  };
+  auto peer = net_.ConnectScripted(seed);
+  net_.Pump();
+  auto hs = ExtOf(Decode(peer->received()));
+  ASSERT_TRUE(hs.ok()) << hs.status();
+  EXPECT_TRUE(hs->upload_only);
+  EXPECT_NE(hs->IdOf("upload_only"), 0);
+
+  // A peer that says it wants nothing is closed: nothing to trade.
+  auto partial = net_.ConnectScripted(seed);
+  wire::ExtensionHandshake mine;
+  mine.upload_only = true;
+  partial->Send(wire::Extended{0, wire::EncodeExtensionHandshake(mine)});
+  net_.Pump();
+  EXPECT_TRUE(partial->closed());
+  EXPECT_FALSE(peer->closed());
+
+  // PEX names two peers, one a seed: the seed dials only the other.
+  std::vector<PeerEndpoint> dialed;
+  seed.set_connector([&](const PeerEndpoint& e) { dialed.push_back(e); });
+  wire::PexMessage pex;
+  pex.added.push_back({"10.9.0.1", 7001, wire::kPexSeed});
+  pex.added.push_back({"10.9.0.2", 7002, 0});
+  peer->Send(wire::Extended{hs->IdOf("ut_pex"), wire::EncodePex(pex)});
+  net_.Pump();
+  ASSERT_EQ(dialed.size(), 1u);
+  EXPECT_EQ(dialed[0].ToString(), "10.9.0.2:7002");
+
+  // A fetcher tells a peer that speaks the message once it completes.
+  TestSwarm fetcher(env_, c, Cdn());
+  auto watcher = net_.ConnectScripted(fetcher);
+  wire::ExtensionHandshake theirs;
+  theirs.m["upload_only"] = 9;
+  watcher->Send(wire::Extended{0, wire::EncodeExtensionHandshake(theirs)});
+  net_.Pump();
+  auto first = ExtOf(Decode(watcher->received()));
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->upload_only);
+  net_.Connect(fetcher, seed);
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 30));
+  net_.Pump();
+  int said = 0;
+  for (const auto& m : Decode(watcher->received()))
+    if (auto* e = std::get_if<wire::Extended>(&m); e && e->id == 9)
+      said += e->payload == std::string(1, '\1');
+  EXPECT_EQ(said, 1);
+  // The fetcher, now a seed, and the seed closed their connection.
+  EXPECT_EQ(seed.num_peers(), 1u);  // `peer` only
 }
 
 }  // namespace

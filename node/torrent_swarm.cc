@@ -445,8 +445,12 @@ absl::Status TorrentSwarm::SetFilePriorities(std::vector<uint8_t> priorities) {
   }
   const bool was_complete = complete();
   ApplyPriorities();
-  if (was_complete && !complete() && state_ == TorrentState::kSeeding)
-    SetState(TorrentState::kDownloading);
+  if (was_complete && !complete()) {
+    if (state_ == TorrentState::kSeeding) SetState(TorrentState::kDownloading);
+    // Seeds closed our connections while we wanted nothing (BEP 21): ask the
+    // trackers for peers again (as soon as their min interval allows).
+    Reannounce();
+  }
   resume_dirty_ = true;
   SaveResume();
   return absl::OkStatus();
