@@ -300,8 +300,10 @@ void TorrentSwarm::Prepare() {
     files_ = std::shared_ptr<store::FileStorage>(std::move(*files));
     pieces_ = files_;
   }
-  if (file_priorities_.size() != m.files.size())
+  if (file_priorities_.size() != m.files.size()) {
     file_priorities_.assign(m.files.size(), store::kPriorityDefault);
+    SelectOnly(m);
+  }
   ApplyPriorities();
   if (config_.source.in_store && !force_check_) {
     // The store holds verified pieces only (each written after its hash
@@ -412,6 +414,27 @@ std::vector<uint8_t> TorrentSwarm::PiecePriorities(
       pieces[i] = std::max(pieces[i], prio);
   }
   return pieces;
+}
+
+void TorrentSwarm::SelectOnly(const chunk::Metainfo& m) {
+  if (config_.select_only.empty()) return;
+  std::vector<uint8_t> prio(m.files.size(), 0);
+  bool any = false;
+  for (const chunk::FileIndexRange& r : config_.select_only) {
+    for (uint64_t f = r.first; f <= r.last && f < m.files.size(); ++f) {
+      prio[f] = store::kPriorityDefault;
+      any = true;
+    }
+  }
+  if (!any) {
+    spdlog::warn(
+        "torrent {}: the magnet's so= names no file of its {}: "
+        "every file is wanted",
+        id(), m.files.size());
+    return;
+  }
+  file_priorities_ = std::move(prio);
+  resume_dirty_ = true;
 }
 
 void TorrentSwarm::ApplyPriorities() {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "chunk/magnet.h"
 #include "node/asio.h"
 #include "node/events.h"
 #include "node/piece_events.h"
@@ -102,6 +103,10 @@ struct TorrentConfig {
   std::vector<PeerEndpoint> peers;
   std::vector<std::vector<std::string>> trackers;  // tiers
   std::string display_name;                        // a magnet's dn
+  // A magnet's so= (BEP 53): only these files are wanted at first (the
+  // others get priority 0 when the metadata arrives; indices past the last
+  // file are ignored). Empty: every file.
+  std::vector<chunk::FileIndexRange> select_only;
 };
 
 class TorrentSwarm final : public Swarm {
@@ -170,6 +175,8 @@ class TorrentSwarm final : public Swarm {
   // Starts the work a pause holds back: trackers, peers, the metadata.
   void Begin();
   void ApplyPriorities();
+  // Applies config_.select_only to fresh file priorities.
+  void SelectOnly(const chunk::Metainfo& m);
   std::vector<uint8_t> PiecePriorities(const chunk::Metainfo& m) const;
   void Finish(const chunk::Bitfield& have);
   // Sends "started" once the torrent may announce (see the .cc), unless it

@@ -524,6 +524,52 @@ def test_file_priority_zero_skips_file(make_node, tmp_dir):
     assert_same_files(files, out)
 
 
+@pytest.mark.parametrize("kind", ["v1", "hybrid"])
+def test_magnet_select_only(kind, make_node, tmp_dir):
+    """BEP 53: a magnet's so= selects files. Shoal fetches the metadata from a libtorrent seed
+    (x.pe), wants only files 0 and 2, downloads them and not file 1, and seeds them; `torrent
+    files` shows file 1 at priority 0. An so= naming no file of the torrent selects them all."""
+    node = make_node("n")
+    src = tmp_dir / "src"
+    files = make_files(src, [300_000, 700_000 + 5, 200_000], seed=91)
+    data, ti, v1, v2 = create_torrent(src, kind, "http://127.0.0.1:9/announce",
+                                      piece_length=32 * KiB)
+    ses, h, seed_addr = lt_seed(tmp_dir, files, ti, "seed")
+    xt = f"urn:btih:{v1}" if kind == "v1" else f"urn:btih:{v1}&xt=urn:btmh:1220{v2}"
+    # The real files' indices in the torrent's list (pad files count too): select the first
+    # and the last, skip the middle one.
+    import libtorrent as lt
+    fs = ti.files()
+    real = [i for i in range(fs.num_files())
+            if not fs.file_flags(i) & lt.file_storage.flag_pad_file]
+    assert len(real) == 3, real
+    out = tmp_dir / "out"
+    tid = node.cli("torrent", "add", f"magnet:?xt={xt}&so={real[0]},{real[2]}&x.pe={seed_addr}",
+                   "--save-path", str(out)).stdout.decode().strip()
+    torrent_wait(node, tid, timeout=60)
+    flist = {f["index"]: f for f in _files(node, tid)}
+    skipped = flist[real[1]]
+    # In v1 the pieces it shares with its neighbours arrive with them; a hybrid pads each
+    # file to a piece boundary.
+    assert skipped["priority"] == 0, flist
+    assert skipped["bytes_done"] < (64 * KiB if kind == "v1" else 1), flist
+    for i in (real[0], real[2]):
+        f = flist[i]
+        assert f["priority"] > 0 and f["bytes_done"] == f["size"], flist
+        assert_same_files({f["path"]: files[f["path"]]}, out)
+    assert status(node, tid)["state"] == "seeding"
+    p = out / skipped["path"]
+    assert not p.exists() or p.read_bytes() != files[skipped["path"]]
+
+    # so= past the last file: ignored, everything is wanted.
+    node2 = make_node("m")
+    out2 = tmp_dir / "out2"
+    tid2 = node2.cli("torrent", "add", f"magnet:?xt={xt}&so=7-9&x.pe={seed_addr}",
+                     "--save-path", str(out2)).stdout.decode().strip()
+    torrent_wait(node2, tid2, timeout=60)
+    assert_same_files(files, out2)
+
+
 def test_files_and_prio_of_paused_torrent(make_node, tmp_dir):
     node = make_node("n")
     src = tmp_dir / "src"
