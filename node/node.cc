@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/hex.h"
+#include "base/ip_filter.h"
 #include "base/status_macros.h"
 #include "dht/cluster_auth.h"
 #include "spdlog/spdlog.h"
@@ -122,6 +123,20 @@ absl::Status Node::Init() {
                        ": ", std::string(key.status().message())));
     }
     session_options.cluster_key = *key;
+  }
+  if (!options_.ip_filter.empty()) {
+    IpFilter::ParseReport report;
+    SHOAL_ASSIGN_OR_RETURN(IpFilter filter,
+                           IpFilter::Load(options_.ip_filter, &report));
+    spdlog::info("ip_filter {}: {} blocked ranges ({} after merging)",
+                 options_.ip_filter.string(), report.ranges, filter.size());
+    if (report.malformed > 0) {
+      spdlog::warn("ip_filter {}: {} malformed lines skipped, the first at {}",
+                   options_.ip_filter.string(), report.malformed,
+                   report.first_malformed);
+    }
+    session_options.ip_filter =
+        std::make_shared<const IpFilter>(std::move(filter));
   }
   session_ = std::make_unique<Session>(*store_, *pool_, session_options);
   SHOAL_ASSIGN_OR_RETURN(bound_listen_, session_->Start(options_.listen));

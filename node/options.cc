@@ -246,7 +246,7 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
       options.log_format = s->get();
     } else if (k == "api_token_file" || k == "api_tls_cert" ||
                k == "api_tls_key" || k == "api_tls_client_ca" ||
-               k == "cluster_key_file") {
+               k == "cluster_key_file" || k == "ip_filter") {
       const auto* s = node.as_string();
       if (s == nullptr || s->get().empty()) return bad("a file path");
       std::filesystem::path& target =
@@ -254,6 +254,7 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
           : k == "api_tls_cert"      ? options.api_tls_cert
           : k == "api_tls_key"       ? options.api_tls_key
           : k == "api_tls_client_ca" ? options.api_tls_client_ca
+          : k == "ip_filter"         ? options.ip_filter
                                      : options.cluster_key_file;
       target = s->get();
     } else if (k == "gateway_torrents") {

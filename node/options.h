@@ -21,6 +21,7 @@
 //   path_roots = ["/var/lib/shoal"]  # confine add-by-path and save paths
 //   cluster_key_file = "/etc/shoal/cluster.key"  # authenticates the cluster
 //   DHT
+//   ip_filter = "/etc/shoal/ipfilter.dat"  # peers never accepted or dialed
 //   metrics = "127.0.0.1:9090"   # /metrics, /healthz, /readyz; off unless set
 //   gateway_threads = 0          # 0: one per core
 //   gateway_max_connections = 20000
@@ -95,6 +96,9 @@ struct NodeOptions {
   std::vector<std::filesystem::path> path_roots;
   // 32 bytes as 64 hex characters: authenticates every cluster-DHT message.
   std::filesystem::path cluster_key_file;
+  // A blocklist (eMule ipfilter.dat or PeerGuardian P2P format,
+  // base/ip_filter.h): peers in its ranges are neither accepted nor dialed.
+  std::filesystem::path ip_filter;
   // Prometheus metrics and health endpoints; off unless set.
   std::optional<HostPort> metrics;
 

@@ -115,6 +115,7 @@ api_tls_key = "/etc/shoal/api.key"
 api_tls_client_ca = "/etc/shoal/ca.crt"
 path_roots = ["/var/lib/shoal", "/srv/sites"]
 cluster_key_file = "/etc/shoal/cluster.key"
+ip_filter = "/etc/shoal/ipfilter.dat"
 metrics = "0.0.0.0:9090"
 log_format = "json"
 )"),
@@ -125,6 +126,7 @@ log_format = "json"
   ASSERT_EQ(o.path_roots.size(), 2u);
   EXPECT_EQ(o.path_roots[1], "/srv/sites");
   EXPECT_EQ(o.cluster_key_file, "/etc/shoal/cluster.key");
+  EXPECT_EQ(o.ip_filter, "/etc/shoal/ipfilter.dat");
   ASSERT_TRUE(o.metrics.has_value());
   EXPECT_EQ(o.metrics->port, 9090);
   EXPECT_EQ(o.log_format, "json");

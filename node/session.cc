@@ -279,12 +279,24 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   return raw;
 }
 
+bool Session::Filtered(const tcp::endpoint& peer) const {
+  if (!options_.ip_filter || !options_.ip_filter->Blocked(ToPeerEndpoint(peer)))
+    return false;
+  spdlog::debug("peer {}:{} is in the ip_filter: not connected",
+                peer.address().to_string(), peer.port());
+  return true;
+}
+
 asio::awaitable<void> Session::Incoming(tcp::socket socket) {
   ++connecting_;
   struct Done {
     int& n;
     ~Done() { --n; }
   } done{connecting_};
+  {
+    boost::system::error_code ec;
+    if (Filtered(socket.remote_endpoint(ec))) co_return;  // closes it
+  }
   asio::steady_timer timer(io_);
   CloseOnTimeout(timer, socket);
   std::string buf(wire::kHandshakeLength, '\0');
@@ -327,6 +339,10 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
     auto it = by_key_.find(key);
     if (it != by_key_.end()) it->second->OnConnectFailed(ToPeerEndpoint(to));
   };
+  if (Filtered(to)) {
+    fail();
+    co_return;
+  }
   co_await socket.async_connect(to,
                                 asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {

@@ -22,6 +22,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/ip_filter.h"
 #include "base/thread_pool.h"
 #include "chunk/content_id.h"
 #include "node/asio.h"
@@ -50,6 +51,8 @@ struct SessionOptions {
   std::vector<HostPort> dht_routers;
   std::vector<HostPort> bootstrap;
   bool public_dht = true;
+  // Peers never accepted or dialed (NodeOptions::ip_filter); null: none.
+  std::shared_ptr<const IpFilter> ip_filter;
   // Authenticates the cluster DHT (dht/cluster_auth.h); unset: open.
   std::optional<std::array<uint8_t, 32>> cluster_key;
   // A fetch without peers looks for providers this often until it has peers.
@@ -220,6 +223,9 @@ class Session {
                                bool v2) const;
   void Accept();
   asio::awaitable<void> Incoming(tcp::socket socket);
+  // Whether the ip_filter blocks `peer` (then it is neither accepted nor
+  // dialed).
+  bool Filtered(const tcp::endpoint& peer) const;
   asio::awaitable<void> Outgoing(Key key, tcp::endpoint to);
   size_t TotalPeers() const;
   // Looks up providers of a content being fetched while it has few peers

@@ -570,6 +570,48 @@ def test_magnet_select_only(kind, make_node, tmp_dir):
     assert_same_files(files, out2)
 
 
+def test_ip_filter_blocks_peers_both_ways(make_node, tmp_dir):
+    """--ip-filter: a node whose blocklist covers the seed's address neither dials it nor
+    accepts it, and gets nothing; a node whose list covers other addresses downloads. A file
+    of nothing but malformed lines, or a missing one, stops shoald at start with one line."""
+    import subprocess
+    from conftest import SHOALD
+    src = tmp_dir / "src"
+    files = make_files(src, [400_000, 100_000], seed=95)
+    data, ti, v1, v2 = create_torrent(src, "v1", "http://127.0.0.1:9/announce",
+                                      piece_length=32 * KiB)
+    ses, h, seed_addr = lt_seed(tmp_dir, files, ti, "seed")
+    tfile = write_torrent(tmp_dir, data)
+    blocks = tmp_dir / "blocks.p2p"
+    blocks.write_text("# loopback peers\nLocal seeds:127.0.0.0-127.0.0.255\n")
+    others = tmp_dir / "others.dat"
+    others.write_text("010.000.000.000 - 010.255.255.255 , 000 , private\n"
+                      "127.000.000.000 - 127.255.255.255 , 200 , allowed (level > 127)\n")
+    blocked = make_node("blocked", extra_args=("--ip-filter", str(blocks)))
+    allowed = make_node("allowed", extra_args=("--ip-filter", str(others)))
+    tid_b = add(blocked, tfile, tmp_dir / "out-b", "--peer", seed_addr)
+    tid_a = add(allowed, tfile, tmp_dir / "out-a", "--peer", seed_addr)
+    # The seed dials the blocked node too: refused before its handshake is read.
+    h.connect_peer(("127.0.0.1", int(blocked.listen.rsplit(":", 1)[1])))
+    torrent_wait(allowed, tid_a, timeout=60)
+    assert_same_files(files, tmp_dir / "out-a")
+    time.sleep(2)
+    st = status(blocked, tid_b)
+    assert st["bytes_done"] == 0 and st["num_peers"] == 0, st
+
+    def start(path):
+        return subprocess.run([SHOALD, "--data-dir", str(tmp_dir / "d"), "--api", "127.0.0.1:0",
+                               "--listen", "127.0.0.1:0", "--dht-routers", "",
+                               "--ip-filter", str(path)], capture_output=True, timeout=30)
+    junk = tmp_dir / "junk.dat"
+    junk.write_bytes(b"not a rule\n\xff\xfe\n1.2.3.4\n")
+    res = start(junk)
+    assert res.returncode != 0 and b"holds no rule" in res.stderr, res.stderr
+    assert len(res.stderr.decode().strip().splitlines()) == 1, res.stderr
+    res = start(tmp_dir / "missing.dat")
+    assert res.returncode != 0 and b"cannot read ip_filter" in res.stderr, res.stderr
+
+
 def test_files_and_prio_of_paused_torrent(make_node, tmp_dir):
     node = make_node("n")
     src = tmp_dir / "src"

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::string config, data_dir, api, listen, dht_routers, capacity, log_level,
       gateway, log_format, api_token_file, api_tls_cert, api_tls_key,
-      api_tls_client_ca, cluster_key_file, metrics;
+      api_tls_client_ca, cluster_key_file, ip_filter, metrics;
   std::vector<std::string> bootstrap, path_roots;
   bool api_insecure = false;
   int hash_threads = -1;
@@ -95,6 +95,9 @@ int main(int argc, char** argv) {
                  "Confine add-by-path and torrent save paths to this "
                  "directory (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--ip-filter", ip_filter,
+                 "Blocklist of peer addresses (eMule ipfilter.dat or "
+                 "PeerGuardian format): never accepted or dialed");
   app.add_option("--cluster-key-file", cluster_key_file,
                  "Cluster key (64 hex characters, from `shoal keygen`): "
                  "authenticates every cluster-DHT message");
@@ -146,6 +149,7 @@ int main(int argc, char** argv) {
     options.path_roots.assign(path_roots.begin(), path_roots.end());
   if (app.count("--cluster-key-file"))
     options.cluster_key_file = cluster_key_file;
+  if (app.count("--ip-filter")) options.ip_filter = ip_filter;
   if (app.count("--metrics")) options.metrics = OrDie(HostPort::Parse(metrics));
   if (app.count("--fetch-timeout")) {
     options.fetch_timeout = absl::Seconds(fetch_timeout);
