@@ -14,7 +14,11 @@ SuperSeeder::SuperSeeder(uint32_t num_pieces,
 
 SuperSeeder::PeerState& SuperSeeder::StateOf(PeerKey peer, uint64_t tick) {
   auto [it, added] = peers_.try_emplace(peer);
-  if (added) it->second.last_new_piece_tick = tick;
+  if (added) {
+    it->second.last_new_piece_tick = tick;
+    it->second.first_tick = tick;
+    it->second.slow_start = piece_size_(0);
+  }
   return it->second;
 }
 
@@ -27,9 +31,18 @@ std::vector<uint32_t> SuperSeeder::RevealMore(
   // A second of its rate, and at least one piece: enough to keep its request
   // pipeline going across a round trip, and no more (what is shown to one
   // peer is not shown to the others; in the simulation a window of two pieces
-  // made the origin send 1.40x the content, one piece 1.11x).
-  const uint64_t want =
+  // made the origin send 1.40x the content, one piece 1.11x). Until its
+  // rate has been measured over a tick or two, the window of a peer of an
+  // origin with few peers grows by a piece for each piece sent (doubling
+  // each round trip, as TCP's slow start): a one-piece window moved 6 MB/s
+  // to a lone libtorrent leecher on loopback for its first seconds (256 MiB
+  // in 4.0 s; 1.5 s with slow start). With many peers our uplink is what
+  // limits each, and wider windows cost the fan-out (100 nodes in the
+  // simulation: ratio 1.26 against 1.18).
+  uint64_t want =
       std::max<uint64_t>(piece_size_(0), static_cast<uint64_t>(rate));
+  if (tick < p.first_tick + kSlowStartTicks && peers_.size() <= kSlowStartPeers)
+    want = std::max(want, p.slow_start);
   if (p.bytes_left >= want) return out;
   const bool repeat = schedule_.round() >= 1;
   const bool starving = tick >= p.last_new_piece_tick + 2;
@@ -73,6 +86,7 @@ bool SuperSeeder::Sent(PeerKey peer, uint32_t piece, uint64_t bytes) {
   p.bytes_left -= n;
   if (it->second > 0) return false;
   p.left.erase(it);
+  p.slow_start += piece_size_(piece);
   return true;
 }
 

@@ -7,7 +7,12 @@
 // Contract:
 //   - A peer is shown pieces (as haves) a few at a time: until the bytes
 //     shown and not yet sent to it cover a second of the rate we send it at,
-//     and at least one piece. When a shown piece is all sent, or the peer
+//     and at least one piece. In its first two ticks, while that rate is
+//     still unknown, and while we show pieces to at most three peers, the
+//     window starts at one piece and grows by each piece all sent to it
+//     (slow start: what holds a lone peer back is the round trip; when our
+//     uplink is shared by many, a wider window only queues pieces that
+//     others could have had first). When a shown piece is all sent, or the peer
 //     announces it got it elsewhere, the caller asks for more.
 //   - First round: every piece is shown once, in a random order, before any
 //     piece twice (chunk::RevealSchedule); a peer is never shown a piece it
@@ -66,7 +71,12 @@ class SuperSeeder {
     std::map<uint32_t, uint64_t> left;  // shown piece -> bytes not yet sent
     uint64_t bytes_left = 0;
     uint64_t last_new_piece_tick = 0;
+    uint64_t first_tick = 0;  // when we first showed it something
+    uint64_t slow_start = 0;  // the window while its rate is unknown
   };
+  // How long a new peer's window grows by what it is sent.
+  static constexpr uint64_t kSlowStartTicks = 2;
+  static constexpr size_t kSlowStartPeers = 3;
   PeerState& StateOf(PeerKey peer, uint64_t tick);
 
   const uint32_t num_pieces_;

@@ -43,6 +43,31 @@ TEST(SuperSeederTest, SentOrAnnouncedMakesRoom) {
   EXPECT_FALSE(s.Sent(1, 99, kPiece));     // never shown
 }
 
+// While a new peer's rate is unknown (its first two ticks), each piece all
+// sent to it widens its window by a piece; then the window is its rate again.
+TEST(SuperSeederTest, SlowStartWhileTheRateIsUnknown) {
+  SuperSeeder s = Make(100);
+  chunk::Bitfield none;
+  std::vector<uint32_t> shown = s.RevealMore(1, none, 0, 5, NoCopies);
+  ASSERT_EQ(shown.size(), 1u);
+  ASSERT_TRUE(s.Sent(1, shown[0], kPiece));
+  shown = s.RevealMore(1, none, 0, 5, NoCopies);
+  ASSERT_EQ(shown.size(), 2u);  // a window of two pieces
+  for (uint32_t i : shown) ASSERT_TRUE(s.Sent(1, i, kPiece));
+  EXPECT_EQ(s.RevealMore(1, none, 0, 6, NoCopies).size(), 4u);
+  EXPECT_EQ(s.bytes_left(1), 4 * kPiece);
+  // Two ticks on, the measured rate decides alone: nothing more is due while
+  // four pieces wait and the rate is two pieces a second.
+  EXPECT_TRUE(s.RevealMore(1, none, 2 * kPiece, 7, NoCopies).empty());
+  // With more than three peers, nobody's window grows: our uplink is shared.
+  for (uint64_t peer = 2; peer <= 4; ++peer)
+    ASSERT_EQ(s.RevealMore(peer, none, 0, 5, NoCopies).size(), 1u);
+  shown = s.RevealMore(5, none, 0, 5, NoCopies);
+  ASSERT_EQ(shown.size(), 1u);
+  ASSERT_TRUE(s.Sent(5, shown[0], kPiece));
+  EXPECT_EQ(s.RevealMore(5, none, 0, 5, NoCopies).size(), 1u);
+}
+
 // Each piece is shown once before any twice; a peer is never shown what it
 // has.
 TEST(SuperSeederTest, FirstRoundCoversEveryPieceOnce) {
@@ -53,7 +78,9 @@ TEST(SuperSeederTest, FirstRoundCoversEveryPieceOnce) {
   for (uint64_t peer = 1; peer <= 8; ++peer) {
     for (uint32_t i : s.RevealMore(peer, peer == 1 ? has : chunk::Bitfield(), 0,
                                    0, NoCopies)) {
-      if (peer == 1) EXPECT_NE(i, 0u);
+      if (peer == 1) {
+        EXPECT_NE(i, 0u);
+      }
       EXPECT_TRUE(seen.insert(i).second) << "piece " << i << " twice";
     }
   }

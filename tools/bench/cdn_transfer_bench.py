@@ -1,39 +1,72 @@
 #!/usr/bin/python3
-"""Moves CDN content over loopback and prints time, MB/s, the leecher's peak RSS and CPU.
+"""Moves CDN content over loopback and prints each contender's time beside libtorrent's.
 
-  /usr/bin/python3 tools/bench/cdn_transfer_bench.py [SIZE_MIB] [BUILD_DIR]   (1024, ./build)
+  /usr/bin/python3 tools/bench/cdn_transfer_bench.py [SIZE_MIB] [BUILD_DIR] [--runs=N] [--json]
+                                                     (1024, ./build, 3 runs)
 
-Contenders, in the same run, for the same bytes seeded by one Shoal node:
-  - Shoal -> Shoal: `shoal get ID --peer` on a second node (leecher = that shoald)
-  - Shoal -> libtorrent 2.0.8: a magnet link with x.pe (leecher = this Python process running
-    libtorrent's session, measured the same way)
-Talks only to 127.0.0.1; every process started here is stopped at the end.
+The same bytes, in the same run, N times each (the machine is noisy; the median run is shown):
+  - reference: libtorrent 2.0.8 -> libtorrent, the canonical v2 torrent of the content (the
+    .torrent whose v2 info-hash is the content ID), each libtorrent in its own process
+  - Shoal -> Shoal: `shoal cat ID --peer SEED > /dev/null` on a fresh node (leecher = that shoald);
+    goal at most 0.6x the reference's time, leecher peak RSS at most 64 MB
+  - Shoal -> libtorrent: a libtorrent leecher of the canonical torrent from a Shoal seed; goal at
+    most 0.9x the reference's time (a libtorrent seed)
+--json prints one JSON object (seconds, CPU, peak RSS of each contender, the ratios) as the
+last line. Talks only to 127.0.0.1; every process started here is stopped at the end.
 """
+import hashlib
+import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import proc_cpu, proc_hwm_mb, start_node
+from benchlib import lt_leech, lt_seed, proc_cpu, proc_hwm_mb, report, start_node
 
-SIZE_MIB = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
-BUILD = sys.argv[2] if len(sys.argv) > 2 else "build"
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+SIZE_MIB = int(ARGS[0]) if ARGS else 1024
+BUILD = ARGS[1] if len(ARGS) > 1 else "build"
+RUNS = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--runs=")), 3)
 SHOALD = os.path.join(BUILD, "tools/shoald/shoald")
 SHOAL = os.path.join(BUILD, "tools/shoal/shoal")
 
 
-
-
-
-
-
-
-def report(name, seconds, cpu, rss_mb, size):
-    print(f"{name:<28} {seconds:7.2f} s {size / seconds / 1e6:8.1f} MB/s   "
-          f"leecher peak RSS {rss_mb:7.1f} MB   CPU {cpu:6.2f} s")
+def canonical_torrent(data_path, cid, work):
+    """Writes the canonical v2 .torrent of the single-file content at data_path, and a folder
+    that seeds it (the file named by its hex pieces root, hard-linked); returns both paths."""
+    import libtorrent as lt
+    size = os.path.getsize(data_path)
+    # The piece length rule of docs/ARCHITECTURE.md: size/1024 rounded up to a power of two,
+    # clamped to [64 KiB, 4 MiB].
+    piece = 1
+    while piece < (size + 1023) // 1024:
+        piece *= 2
+    piece = max(64 << 10, min(4 << 20, piece))
+    tmp = os.path.join(work, "lt-hash")
+    os.makedirs(tmp)
+    os.link(data_path, os.path.join(tmp, "x"))
+    fs = lt.file_storage()
+    lt.add_files(fs, os.path.join(tmp, "x"))
+    ct = lt.create_torrent(fs, piece, flags=lt.create_torrent.v2_only)
+    lt.set_piece_hashes(ct, tmp)
+    t = ct.generate()
+    shutil.rmtree(tmp)
+    entry = t[b"info"][b"file tree"][b"x"]
+    root = entry[b""][b"pieces root"].hex().encode()
+    # The canonical dict names the file, and the torrent, by the pieces root.
+    t[b"info"][b"file tree"] = {root: entry}
+    t[b"info"][b"name"] = root
+    if hashlib.sha256(lt.bencode(t[b"info"])).hexdigest() != cid:
+        sys.exit("bench: libtorrent's canonical torrent has another info-hash than the content ID")
+    seed_dir = os.path.join(work, "lt-seed")
+    os.makedirs(seed_dir)
+    os.link(data_path, os.path.join(seed_dir, root.decode()))
+    torrent = os.path.join(work, "canonical.torrent")
+    with open(torrent, "wb") as f:
+        f.write(lt.bencode(t))
+    return torrent, seed_dir
 
 
 def main():
@@ -49,50 +82,76 @@ def main():
         procs.append(seed)
         cid = subprocess.check_output([SHOAL, "--api", seed_api, "add", "--by-path",
                                        data_path]).decode().strip()
+        torrent, lt_dir = canonical_torrent(data_path, cid, work)
+        lt_proc, lt_addr = lt_seed(torrent, lt_dir)
+        procs.append(lt_proc)
         print(f"== CDN transfer over loopback: {SIZE_MIB} MiB, content {cid[:16]}…, "
-              f"{os.cpu_count()} cores")
+              f"{os.cpu_count()} cores, {RUNS} runs each", flush=True)
 
-        # Shoal -> Shoal
-        leech, leech_api, _ = start_node(SHOALD, os.path.join(work, "leech"))
-        procs.append(leech)
-        cpu0 = proc_cpu(leech.pid)
-        out = os.path.join(work, "out")
-        t0 = time.monotonic()
-        subprocess.check_call([SHOAL, "--api", leech_api, "get", cid, "-o", out, "--peer",
-                               seed_listen])
-        t1 = time.monotonic()
-        report("Shoal -> Shoal (shoal get)", t1 - t0, proc_cpu(leech.pid) - cpu0,
-               proc_hwm_mb(leech.pid), size)
-        if subprocess.call(["cmp", "-s", out, data_path]) != 0:
-            sys.exit("bench: Shoal leecher's bytes differ")
-        os.remove(out)
+        def shoal_run(i):
+            leech, api, _ = start_node(SHOALD, os.path.join(work, f"leech{i}"))
+            procs.append(leech)
+            cpu0 = proc_cpu(leech.pid)
+            t0 = time.monotonic()
+            with open(os.devnull, "wb") as null:
+                subprocess.check_call([SHOAL, "--api", api, "cat", cid, "--peer", seed_listen],
+                                      stdout=null)
+            result = (time.monotonic() - t0, proc_cpu(leech.pid) - cpu0, proc_hwm_mb(leech.pid))
+            if i == 0:  # the bytes, once (untimed): a local read of what was fetched
+                out = os.path.join(work, "out")
+                subprocess.check_call([SHOAL, "--api", api, "get", cid, "-o", out])
+                if subprocess.call(["cmp", "-s", out, data_path]) != 0:
+                    sys.exit("bench: the Shoal leecher's bytes differ")
+                os.remove(out)
+            leech.terminate()
+            leech.wait()
+            shutil.rmtree(os.path.join(work, f"leech{i}"), ignore_errors=True)
+            return result
 
-        # Shoal -> libtorrent
-        import libtorrent as lt
-        ses = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False,
-                          "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-                          "enable_incoming_utp": False, "enable_outgoing_utp": False,
-                          "allow_multiple_connections_per_ip": True, "alert_mask": 0})
-        params = lt.parse_magnet_uri(f"magnet:?xt=urn:btmh:1220{cid}&x.pe={seed_listen}")
-        params.save_path = os.path.join(work, "lt")
-        ru0 = resource.getrusage(resource.RUSAGE_SELF)
-        t0 = time.monotonic()
-        h = ses.add_torrent(params)
-        deadline = t0 + 600
-        while not h.status().is_seeding and time.monotonic() < deadline:
-            time.sleep(0.01)
-        t1 = time.monotonic()
-        ru1 = resource.getrusage(resource.RUSAGE_SELF)
-        if not h.status().is_seeding:
-            sys.exit("bench: libtorrent did not finish")
-        report("Shoal -> libtorrent", t1 - t0,
-               (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
-               proc_hwm_mb(os.getpid()), size)
-        del ses
+        def lt_run(peer):
+            r = lt_leech(torrent, os.path.join(work, "lt-out"), peer)
+            shutil.rmtree(os.path.join(work, "lt-out"), ignore_errors=True)
+            return (r["seconds"], r["cpu"], r["rss_mb"])
+
+        # Interleaved, so that a slow spell of the machine does not fall on one contender only.
+        # Each run starts with the disk idle: the previous run's gigabyte still being written
+        # back would slow whoever syncs (a Shoal fetch syncs its flushes; libtorrent never does).
+        def settled(run):
+            os.sync()
+            time.sleep(1)
+            return run()
+        ref, shoal, to_lt = [], [], []
+        for i in range(RUNS):
+            ref.append(settled(lambda: lt_run(lt_addr)))
+            shoal.append(settled(lambda: shoal_run(i)))
+            to_lt.append(settled(lambda: lt_run(seed_listen)))
+        r_secs, r_cpu, r_rss = report("libtorrent -> libtorrent", ref, size)
+        s_secs, s_cpu, s_rss = report("Shoal -> Shoal (cat --peer)", shoal, size)
+        l_secs, l_cpu, l_rss = report("Shoal -> libtorrent", to_lt, size)
+        print(f"   Shoal -> Shoal / reference: {s_secs / r_secs:.2f} (goal at most 0.6); "
+              f"leecher peak RSS {s_rss:.1f} MB (goal at most 64)")
+        print(f"   Shoal seed / libtorrent seed, libtorrent leecher: {l_secs / r_secs:.2f} "
+              f"(goal at most 0.9)", flush=True)
+        if "--json" in sys.argv:
+            def entry(secs, cpu, rss):
+                return {"seconds": round(secs, 3), "cpu_seconds": round(cpu, 3),
+                        "leecher_peak_rss_mb": round(rss, 1)}
+            print(json.dumps({
+                "bench": "cdn_transfer", "size_mib": SIZE_MIB, "runs": RUNS,
+                "libtorrent_to_libtorrent": entry(r_secs, r_cpu, r_rss),
+                "shoal_to_shoal_cat": entry(s_secs, s_cpu, s_rss),
+                "shoal_to_libtorrent": entry(l_secs, l_cpu, l_rss),
+                "shoal_to_shoal_ratio": round(s_secs / r_secs, 3),
+                "shoal_seed_ratio": round(l_secs / r_secs, 3),
+                "goals": {"shoal_to_shoal_ratio": 0.6, "leecher_peak_rss_mb": 64,
+                          "shoal_seed_ratio": 0.9}}))
     finally:
         for p in procs:
-            p.terminate()
-            p.wait(timeout=30)
+            if p.poll() is None:
+                if p.stdin:
+                    p.stdin.close()
+                p.terminate()
+                p.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Adds a file to a fresh shoald and reads it back, printing MB/s beside `openssl dgst -sha256`
-# of the same file measured in the same run; then the median latency of `shoal node info`.
+# Adds a file to a fresh shoald and reads it back, printing MB/s beside its references measured
+# in the same run (`openssl dgst -sha256` of the same file; `dd conv=fdatasync` of as many bytes:
+# an add is durable, so the disk may be its floor), then the idle node's RSS and the median
+# latency of `shoal node info`, each with its goal (docs/ARCHITECTURE.md, "The data path").
 #
-#   tools/bench/content_bench.sh [SIZE_MIB] [BUILD_DIR]     (defaults: 1024, ./build)
+#   tools/bench/content_bench.sh [SIZE_MIB] [BUILD_DIR] [--json]   (defaults: 1024, ./build)
 #
+# --json: one JSON object with every figure as the last line.
 # Talks only to 127.0.0.1; the node is started with --dht-routers '' and stopped at the end.
 set -euo pipefail
-SIZE_MIB=${1:-1024}
-BUILD=${2:-build}
+JSON=0
+ARGS=()
+for a in "$@"; do [ "$a" = --json ] && JSON=1 || ARGS+=("$a"); done
+SIZE_MIB=${ARGS[0]:-1024}
+BUILD=${ARGS[1]:-build}
 SHOALD=$BUILD/tools/shoald/shoald
 SHOAL=$BUILD/tools/shoal/shoal
 [ -x "$SHOALD" ] && [ -x "$SHOAL" ] || { echo "bench: build first (missing $SHOALD)" >&2; exit 1; }
@@ -30,6 +36,9 @@ cat "$WORK/data" > /dev/null  # warm the page cache for every contender alike
 
 t0=$(now); openssl dgst -sha256 "$WORK/data" > /dev/null; t1=$(now)
 OPENSSL_S=$(echo "$t1 - $t0" | bc)
+t0=$(now); dd if=/dev/zero of="$WORK/dd" bs=1M count="$SIZE_MIB" conv=fdatasync status=none; t1=$(now)
+DD_S=$(echo "$t1 - $t0" | bc)
+rm -f "$WORK/dd"
 
 "$SHOALD" --data-dir "$WORK/node" --api 127.0.0.1:0 --listen 127.0.0.1:0 --dht-routers '' \
   --log-level warn > "$WORK/ready" 2> "$WORK/stderr" &
@@ -37,6 +46,8 @@ NODE_PID=$!
 for _ in $(seq 1 200); do grep -q "shoald ready" "$WORK/ready" 2>/dev/null && break; sleep 0.05; done
 API=$(sed -n 's/.*api=\([^ ]*\).*/\1/p' "$WORK/ready")
 [ -n "$API" ] || { echo "bench: shoald did not start" >&2; cat "$WORK/stderr" >&2; exit 1; }
+sleep 2  # idle: started, nothing asked of it yet
+IDLE_KB=$(awk '/^VmRSS/ { print $2 }' "/proc/$NODE_PID/status")
 
 t0=$(now); ID=$("$SHOAL" --api "$API" add "$WORK/data"); t1=$(now)
 ADD_S=$(echo "$t1 - $t0" | bc)
@@ -51,22 +62,44 @@ t0=$(now); "$SHOAL" --api "$API" get "$ID" -o "$WORK/out"; t1=$(now)
 GET_S=$(echo "$t1 - $t0" | bc)
 cmp -s "$WORK/data" "$WORK/out" || { echo "bench: read-back differs" >&2; exit 1; }
 
+# The goals of the data-path issue: add --by-path at least min(1.0x openssl, 0.9x dd), streamed
+# add at least 0.8x that, cat at least 1.0x openssl.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }
+ADD_FLOOR_S=$(awk -v o="$OPENSSL_S" -v d="$DD_S" 'BEGIN { d = d / 0.9; print (o > d ? o : d) }')
 printf 'openssl dgst -sha256 (1 core)   %s\n' "$(mbps "$BYTES" "$OPENSSL_S")"
-printf 'shoal add (streamed over gRPC)  %s\n' "$(mbps "$BYTES" "$ADD_S")"
-printf 'shoal add --by-path             %s\n' "$(mbps "$BYTES" "$ADDP_S")"
-printf 'shoal cat > /dev/null           %s\n' "$(mbps "$BYTES" "$CAT_S")"
+printf 'dd conv=fdatasync               %s\n' "$(mbps "$BYTES" "$DD_S")"
+printf 'shoal add (streamed over gRPC)  %s  %sx of the add floor (goal >= 0.8)\n' \
+  "$(mbps "$BYTES" "$ADD_S")" "$(ratio "$ADD_S" "$ADD_FLOOR_S")"
+printf 'shoal add --by-path             %s  %sx of min(openssl, 0.9 dd) (goal >= 1.0)\n' \
+  "$(mbps "$BYTES" "$ADDP_S")" "$(ratio "$ADDP_S" "$ADD_FLOOR_S")"
+printf 'shoal cat > /dev/null           %s  %sx openssl (goal >= 1.0)\n' \
+  "$(mbps "$BYTES" "$CAT_S")" "$(ratio "$CAT_S" "$OPENSSL_S")"
 printf 'shoal get -o FILE               %s\n' "$(mbps "$BYTES" "$GET_S")"
+printf 'idle shoald RSS                 %8.1f MB (goal <= 24)\n' "$(echo "$IDLE_KB / 1024" | bc -l)"
 
 # Latency of a whole `shoal node info` (process start, connect, RPC), timed from Python so that
 # the timer's own forks are not counted.
-/usr/bin/python3 - "$SHOAL" "$API" <<'PY'
-import statistics, subprocess, sys, time
-shoal, api = sys.argv[1], sys.argv[2]
+/usr/bin/python3 - "$SHOAL" "$API" "$JSON" "$SIZE_MIB" "$BYTES" "$OPENSSL_S" "$DD_S" "$ADD_S" \
+  "$ADDP_S" "$CAT_S" "$GET_S" "$IDLE_KB" <<'PY'
+import json, statistics, subprocess, sys, time
+shoal, api, as_json = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+size_mib, size = int(sys.argv[4]), int(sys.argv[5])
+secs = dict(zip(["openssl", "dd_fdatasync", "add_streamed", "add_by_path", "cat", "get"],
+                map(float, sys.argv[6:12])))
+idle_mb = int(sys.argv[12]) / 1024
 runs = []
 for _ in range(51):
     t0 = time.perf_counter()
     subprocess.run([shoal, "--api", api, "node", "info"], stdout=subprocess.DEVNULL, check=True)
     runs.append(time.perf_counter() - t0)
-print("shoal node info median          %8.2f ms (51 runs, min %.2f ms)"
-      % (statistics.median(runs) * 1000, min(runs) * 1000))
+med = statistics.median(runs) * 1000
+print("shoal node info median          %8.2f ms (51 runs, min %.2f ms; goal <= 10)"
+      % (med, min(runs) * 1000))
+if as_json:
+    print(json.dumps({"bench": "content", "size_mib": size_mib,
+                      "mb_per_s": {k: round(size / v / 1e6, 1) for k, v in secs.items()},
+                      "idle_rss_mb": round(idle_mb, 1), "node_info_median_ms": round(med, 2),
+                      "goals": {"add_by_path_x_floor": 1.0, "add_streamed_x_floor": 0.8,
+                                "cat_x_openssl": 1.0, "idle_rss_mb": 24,
+                                "node_info_median_ms": 10}}))
 PY

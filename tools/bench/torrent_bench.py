@@ -14,7 +14,6 @@ the median run is printed, with the range.
 Each libtorrent runs in its own process, so its RSS and CPU are its own (plus Python's, about
 20 MB). Talks only to 127.0.0.1; every process started here is stopped at the end.
 """
-import json
 import os
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import tempfile
 import time
 import shutil
 
-from benchlib import proc_cpu, proc_hwm_mb, start_node
+from benchlib import lt_leech, lt_seed, proc_cpu, proc_hwm_mb, report, start_node
 
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 SIZE_MIB = int(ARGS[0]) if ARGS else 1024
@@ -32,52 +31,6 @@ SHOALD = os.path.join(BUILD, "tools/shoald/shoald")
 SHOAL = os.path.join(BUILD, "tools/shoal/shoal")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# One libtorrent session in a child process: seed or leech, then report.
-LT_PEER = r'''
-import json, resource, sys, time
-import libtorrent as lt
-mode, torrent, save, peer = sys.argv[1:5]
-ses = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
-                  "enable_upnp": False, "enable_natpmp": False, "enable_incoming_utp": False,
-                  "enable_outgoing_utp": False, "allow_multiple_connections_per_ip": True,
-                  "alert_mask": 0})
-h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save})
-if mode == "seed":
-    while not h.status().is_seeding:
-        time.sleep(0.05)
-    print(json.dumps({"port": ses.listen_port()}), flush=True)
-    sys.stdin.read()   # until the parent closes it
-    sys.exit(0)
-host, port = peer.rsplit(":", 1)
-t0 = time.monotonic()
-h.connect_peer((host, int(port)))
-while not h.status().is_seeding:
-    if h.status().errc.value() != 0:
-        sys.exit("libtorrent: " + h.status().errc.message())
-    time.sleep(0.02)
-took = time.monotonic() - t0
-ru = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": took, "cpu": ru.ru_utime + ru.ru_stime,
-                  "rss_mb": ru.ru_maxrss / 1024}), flush=True)
-'''
-
-
-
-
-
-
-
-
-def report(name, runs, size):
-    """runs: [(seconds, cpu, rss_mb)]; prints the median run by time."""
-    runs = sorted(runs)
-    seconds, cpu, rss_mb = runs[len(runs) // 2]
-    spread = f"  (runs {runs[0][0]:.2f}-{runs[-1][0]:.2f} s)" if len(runs) > 1 else ""
-    print(f"{name:<30} {seconds:7.2f} s {size / seconds / 1e6:8.1f} MB/s   "
-          f"leecher peak RSS {rss_mb:7.1f} MB   CPU {cpu:6.2f} s{spread}", flush=True)
-    return seconds
-
-
 def same_files(a, b):
     """Raises unless the torrent's files under a and b are identical (not timed)."""
     import filecmp
@@ -85,12 +38,6 @@ def same_files(a, b):
         if not filecmp.cmp(os.path.join(a, "bench", name), os.path.join(b, "bench", name),
                            shallow=False):
             raise SystemExit(f"bench: {name} differs after the download")
-
-
-def lt_leech(torrent, save, peer):
-    out = subprocess.check_output(["/usr/bin/python3", "-c", LT_PEER, "leech", torrent, save,
-                                   peer], timeout=900)
-    return json.loads(out)
 
 
 def main():
@@ -118,11 +65,8 @@ def main():
               f"{ti.num_pieces()} pieces of {ti.piece_length() // 1024} KiB, "
               f"{os.cpu_count()} cores", flush=True)
 
-        seeder = subprocess.Popen(["/usr/bin/python3", "-c", LT_PEER, "seed", torrent, src, "-"],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        seeder, seed_addr = lt_seed(torrent, src)
         procs.append(seeder)
-        lt_port = json.loads(seeder.stdout.readline())["port"]
-        lt_seed = f"127.0.0.1:{lt_port}"
 
         # libtorrent -> Shoal and libtorrent -> libtorrent, interleaved (ABBA): this VM's
         # page cache costs more while memory is fresh (the first writes after the source files
@@ -134,7 +78,7 @@ def main():
             t0 = time.monotonic()
             tid = subprocess.check_output([SHOAL, "--api", api, "torrent", "add", torrent,
                                            "--save-path", os.path.join(work, "out-shoal"),
-                                           "--peer", lt_seed]).decode().strip()
+                                           "--peer", seed_addr]).decode().strip()
             subprocess.check_call([SHOAL, "--api", api, "torrent", "wait", tid,
                                    "--timeout", "900"])
             t1 = time.monotonic()
@@ -147,7 +91,7 @@ def main():
             return result
 
         def lt_run(i):
-            r = lt_leech(torrent, os.path.join(work, "out-lt"), lt_seed)
+            r = lt_leech(torrent, os.path.join(work, "out-lt"), seed_addr)
             shutil.rmtree(os.path.join(work, "out-lt"), ignore_errors=True)
             return (r["seconds"], r["cpu"], r["rss_mb"])
 
@@ -159,8 +103,8 @@ def main():
             else:
                 lt_runs.append(lt_run(i))
                 shoal_runs.append(shoal_run(i))
-        shoal_secs = report("libtorrent -> Shoal", shoal_runs, size)
-        lt_secs = report("libtorrent -> libtorrent", lt_runs, size)
+        shoal_secs, _, _ = report("libtorrent -> Shoal", shoal_runs, size)
+        lt_secs, _, _ = report("libtorrent -> libtorrent", lt_runs, size)
         print(f"   Shoal/libtorrent time ratio: {shoal_secs / lt_secs:.2f} "
               f"(goal 0.6, at most 1.0)", flush=True)
         seeder.stdin.close()
