@@ -109,6 +109,7 @@ absl::Status Node::Init() {
   session_options.default_save_path = dir / "downloads";
   session_options.dht_routers = options_.dht_routers;
   session_options.bootstrap = options_.bootstrap;
+  session_options.encryption = options_.encryption;
   if (!options_.cluster_key_file.empty()) {
     std::ifstream in(options_.cluster_key_file);
     std::string text;

@@ -16,6 +16,15 @@
 
 namespace shoal::node {
 
+absl::StatusOr<Encryption> ParseEncryption(std::string_view name) {
+  if (name == "prefer") return Encryption::kPrefer;
+  if (name == "require") return Encryption::kRequire;
+  if (name == "off") return Encryption::kOff;
+  return absl::InvalidArgumentError(
+      absl::StrCat("encryption must be prefer, require or off, not '",
+                   std::string(name), "'"));
+}
+
 std::string HostPort::ToString() const {
   if (host.find(':') != std::string::npos)
     return absl::StrCat("[", host, "]:", port);
@@ -257,6 +266,12 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
           : k == "ip_filter"         ? options.ip_filter
                                      : options.cluster_key_file;
       target = s->get();
+    } else if (k == "encryption") {
+      const auto* str = node.as_string();
+      if (str == nullptr) return bad("\"prefer\", \"require\" or \"off\"");
+      auto e = ParseEncryption(str->get());
+      if (!e.ok()) return bad("\"prefer\", \"require\" or \"off\"");
+      options.encryption = *e;
     } else if (k == "gateway_torrents") {
       const auto* b = node.as_boolean();
       if (b == nullptr) return bad("true or false");

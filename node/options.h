@@ -22,6 +22,7 @@
 //   cluster_key_file = "/etc/shoal/cluster.key"  # authenticates the cluster
 //   DHT
 //   ip_filter = "/etc/shoal/ipfilter.dat"  # peers never accepted or dialed
+//   encryption = "prefer"        # torrents' outgoing peers: prefer|require|off
 //   metrics = "127.0.0.1:9090"   # /metrics, /healthz, /readyz; off unless set
 //   gateway_threads = 0          # 0: one per core
 //   gateway_max_connections = 20000
@@ -62,6 +63,13 @@ struct HostPort {
 // The public DHT's default bootstrap routers.
 std::vector<HostPort> DefaultDhtRouters();
 
+// Outgoing connections of torrents: kPrefer tries the encrypted handshake
+// (offering RC4 or plaintext after it) and falls back to plaintext if it
+// fails; kRequire offers RC4 only and never falls back; kOff is plaintext.
+enum class Encryption { kPrefer, kRequire, kOff };
+// "prefer", "require" or "off".
+absl::StatusOr<Encryption> ParseEncryption(std::string_view name);
+
 struct NodeOptions {
   std::filesystem::path data_dir;
   HostPort api{"127.0.0.1", 7080};
@@ -99,6 +107,9 @@ struct NodeOptions {
   // A blocklist (eMule ipfilter.dat or PeerGuardian P2P format,
   // base/ip_filter.h): peers in its ranges are neither accepted nor dialed.
   std::filesystem::path ip_filter;
+  // Protocol encryption (MSE) of torrents' outgoing connections (incoming
+  // ones may always be either; cluster content stays plaintext).
+  Encryption encryption = Encryption::kPrefer;
   // Prometheus metrics and health endpoints; off unless set.
   std::optional<HostPort> metrics;
 

@@ -116,6 +116,7 @@ api_tls_client_ca = "/etc/shoal/ca.crt"
 path_roots = ["/var/lib/shoal", "/srv/sites"]
 cluster_key_file = "/etc/shoal/cluster.key"
 ip_filter = "/etc/shoal/ipfilter.dat"
+encryption = "require"
 metrics = "0.0.0.0:9090"
 log_format = "json"
 )"),
@@ -127,6 +128,7 @@ log_format = "json"
   EXPECT_EQ(o.path_roots[1], "/srv/sites");
   EXPECT_EQ(o.cluster_key_file, "/etc/shoal/cluster.key");
   EXPECT_EQ(o.ip_filter, "/etc/shoal/ipfilter.dat");
+  EXPECT_EQ(o.encryption, Encryption::kRequire);
   ASSERT_TRUE(o.metrics.has_value());
   EXPECT_EQ(o.metrics->port, 9090);
   EXPECT_EQ(o.log_format, "json");
@@ -136,6 +138,11 @@ log_format = "json"
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ApplyConfigFile(Write("api_insecure = \"yes\"\n"), o).code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyConfigFile(Write("encryption = \"always\"\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyConfigFile(Write("encryption = true\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(o.encryption, Encryption::kRequire);  // a refused value changes nothing
 }
 
 TEST(OptionsTest, ValidateSecurity) {

@@ -90,6 +90,9 @@ void PeerConnection::ReadMore() {
           return;
         }
         self->bytes_received_ += n;
+        if (self->ciphers_.decrypt) {
+          self->ciphers_.decrypt->Apply(self->in_.data() + old, n);
+        }
         for (auto& l : self->down_) l->Consume(n);
         self->Parse();
         self->ReadMore();
@@ -119,6 +122,7 @@ void PeerConnection::Send(const wire::Message& message) {
 
 void PeerConnection::Send(std::string bytes) {
   if (closed_ || bytes.empty()) return;
+  if (ciphers_.encrypt) ciphers_.encrypt->Apply(bytes);
   queued_bytes_ += bytes.size();
   out_.push_back(std::move(bytes));
   WriteMore();

@@ -20,6 +20,7 @@
 #include "node/rate_limit.h"
 #include "node/swarm_env.h"
 #include "wire/message.h"
+#include "wire/mse.h"
 
 namespace shoal::node {
 
@@ -49,6 +50,9 @@ class PeerConnection final
     up_ = std::move(up);
   }
 
+  // An MSE connection that chose RC4: what is read is decrypted, what is sent
+  // encrypted. Call before Start() (`pending` is plaintext already).
+  void SetCiphers(wire::MseCiphers ciphers) { ciphers_ = std::move(ciphers); }
   // Closes the connection; the handler's OnClose follows (once).
   void Close(const absl::Status& why) override;
 
@@ -77,6 +81,7 @@ class PeerConnection final
   bool reading_ = false;
   bool paused_ = false;
   std::deque<std::string> out_;
+  wire::MseCiphers ciphers_;
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closed_ = false;

@@ -21,6 +21,7 @@
 #include "node/run_on.h"
 #include "spdlog/spdlog.h"
 #include "wire/handshake.h"
+#include "wire/mse.h"
 
 namespace shoal::node {
 namespace {
@@ -287,6 +288,86 @@ bool Session::Filtered(const tcp::endpoint& peer) const {
   return true;
 }
 
+wire::MseReceiver::Options Session::MseOptions() {
+  wire::MseReceiver::Options o;
+  o.random_bytes = [](size_t n) {
+    std::string s(n, '\0');
+    randombytes_buf(s.data(), n);
+    return s;
+  };
+  // The torrent is named by HASH('req2', info-hash): the running swarms', and
+  // stored contents' (whose swarms start on their first peer).
+  o.find_skey =
+      [this](const codec::Sha1Digest& req2) -> std::optional<std::string> {
+    for (const auto& [key, swarm] : by_key_)
+      if (wire::MseHash("req2", key) == req2) return key;
+    for (std::string& key : store_.TruncatedIds())
+      if (wire::MseHash("req2", key) == req2) return std::move(key);
+    return std::nullopt;
+  };
+  return o;
+}
+
+// Reads until `pending` holds a whole BitTorrent handshake, decrypting what
+// it reads with `ciphers` if they are set.
+asio::awaitable<absl::Status> Session::ReadHandshake(
+    tcp::socket& socket, std::string& pending,
+    const wire::MseCiphers& ciphers) {
+  boost::system::error_code ec;
+  std::string chunk(4096, '\0');
+  while (pending.size() < wire::kHandshakeLength) {
+    const size_t n = co_await socket.async_read_some(
+        asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return absl::UnavailableError(ec.message());
+    if (ciphers.decrypt) ciphers.decrypt->Apply(chunk.data(), n);
+    pending.append(chunk.data(), n);
+  }
+  co_return absl::OkStatus();
+}
+
+// Runs an MSE handshake to its end: sends what it has to say, feeds it what
+// arrives, and sends its last words.
+asio::awaitable<absl::Status> Session::DriveMse(tcp::socket& socket,
+                                                wire::MseHandshake& mse) {
+  boost::system::error_code ec;
+  std::string chunk(4096, '\0');
+  while (true) {
+    const std::string out = mse.TakeOutput();
+    if (!out.empty()) {
+      co_await asio::async_write(socket, asio::buffer(out),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return absl::UnavailableError(ec.message());
+    }
+    if (mse.done()) co_return absl::OkStatus();
+    const size_t n = co_await socket.async_read_some(
+        asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return absl::UnavailableError(ec.message());
+    absl::Status s = mse.Feed(std::string_view(chunk.data(), n));
+    if (!s.ok()) co_return s;
+  }
+}
+
+// The receiving side of an encrypted (MSE) handshake whose first bytes are
+// `buf`; leaves the peer's BitTorrent handshake in `buf` and what followed it
+// in `pending`, both decrypted.
+asio::awaitable<absl::Status> Session::AcceptEncrypted(
+    tcp::socket& socket, std::string& buf, std::string& pending,
+    wire::MseCiphers& ciphers, std::string& skey) {
+  wire::MseReceiver mse(MseOptions());
+  if (absl::Status s = mse.Feed(buf); !s.ok()) co_return s;
+  absl::Status driven = co_await DriveMse(socket, mse);
+  if (!driven.ok()) co_return driven;
+  pending = mse.TakePayload();
+  ciphers = mse.TakeCiphers();
+  skey = mse.skey();
+  // The BitTorrent handshake follows, in the initial payload or after it.
+  absl::Status read = co_await ReadHandshake(socket, pending, ciphers);
+  if (!read.ok()) co_return read;
+  buf = pending.substr(0, wire::kHandshakeLength);
+  pending.erase(0, wire::kHandshakeLength);
+  co_return absl::OkStatus();
+}
+
 asio::awaitable<void> Session::Incoming(tcp::socket socket) {
   ++connecting_;
   struct Done {
@@ -299,20 +380,48 @@ asio::awaitable<void> Session::Incoming(tcp::socket socket) {
   }
   asio::steady_timer timer(io_);
   CloseOnTimeout(timer, socket);
-  std::string buf(wire::kHandshakeLength, '\0');
+  // A plaintext handshake starts with its protocol string; anything else may
+  // be an encrypted (MSE) one.
+  static constexpr std::string_view kPlainStart(
+      "\x13"
+      "BitTorrent protocol");
+  std::string buf(kPlainStart.size(), '\0');
   boost::system::error_code ec;
   co_await asio::async_read(socket, asio::buffer(buf),
                             asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return;
+  std::string pending;  // the peer's stream after its handshake, plaintext
+  wire::MseCiphers ciphers;
+  std::string mse_skey;
+  if (buf != kPlainStart) {
+    absl::Status s =
+        co_await AcceptEncrypted(socket, buf, pending, ciphers, mse_skey);
+    if (!s.ok()) {
+      spdlog::debug("encrypted handshake from {} refused: {}",
+                    socket.remote_endpoint(ec).address().to_string(),
+                    s.ToString());
+      co_return;
+    }
+  } else {
+    buf.resize(wire::kHandshakeLength);
+    co_await asio::async_read(
+        socket,
+        asio::buffer(buf.data() + kPlainStart.size(),
+                     wire::kHandshakeLength - kPlainStart.size()),
+        asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+  }
   auto theirs = wire::ParseHandshake(buf);
   if (!theirs.ok()) co_return;
   const Key key(reinterpret_cast<const char*>(theirs->info_hash.data()), 20);
+  if (!mse_skey.empty() && key != mse_skey) co_return;  // not what it named
   Swarm* swarm = SwarmForInfoHash(key);
   if (swarm == nullptr || swarm->shut()) co_return;  // not ours: close
   if (swarm->IsBanned(ToPeerEndpoint(socket.remote_endpoint(ec)))) co_return;
   // Answer with the hash they used (a hybrid has two).
   std::string ours = wire::EncodeHandshake(
       OurHandshake(theirs->info_hash, swarm->hashes().v2.has_value()));
+  if (ciphers.encrypt) ciphers.encrypt->Apply(ours);
   co_await asio::async_write(socket, asio::buffer(ours),
                              asio::redirect_error(asio::use_awaitable, ec));
   timer.cancel();
@@ -321,7 +430,8 @@ asio::awaitable<void> Session::Incoming(tcp::socket socket) {
   swarm = SwarmForInfoHash(key);
   if (swarm == nullptr) co_return;
   auto conn = std::make_shared<PeerConnection>(std::move(socket), next_key_++,
-                                               std::string());
+                                               std::move(pending));
+  if (ciphers.encrypt) conn->SetCiphers(std::move(ciphers));
   swarm->AddPeer(conn, *theirs, /*incoming=*/true);
 }
 
@@ -331,9 +441,6 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
     int& n;
     ~Done() { --n; }
   } done{connecting_};
-  tcp::socket socket(io_);
-  asio::steady_timer timer(io_);
-  CloseOnTimeout(timer, socket);
   boost::system::error_code ec;
   auto fail = [&] {
     auto it = by_key_.find(key);
@@ -343,49 +450,103 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
     fail();
     co_return;
   }
-  co_await socket.async_connect(to,
-                                asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    spdlog::info("cannot connect to {}:{}: {}", to.address().to_string(),
-                 to.port(), ec.message());
-    fail();
-    co_return;
-  }
   std::array<uint8_t, 20> info_hash;
   std::memcpy(info_hash.data(), key.data(), 20);
   bool v2 = false;
   if (auto it = by_key_.find(key); it != by_key_.end())
     v2 = it->second->hashes().v2.has_value();
-  std::string ours = wire::EncodeHandshake(OurHandshake(info_hash, v2));
-  co_await asio::async_write(socket, asio::buffer(ours),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    fail();
+  const std::string handshake =
+      wire::EncodeHandshake(OurHandshake(info_hash, v2));
+  // Torrents follow the encryption policy; cluster content is plaintext.
+  const Encryption policy =
+      contents_.contains(key) ? Encryption::kOff : options_.encryption;
+  bool encrypt = policy != Encryption::kOff;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    tcp::socket socket(io_);
+    asio::steady_timer timer(io_);
+    CloseOnTimeout(timer, socket);
+    co_await socket.async_connect(
+        to, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      spdlog::info("cannot connect to {}:{}: {}", to.address().to_string(),
+                   to.port(), ec.message());
+      fail();
+      co_return;
+    }
+    std::string pending;  // their stream after the MSE handshake, plaintext
+    wire::MseCiphers ciphers;
+    if (encrypt) {
+      absl::Status s = co_await ConnectEncrypted(socket, key, handshake,
+                                                 policy == Encryption::kRequire,
+                                                 pending, ciphers);
+      if (!s.ok()) {
+        spdlog::debug("encrypted handshake with {}:{} failed: {}",
+                      to.address().to_string(), to.port(), s.ToString());
+        if (policy == Encryption::kPrefer && attempt == 0) {
+          encrypt = false;  // once more, in plaintext
+          continue;
+        }
+        fail();
+        co_return;
+      }
+    } else {
+      co_await asio::async_write(socket, asio::buffer(handshake),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        fail();
+        co_return;
+      }
+    }
+    // Their handshake: what came with the MSE reply first, then the socket.
+    absl::Status read = co_await ReadHandshake(socket, pending, ciphers);
+    timer.cancel();
+    if (!read.ok() || !socket.is_open()) {
+      fail();
+      co_return;
+    }
+    auto theirs = wire::ParseHandshake(
+        std::string_view(pending).substr(0, wire::kHandshakeLength));
+    pending.erase(0, wire::kHandshakeLength);
+    if (!theirs.ok() || theirs->peer_id == peer_id_) {
+      fail();  // our own address (a tracker told us of ourselves) ends here too
+      co_return;
+    }
+    auto it = by_key_.find(key);
+    if (it == by_key_.end()) co_return;
+    // A hybrid's peer may answer with the other hash (libtorrent upgrades to
+    // the v2 one when we set the v2 bit).
+    const Key answered(reinterpret_cast<const char*>(theirs->info_hash.data()),
+                       20);
+    auto other = by_key_.find(answered);
+    if (other == by_key_.end() || other->second != it->second) {
+      fail();
+      co_return;
+    }
+    auto conn = std::make_shared<PeerConnection>(std::move(socket), next_key_++,
+                                                 std::move(pending));
+    if (ciphers.encrypt) conn->SetCiphers(std::move(ciphers));
+    it->second->AddPeer(conn, *theirs, /*incoming=*/false);
     co_return;
   }
-  std::string buf(wire::kHandshakeLength, '\0');
-  co_await asio::async_read(socket, asio::buffer(buf),
-                            asio::redirect_error(asio::use_awaitable, ec));
-  timer.cancel();
-  auto theirs = wire::ParseHandshake(buf);
-  if (ec || !socket.is_open() || !theirs.ok() || theirs->peer_id == peer_id_) {
-    fail();  // our own address (a tracker told us of ourselves) ends here too
-    co_return;
-  }
-  auto it = by_key_.find(key);
-  if (it == by_key_.end()) co_return;
-  // A hybrid's peer may answer with the other hash (libtorrent upgrades to the
-  // v2 one when we set the v2 bit).
-  const Key answered(reinterpret_cast<const char*>(theirs->info_hash.data()),
-                     20);
-  auto other = by_key_.find(answered);
-  if (other == by_key_.end() || other->second != it->second) {
-    fail();
-    co_return;
-  }
-  auto conn = std::make_shared<PeerConnection>(std::move(socket), next_key_++,
-                                               std::string());
-  it->second->AddPeer(conn, *theirs, /*incoming=*/false);
+}
+
+// The initiating side of an encrypted (MSE) handshake, our BitTorrent
+// handshake as its initial payload; leaves in `pending` what the peer sent
+// after its part, decrypted.
+asio::awaitable<absl::Status> Session::ConnectEncrypted(
+    tcp::socket& socket, const Key& key, const std::string& handshake,
+    bool rc4_only, std::string& pending, wire::MseCiphers& ciphers) {
+  wire::MseInitiator::Options o;
+  o.skey = key;
+  o.provide = rc4_only ? wire::kMseRc4 : (wire::kMseRc4 | wire::kMsePlaintext);
+  o.initial = handshake;
+  o.random_bytes = MseOptions().random_bytes;
+  wire::MseInitiator mse(std::move(o));
+  absl::Status driven = co_await DriveMse(socket, mse);
+  if (!driven.ok()) co_return driven;
+  pending = mse.TakePayload();
+  ciphers = mse.TakeCiphers();
+  co_return absl::OkStatus();
 }
 
 std::pair<size_t, size_t> Session::DhtNodes() {

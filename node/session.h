@@ -35,6 +35,7 @@
 #include "node/piece_events.h"
 #include "node/torrent_swarm.h"
 #include "store/chunk_store.h"
+#include "wire/mse.h"
 
 namespace shoal::node {
 
@@ -53,6 +54,8 @@ struct SessionOptions {
   bool public_dht = true;
   // Peers never accepted or dialed (NodeOptions::ip_filter); null: none.
   std::shared_ptr<const IpFilter> ip_filter;
+  // Torrents' outgoing connections (NodeOptions::encryption).
+  Encryption encryption = Encryption::kPrefer;
   // Authenticates the cluster DHT (dht/cluster_auth.h); unset: open.
   std::optional<std::array<uint8_t, 32>> cluster_key;
   // A fetch without peers looks for providers this often until it has peers.
@@ -222,6 +225,21 @@ class Session {
   wire::Handshake OurHandshake(const std::array<uint8_t, 20>& info_hash,
                                bool v2) const;
   void Accept();
+  // How incoming encrypted handshakes find our torrents.
+  wire::MseReceiver::Options MseOptions();
+  asio::awaitable<absl::Status> AcceptEncrypted(tcp::socket& socket,
+                                                std::string& buf,
+                                                std::string& pending,
+                                                wire::MseCiphers& ciphers,
+                                                std::string& skey);
+  asio::awaitable<absl::Status> ReadHandshake(tcp::socket& socket,
+                                              std::string& pending,
+                                              const wire::MseCiphers& ciphers);
+  asio::awaitable<absl::Status> DriveMse(tcp::socket& socket,
+                                         wire::MseHandshake& mse);
+  asio::awaitable<absl::Status> ConnectEncrypted(
+      tcp::socket& socket, const Key& key, const std::string& handshake,
+      bool rc4_only, std::string& pending, wire::MseCiphers& ciphers);
   asio::awaitable<void> Incoming(tcp::socket socket);
   // Whether the ip_filter blocks `peer` (then it is neither accepted nor
   // dialed).

@@ -589,6 +589,14 @@ absl::StatusOr<std::vector<bool>> RocksDbChunkStore::PiecesHeld(
   return c->second.have;
 }
 
+std::vector<std::string> RocksDbChunkStore::TruncatedIds() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  out.reserve(by_prefix_.size());
+  for (const auto& [prefix, id] : by_prefix_) out.push_back(prefix);
+  return out;
+}
+
 absl::StatusOr<ContentId> RocksDbChunkStore::FindByTruncatedId(
     std::string_view prefix20) {
   absl::MutexLock lock(&mu_);

@@ -201,6 +201,9 @@ class ChunkStore {
   // handshakes carry for a v2 torrent), if stored. NOT_FOUND otherwise.
   virtual absl::StatusOr<chunk::ContentId> FindByTruncatedId(
       std::string_view prefix20) = 0;
+  // The first 20 bytes of every stored content's ID (an encrypted handshake
+  // names its torrent by a hash of them).
+  virtual std::vector<std::string> TruncatedIds() = 0;
 
   // Returns piece `index` of `id`, verified against its hash. NOT_FOUND for
   // unknown content, OUT_OF_RANGE for a bad index, UNAVAILABLE for a piece not

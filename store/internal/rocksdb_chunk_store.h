@@ -189,6 +189,7 @@ class RocksDbChunkStore final : public ChunkStore {
   absl::Status Sync() override;
   absl::StatusOr<ContentId> FindByTruncatedId(
       std::string_view prefix20) override;
+  std::vector<std::string> TruncatedIds() override;
   absl::StatusOr<std::vector<bool>> PiecesHeld(const ContentId& id) override;
   absl::StatusOr<std::string> ReadPiece(const ContentId& id,
                                         uint32_t index) override;

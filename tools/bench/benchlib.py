@@ -21,13 +21,22 @@ def proc_cpu(pid):
     return (int(parts[11]) + int(parts[12])) / TICK
 
 
-def proc_hwm_mb(pid):
-    """The process's peak resident set, MB."""
+def _status_mb(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def proc_hwm_mb(pid):
+    """The process's peak resident set, MB."""
+    return _status_mb(pid, "VmHWM")
+
+
+def proc_rss_mb(pid):
+    """The process's resident set now, MB."""
+    return _status_mb(pid, "VmRSS")
 
 
 # One libtorrent 2.0.8 session in a child process, so that its RSS and CPU are its own (plus

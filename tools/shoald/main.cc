@@ -95,6 +95,11 @@ int main(int argc, char** argv) {
                  "Confine add-by-path and torrent save paths to this "
                  "directory (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  std::string encryption;
+  app.add_option("--encryption", encryption,
+                 "Torrents' outgoing connections: prefer (encrypted "
+                 "handshake, plaintext if it fails), require or off")
+      ->check(CLI::IsMember({"prefer", "require", "off"}));
   app.add_option("--ip-filter", ip_filter,
                  "Blocklist of peer addresses (eMule ipfilter.dat or "
                  "PeerGuardian format): never accepted or dialed");
@@ -150,6 +155,8 @@ int main(int argc, char** argv) {
   if (app.count("--cluster-key-file"))
     options.cluster_key_file = cluster_key_file;
   if (app.count("--ip-filter")) options.ip_filter = ip_filter;
+  if (app.count("--encryption"))
+    options.encryption = OrDie(shoal::node::ParseEncryption(encryption));
   if (app.count("--metrics")) options.metrics = OrDie(HostPort::Parse(metrics));
   if (app.count("--fetch-timeout")) {
     options.fetch_timeout = absl::Seconds(fetch_timeout);
