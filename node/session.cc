@@ -181,6 +181,7 @@ void Session::Register(Swarm* swarm) {
   AssertNetworkThread();
   for (const std::string& key : swarm->HandshakeKeys()) by_key_[key] = swarm;
   swarm->set_global_limits(global_down_, global_up_);
+  swarm->set_own_peer_id(peer_id_);
   swarm->set_connector(
       [this, key = swarm->HandshakeKeys().front()](const PeerEndpoint& ep) {
         if (static_cast<int>(TotalPeers()) + connecting_ >=
@@ -414,8 +415,13 @@ asio::awaitable<void> Session::Incoming(tcp::socket socket) {
   auto theirs = wire::ParseHandshake(buf);
   if (!theirs.ok()) co_return;
   const Key key(reinterpret_cast<const char*>(theirs->info_hash.data()), 20);
-  if (!mse_skey.empty() && key != mse_skey) co_return;  // not what it named
   Swarm* swarm = SwarmForInfoHash(key);
+  // The handshake must name the torrent the encrypted one did (a hybrid's
+  // other hash is the same torrent).
+  if (!mse_skey.empty() && key != mse_skey &&
+      SwarmForInfoHash(mse_skey) != swarm) {
+    co_return;
+  }
   if (swarm == nullptr || swarm->shut()) co_return;  // not ours: close
   if (swarm->IsBanned(ToPeerEndpoint(socket.remote_endpoint(ec)))) co_return;
   // Answer with the hash they used (a hybrid has two).
@@ -452,11 +458,22 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
   }
   std::array<uint8_t, 20> info_hash;
   std::memcpy(info_hash.data(), key.data(), 20);
+  // Encrypted, a torrent with a v2 hash is named by it in both handshakes:
+  // libtorrent ties an encrypted connection to the hash that named it, and
+  // closed a hybrid named by its v1 hash at our first v2 hash request.
+  std::array<uint8_t, 20> mse_hash = info_hash;
   bool v2 = false;
-  if (auto it = by_key_.find(key); it != by_key_.end())
-    v2 = it->second->hashes().v2.has_value();
+  if (auto it = by_key_.find(key); it != by_key_.end()) {
+    if (const auto& h = it->second->hashes().v2) {
+      v2 = true;
+      std::memcpy(mse_hash.data(), h->bytes.data(), 20);
+    }
+  }
   const std::string handshake =
       wire::EncodeHandshake(OurHandshake(info_hash, v2));
+  const Key mse_key(reinterpret_cast<const char*>(mse_hash.data()), 20);
+  const std::string mse_handshake =
+      wire::EncodeHandshake(OurHandshake(mse_hash, v2));
   // Torrents follow the encryption policy; cluster content is plaintext.
   const Encryption policy =
       contents_.contains(key) ? Encryption::kOff : options_.encryption;
@@ -476,7 +493,7 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
     std::string pending;  // their stream after the MSE handshake, plaintext
     wire::MseCiphers ciphers;
     if (encrypt) {
-      absl::Status s = co_await ConnectEncrypted(socket, key, handshake,
+      absl::Status s = co_await ConnectEncrypted(socket, mse_key, mse_handshake,
                                                  policy == Encryption::kRequire,
                                                  pending, ciphers);
       if (!s.ok()) {

@@ -198,12 +198,20 @@ void Swarm::AddPeer(std::shared_ptr<PeerLink> conn,
     conn->Close(absl::ResourceExhaustedError("too many peers"));
     return;
   }
-  // Both sides may dial each other: keep one connection per peer.
+  // Both sides may dial each other: keep one connection per peer, the one
+  // opened by the side with the greater peer ID, so that both ends keep the
+  // same one (libtorrent decides so too). Without our ID: the first one.
   for (Peer* q : LivePeers()) {
-    if (q->handshake.peer_id == theirs.peer_id) {
+    if (q->handshake.peer_id != theirs.peer_id) continue;
+    const bool opened_by_greater =
+        own_peer_id_ && (theirs.peer_id < *own_peer_id_) == !incoming;
+    if (!opened_by_greater) {
       conn->Close(absl::AlreadyExistsError("already connected to this peer"));
       return;
     }
+    q->conn->Close(absl::AlreadyExistsError(
+        "the peer's other connection to us replaces this one"));
+    break;
   }
   auto p = std::make_unique<Peer>();
   p->conn = conn;

@@ -183,6 +183,9 @@ class Swarm : public PeerLink::Handler {
   }
 
   void set_connector(Connector c) { connector_ = std::move(c); }
+  // Our peer ID: with it, of two connections to the same peer the one its
+  // opener with the greater ID made survives on both ends (libtorrent's rule).
+  void set_own_peer_id(const std::array<uint8_t, 20>& id) { own_peer_id_ = id; }
   // The node's limits, which every connection also obeys.
   void set_global_limits(std::shared_ptr<RateLimit> down,
                          std::shared_ptr<RateLimit> up) {
@@ -369,6 +372,7 @@ class Swarm : public PeerLink::Handler {
   std::optional<SuperSeeder> seeder_;
   void AdvanceDeadlines();
   bool shut_ = false;
+  std::optional<std::array<uint8_t, 20>> own_peer_id_;
   Connector connector_;
   std::shared_ptr<RateLimit> global_down_;
   std::shared_ptr<RateLimit> global_up_;

@@ -155,6 +155,19 @@ void FakeNet::Connect(Swarm& dialer, Swarm& listener) {
   listener.AddPeer(lb, HandshakeOf(dialer, a), /*incoming=*/true);
 }
 
+void FakeNet::ConnectCrossed(Swarm& a, Swarm& b) {
+  const PeerEndpoint pa = AddressOf(a);
+  const PeerEndpoint pb = AddressOf(b);
+  a.set_own_peer_id(HandshakeOf(a, pa).peer_id);
+  b.set_own_peer_id(HandshakeOf(b, pb).peer_id);
+  auto [a_out, b_in] = Pair(pa, pb);
+  auto [b_out, a_in] = Pair(pb, pa);
+  a.AddPeer(a_out, HandshakeOf(b, pb), /*incoming=*/false);
+  b.AddPeer(b_out, HandshakeOf(a, pa), /*incoming=*/false);
+  a.AddPeer(a_in, HandshakeOf(b, pb), /*incoming=*/true);
+  b.AddPeer(b_in, HandshakeOf(a, pa), /*incoming=*/true);
+}
+
 std::shared_ptr<FakeLink> FakeNet::ConnectScripted(Swarm& swarm) {
   const PeerEndpoint a = AddressOf(swarm);
   PeerEndpoint b;

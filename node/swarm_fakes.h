@@ -130,6 +130,9 @@ class FakeNet {
   // A peer with no swarm behind it, connected to `swarm`: what it is sent
   // lands in the returned link's received(); it sends with Send().
   std::shared_ptr<FakeLink> ConnectScripted(Swarm& swarm);
+  // `a` and `b` dial each other at once: each finishes its own handshake
+  // before the other's arrives. Gives both their own peer IDs first.
+  void ConnectCrossed(Swarm& a, Swarm& b);
 
   // Delivers messages and runs queued work until nothing moves, `stop` says
   // so (checked after each round), or `max_rounds` rounds.

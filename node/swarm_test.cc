@@ -317,6 +317,21 @@ TEST_F(SwarmTest, OriginRevealsPiecesAFewAtATime) {
             c.data.size() + c.layout.piece_size(piece));  // each piece once
 }
 
+// Two nodes that dial each other at the same moment each see their own
+// connection first: both keep the one opened by the greater peer ID, so one
+// connection survives (keeping the first one seen closed both).
+TEST_F(SwarmTest, CrossedConnectionsKeepTheSameOne) {
+  const TestContent c = TestContent::Make(1 << 20, 12);
+  TestSwarm seed(env_, c, Cdn());
+  seed.StartSeeding();
+  TestSwarm fetcher(env_, c, Cdn());
+  net_.ConnectCrossed(fetcher, seed);
+  EXPECT_EQ(seed.num_peers(), 1u);
+  EXPECT_EQ(fetcher.num_peers(), 1u);
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 60));
+  EXPECT_EQ(fetcher.Bytes(), c.data);
+}
+
 // BEP 21: a seed says upload_only in its extension handshake, a fetcher says
 // so with an upload_only message when it completes, a seed closes a peer
 // that wants nothing, and a seed does not dial the seeds PEX names.
