@@ -142,7 +142,8 @@ log_format = "json"
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ApplyConfigFile(Write("encryption = true\n"), o).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(o.encryption, Encryption::kRequire);  // a refused value changes nothing
+  EXPECT_EQ(o.encryption,
+            Encryption::kRequire);  // a refused value changes nothing
 }
 
 TEST(OptionsTest, ValidateSecurity) {
