@@ -82,11 +82,15 @@ def lt_seed(torrent, save):
 
 
 def lt_leech(torrent, save, peer):
-    """Downloads `torrent` into `save` from `peer` in a fresh libtorrent process."""
+    """Downloads `torrent` into `save` from `peer` in a fresh libtorrent process, then deletes
+    the download; returns (seconds, cpu, rss_mb), as `report` takes them."""
     import json
+    import shutil
     out = subprocess.check_output(["/usr/bin/python3", "-c", LT_PEER, "leech", torrent, save,
                                    peer], timeout=900)
-    return json.loads(out)
+    shutil.rmtree(save, ignore_errors=True)
+    r = json.loads(out)
+    return (r["seconds"], r["cpu"], r["rss_mb"])
 
 
 def report(name, runs, size):

@@ -109,9 +109,7 @@ def main():
             return result
 
         def lt_run(peer):
-            r = lt_leech(torrent, os.path.join(work, "lt-out"), peer)
-            shutil.rmtree(os.path.join(work, "lt-out"), ignore_errors=True)
-            return (r["seconds"], r["cpu"], r["rss_mb"])
+            return lt_leech(torrent, os.path.join(work, "lt-out"), peer)
 
         # Interleaved, so that a slow spell of the machine does not fall on one contender only.
         # Each run starts with the disk idle: the previous run's gigabyte still being written

@@ -91,9 +91,7 @@ def main():
             return result
 
         def lt_run(i):
-            r = lt_leech(torrent, os.path.join(work, "out-lt"), seed_addr)
-            shutil.rmtree(os.path.join(work, "out-lt"), ignore_errors=True)
-            return (r["seconds"], r["cpu"], r["rss_mb"])
+            return lt_leech(torrent, os.path.join(work, "out-lt"), seed_addr)
 
         shoal_runs, lt_runs = [], []
         for i in range(RUNS):
@@ -116,11 +114,7 @@ def main():
         tid = subprocess.check_output([SHOAL, "--api", api, "torrent", "add", torrent,
                                        "--save-path", src]).decode().strip()
         subprocess.check_call([SHOAL, "--api", api, "torrent", "wait", tid, "--timeout", "900"])
-        runs = []
-        for i in range(RUNS):
-            r = lt_leech(torrent, os.path.join(work, "out-lt2"), listen)
-            runs.append((r["seconds"], r["cpu"], r["rss_mb"]))
-            shutil.rmtree(os.path.join(work, "out-lt2"), ignore_errors=True)
+        runs = [lt_leech(torrent, os.path.join(work, "out-lt2"), listen) for _ in range(RUNS)]
         report("Shoal -> libtorrent", runs, size)
         node.terminate()
         node.wait()
