@@ -49,13 +49,17 @@ std::vector<uint32_t> SuperSeeder::RevealMore(
   // Pieces being sent to the other peers count as copies.
   std::vector<uint32_t> on_the_way;
   if (repeat && !starving) {
-    for (const auto& [key, q] : peers_)
-      if (key != peer)
-        for (const auto& [i, left] : q.left) on_the_way.push_back(i);
+    for (const auto& [key, q] : peers_) {
+      if (key == peer) continue;
+      for (const auto& [i, left] : q.left) on_the_way.push_back(i);
+      on_the_way.insert(on_the_way.end(), q.delivered.begin(),
+                        q.delivered.end());
+    }
     std::sort(on_the_way.begin(), on_the_way.end());
   }
   const auto skip = [&](uint32_t i) {
-    return p.left.contains(i) || (has.size() == num_pieces_ && has.test(i));
+    return p.left.contains(i) || p.delivered.contains(i) ||
+           (has.size() == num_pieces_ && has.test(i));
   };
   const auto all_copies = [&](uint32_t i) -> uint32_t {
     const auto [lo, hi] =
@@ -86,6 +90,7 @@ bool SuperSeeder::Sent(PeerKey peer, uint32_t piece, uint64_t bytes) {
   p.bytes_left -= n;
   if (it->second > 0) return false;
   p.left.erase(it);
+  p.delivered.insert(piece);
   p.slow_start += piece_size_(piece);
   return true;
 }
@@ -93,6 +98,7 @@ bool SuperSeeder::Sent(PeerKey peer, uint32_t piece, uint64_t bytes) {
 bool SuperSeeder::Announced(PeerKey peer, uint32_t piece, uint64_t tick) {
   PeerState& p = StateOf(peer, tick);
   p.last_new_piece_tick = tick;
+  p.delivered.erase(piece);
   auto it = p.left.find(piece);
   if (it == p.left.end()) return false;
   p.bytes_left -= it->second;

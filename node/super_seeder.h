@@ -18,8 +18,9 @@
 //     piece twice (chunk::RevealSchedule); a peer is never shown a piece it
 //     has or was shown.
 //   - After the first round, a piece is shown again only if none of our peers
-//     holds it (the caller's count) or is being sent it by us: the rest is on
-//     its way through the swarm. A peer that announced no new piece for two
+//     holds it (the caller's count) or is being sent it by us, or was sent
+//     it all and has not announced it yet: the rest is on its way through the
+//     swarm. A peer that announced no new piece for two
 //     ticks may be cut off from the copies, and is shown the schedule's next
 //     piece regardless, so that nobody starves.
 //   - A piece shown to a peer that leaves before any of it was sent counts
@@ -32,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "chunk/bitfield.h"
@@ -69,6 +71,9 @@ class SuperSeeder {
  private:
   struct PeerState {
     std::map<uint32_t, uint64_t> left;  // shown piece -> bytes not yet sent
+    // Pieces all sent that it has not announced yet: on their way still
+    // (its downlink, its hashing, the round trip of its `have`).
+    std::set<uint32_t> delivered;
     uint64_t bytes_left = 0;
     uint64_t last_new_piece_tick = 0;
     uint64_t first_tick = 0;  // when we first showed it something

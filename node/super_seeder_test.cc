@@ -106,7 +106,11 @@ TEST(SuperSeederTest, RepeatsOnlyWhatHasNoCopyUnlessStarving) {
   // fresh at tick 1.
   auto held = [&](uint32_t i) -> uint32_t { return i == first[3] ? 0 : 1; };
   EXPECT_TRUE(s.RevealMore(5, none, 0, 1, held).empty());
+  // Peers 1-3 have not announced theirs yet, but they were sent all of it:
+  // even a caller that counts no holder yet sees no piece without a copy.
+  EXPECT_TRUE(s.RevealMore(5, none, 0, 1, NoCopies).empty());
   // The holder of first[0] left: that piece has no copy now.
+  s.PeerGone(1);
   auto lost = [&](uint32_t i) -> uint32_t {
     return i == first[3] || i == first[0] ? 0 : 1;
   };

@@ -228,6 +228,7 @@ class Sim {
   // `max_seconds` of simulated time. True if they all completed.
   bool Run(double max_seconds) {
     if (getenv("SHOAL_SWARM_SIM_TRACE")) Trace();
+    trace_idle_ = getenv("SHOAL_SWARM_SIM_TRACE_IDLE") != nullptr;
     while (!events_.empty()) {
       if (AllDone()) return true;
       std::pop_heap(events_.begin(), events_.end(), std::greater<>());
@@ -304,6 +305,25 @@ class Sim {
         ++idle_up;
         idle_peers += peers;
         idle_interested += interested;
+        // How its peers see it: wanting something of it, asking it.
+        if (trace_idle_) {
+          const std::string me = n->address.ToString();
+          int want = 0, asking = 0, complete = 0;
+          for (const PeerInfo& p : n->swarm->Peers()) {
+            for (const auto& m : nodes_) {
+              if (!m->alive || m->address.ToString() != p.address) continue;
+              if (m->swarm->complete()) ++complete;
+              for (const PeerInfo& q : m->swarm->Peers()) {
+                if (q.address != me) continue;
+                want += q.am_interested;
+                asking += q.requests_out > 0;
+              }
+            }
+          }
+          std::printf(
+              "  idle %d: %zu pieces, %d peers, %d want, %d ask, %d done\n",
+              n->index, n->swarm->pieces_have(), peers, want, asking, complete);
+        }
       }
     }
     const auto share = [](double x, int of) { return of > 0 ? x / of : 0; };
@@ -376,6 +396,7 @@ class Sim {
   std::vector<Event> events_;  // a min-heap by (at, seq)
   // The trace's count of what seeds sent (CountSent).
   bool tracing_ = false;
+  bool trace_idle_ = false;           // SHOAL_SWARM_SIM_TRACE_IDLE
   std::vector<uint32_t> seed_sends_;  // per 16 KiB of the content
   uint64_t seed_first_ = 0;
   uint64_t seed_again_ = 0;

@@ -13,6 +13,9 @@
 //   SHOAL_SWARM_SIM_NODES    fetchers (default 100; 1,000 and more work)
 //   SHOAL_SWARM_SIM_MIB      content size in MiB (default 16)
 //   SHOAL_SWARM_SIM_TRACE    print how the links are used, every 0.2 s
+//   SHOAL_SWARM_SIM_TRACE_IDLE  with TRACE: each fetcher whose uplink is idle,
+//                            its pieces and how many of its peers want
+//                            something of it and have requests out to it
 //   SHOAL_SWARM_SIM_MAX_PEERS  SwarmOptions::max_peers of CDN swarms (50)
 //
 // Each scenario prints one line:
