@@ -41,6 +41,13 @@ void Fill(const node::TorrentStatus& s, v1::TorrentStatus* out) {
   if (s.tracker_seeders) out->set_tracker_seeders(*s.tracker_seeders);
   if (s.tracker_leechers) out->set_tracker_leechers(*s.tracker_leechers);
   if (s.tracker_completed) out->set_tracker_completed(*s.tracker_completed);
+  for (const node::WebSeedStatus& w : s.web_seeds) {
+    v1::WebSeedStatus* p = out->add_web_seeds();
+    p->set_url(w.url);
+    p->set_state(w.state);
+    p->set_error(w.error);
+    p->set_downloaded(w.downloaded);
+  }
 }
 
 void FillFiles(const std::vector<node::TorrentFileInfo>& files,

@@ -37,9 +37,9 @@ uint32_t PieceSize(const Metainfo& m, uint32_t piece) {
       std::min<uint64_t>(m.piece_length, m.total_size - start));
 }
 
-std::vector<FileSlice> MapPiece(const Metainfo& m, uint32_t piece) {
-  const uint64_t start = uint64_t{piece} * m.piece_length;
-  const uint64_t end = start + PieceSize(m, piece);
+std::vector<FileSlice> MapRange(const Metainfo& m, uint64_t start,
+                                uint32_t length) {
+  const uint64_t end = start + length;
   std::vector<FileSlice> out;
   // File ends never decrease along the stream, so the first file that ends
   // after `start` is found by bisection.
@@ -56,6 +56,10 @@ std::vector<FileSlice> MapPiece(const Metainfo& m, uint32_t piece) {
                    static_cast<uint32_t>(to - from)});
   }
   return out;
+}
+
+std::vector<FileSlice> MapPiece(const Metainfo& m, uint32_t piece) {
+  return MapRange(m, uint64_t{piece} * m.piece_length, PieceSize(m, piece));
 }
 
 PieceRange FilePieces(const Metainfo& m, size_t file_index) {

@@ -75,6 +75,13 @@ uint32_t PieceSize(const Metainfo& m, uint32_t piece);
 // not. O(log files + slices). REQUIRES: piece < m.num_pieces.
 std::vector<FileSlice> MapPiece(const Metainfo& m, uint32_t piece);
 
+// The slices of files that bytes [start, start + length) of the torrent's
+// stream cover, in stream order, each piece_offset counted from `start`. Pad
+// files are included; zero-length files are not; bytes between files (a v2
+// file's tail padding) are in no slice.
+std::vector<FileSlice> MapRange(const Metainfo& m, uint64_t start,
+                                uint32_t length);
+
 // The pieces that hold bytes of file `file_index`; empty for a zero-length
 // file. REQUIRES: file_index < m.files.size().
 PieceRange FilePieces(const Metainfo& m, size_t file_index);

@@ -114,6 +114,12 @@ TEST_F(PieceVerifierTest, V1PieceSpansThreeFiles) {
                                                     53000 - 3 * 16384}));
   EXPECT_EQ(FilePieces(m, 0), (PieceRange{0, 1}));
   EXPECT_EQ(FilePieces(m, 2), (PieceRange{0, 4}));
+  // Any range of the stream (a web seed's run), offsets from its start.
+  EXPECT_THAT(
+      MapRange(m, 9000, 5000),
+      ElementsAre(FileSlice{0, 9000, 0, 1000}, FileSlice{1, 0, 1000, 3000},
+                  FileSlice{2, 0, 4000, 1000}));
+  EXPECT_THAT(MapRange(m, 14000, 100), ElementsAre(FileSlice{2, 1000, 0, 100}));
   const std::string s = Stream(m);
   PieceVerifier v(m);
   for (uint32_t i = 0; i < m.num_pieces; ++i) {

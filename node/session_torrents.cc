@@ -130,6 +130,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
     hashes = mag->info_hashes;
     config.display_name = mag->display_name;
     config.select_only = mag->select_only;
+    config.web_seeds = mag->web_seeds;
     for (const auto& url : mag->trackers) config.trackers.push_back({url});
     for (const std::string& pe : mag->peers) {
       auto hp = HostPort::Parse(pe);

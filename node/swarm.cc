@@ -324,7 +324,7 @@ void Swarm::OnClose(PeerLink& conn, const absl::Status& why) {
 void Swarm::Drop(PeerLink& conn, const absl::Status& why) { conn.Close(why); }
 
 void Swarm::Ban(Peer& p, const std::string& why) {
-  std::string addr = p.conn->remote().IpString();
+  std::string addr = p.conn->ban_key();
   spdlog::warn("swarm {}: banning {}: {}", hashes_.BestHex().substr(0, 12),
                addr, why);
   blame_.Ban(addr, p.conn->key());

@@ -162,6 +162,10 @@ class Swarm : public PeerLink::Handler {
   bool IsBanned(const PeerEndpoint& a) const {
     return blame_.IsBanned(a.IpString());
   }
+  // By PeerLink::ban_key (a web seed's URL).
+  bool IsBannedKey(const std::string& key) const {
+    return blame_.IsBanned(key);
+  }
   std::vector<PeerInfo> Peers() const;
 
   // Totals, in payload bytes.

@@ -63,6 +63,8 @@ class PeerLink {
   // Identifies the link to its swarm; unique within the node.
   virtual uint64_t key() const = 0;
   virtual const PeerEndpoint& remote() const = 0;
+  // What a ban names: a peer's IP address; a web seed's URL.
+  virtual std::string ban_key() const { return remote().IpString(); }
   // Bytes queued and not yet sent.
   virtual size_t queued_bytes() const = 0;
   // Totals, every byte (messages and their framing).

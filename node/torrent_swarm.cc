@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "node/web_seed.h"
 #include "spdlog/spdlog.h"
 
 namespace shoal::node {
@@ -14,6 +15,8 @@ constexpr uint64_t kResumeSaveTicks = 30;
 // Seconds between scrapes of a torrent's tracker: a tracker's usual
 // announce interval.
 constexpr uint64_t kScrapeTicks = 1800;
+// Failures in a row after which a web seed is dropped.
+constexpr int kWebSeedFailures = 5;
 // Pieces hashed per job when checking files.
 constexpr uint32_t kCheckBatch = 8;
 
@@ -528,6 +531,61 @@ void TorrentSwarm::OnTick() {
   }
   if (resume_dirty_ && ticks_ % kResumeSaveTicks == 0) SaveResumeInBackground();
   MaybeScrape();
+  ManageWebSeeds();
+}
+
+void TorrentSwarm::ManageWebSeeds() {
+  const chunk::Metainfo* m = metainfo();
+  if (m == nullptr) return;
+  if (web_seeds_.empty()) {
+    std::vector<std::string> urls = m->url_seeds;
+    urls.insert(urls.end(), config_.web_seeds.begin(), config_.web_seeds.end());
+    for (std::string& url : urls) {
+      if (std::any_of(web_seeds_.begin(), web_seeds_.end(),
+                      [&](const WebSeed& w) { return w.url == url; }))
+        continue;
+      WebSeed w;
+      w.url = std::move(url);
+      web_seeds_.push_back(std::move(w));
+    }
+  }
+  const bool want = state_ == TorrentState::kDownloading && !complete();
+  for (WebSeed& w : web_seeds_) {
+    if (w.link && w.link->closed()) {
+      const absl::Status why = w.link->close_reason();
+      w.downloaded += w.link->payload_received();
+      if (w.link->payload_received() > 0) w.failures = 0;
+      if (IsBannedKey(w.url)) {
+        w.dropped = true;
+        w.error = "banned: " + why.ToString();
+      } else if (!why.ok() && why.code() != absl::StatusCode::kCancelled &&
+                 state_ == TorrentState::kDownloading) {
+        w.error = why.ToString();
+        if (++w.failures >= kWebSeedFailures) {
+          w.dropped = true;
+        } else {
+          const uint64_t wait =
+              w.link->retry_after()
+                  ? static_cast<uint64_t>(*w.link->retry_after())
+                  : std::min<uint64_t>(600, uint64_t{15} << (w.failures - 1));
+          w.retry_tick = ticks_ + wait;
+        }
+        spdlog::info("torrent {}: web seed {}: {}{}", id(), w.url, w.error,
+                     w.dropped ? " (dropped)" : "");
+      }
+      w.link.reset();
+    }
+    if (!want || w.link || w.dropped || ticks_ < w.retry_tick) continue;
+    absl::StatusOr<std::shared_ptr<WebSeedLink>> link =
+        WebSeedLink::Create(io_, w.url, metainfo_ptr());
+    if (!link.ok()) {
+      w.dropped = true;
+      w.error = link.status().ToString();
+      continue;
+    }
+    w.link = *link;
+    AddPeer(w.link, w.link->handshake(handshake_hash()), /*incoming=*/false);
+  }
 }
 
 void TorrentSwarm::MaybeScrape() {
@@ -690,6 +748,17 @@ TorrentStatus TorrentSwarm::Status() const {
   s.num_peers = static_cast<uint32_t>(num_peers());
   s.num_seeds = static_cast<uint32_t>(num_seeds());
   s.added_time = added_time_;
+  for (const WebSeed& w : web_seeds_) {
+    WebSeedStatus ws;
+    ws.url = w.url;
+    ws.error = w.error;
+    ws.downloaded = w.downloaded + (w.link ? w.link->payload_received() : 0);
+    ws.state = w.dropped                     ? "dropped"
+               : w.link && !w.link->closed() ? "active"
+               : ticks_ < w.retry_tick       ? "waiting"
+                                             : "idle";
+    s.web_seeds.push_back(std::move(ws));
+  }
   if (announcer_) {
     const tracker::Multitracker& mt = announcer_->multitracker();
     for (size_t i = 0; i < mt.size(); ++i) {

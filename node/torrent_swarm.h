@@ -32,6 +32,8 @@
 
 namespace shoal::node {
 
+class WebSeedLink;
+
 enum class TorrentState : uint8_t {
   kMetadata,  // a magnet waiting for its info dict
   kChecking,  // hashing the data on disk
@@ -58,6 +60,16 @@ struct TorrentFileInfo {
   uint64_t size = 0;
   uint8_t priority = 4;
   uint64_t bytes_done = 0;  // in verified pieces
+};
+
+// A web seed (BEP 19) of a torrent. A value type.
+struct WebSeedStatus {
+  std::string url;
+  // "idle" (not needed now), "active", "waiting" (backing off after an
+  // error), "dropped" (failed too often, or banned for bad data).
+  std::string state;
+  std::string error;        // the last error, if any
+  uint64_t downloaded = 0;  // payload bytes, this session
 };
 
 // A snapshot for status displays. A value type.
@@ -92,6 +104,7 @@ struct TorrentStatus {
   std::optional<int64_t> tracker_seeders;
   std::optional<int64_t> tracker_leechers;
   std::optional<int64_t> tracker_completed;  // downloads ever (scrape only)
+  std::vector<WebSeedStatus> web_seeds;
   std::string pieces;  // the verified pieces, BEP 3 bitfield bytes
 };
 
@@ -107,6 +120,8 @@ struct TorrentConfig {
   // others get priority 0 when the metadata arrives; indices past the last
   // file are ignored). Empty: every file.
   std::vector<chunk::FileIndexRange> select_only;
+  // Web seeds besides the torrent's url-list (a magnet's ws=).
+  std::vector<std::string> web_seeds;
 };
 
 class TorrentSwarm final : public Swarm {
@@ -218,6 +233,21 @@ class TorrentSwarm final : public Swarm {
   // Scrapes (BEP 48) of the tracker that answered: once it has, then every
   // kScrapeTicks, and again after a reannounce or a completed download.
   void MaybeScrape();
+  // BEP 19: while downloading, each web seed (the url-list and the magnet's
+  // ws=) is a link in the swarm (node/web_seed.h); one that fails waits (15 s,
+  // doubling, or the server's Retry-After) and after kWebSeedFailures
+  // failures in a row, or a ban for bad data, is dropped.
+  void ManageWebSeeds();
+  struct WebSeed {
+    std::string url;
+    std::shared_ptr<WebSeedLink> link;
+    int failures = 0;
+    uint64_t retry_tick = 0;
+    bool dropped = false;
+    std::string error;
+    uint64_t downloaded = 0;  // by links closed already
+  };
+  std::vector<WebSeed> web_seeds_;
   std::optional<tracker::ScrapeStats> scraped_;
   bool scraping_ = false;
   bool scrape_due_ = true;

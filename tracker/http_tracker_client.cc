@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tracker/http_protocol.h"
+#include "tracker/http_support.h"
 #include "tracker/tracker_url.h"
 
 namespace shoal::tracker {
@@ -34,32 +35,6 @@ struct HttpResult {
   std::string body;
 };
 
-absl::StatusOr<std::unique_ptr<ssl::context>> MakeTlsContext(
-    const std::string& extra_ca_pem) {
-  try {
-    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
-    error_code ec;
-    ctx->set_default_verify_paths(ec);
-    if (ec) {
-      return absl::InternalError(absl::StrCat(
-          "tracker https: cannot load the system trust store: ", ec.message()));
-    }
-    if (!extra_ca_pem.empty()) {
-      ctx->add_certificate_authority(asio::buffer(extra_ca_pem), ec);
-      if (ec) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tracker https: extra_ca_pem does not load: ", ec.message()));
-      }
-    }
-    ctx->set_verify_mode(ssl::verify_peer, ec);
-    if (ec) return absl::InternalError(ec.message());
-    return ctx;
-  } catch (const std::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("tracker https: TLS context: ", e.what()));
-  }
-}
-
 absl::Status FromError(const error_code& ec, std::string_view what) {
   if (ec == beast::error::timeout) {
     return absl::DeadlineExceededError(
@@ -76,29 +51,6 @@ absl::Status FromError(const error_code& ec, std::string_view what) {
 
 absl::Status Cancelled() {
   return absl::CancelledError("tracker http: client destroyed");
-}
-
-std::string HostPort(const TrackerUrl& u) {
-  std::string host = u.host.find(':') != std::string::npos
-                         ? absl::StrCat("[", u.host, "]")
-                         : u.host;
-  uint16_t default_port = u.scheme == TrackerUrl::Scheme::kHttps ? 443 : 80;
-  return u.port == default_port ? host : absl::StrCat(host, ":", u.port);
-}
-
-// The absolute URL a Location header points to, relative to `base`.
-std::string ResolveLocation(const TrackerUrl& base, std::string_view loc) {
-  const char* scheme =
-      base.scheme == TrackerUrl::Scheme::kHttps ? "https" : "http";
-  if (loc.find("://") != std::string_view::npos) return std::string(loc);
-  if (loc.starts_with("//")) {
-    return absl::StrCat(scheme, ":", std::string(loc));
-  }
-  std::string origin = absl::StrCat(scheme, "://", HostPort(base));
-  if (loc.starts_with("/")) return absl::StrCat(origin, std::string(loc));
-  std::string path = base.target.substr(0, base.target.find('?'));
-  path = path.substr(0, path.rfind('/') + 1);
-  return absl::StrCat(origin, path, std::string(loc));
 }
 
 }  // namespace
@@ -211,7 +163,7 @@ asio::awaitable<absl::StatusOr<HttpResult>> FetchOnce(std::shared_ptr<Shared> s,
   }
   if (!s->tls) {
     absl::StatusOr<std::unique_ptr<ssl::context>> tls =
-        MakeTlsContext(s->options.extra_ca_pem);
+        MakeTlsClientContext(s->options.extra_ca_pem);
     if (!tls.ok()) co_return tls.status();
     s->tls = *std::move(tls);
   }
@@ -310,7 +262,7 @@ absl::StatusOr<std::unique_ptr<HttpTrackerClient>> HttpTrackerClient::Create(
       std::make_shared<internal::HttpClientState>(io, std::move(options));
   if (!shared->options.extra_ca_pem.empty()) {
     absl::StatusOr<std::unique_ptr<ssl::context>> tls =
-        MakeTlsContext(shared->options.extra_ca_pem);
+        MakeTlsClientContext(shared->options.extra_ca_pem);
     if (!tls.ok()) return tls.status();
     shared->tls = *std::move(tls);
   }

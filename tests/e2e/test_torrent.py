@@ -120,13 +120,19 @@ def make_files(root, sizes, seed=1):
 FLAGS = {"v1": "v1_only", "v2": "v2_only", "hybrid": None}
 
 
-def create_torrent(src_root, kind, tracker_url, piece_length=64 * 1024):
+def create_torrent(src_root, kind, tracker_url, piece_length=64 * 1024, web_seed=None,
+                   name="content"):
+    """A torrent of src_root/name with `tracker_url` (if any) and `web_seed` (if any) as its
+    url-list; returns (bytes, torrent_info, v1 hex, v2 hex)."""
     import libtorrent as lt
     fs = lt.file_storage()
-    lt.add_files(fs, str(src_root / "content"))
+    lt.add_files(fs, str(src_root / name))
     flags = 0 if FLAGS[kind] is None else getattr(lt.create_torrent, FLAGS[kind])
     ct = lt.create_torrent(fs, piece_length, flags=flags)
-    ct.add_tracker(tracker_url)
+    if tracker_url:
+        ct.add_tracker(tracker_url)
+    if web_seed:
+        ct.add_url_seed(web_seed)
     lt.set_piece_hashes(ct, str(src_root))
     data = lt.bencode(ct.generate())
     ti = lt.torrent_info(data)

@@ -321,7 +321,7 @@ class Sim {
             }
           }
           std::printf(
-              "  idle %d: %zu pieces, %d peers, %d want, %d ask, %d done\n",
+              "  idle %d: %u pieces, %d peers, %d want, %d ask, %d done\n",
               n->index, n->swarm->pieces_have(), peers, want, asking, complete);
         }
       }

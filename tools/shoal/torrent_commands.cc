@@ -50,6 +50,12 @@ nlohmann::json StatusJson(const v1::TorrentStatus& s) {
   nlohmann::json trackers = nlohmann::json::array();
   for (const auto& t : s.trackers())
     trackers.push_back({{"url", t.url()}, {"error", t.error()}});
+  nlohmann::json web_seeds = nlohmann::json::array();
+  for (const auto& w : s.web_seeds())
+    web_seeds.push_back({{"url", w.url()},
+                         {"state", w.state()},
+                         {"error", w.error()},
+                         {"downloaded", w.downloaded()}});
   return {
       {"id", s.id()},
       {"info_hash_v1", s.info_hash_v1().empty()
@@ -89,6 +95,7 @@ nlohmann::json StatusJson(const v1::TorrentStatus& s) {
                                 ? nlohmann::json(s.tracker_completed())
                                 : nlohmann::json(nullptr)},
       {"pieces", PieceString(s)},
+      {"web_seeds", web_seeds},
   };
 }
 
@@ -129,6 +136,12 @@ void PrintStatus(const v1::TorrentStatus& s) {
         s.has_tracker_completed()
             ? absl::StrCat(", ", s.tracker_completed(), " completed").c_str()
             : "");
+  }
+  for (const auto& w : s.web_seeds()) {
+    std::printf(
+        "web seed      %s: %s, %s%s\n", w.url().c_str(), w.state().c_str(),
+        HumanBytes(w.downloaded()).c_str(),
+        w.error().empty() ? "" : absl::StrCat(" (", w.error(), ")").c_str());
   }
 }
 
