@@ -576,6 +576,8 @@ void TorrentSwarm::ManageWebSeeds() {
       w.link.reset();
     }
     if (!want || w.link || w.dropped || ticks_ < w.retry_tick) continue;
+    // A full swarm has no slot: not the web seed's failure, try next tick.
+    if (static_cast<int>(num_peers()) >= options().max_peers) continue;
     absl::StatusOr<std::shared_ptr<WebSeedLink>> link =
         WebSeedLink::Create(io_, w.url, metainfo_ptr());
     if (!link.ok()) {
