@@ -110,6 +110,7 @@ absl::Status Node::Init() {
   session_options.dht_routers = options_.dht_routers;
   session_options.bootstrap = options_.bootstrap;
   session_options.encryption = options_.encryption;
+  session_options.lsd = options_.lsd;
   if (!options_.cluster_key_file.empty()) {
     std::ifstream in(options_.cluster_key_file);
     std::string text;

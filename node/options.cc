@@ -272,6 +272,10 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
       auto e = ParseEncryption(str->get());
       if (!e.ok()) return bad("\"prefer\", \"require\" or \"off\"");
       options.encryption = *e;
+    } else if (k == "lsd") {
+      const auto* b = node.as_boolean();
+      if (b == nullptr) return bad("true or false");
+      options.lsd = b->get();
     } else if (k == "gateway_torrents") {
       const auto* b = node.as_boolean();
       if (b == nullptr) return bad("true or false");

@@ -23,6 +23,7 @@
 //   DHT
 //   ip_filter = "/etc/shoal/ipfilter.dat"  # peers never accepted or dialed
 //   encryption = "prefer"        # torrents' outgoing peers: prefer|require|off
+//   lsd = true                   # Local Service Discovery (BEP 14), torrents
 //   metrics = "127.0.0.1:9090"   # /metrics, /healthz, /readyz; off unless set
 //   gateway_threads = 0          # 0: one per core
 //   gateway_max_connections = 20000
@@ -110,6 +111,9 @@ struct NodeOptions {
   // Protocol encryption (MSE) of torrents' outgoing connections (incoming
   // ones may always be either; cluster content stays plaintext).
   Encryption encryption = Encryption::kPrefer;
+  // Local Service Discovery (BEP 14): announce torrents to the LAN's
+  // multicast groups and dial the peers announced there.
+  bool lsd = true;
   // Prometheus metrics and health endpoints; off unless set.
   std::optional<HostPort> metrics;
 

@@ -117,6 +117,7 @@ path_roots = ["/var/lib/shoal", "/srv/sites"]
 cluster_key_file = "/etc/shoal/cluster.key"
 ip_filter = "/etc/shoal/ipfilter.dat"
 encryption = "require"
+lsd = false
 metrics = "0.0.0.0:9090"
 log_format = "json"
 )"),
@@ -129,6 +130,7 @@ log_format = "json"
   EXPECT_EQ(o.cluster_key_file, "/etc/shoal/cluster.key");
   EXPECT_EQ(o.ip_filter, "/etc/shoal/ipfilter.dat");
   EXPECT_EQ(o.encryption, Encryption::kRequire);
+  EXPECT_FALSE(o.lsd);
   ASSERT_TRUE(o.metrics.has_value());
   EXPECT_EQ(o.metrics->port, 9090);
   EXPECT_EQ(o.log_format, "json");
@@ -141,6 +143,8 @@ log_format = "json"
   EXPECT_EQ(ApplyConfigFile(Write("encryption = \"always\"\n"), o).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ApplyConfigFile(Write("encryption = true\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyConfigFile(Write("lsd = \"on\"\n"), o).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(o.encryption,
             Encryption::kRequire);  // a refused value changes nothing

@@ -9,6 +9,7 @@
 #include <future>
 #include <mutex>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/memory.h"
@@ -66,6 +67,7 @@ void Session::Stop() {
       udp_.close(ec);
       for (auto& [id, t] : torrents_) t->SaveResume();
       if (dht_) dht_->Stop();
+      lsd_.reset();
       by_key_.clear();
       torrents_.clear();
       contents_.clear();
@@ -108,8 +110,25 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
     io_.run();
   });
   RunOn(io_, [this] {
+    if (options_.lsd) {
+      std::array<uint8_t, 8> cookie;
+      randombytes_buf(cookie.data(), cookie.size());
+      lsd_ = std::make_unique<LsdService>(
+          io_, port_,
+          absl::BytesToHexString(absl::string_view(
+              reinterpret_cast<const char*>(cookie.data()), cookie.size())),
+          [this](const LsdService::InfoHash& h, const PeerEndpoint& p) {
+            OnLsdPeer(h, p);
+          });
+      if (absl::Status s = lsd_->Start(); !s.ok()) {
+        spdlog::warn("local service discovery is off: {}",
+                     std::string(s.message()));
+        lsd_.reset();
+      }
+    }
     LoadTorrents();
     DhtTick();
+    LsdTick();
     // Provide what the store holds, a few per second (each is a lookup).
     auto ids = std::make_shared<std::vector<chunk::ContentId>>();
     for (const store::ContentState& c : store_.List())

@@ -31,6 +31,7 @@
 #include "node/content_swarm.h"
 #include "node/dht_service.h"
 #include "node/events.h"
+#include "node/lsd_service.h"
 #include "node/options.h"
 #include "node/piece_events.h"
 #include "node/torrent_swarm.h"
@@ -56,6 +57,8 @@ struct SessionOptions {
   std::shared_ptr<const IpFilter> ip_filter;
   // Torrents' outgoing connections (NodeOptions::encryption).
   Encryption encryption = Encryption::kPrefer;
+  // Local Service Discovery for torrents (NodeOptions::lsd).
+  bool lsd = true;
   // Authenticates the cluster DHT (dht/cluster_auth.h); unset: open.
   std::optional<std::array<uint8_t, 32>> cluster_key;
   // A fetch without peers looks for providers this often until it has peers.
@@ -266,6 +269,14 @@ class Session {
   // lacks peers, look for more. Runs every 15 s.
   void DhtTick();
   void DhtLookups(TorrentSwarm& t);
+  // What a torrent's state change needs: DhtLookups, and an LSD announce.
+  void Discover(TorrentSwarm& t);
+  // Local Service Discovery (BEP 14) for torrents that are running and not
+  // private: an announce when one starts or resumes, then every 5 minutes
+  // (LsdTick checks every 15 s); peers announced for them are dialled.
+  void LsdAnnounce(TorrentSwarm& t, bool now);
+  void LsdTick();
+  void OnLsdPeer(const LsdService::InfoHash& hash, const PeerEndpoint& peer);
   // Runs `fn(torrent)` on the network thread; NOT_FOUND for an unknown ID.
   template <typename Fn>
   auto WithTorrent(const std::string& id, Fn fn);
@@ -284,6 +295,10 @@ class Session {
   asio::ip::udp::endpoint sender_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::unique_ptr<DhtService> dht_;
+  std::unique_ptr<LsdService> lsd_;  // null when off or unavailable
+  // When each torrent (by ID) was last announced by LSD.
+  absl::flat_hash_map<std::string, std::chrono::steady_clock::time_point>
+      lsd_announced_;
   std::thread thread_;
   std::atomic<std::thread::id> network_thread_{};
   uint16_t port_ = 0;

@@ -126,6 +126,56 @@ void Session::DhtLookups(TorrentSwarm& t) {
   }
 }
 
+void Session::Discover(TorrentSwarm& t) {
+  DhtLookups(t);
+  LsdAnnounce(t, /*now=*/true);
+}
+
+void Session::LsdAnnounce(TorrentSwarm& t, bool now) {
+  AssertNetworkThread();
+  if (!lsd_) return;
+  const TorrentState state = t.Status().state;
+  if (state == TorrentState::kPaused || state == TorrentState::kError ||
+      t.shut() || (t.known_metainfo() && t.known_metainfo()->is_private))
+    return;
+  const auto at = std::chrono::steady_clock::now();
+  auto [it, added] = lsd_announced_.try_emplace(t.id(), at);
+  if (!now && !added && at - it->second < std::chrono::minutes(5)) return;
+  it->second = at;
+  std::vector<LsdService::InfoHash> hashes;
+  for (const std::string& key : t.HandshakeKeys()) {
+    LsdService::InfoHash h;
+    std::memcpy(h.data(), key.data(), h.size());
+    hashes.push_back(h);
+  }
+  lsd_->Announce(hashes);
+}
+
+void Session::LsdTick() {
+  if (!lsd_) return;
+  for (auto& [id, t] : torrents_) LsdAnnounce(*t, /*now=*/false);
+  auto timer =
+      std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(15));
+  timer->async_wait([this, timer](boost::system::error_code ec) {
+    if (!ec) LsdTick();
+  });
+}
+
+void Session::OnLsdPeer(const LsdService::InfoHash& hash,
+                        const PeerEndpoint& peer) {
+  AssertNetworkThread();
+  const std::string key(reinterpret_cast<const char*>(hash.data()),
+                        hash.size());
+  for (auto& [id, t] : torrents_) {
+    const chunk::Metainfo* m = t->known_metainfo();
+    if (t->shut() || (m && m->is_private)) continue;
+    const std::vector<std::string> keys = t->HandshakeKeys();
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) continue;
+    spdlog::debug("lsd: peer {} for torrent {}", peer.ToString(), id);
+    t->ConnectTo({peer});
+  }
+}
+
 void Session::DhtTick() {
   for (auto& [id, t] : torrents_) DhtLookups(*t);
   auto timer =

@@ -188,7 +188,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
     raw->SetRateLimits(down, up);
   }
   raw->Start();
-  DhtLookups(*raw);
+  Discover(*raw);
   return raw->Status();
 }
 
@@ -376,7 +376,7 @@ absl::StatusOr<size_t> Session::TorrentFileEntries(const std::string& id) {
 absl::Status Session::PauseTorrent(const std::string& id) {
   return WithTorrent(id, [this](TorrentSwarm& t) -> absl::Status {
     t.Pause();
-    DhtLookups(t);
+    Discover(t);
     return absl::OkStatus();
   });
 }
@@ -384,7 +384,7 @@ absl::Status Session::PauseTorrent(const std::string& id) {
 absl::Status Session::ResumeTorrent(const std::string& id) {
   return WithTorrent(id, [this](TorrentSwarm& t) -> absl::Status {
     t.Resume();
-    DhtLookups(t);
+    Discover(t);
     return absl::OkStatus();
   });
 }

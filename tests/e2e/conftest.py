@@ -27,9 +27,15 @@ START_TIMEOUT = 20
 class Node:
     """A shoald process with its own data dir, API and peer ports chosen by the OS."""
 
-    def __init__(self, data_dir, extra_args=()):
+    def __init__(self, data_dir, extra_args=(), prefix=(), listen="127.0.0.1:0", lsd="off"):
+        """`prefix` runs shoald and the CLI under a command (`ip netns exec NS`); `listen` is
+        the peer address; `lsd` the --lsd value (off: tests multicast nowhere but in the
+        namespaces they create)."""
         self.data_dir = pathlib.Path(data_dir)
         self.extra_args = list(extra_args)
+        self.prefix = list(prefix)
+        self.listen_arg = listen
+        self.lsd = lsd
         self.proc = None
         self.api = None
         self.listen = None
@@ -43,8 +49,9 @@ class Node:
 
     def start(self, expect_ready=True):
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [SHOALD, "--data-dir", str(self.data_dir), "--api", "127.0.0.1:0",
-                "--listen", "127.0.0.1:0", "--dht-routers", ""] + self.extra_args
+        args = [*self.prefix, SHOALD, "--data-dir", str(self.data_dir), "--api", "127.0.0.1:0",
+                "--listen", self.listen_arg, "--dht-routers", "", "--lsd", self.lsd,
+                *self.extra_args]
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._stderr)
         if not expect_ready:
@@ -93,7 +100,8 @@ class Node:
         env.pop("SHOAL_API_TOKEN", None)
         if self.token:
             env["SHOAL_API_TOKEN"] = self.token
-        res = subprocess.run([SHOAL, "--api", self.api_scheme + self.api, *self.cli_args, *args],
+        res = subprocess.run([*self.prefix, SHOAL, "--api", self.api_scheme + self.api,
+                              *self.cli_args, *args],
                              capture_output=True, input=input, timeout=timeout, env=env)
         if check and res.returncode != 0:
             raise AssertionError(f"shoal {' '.join(args)} failed ({res.returncode}): "
@@ -112,8 +120,8 @@ def tmp_dir():
 def make_node(tmp_dir):
     nodes = []
 
-    def make(name="node", extra_args=(), start=True):
-        n = Node(tmp_dir / name, extra_args)
+    def make(name="node", extra_args=(), start=True, **kw):
+        n = Node(tmp_dir / name, extra_args, **kw)
         nodes.append(n)
         if start:
             n.start()

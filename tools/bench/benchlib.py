@@ -8,7 +8,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 def start_node(shoald, path, extra=()):
     """Starts shoald on loopback with OS-chosen ports; returns (process, api, listen)."""
     p = subprocess.Popen([shoald, "--data-dir", path, "--api", "127.0.0.1:0", "--listen",
-                          "127.0.0.1:0", "--dht-routers", "", "--log-level", "warn", *extra],
+                          "127.0.0.1:0", "--dht-routers", "", "--lsd", "off", "--log-level", "warn",
+                          *extra],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     fields = dict(kv.split("=", 1) for kv in p.stdout.readline().decode().split()[2:])
     return p, fields["api"], fields["listen"]

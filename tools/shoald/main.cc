@@ -100,6 +100,11 @@ int main(int argc, char** argv) {
                  "Torrents' outgoing connections: prefer (encrypted "
                  "handshake, plaintext if it fails), require or off")
       ->check(CLI::IsMember({"prefer", "require", "off"}));
+  std::string lsd;
+  app.add_option("--lsd", lsd,
+                 "Local Service Discovery of torrents' peers on the LAN "
+                 "(BEP 14 multicast): on (default) or off")
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--ip-filter", ip_filter,
                  "Blocklist of peer addresses (eMule ipfilter.dat or "
                  "PeerGuardian format): never accepted or dialed");
@@ -157,6 +162,7 @@ int main(int argc, char** argv) {
   if (app.count("--ip-filter")) options.ip_filter = ip_filter;
   if (app.count("--encryption"))
     options.encryption = OrDie(shoal::node::ParseEncryption(encryption));
+  if (app.count("--lsd")) options.lsd = lsd == "on";
   if (app.count("--metrics")) options.metrics = OrDie(HostPort::Parse(metrics));
   if (app.count("--fetch-timeout")) {
     options.fetch_timeout = absl::Seconds(fetch_timeout);
