@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/grpc_status.h"
 #include "api/read_stream.h"
+#include "node/options.h"
 #include "node/session.h"
 
 namespace shoal::api {
@@ -41,6 +42,9 @@ void Fill(const node::TorrentStatus& s, v1::TorrentStatus* out) {
   if (s.tracker_seeders) out->set_tracker_seeders(*s.tracker_seeders);
   if (s.tracker_leechers) out->set_tracker_leechers(*s.tracker_leechers);
   if (s.tracker_completed) out->set_tracker_completed(*s.tracker_completed);
+  out->set_share_ratio(s.share_ratio);
+  out->set_seeding_seconds(s.seeding_seconds);
+  out->set_stopped_by(s.stopped_by);
   for (const node::WebSeedStatus& w : s.web_seeds) {
     v1::WebSeedStatus* p = out->add_web_seeds();
     p->set_url(w.url);
@@ -304,9 +308,27 @@ grpc::Status TorrentServiceImpl::SetRateLimits(grpc::ServerContext* ctx,
     return ToGrpc(absl::InvalidArgumentError(
         "rate limits must be at most 2^50 bytes per second (0: unlimited)"));
   }
+  node::SeedLimits seed;
+  if (request->has_share_ratio_limit()) {
+    const double r = request->share_ratio_limit();
+    if (!(r >= 0 && r <= node::kMaxShareRatioLimit)) {
+      return ToGrpc(absl::InvalidArgumentError(
+          "share_ratio_limit must be in 0..1000000 (0: no limit)"));
+    }
+    seed.share_ratio = r;
+  }
+  if (request->has_seed_time_limit()) {
+    if (request->seed_time_limit() > node::kMaxSeedTimeLimit) {
+      return ToGrpc(absl::InvalidArgumentError(
+          "seed_time_limit must be at most 315360000 seconds (0: no limit)"));
+    }
+    seed.seed_time = request->seed_time_limit();
+  }
   absl::Status s = node_.session().SetRateLimits(
       request->id(), request->download_bytes_per_second(),
       request->upload_bytes_per_second());
+  if (!s.ok()) return ToGrpc(s);
+  s = node_.session().SetSeedLimits(request->id(), seed);
   if (!s.ok()) return ToGrpc(s);
   v1::TorrentRequest r;
   r.set_id(request->id());
@@ -322,6 +344,8 @@ grpc::Status TorrentServiceImpl::GetRateLimits(
   response->set_id(request->id());
   response->set_download_bytes_per_second(limits->download);
   response->set_upload_bytes_per_second(limits->upload);
+  response->set_share_ratio_limit(limits->seed.share_ratio.value_or(0));
+  response->set_seed_time_limit(limits->seed.seed_time.value_or(0));
   return grpc::Status::OK;
 }
 

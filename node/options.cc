@@ -272,6 +272,19 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
       auto e = ParseEncryption(str->get());
       if (!e.ok()) return bad("\"prefer\", \"require\" or \"off\"");
       options.encryption = *e;
+    } else if (k == "share_ratio_limit") {
+      const auto* f = node.as_floating_point();
+      const auto* i = node.as_integer();
+      const double v = f ? f->get() : i ? static_cast<double>(i->get()) : -1;
+      if (!(v >= 0 && v <= kMaxShareRatioLimit))
+        return bad("a ratio in 0..1000000 (0: no limit)");
+      options.share_ratio_limit = v;
+    } else if (k == "seed_time_limit") {
+      const auto* i = node.as_integer();
+      if (i == nullptr || i->get() < 0 ||
+          static_cast<uint64_t>(i->get()) > kMaxSeedTimeLimit)
+        return bad("a number of seconds in 0..315360000 (0: no limit)");
+      options.seed_time_limit = static_cast<uint64_t>(i->get());
     } else if (k == "lsd") {
       const auto* b = node.as_boolean();
       if (b == nullptr) return bad("true or false");

@@ -24,8 +24,10 @@
 //   ip_filter = "/etc/shoal/ipfilter.dat"  # peers never accepted or dialed
 //   encryption = "prefer"        # torrents' outgoing peers: prefer|require|off
 //   lsd = true                   # Local Service Discovery (BEP 14), torrents
-//   metrics = "127.0.0.1:9090"   # /metrics, /healthz, /readyz; off unless set
-//   gateway_threads = 0          # 0: one per core
+//   share_ratio_limit = 2.0      # a seeding torrent stops at this ratio; 0:
+//   never seed_time_limit = 86400      # ... or after this many seconds
+//   seeding; 0: never metrics = "127.0.0.1:9090"   # /metrics, /healthz,
+//   /readyz; off unless set gateway_threads = 0          # 0: one per core
 //   gateway_max_connections = 20000
 //   gateway_header_timeout = 10  # seconds for a request's header to arrive
 //   gateway_idle_timeout = 60    # seconds a keep-alive connection may idle
@@ -71,6 +73,10 @@ enum class Encryption { kPrefer, kRequire, kOff };
 // "prefer", "require" or "off".
 absl::StatusOr<Encryption> ParseEncryption(std::string_view name);
 
+// The largest seeding limits accepted (config, flags and the API).
+inline constexpr double kMaxShareRatioLimit = 1e6;
+inline constexpr uint64_t kMaxSeedTimeLimit = 10ull * 365 * 24 * 3600;
+
 struct NodeOptions {
   std::filesystem::path data_dir;
   HostPort api{"127.0.0.1", 7080};
@@ -114,6 +120,11 @@ struct NodeOptions {
   // Local Service Discovery (BEP 14): announce torrents to the LAN's
   // multicast groups and dial the peers announced there.
   bool lsd = true;
+  // Seeding limits of every torrent without its own (0: none): a torrent
+  // that has uploaded this many times its size (or what it downloaded, if
+  // more), or has seeded this many seconds, stops (is paused).
+  double share_ratio_limit = 0;
+  uint64_t seed_time_limit = 0;
   // Prometheus metrics and health endpoints; off unless set.
   std::optional<HostPort> metrics;
 

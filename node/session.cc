@@ -55,6 +55,9 @@ Session::Session(store::ChunkStore& store, ThreadPool& pool,
   // Azureus-style peer ID: -SH0100- and 12 random bytes.
   std::memcpy(peer_id_.data(), "-SH0100-", 8);
   randombytes_buf(peer_id_.data() + 8, 12);
+  node_seed_limits_ = std::make_shared<SeedLimits>(
+      SeedLimits{options_.seed_limits.share_ratio.value_or(0),
+                 options_.seed_limits.seed_time.value_or(0)});
 }
 
 Session::~Session() { Stop(); }

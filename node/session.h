@@ -59,6 +59,9 @@ struct SessionOptions {
   Encryption encryption = Encryption::kPrefer;
   // Local Service Discovery for torrents (NodeOptions::lsd).
   bool lsd = true;
+  // The node's seeding limits (NodeOptions::share_ratio_limit and
+  // seed_time_limit; 0: none).
+  SeedLimits seed_limits{0.0, uint64_t{0}};
   // Authenticates the cluster DHT (dht/cluster_auth.h); unset: open.
   std::optional<std::array<uint8_t, 32>> cluster_key;
   // A fetch without peers looks for providers this often until it has peers.
@@ -200,7 +203,12 @@ class Session {
   struct Limits {
     uint64_t download = 0;
     uint64_t upload = 0;
+    SeedLimits seed;  // both set: what applies
   };
+  // Sets the fields of `limits` that are present: of a torrent (kept in its
+  // resume data), or with an empty ID of the node until it restarts (the
+  // config's share_ratio_limit and seed_time_limit keep them).
+  absl::Status SetSeedLimits(const std::string& id, const SeedLimits& limits);
   absl::StatusOr<Limits> GetRateLimits(const std::string& id);
 
   EventBus& events() { return events_; }
@@ -296,6 +304,8 @@ class Session {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::unique_ptr<DhtService> dht_;
   std::unique_ptr<LsdService> lsd_;  // null when off or unavailable
+  // The node's seeding limits, read by every torrent (network thread).
+  std::shared_ptr<SeedLimits> node_seed_limits_;
   // When each torrent (by ID) was last announced by LSD.
   absl::flat_hash_map<std::string, std::chrono::steady_clock::time_point>
       lsd_announced_;

@@ -180,6 +180,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
                                           hashes, metainfo, config, so, ao,
                                           options_.client_name, port_, events_);
   TorrentSwarm* raw = t.get();
+  raw->set_node_seed_limits(node_seed_limits_);
   torrents_[id] = std::move(t);
   Register(raw);
   if (persist) SaveTorrentIndex();
@@ -470,11 +471,29 @@ absl::Status Session::SetRateLimits(const std::string& id, uint64_t download,
 absl::StatusOr<Session::Limits> Session::GetRateLimits(const std::string& id) {
   if (id.empty()) {
     return RunOn(io_, [&]() -> absl::StatusOr<Limits> {
-      return Limits{global_down_->rate(), global_up_->rate()};
+      return Limits{global_down_->rate(), global_up_->rate(),
+                    *node_seed_limits_};
     });
   }
   return WithTorrent(id, [&](TorrentSwarm& t) -> absl::StatusOr<Limits> {
-    return Limits{t.download_limit(), t.upload_limit()};
+    return Limits{t.download_limit(), t.upload_limit(),
+                  t.EffectiveSeedLimits()};
+  });
+}
+
+absl::Status Session::SetSeedLimits(const std::string& id,
+                                    const SeedLimits& limits) {
+  if (id.empty()) {
+    return RunOn(io_, [&] {
+      if (limits.share_ratio)
+        node_seed_limits_->share_ratio = limits.share_ratio;
+      if (limits.seed_time) node_seed_limits_->seed_time = limits.seed_time;
+      return absl::OkStatus();
+    });
+  }
+  return WithTorrent(id, [&](TorrentSwarm& t) -> absl::Status {
+    t.SetSeedLimits(limits);
+    return absl::OkStatus();
   });
 }
 

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "node/web_seed.h"
 #include "spdlog/spdlog.h"
 
@@ -130,6 +131,11 @@ void TorrentSwarm::Start() {
     config_.sequential = resume->sequential;
     config_.paused = resume->paused;
     saved_have_ = resume->have;
+    seeding_seconds_ = resume->seeding_seconds;
+    seed_limits_.share_ratio = resume->share_ratio_limit;
+    seed_limits_.seed_time = resume->seed_time_limit;
+    seed_limit_reached_ = resume->seed_limit_reached;
+    if (seed_limit_reached_) stopped_by_ = "a seeding limit";
     if (!pending_metainfo_ && !resume->info_bytes.empty()) {
       // A magnet whose metadata an earlier session fetched.
       auto m = chunk::ParseInfoDict(resume->info_bytes);
@@ -532,6 +538,54 @@ void TorrentSwarm::OnTick() {
   if (resume_dirty_ && ticks_ % kResumeSaveTicks == 0) SaveResumeInBackground();
   MaybeScrape();
   ManageWebSeeds();
+  if (state_ == TorrentState::kSeeding) {
+    ++seeding_seconds_;
+    CheckSeedLimits();
+  }
+}
+
+SeedLimits TorrentSwarm::EffectiveSeedLimits() const {
+  SeedLimits e = seed_limits_;
+  if (!e.share_ratio)
+    e.share_ratio = node_seed_limits_ ? node_seed_limits_->share_ratio : 0;
+  if (!e.seed_time)
+    e.seed_time = node_seed_limits_ ? node_seed_limits_->seed_time : 0;
+  return e;
+}
+
+void TorrentSwarm::SetSeedLimits(const SeedLimits& limits) {
+  if (limits.share_ratio) seed_limits_.share_ratio = limits.share_ratio;
+  if (limits.seed_time) seed_limits_.seed_time = limits.seed_time;
+  seed_limit_reached_ = false;
+  stopped_by_.clear();
+  SaveResume();
+  if (state_ == TorrentState::kSeeding) CheckSeedLimits();
+}
+
+double TorrentSwarm::ShareRatio() const {
+  const uint64_t up = uploaded_before_ + uploaded();
+  const uint64_t base =
+      std::max(downloaded_before_ + downloaded(), bytes_wanted());
+  return base == 0 ? 0 : static_cast<double>(up) / static_cast<double>(base);
+}
+
+void TorrentSwarm::CheckSeedLimits() {
+  if (seed_limit_reached_ || removed_) return;
+  const SeedLimits e = EffectiveSeedLimits();
+  const double ratio = ShareRatio();
+  std::string why;
+  if (*e.share_ratio > 0 && ratio >= *e.share_ratio) {
+    why = absl::StrFormat("share ratio %.2f reached its limit %.2f", ratio,
+                          *e.share_ratio);
+  } else if (*e.seed_time > 0 && seeding_seconds_ >= *e.seed_time) {
+    why = absl::StrCat("seeded ", seeding_seconds_, " s, its limit is ",
+                       *e.seed_time, " s");
+  }
+  if (why.empty()) return;
+  spdlog::info("torrent {}: stops seeding: {}", id(), why);
+  seed_limit_reached_ = true;
+  stopped_by_ = why;
+  Pause();
 }
 
 void TorrentSwarm::ManageWebSeeds() {
@@ -634,6 +688,10 @@ store::ResumeData TorrentSwarm::MakeResume(bool file_states) const {
   r.added_time = added_time_;
   r.paused = config_.paused;
   r.sequential = config_.sequential;
+  r.seeding_seconds = seeding_seconds_;
+  r.share_ratio_limit = seed_limits_.share_ratio;
+  r.seed_time_limit = seed_limits_.seed_time;
+  r.seed_limit_reached = seed_limit_reached_;
   if (config_.source.torrent_bytes.empty() && has_metadata())
     r.info_bytes = metainfo()->info_bytes;
   return r;
@@ -750,6 +808,9 @@ TorrentStatus TorrentSwarm::Status() const {
   s.num_peers = static_cast<uint32_t>(num_peers());
   s.num_seeds = static_cast<uint32_t>(num_seeds());
   s.added_time = added_time_;
+  s.share_ratio = ShareRatio();
+  s.seeding_seconds = seeding_seconds_;
+  s.stopped_by = stopped_by_;
   for (const WebSeed& w : web_seeds_) {
     WebSeedStatus ws;
     ws.url = w.url;

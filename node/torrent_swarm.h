@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,15 @@
 namespace shoal::node {
 
 class WebSeedLink;
+
+// When a seeding torrent stops (is paused): at a share ratio (uploaded
+// over the larger of its size and what it downloaded) or after seconds of
+// seeding; 0 is no limit. A torrent's own fields, where set, replace the
+// node's. A value type.
+struct SeedLimits {
+  std::optional<double> share_ratio;
+  std::optional<uint64_t> seed_time;
+};
 
 enum class TorrentState : uint8_t {
   kMetadata,  // a magnet waiting for its info dict
@@ -105,6 +115,11 @@ struct TorrentStatus {
   std::optional<int64_t> tracker_leechers;
   std::optional<int64_t> tracker_completed;  // downloads ever (scrape only)
   std::vector<WebSeedStatus> web_seeds;
+  // Uploaded over the larger of the wanted size and what was downloaded.
+  double share_ratio = 0;
+  uint64_t seeding_seconds = 0;  // over the torrent's life
+  // Set when it stopped at a seeding limit: which one.
+  std::string stopped_by;
   std::string pieces;  // the verified pieces, BEP 3 bitfield bytes
 };
 
@@ -175,6 +190,17 @@ class TorrentSwarm final : public Swarm {
   // wrong count or a priority above 7.
   absl::Status SetFilePriorities(std::vector<uint8_t> priorities);
   void SetSequential(bool on);
+  // The node's seeding limits (both fields set), shared by its torrents.
+  void set_node_seed_limits(std::shared_ptr<const SeedLimits> limits) {
+    node_seed_limits_ = std::move(limits);
+  }
+  // Sets the fields of `limits` that are present as the torrent's own; a
+  // torrent stopped at a limit may stop again under the new one.
+  void SetSeedLimits(const SeedLimits& limits);
+  // The torrent's own limits, and the ones that apply (own, else the
+  // node's).
+  const SeedLimits& own_seed_limits() const { return seed_limits_; }
+  SeedLimits EffectiveSeedLimits() const;
 
  protected:
   void Prepare() override;
@@ -270,6 +296,15 @@ class TorrentSwarm final : public Swarm {
   uint64_t uploaded_before_ = 0;
   int64_t added_time_ = 0;
   double last_progress_ = -1;
+  // Seeding limits (SeedLimits): the torrent's own, the node's, the time
+  // seeded, and why it stopped (empty until it does).
+  void CheckSeedLimits();
+  double ShareRatio() const;
+  SeedLimits seed_limits_;
+  std::shared_ptr<const SeedLimits> node_seed_limits_;
+  uint64_t seeding_seconds_ = 0;
+  bool seed_limit_reached_ = false;
+  std::string stopped_by_;
 };
 
 }  // namespace shoal::node

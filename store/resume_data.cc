@@ -1,5 +1,7 @@
 #include "store/resume_data.h"
 
+#include <algorithm>
+#include <cmath>
 #include <optional>
 #include <utility>
 
@@ -54,6 +56,13 @@ std::string EncodeResumeData(const ResumeData& data) {
   d["paused"] = int64_t{data.paused};
   d["sequential"] = int64_t{data.sequential};
   if (!data.info_bytes.empty()) d["info"] = data.info_bytes;
+  d["seeding"] = static_cast<int64_t>(data.seeding_seconds);
+  // A ratio in thousandths: bencode has no floats.
+  if (data.share_ratio_limit)
+    d["ratio limit"] = std::llround(*data.share_ratio_limit * 1000);
+  if (data.seed_time_limit)
+    d["seed time limit"] = static_cast<int64_t>(*data.seed_time_limit);
+  if (data.seed_limit_reached) d["seed limit reached"] = int64_t{1};
   return b::Encode(b::Value(std::move(d)));
 }
 
@@ -116,6 +125,13 @@ absl::StatusOr<ResumeData> DecodeResumeData(std::string_view bytes,
   r.paused = root.FindInt("paused").value_or(0) != 0;
   r.sequential = root.FindInt("sequential").value_or(0) != 0;
   r.info_bytes = std::string(root.FindString("info").value_or(""));
+  r.seeding_seconds = static_cast<uint64_t>(
+      std::max<int64_t>(0, root.FindInt("seeding").value_or(0)));
+  if (auto ratio = root.FindInt("ratio limit"); ratio && *ratio >= 0)
+    r.share_ratio_limit = static_cast<double>(*ratio) / 1000;
+  if (auto t = root.FindInt("seed time limit"); t && *t >= 0)
+    r.seed_time_limit = static_cast<uint64_t>(*t);
+  r.seed_limit_reached = root.FindInt("seed limit reached").value_or(0) != 0;
   return r;
 }
 

@@ -29,6 +29,7 @@
 #define SHOAL_STORE_RESUME_DATA_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,14 @@ struct ResumeData {
   // The info dict of a torrent added as a magnet, once fetched (BEP 9), so a
   // restart need not fetch it again. Empty otherwise.
   std::string info_bytes;
+  // Seconds spent seeding, over the torrent's life.
+  uint64_t seeding_seconds = 0;
+  // The torrent's own seeding limits (unset: the node's): a share ratio
+  // (0: none) and seconds of seeding (0: none).
+  std::optional<double> share_ratio_limit;
+  std::optional<uint64_t> seed_time_limit;
+  // It stopped at a seeding limit (and a resume keeps it seeding).
+  bool seed_limit_reached = false;
 
   friend bool operator==(const ResumeData&, const ResumeData&) = default;
 };

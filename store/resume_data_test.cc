@@ -48,6 +48,10 @@ ResumeData Sample() {
   r.paused = true;
   r.sequential = true;
   r.info_bytes = std::string("d4:name1:xe\0\xff", 13);
+  r.seeding_seconds = 86'401;
+  r.share_ratio_limit = 1.25;  // kept in thousandths: exact
+  r.seed_time_limit = 0;       // set, and no limit: not the same as unset
+  r.seed_limit_reached = true;
   return r;
 }
 

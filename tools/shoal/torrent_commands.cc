@@ -96,6 +96,9 @@ nlohmann::json StatusJson(const v1::TorrentStatus& s) {
                                 : nlohmann::json(nullptr)},
       {"pieces", PieceString(s)},
       {"web_seeds", web_seeds},
+      {"share_ratio", s.share_ratio()},
+      {"seeding_seconds", s.seeding_seconds()},
+      {"stopped_by", s.stopped_by()},
   };
 }
 
@@ -123,6 +126,11 @@ void PrintStatus(const v1::TorrentStatus& s) {
   std::printf("save path     %s\n",
               s.in_store() ? "(in the chunk store)" : s.save_path().c_str());
   std::printf("sequential    %s\n", s.sequential() ? "yes" : "no");
+  std::printf("share ratio   %.2f, seeded %llu s%s\n", s.share_ratio(),
+              static_cast<unsigned long long>(s.seeding_seconds()),
+              s.stopped_by().empty()
+                  ? ""
+                  : absl::StrCat(" (stopped: ", s.stopped_by(), ")").c_str());
   for (const auto& t : s.trackers()) {
     std::printf(
         "tracker       %s%s\n", t.url().c_str(),
@@ -520,10 +528,19 @@ void AddLimitCommand(CLI::App& torrent, Action& action) {
     std::string id;
     std::optional<uint64_t> down;
     std::optional<uint64_t> up;
+    std::optional<double> ratio;
+    std::optional<uint64_t> seed_time;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("ID", a->id, "Torrent ID (omit for the whole node)");
+  cmd->add_option("--ratio", a->ratio,
+                  "Stop seeding at this share ratio (0: never); a torrent's "
+                  "own replaces the node's, the node's lasts until restart")
+      ->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--seed-time", a->seed_time,
+                  "Stop seeding after this many seconds (0: never)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{315360000}));
   cmd->add_option("--down", a->down, "Download limit, bytes per second")
       ->check(NotNegative);
   cmd->add_option("--up", a->up, "Upload limit, bytes per second")
@@ -540,11 +557,15 @@ void AddLimitCommand(CLI::App& torrent, Action& action) {
             c.Check(c.torrents().GetRateLimits(&ctx, req, &limits));
         if (!s.ok()) return s;
       }
-      if (a->down || a->up) {
-        v1::RateLimits req = limits;
+      if (a->down || a->up || a->ratio || a->seed_time) {
+        v1::RateLimits req;
         req.set_id(a->id);
-        if (a->down) req.set_download_bytes_per_second(*a->down);
-        if (a->up) req.set_upload_bytes_per_second(*a->up);
+        req.set_download_bytes_per_second(
+            a->down.value_or(limits.download_bytes_per_second()));
+        req.set_upload_bytes_per_second(
+            a->up.value_or(limits.upload_bytes_per_second()));
+        if (a->ratio) req.set_share_ratio_limit(*a->ratio);
+        if (a->seed_time) req.set_seed_time_limit(*a->seed_time);
         grpc::ClientContext ctx;
         absl::Status s =
             c.Check(c.torrents().SetRateLimits(&ctx, req, &limits));
@@ -554,7 +575,9 @@ void AddLimitCommand(CLI::App& torrent, Action& action) {
         PrintJson(
             {{"id", a->id},
              {"download_bytes_per_second", limits.download_bytes_per_second()},
-             {"upload_bytes_per_second", limits.upload_bytes_per_second()}});
+             {"upload_bytes_per_second", limits.upload_bytes_per_second()},
+             {"share_ratio_limit", limits.share_ratio_limit()},
+             {"seed_time_limit", limits.seed_time_limit()}});
       } else {
         auto text = [](uint64_t r) {
           return r == 0 ? std::string("unlimited")
@@ -563,6 +586,14 @@ void AddLimitCommand(CLI::App& torrent, Action& action) {
         std::printf("download      %s\nupload        %s\n",
                     text(limits.download_bytes_per_second()).c_str(),
                     text(limits.upload_bytes_per_second()).c_str());
+        std::printf(
+            "share ratio   %s\nseed time      %s\n",
+            limits.share_ratio_limit() == 0
+                ? "no limit"
+                : absl::StrFormat("%.2f", limits.share_ratio_limit()).c_str(),
+            limits.seed_time_limit() == 0
+                ? "no limit"
+                : absl::StrCat(limits.seed_time_limit(), " s").c_str());
       }
       return absl::OkStatus();
     };

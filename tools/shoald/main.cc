@@ -100,6 +100,16 @@ int main(int argc, char** argv) {
                  "Torrents' outgoing connections: prefer (encrypted "
                  "handshake, plaintext if it fails), require or off")
       ->check(CLI::IsMember({"prefer", "require", "off"}));
+  double share_ratio_limit = 0;
+  app.add_option("--share-ratio-limit", share_ratio_limit,
+                 "A seeding torrent stops once it has uploaded this many times "
+                 "its size (0: never; a torrent's own limit wins)")
+      ->check(CLI::Range(0.0, shoal::node::kMaxShareRatioLimit));
+  uint64_t seed_time_limit = 0;
+  app.add_option("--seed-time-limit", seed_time_limit,
+                 "A seeding torrent stops after seeding this many seconds "
+                 "(0: never; a torrent's own limit wins)")
+      ->check(CLI::Range(uint64_t{0}, shoal::node::kMaxSeedTimeLimit));
   std::string lsd;
   app.add_option("--lsd", lsd,
                  "Local Service Discovery of torrents' peers on the LAN "
@@ -163,6 +173,9 @@ int main(int argc, char** argv) {
   if (app.count("--encryption"))
     options.encryption = OrDie(shoal::node::ParseEncryption(encryption));
   if (app.count("--lsd")) options.lsd = lsd == "on";
+  if (app.count("--share-ratio-limit"))
+    options.share_ratio_limit = share_ratio_limit;
+  if (app.count("--seed-time-limit")) options.seed_time_limit = seed_time_limit;
   if (app.count("--metrics")) options.metrics = OrDie(HostPort::Parse(metrics));
   if (app.count("--fetch-timeout")) {
     options.fetch_timeout = absl::Seconds(fetch_timeout);
