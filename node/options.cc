@@ -285,6 +285,13 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
           static_cast<uint64_t>(i->get()) > kMaxSeedTimeLimit)
         return bad("a number of seconds in 0..315360000 (0: no limit)");
       options.seed_time_limit = static_cast<uint64_t>(i->get());
+    } else if (k == "active_downloads" || k == "active_seeds") {
+      const auto* i = node.as_integer();
+      if (i == nullptr || i->get() < 0 || i->get() > 100000)
+        return bad("an integer in 0..100000 (0: no limit)");
+      (k == "active_downloads" ? options.active_downloads
+                               : options.active_seeds) =
+          static_cast<int>(i->get());
     } else if (k == "lsd") {
       const auto* b = node.as_boolean();
       if (b == nullptr) return bad("true or false");

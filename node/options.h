@@ -125,6 +125,10 @@ struct NodeOptions {
   // more), or has seeded this many seconds, stops (is paused).
   double share_ratio_limit = 0;
   uint64_t seed_time_limit = 0;
+  // Torrents that download, and that seed, at once (0: no limit); the others
+  // wait, queued, in the order they were added.
+  int active_downloads = 3;
+  int active_seeds = 5;
   // Prometheus metrics and health endpoints; off unless set.
   std::optional<HostPort> metrics;
 

@@ -118,6 +118,10 @@ cluster_key_file = "/etc/shoal/cluster.key"
 ip_filter = "/etc/shoal/ipfilter.dat"
 encryption = "require"
 lsd = false
+active_downloads = 0
+active_seeds = 12
+share_ratio_limit = 1.5
+seed_time_limit = 3600
 metrics = "0.0.0.0:9090"
 log_format = "json"
 )"),
@@ -131,6 +135,10 @@ log_format = "json"
   EXPECT_EQ(o.ip_filter, "/etc/shoal/ipfilter.dat");
   EXPECT_EQ(o.encryption, Encryption::kRequire);
   EXPECT_FALSE(o.lsd);
+  EXPECT_EQ(o.active_downloads, 0);
+  EXPECT_EQ(o.active_seeds, 12);
+  EXPECT_EQ(o.share_ratio_limit, 1.5);
+  EXPECT_EQ(o.seed_time_limit, 3600u);
   ASSERT_TRUE(o.metrics.has_value());
   EXPECT_EQ(o.metrics->port, 9090);
   EXPECT_EQ(o.log_format, "json");
@@ -145,6 +153,12 @@ log_format = "json"
   EXPECT_EQ(ApplyConfigFile(Write("encryption = true\n"), o).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ApplyConfigFile(Write("lsd = \"on\"\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyConfigFile(Write("active_seeds = -1\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyConfigFile(Write("share_ratio_limit = -0.5\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyConfigFile(Write("seed_time_limit = 1.5\n"), o).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(o.encryption,
             Encryption::kRequire);  // a refused value changes nothing

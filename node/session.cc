@@ -132,6 +132,7 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
     LoadTorrents();
     DhtTick();
     LsdTick();
+    QueueTick();
     // Provide what the store holds, a few per second (each is a lookup).
     auto ids = std::make_shared<std::vector<chunk::ContentId>>();
     for (const store::ContentState& c : store_.List())

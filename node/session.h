@@ -62,6 +62,10 @@ struct SessionOptions {
   // The node's seeding limits (NodeOptions::share_ratio_limit and
   // seed_time_limit; 0: none).
   SeedLimits seed_limits{0.0, uint64_t{0}};
+  // Torrents that download, and that seed, at once (0: no limit); the rest
+  // wait in kQueued, in the order they were added (NodeOptions).
+  int active_downloads = 3;
+  int active_seeds = 5;
   // Authenticates the cluster DHT (dht/cluster_auth.h); unset: open.
   std::optional<std::array<uint8_t, 32>> cluster_key;
   // A fetch without peers looks for providers this often until it has peers.
@@ -284,6 +288,13 @@ class Session {
   // (LsdTick checks every 15 s); peers announced for them are dialled.
   void LsdAnnounce(TorrentSwarm& t, bool now);
   void LsdTick();
+  // The queue: in the order torrents were added, the first active_downloads
+  // that download and the first active_seeds that seed run, the others wait
+  // queued (a torrent still fetching metadata or checking runs and counts as
+  // a download). After every add, remove, pause and resume, and each second
+  // (downloads complete).
+  void RunQueue();
+  void QueueTick();
   void OnLsdPeer(const LsdService::InfoHash& hash, const PeerEndpoint& peer);
   // Runs `fn(torrent)` on the network thread; NOT_FOUND for an unknown ID.
   template <typename Fn>
@@ -313,6 +324,7 @@ class Session {
   std::atomic<std::thread::id> network_thread_{};
   uint16_t port_ = 0;
   uint64_t next_key_ = 1;
+  uint64_t next_queue_position_ = 0;
   int connecting_ = 0;
   std::shared_ptr<RateLimit> global_down_ = std::make_shared<RateLimit>();
   std::shared_ptr<RateLimit> global_up_ = std::make_shared<RateLimit>();

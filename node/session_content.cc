@@ -107,7 +107,8 @@ void Session::DhtLookups(TorrentSwarm& t) {
   if (!dht_) return;
   const TorrentState state = t.Status().state;
   const bool running = state != TorrentState::kPaused &&
-                       state != TorrentState::kError && !t.shut();
+                       state != TorrentState::kError &&
+                       state != TorrentState::kQueued && !t.shut();
   const bool is_private = t.metainfo() && t.metainfo()->is_private;
   for (const std::string& key : t.HandshakeKeys()) {
     DhtService::Key k;
@@ -136,7 +137,8 @@ void Session::LsdAnnounce(TorrentSwarm& t, bool now) {
   if (!lsd_) return;
   const TorrentState state = t.Status().state;
   if (state == TorrentState::kPaused || state == TorrentState::kError ||
-      t.shut() || (t.known_metainfo() && t.known_metainfo()->is_private))
+      state == TorrentState::kQueued || t.shut() ||
+      (t.known_metainfo() && t.known_metainfo()->is_private))
     return;
   const auto at = std::chrono::steady_clock::now();
   auto [it, added] = lsd_announced_.try_emplace(t.id(), at);

@@ -181,6 +181,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
                                           options_.client_name, port_, events_);
   TorrentSwarm* raw = t.get();
   raw->set_node_seed_limits(node_seed_limits_);
+  raw->set_queue_position(next_queue_position_++);
   torrents_[id] = std::move(t);
   Register(raw);
   if (persist) SaveTorrentIndex();
@@ -188,15 +189,60 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
     auto [down, up] = DecodeLimits(*limits);
     raw->SetRateLimits(down, up);
   }
-  raw->Start();
-  Discover(*raw);
+  raw->Start(/*queued=*/true);
+  RunQueue();
   return raw->Status();
+}
+
+void Session::RunQueue() {
+  AssertNetworkThread();
+  std::vector<TorrentSwarm*> order;
+  for (auto& [id, t] : torrents_) order.push_back(t.get());
+  std::sort(order.begin(), order.end(), [](TorrentSwarm* a, TorrentSwarm* b) {
+    return a->queue_position() < b->queue_position();
+  });
+  int downloads = 0, seeds = 0;
+  for (TorrentSwarm* t : order) {
+    const TorrentState state = t->state();
+    if (state == TorrentState::kPaused || state == TorrentState::kError ||
+        t->removed())
+      continue;
+    const bool seed = t->LikelySeed();
+    int& running = seed ? seeds : downloads;
+    const int limit = seed ? options_.active_seeds : options_.active_downloads;
+    if (limit <= 0 || running < limit) {
+      ++running;
+      if (state == TorrentState::kQueued) {
+        t->Resume();
+        Discover(*t);
+      }
+    } else if (state == TorrentState::kDownloading ||
+               state == TorrentState::kSeeding) {
+      t->Queue();
+      Discover(*t);  // stops providing it
+    }
+  }
+}
+
+void Session::QueueTick() {
+  RunQueue();
+  auto timer =
+      std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
+  timer->async_wait([this, timer](boost::system::error_code ec) {
+    if (!ec) QueueTick();
+  });
 }
 
 void Session::SaveTorrentIndex() {
   AssertNetworkThread();
+  // In queue order: loading them in this order keeps it.
+  std::vector<const TorrentSwarm*> order;
+  for (const auto& [id, t] : torrents_) order.push_back(t.get());
+  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+    return a->queue_position() < b->queue_position();
+  });
   codec::bencode::List ids;
-  for (const auto& [id, t] : torrents_) ids.emplace_back(id);
+  for (const TorrentSwarm* t : order) ids.emplace_back(t->id());
   if (absl::Status s = store_.PutState(
           kTorrentIndexKey, codec::bencode::Encode(codec::bencode::Value(ids)));
       !s.ok()) {
@@ -378,14 +424,15 @@ absl::Status Session::PauseTorrent(const std::string& id) {
   return WithTorrent(id, [this](TorrentSwarm& t) -> absl::Status {
     t.Pause();
     Discover(t);
+    RunQueue();
     return absl::OkStatus();
   });
 }
 
 absl::Status Session::ResumeTorrent(const std::string& id) {
   return WithTorrent(id, [this](TorrentSwarm& t) -> absl::Status {
-    t.Resume();
-    Discover(t);
+    t.Requeue();
+    RunQueue();
     return absl::OkStatus();
   });
 }
@@ -410,6 +457,7 @@ absl::Status Session::RemoveTorrent(const std::string& id, bool delete_data) {
       asio::post(io_, [this, key, removed] {
         torrents_.erase(key);
         SaveTorrentIndex();
+        RunQueue();
         removed->set_value();
       });
     });

@@ -74,6 +74,8 @@ const char* TorrentStateName(TorrentState s) {
       return "paused";
     case TorrentState::kError:
       return "error";
+    case TorrentState::kQueued:
+      return "queued";
   }
   return "unknown";
 }
@@ -120,7 +122,7 @@ void TorrentSwarm::SetState(TorrentState s) {
   Publish(EventKind::kState);
 }
 
-void TorrentSwarm::Start() {
+void TorrentSwarm::Start(bool queued) {
   added_time_ = static_cast<int64_t>(std::time(nullptr));
   auto resume = store::LoadResumeData(store_, hashes());
   if (resume.ok()) {
@@ -163,13 +165,43 @@ void TorrentSwarm::Start() {
         [this](const std::vector<PeerEndpoint>& peers) { ConnectTo(peers); });
   }
   Publish(EventKind::kAdded);
-  if (config_.paused) {
+  if (config_.paused || queued) {
     Shutdown();
-    state_ = TorrentState::kPaused;
+    state_ = config_.paused ? TorrentState::kPaused : TorrentState::kQueued;
     Publish(EventKind::kState);
     return;
   }
   Begin();
+}
+
+void TorrentSwarm::Queue() {
+  if ((state_ != TorrentState::kDownloading &&
+       state_ != TorrentState::kSeeding) ||
+      removed_)
+    return;
+  resume_state_ = state_;
+  Shutdown();
+  StopAnnouncing([] {});
+  state_ = TorrentState::kQueued;
+  Publish(EventKind::kState);
+}
+
+void TorrentSwarm::Requeue() {
+  if (state_ != TorrentState::kPaused || removed_) return;
+  config_.paused = false;
+  state_ = TorrentState::kQueued;
+  SaveResume();
+  Publish(EventKind::kState);
+}
+
+bool TorrentSwarm::LikelySeed() const {
+  if (state_ == TorrentState::kSeeding) return true;
+  if (begun_) {
+    return (state_ == TorrentState::kQueued ||
+            state_ == TorrentState::kPaused) &&
+           resume_state_ == TorrentState::kSeeding;
+  }
+  return saved_have_.size() > 0 && saved_have_.all();
 }
 
 void TorrentSwarm::Begin() {
@@ -187,7 +219,8 @@ void TorrentSwarm::Begin() {
 
 void TorrentSwarm::Pause() {
   if (state_ == TorrentState::kPaused || removed_) return;
-  resume_state_ = state_;
+  // Queued, it keeps the state it was queued from.
+  if (state_ != TorrentState::kQueued) resume_state_ = state_;
   Shutdown();
   StopAnnouncing([] {});
   state_ = TorrentState::kPaused;
@@ -197,7 +230,9 @@ void TorrentSwarm::Pause() {
 }
 
 void TorrentSwarm::Resume() {
-  if (state_ != TorrentState::kPaused || removed_) return;
+  if ((state_ != TorrentState::kPaused && state_ != TorrentState::kQueued) ||
+      removed_)
+    return;
   config_.paused = false;
   if (!begun_) {
     state_ = TorrentState::kMetadata;

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -51,6 +52,8 @@ enum class TorrentState : uint8_t {
   kSeeding,  // every wanted piece is verified
   kPaused,
   kError,
+  // Waiting for a slot (SessionOptions::active_downloads/active_seeds).
+  kQueued,
 };
 const char* TorrentStateName(TorrentState s);
 
@@ -151,10 +154,26 @@ class TorrentSwarm final : public Swarm {
                std::string client_name, uint16_t listen_port, EventBus& events);
   ~TorrentSwarm() override;
 
-  // Loads resume data and starts (unless paused). Call once.
-  void Start();
+  // Loads resume data and starts (unless paused; with `queued`, waits in
+  // kQueued for Resume). Call once.
+  void Start(bool queued = false);
   void Pause();
+  // From kPaused or kQueued: runs again.
   void Resume();
+  // The node's queue (Session::RunQueue): a downloading or seeding torrent
+  // stops and waits in kQueued (not paused: no resume data change); a
+  // paused one is resumed into the queue.
+  void Queue();
+  void Requeue();
+  TorrentState state() const { return state_; }
+  bool removed() const { return removed_; }
+  // Whether it runs as a seed: seeding, or queued from seeding, or (not
+  // started yet) its resume data holds every piece.
+  bool LikelySeed() const;
+  // Its place in the queue (Session numbers torrents as they are added, and
+  // keeps the order across restarts): lower first.
+  uint64_t queue_position() const { return queue_position_; }
+  void set_queue_position(uint64_t p) { queue_position_ = p; }
   // Stops for good: "stopped" to the trackers, resume data deleted; with
   // `delete_data`, the files too. `done` runs on the network thread.
   void Remove(bool delete_data, std::function<void()> done);
@@ -296,6 +315,7 @@ class TorrentSwarm final : public Swarm {
   uint64_t uploaded_before_ = 0;
   int64_t added_time_ = 0;
   double last_progress_ = -1;
+  uint64_t queue_position_ = 0;
   // Seeding limits (SeedLimits): the torrent's own, the node's, the time
   // seeded, and why it stopped (empty until it does).
   void CheckSeedLimits();

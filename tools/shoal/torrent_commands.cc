@@ -383,9 +383,10 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
       torrent, action, "pause",
       "Stop a torrent's transfers (kept across restarts)",
       &v1::TorrentService::Stub::Pause);
-  AddQuery<v1::TorrentStatus>(torrent, action, "resume",
-                              "Resume a paused torrent",
-                              &v1::TorrentService::Stub::Resume);
+  AddQuery<v1::TorrentStatus>(
+      torrent, action, "resume",
+      "Resume a paused torrent (it runs when the queue has room)",
+      &v1::TorrentService::Stub::Resume);
   AddQuery<v1::TorrentStatus>(torrent, action, "recheck",
                               "Hash the data on disk again",
                               &v1::TorrentService::Stub::Recheck);
@@ -522,8 +523,8 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
 void AddLimitCommand(CLI::App& torrent, Action& action) {
   auto* cmd = torrent.add_subcommand(
       "limit",
-      "Show or set rate limits (bytes/s, 0 = unlimited) of a torrent, or of "
-      "the node without ID");
+      "Show or set rate limits (bytes/s, 0 = unlimited) and seeding limits "
+      "of a torrent, or of the node without ID");
   struct Args {
     std::string id;
     std::optional<uint64_t> down;

@@ -110,6 +110,15 @@ int main(int argc, char** argv) {
                  "A seeding torrent stops after seeding this many seconds "
                  "(0: never; a torrent's own limit wins)")
       ->check(CLI::Range(uint64_t{0}, shoal::node::kMaxSeedTimeLimit));
+  int active_downloads = 3, active_seeds = 5;
+  app.add_option("--active-downloads", active_downloads,
+                 "Torrents downloading at once; the others wait queued "
+                 "(0: no limit)")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--active-seeds", active_seeds,
+                 "Torrents seeding at once; the others wait queued (0: no "
+                 "limit)")
+      ->check(CLI::Range(0, 100000));
   std::string lsd;
   app.add_option("--lsd", lsd,
                  "Local Service Discovery of torrents' peers on the LAN "
@@ -173,6 +182,9 @@ int main(int argc, char** argv) {
   if (app.count("--encryption"))
     options.encryption = OrDie(shoal::node::ParseEncryption(encryption));
   if (app.count("--lsd")) options.lsd = lsd == "on";
+  if (app.count("--active-downloads"))
+    options.active_downloads = active_downloads;
+  if (app.count("--active-seeds")) options.active_seeds = active_seeds;
   if (app.count("--share-ratio-limit"))
     options.share_ratio_limit = share_ratio_limit;
   if (app.count("--seed-time-limit")) options.seed_time_limit = seed_time_limit;
