@@ -45,6 +45,7 @@ void Fill(const node::TorrentStatus& s, v1::TorrentStatus* out) {
   out->set_share_ratio(s.share_ratio);
   out->set_seeding_seconds(s.seeding_seconds);
   out->set_stopped_by(s.stopped_by);
+  out->set_super_seeding(s.super_seeding);
   for (const node::WebSeedStatus& w : s.web_seeds) {
     v1::WebSeedStatus* p = out->add_web_seeds();
     p->set_url(w.url);
@@ -274,6 +275,16 @@ grpc::Status TorrentServiceImpl::SetSequential(
   if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
   absl::Status s =
       node_.session().SetSequential(request->id(), request->sequential());
+  if (!s.ok()) return ToGrpc(s);
+  return StatusOf(request->id(), response);
+}
+
+grpc::Status TorrentServiceImpl::SetSuperSeeding(
+    grpc::ServerContext* ctx, const v1::SetSuperSeedingRequest* request,
+    v1::TorrentStatus* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
+  absl::Status s =
+      node_.session().SetSuperSeeding(request->id(), request->on());
   if (!s.ok()) return ToGrpc(s);
   return StatusOf(request->id(), response);
 }

@@ -41,6 +41,9 @@ class TorrentServiceImpl final : public v1::TorrentService::Service {
   grpc::Status SetFilePriorities(grpc::ServerContext* ctx,
                                  const v1::SetFilePrioritiesRequest* request,
                                  v1::TorrentFilesResponse* response) override;
+  grpc::Status SetSuperSeeding(grpc::ServerContext* ctx,
+                               const v1::SetSuperSeedingRequest* request,
+                               v1::TorrentStatus* response) override;
   grpc::Status SetSequential(grpc::ServerContext* ctx,
                              const v1::SetSequentialRequest* request,
                              v1::TorrentStatus* response) override;

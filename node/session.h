@@ -198,6 +198,7 @@ class Session {
   absl::Status SetFilePriorities(const std::string& id,
                                  std::vector<uint8_t> priorities);
   absl::Status SetSequential(const std::string& id, bool on);
+  absl::Status SetSuperSeeding(const std::string& id, bool on);
   absl::Status RecheckTorrent(const std::string& id);
   absl::Status ReannounceTorrent(const std::string& id);
   // Rate limits in bytes/s (0: unlimited) of torrent `id`, or of the whole

@@ -477,6 +477,13 @@ absl::Status Session::SetFilePriorities(const std::string& id,
   });
 }
 
+absl::Status Session::SetSuperSeeding(const std::string& id, bool on) {
+  return WithTorrent(id, [&](TorrentSwarm& t) -> absl::Status {
+    t.SetSuperSeeding(on);
+    return absl::OkStatus();
+  });
+}
+
 absl::Status Session::SetSequential(const std::string& id, bool on) {
   return WithTorrent(id, [&](TorrentSwarm& t) -> absl::Status {
     t.SetSequential(on);

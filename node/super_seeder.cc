@@ -7,10 +7,11 @@ namespace shoal::node {
 
 SuperSeeder::SuperSeeder(uint32_t num_pieces,
                          std::function<uint64_t(uint32_t)> piece_size,
-                         const std::function<uint64_t()>& random)
+                         const std::function<uint64_t()>& random, bool strict)
     : num_pieces_(num_pieces),
       piece_size_(std::move(piece_size)),
-      schedule_(num_pieces, random) {}
+      schedule_(num_pieces, random),
+      strict_(strict) {}
 
 SuperSeeder::PeerState& SuperSeeder::StateOf(PeerKey peer, uint64_t tick) {
   auto [it, added] = peers_.try_emplace(peer);
@@ -28,6 +29,24 @@ std::vector<uint32_t> SuperSeeder::RevealMore(
   std::vector<uint32_t> out;
   if (num_pieces_ == 0) return out;
   PeerState& p = StateOf(peer, tick);
+  last_tick_ = tick;
+  if (strict_) {
+    // One piece at a time, the next once the last was shared (or after a
+    // wait: a lone peer shares with nobody).
+    if (p.bytes_left > 0) return out;
+    if (!p.unspread.empty() && tick < p.sent_tick + kStrictWaitTicks)
+      return out;
+    p.unspread.clear();
+    const auto skip = [&](uint32_t i) {
+      return has.size() == num_pieces_ && has.test(i);
+    };
+    if (const std::optional<uint32_t> next = schedule_.Next(skip)) {
+      p.left[*next] = piece_size_(*next);
+      p.bytes_left += piece_size_(*next);
+      out.push_back(*next);
+    }
+    return out;
+  }
   // A second of its rate, and at least one piece: enough to keep its request
   // pipeline going across a round trip, and no more (what is shown to one
   // peer is not shown to the others; in the simulation a window of two pieces
@@ -92,10 +111,21 @@ bool SuperSeeder::Sent(PeerKey peer, uint32_t piece, uint64_t bytes) {
   p.left.erase(it);
   p.delivered.insert(piece);
   p.slow_start += piece_size_(piece);
+  if (strict_) {
+    p.unspread.insert(piece);
+    p.sent_tick = last_tick_;
+    return false;  // the next waits until another peer has this one
+  }
   return true;
 }
 
 bool SuperSeeder::Announced(PeerKey peer, uint32_t piece, uint64_t tick) {
+  if (strict_) {
+    for (auto& [key, q] : peers_) {
+      if (key == peer || q.unspread.erase(piece) == 0) continue;
+      if (q.unspread.empty() && q.bytes_left == 0) ready_.push_back(key);
+    }
+  }
   PeerState& p = StateOf(peer, tick);
   p.last_new_piece_tick = tick;
   p.delivered.erase(piece);
@@ -112,6 +142,12 @@ void SuperSeeder::PeerGone(PeerKey peer) {
   for (const auto& [piece, left] : it->second.left)
     if (left == piece_size_(piece)) schedule_.Unreveal(piece);
   peers_.erase(it);
+}
+
+std::vector<SuperSeeder::PeerKey> SuperSeeder::TakeReady() {
+  std::vector<PeerKey> out;
+  out.swap(ready_);
+  return out;
 }
 
 uint64_t SuperSeeder::bytes_left(PeerKey peer) const {

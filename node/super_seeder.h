@@ -26,6 +26,12 @@
 //   - A piece shown to a peer that leaves before any of it was sent counts
 //     as never shown.
 //
+//   - Strict mode (BEP 16, for a torrent's untrusted peers): one piece at a
+//     time, and a peer sent a piece whole is shown the next only once another
+//     peer announces that piece (it was shared, not hoarded: TakeReady says
+//     who), or after kStrictWaitTicks ticks (a lone peer has nobody to share
+//     with).
+//
 // Pure bookkeeping: no I/O, no clock (ticks come in), no picker.
 #ifndef SHOAL_NODE_SUPER_SEEDER_H_
 #define SHOAL_NODE_SUPER_SEEDER_H_
@@ -47,7 +53,7 @@ class SuperSeeder {
 
   // `piece_size(i)`: the bytes of piece i. `random` orders the first round.
   SuperSeeder(uint32_t num_pieces, std::function<uint64_t(uint32_t)> piece_size,
-              const std::function<uint64_t()>& random);
+              const std::function<uint64_t()>& random, bool strict = false);
 
   // The pieces to show `peer` now, in order. `has`: what it announced (empty
   // while unknown); `rate`: bytes/s we send it; `tick`: the swarm's tick;
@@ -63,6 +69,9 @@ class SuperSeeder {
   bool Announced(PeerKey peer, uint32_t piece, uint64_t tick);
   // `peer` left.
   void PeerGone(PeerKey peer);
+  // Strict mode: the peers whose last piece another peer has announced since
+  // the last call (show them more).
+  std::vector<PeerKey> TakeReady();
 
   // Bytes shown to `peer` and not yet sent.
   uint64_t bytes_left(PeerKey peer) const;
@@ -78,7 +87,12 @@ class SuperSeeder {
     uint64_t last_new_piece_tick = 0;
     uint64_t first_tick = 0;  // when we first showed it something
     uint64_t slow_start = 0;  // the window while its rate is unknown
+    // Strict mode: pieces sent whole that no other peer has announced yet,
+    // and the tick the last of them was sent.
+    std::set<uint32_t> unspread;
+    uint64_t sent_tick = 0;
   };
+  static constexpr uint64_t kStrictWaitTicks = 10;
   // How long a new peer's window grows by what it is sent.
   static constexpr uint64_t kSlowStartTicks = 2;
   static constexpr size_t kSlowStartPeers = 3;
@@ -87,7 +101,10 @@ class SuperSeeder {
   const uint32_t num_pieces_;
   const std::function<uint64_t(uint32_t)> piece_size_;
   chunk::RevealSchedule schedule_;
+  const bool strict_;
   std::map<PeerKey, PeerState> peers_;
+  std::vector<PeerKey> ready_;
+  uint64_t last_tick_ = 0;
 };
 
 }  // namespace shoal::node

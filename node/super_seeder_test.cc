@@ -10,10 +10,10 @@ namespace {
 
 constexpr uint64_t kPiece = 64 * 1024;
 
-SuperSeeder Make(uint32_t n, uint64_t seed = 1) {
+SuperSeeder Make(uint32_t n, uint64_t seed = 1, bool strict = false) {
   auto rng = std::make_shared<std::mt19937_64>(seed);
   return SuperSeeder(
-      n, [](uint32_t) { return kPiece; }, [rng] { return (*rng)(); });
+      n, [](uint32_t) { return kPiece; }, [rng] { return (*rng)(); }, strict);
 }
 
 uint32_t NoCopies(uint32_t) { return 0; }
@@ -132,6 +132,33 @@ TEST(SuperSeederTest, PeerGoneUnshowsWhatItWasNotSent) {
   EXPECT_EQ(s.bytes_left(1), 0u);
   // Every other piece was shown once: the one never sent comes first.
   EXPECT_EQ(s.RevealMore(4, none, 0, 0, NoCopies).at(0), a);
+}
+
+// BEP 16 for untrusted peers: one piece at a time, whatever the rate; the
+// next only once another peer announced the last (or after the wait).
+TEST(SuperSeederTest, StrictShowsTheNextOnlyOnceTheLastIsShared) {
+  SuperSeeder s = Make(10, 1, /*strict=*/true);
+  chunk::Bitfield none;
+  const std::vector<uint32_t> a =
+      s.RevealMore(1, none, 10 * kPiece, 0, NoCopies);
+  ASSERT_EQ(a.size(), 1u);
+  const uint32_t b = s.RevealMore(2, none, 0, 0, NoCopies).at(0);
+  EXPECT_FALSE(s.Sent(1, a[0], kPiece));  // all sent: still no more
+  EXPECT_TRUE(s.RevealMore(1, none, 10 * kPiece, 1, NoCopies).empty());
+  // Peer 1 announcing its own piece is not sharing it.
+  EXPECT_FALSE(s.Announced(1, a[0], 1));
+  EXPECT_TRUE(s.TakeReady().empty());
+  EXPECT_TRUE(s.RevealMore(1, none, 0, 1, NoCopies).empty());
+  // Peer 2 got it from peer 1: peer 1 may have the next.
+  s.Announced(2, a[0], 2);
+  EXPECT_EQ(s.TakeReady(), std::vector<uint64_t>{1});
+  const std::vector<uint32_t> next = s.RevealMore(1, none, 0, 2, NoCopies);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_NE(next[0], a[0]);
+  // A peer nobody shares with gets the next after the wait.
+  EXPECT_FALSE(s.Sent(2, b, kPiece));
+  EXPECT_TRUE(s.RevealMore(2, none, 0, 5, NoCopies).empty());
+  EXPECT_EQ(s.RevealMore(2, none, 0, 12, NoCopies).size(), 1u);
 }
 
 }  // namespace

@@ -57,6 +57,7 @@ Swarm::Swarm(SwarmEnv& env, chunk::InfoHashes hashes, SwarmOptions options,
               random_),
       metadata_(hashes_, options.max_metadata_size),
       strategy_(options.strategy) {
+  super_seed_ = options.super_seed;
   ticker_ = env_.EverySecond([this] { Tick(); });
 }
 
@@ -495,6 +496,14 @@ void Swarm::OnMessage(PeerLink& conn, const wire::Message& message) {
             // Revealed to it, and it got the piece elsewhere.
             if (seeder_ && seeder_->Announced(conn.key(), m.piece, ticks_))
               SendReveals(p);
+            // Strict super-seeding: peers whose last piece is now shared.
+            if (seeder_) {
+              for (uint64_t key : seeder_->TakeReady()) {
+                auto it = peers_.find(key);
+                if (it != peers_.end() && !it->second->gone)
+                  SendReveals(*it->second);
+              }
+            }
           } else if (!p.has_all && p.has.size() != n) {
             p.early_haves.push_back(m.piece);
           }

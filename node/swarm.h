@@ -95,12 +95,14 @@ struct SwarmOptions {
   // Bytes of complete pieces waiting to be hashed and written, at most.
   size_t max_write_back_bytes = 16 << 20;
   chunk::PickStrategy strategy = chunk::PickStrategy::kRarestFirst;
-  // Fan-out (trusted swarms only): a swarm that holds everything when it
-  // starts (an origin) reveals its pieces a few at a time to each peer, each
-  // time the pieces revealed fewest times, so that it sends each piece about
-  // once and the fetchers trade the rest (BEP 16's super-seeding, for trusted
-  // peers: the next piece is revealed as soon as the last one is sent; after
-  // the first round, only pieces no peer holds: node/super_seeder.h).
+  // Super-seeding (BEP 16). Trusted swarms (fan-out): a swarm that holds
+  // everything when it starts (an origin) reveals its pieces a few at a time
+  // to each peer, each time the pieces revealed fewest times, so that it
+  // sends each piece about once and the fetchers trade the rest (the next
+  // piece is revealed as soon as the last one is sent; after the first
+  // round, only pieces no peer holds). Torrents (SetSuperSeed): a seed shows
+  // each peer one piece at a time, the next once another peer has announced
+  // the last (node/super_seeder.h, strict mode).
   bool super_seed = false;
 };
 
@@ -220,6 +222,11 @@ class Swarm : public PeerLink::Handler {
   bool shut() const { return shut_; }
 
   void SetStrategy(chunk::PickStrategy s);
+  // Super-seeding on or off (SwarmOptions::super_seed), while seeding: on, it
+  // applies to peers that connect from then on; off, every peer is told of
+  // every piece.
+  void SetSuperSeed(bool on);
+  bool super_seeding() const { return seeder_.has_value(); }
   // Piece priorities (0 = skip): applied now if downloading, else when it
   // starts.
   void SetPiecePriorities(std::vector<uint8_t> priorities);
@@ -374,6 +381,9 @@ class Swarm : public PeerLink::Handler {
   // Super-seeding (SwarmOptions::super_seed): what each peer is shown; set
   // when an origin starts.
   std::optional<SuperSeeder> seeder_;
+  bool super_seed_ = false;  // SwarmOptions::super_seed, or SetSuperSeed
+  // Starts super-seeding if it is on and every piece is held.
+  void MaybeSuperSeed();
   void AdvanceDeadlines();
   bool shut_ = false;
   std::optional<std::array<uint8_t, 20>> own_peer_id_;

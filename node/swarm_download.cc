@@ -41,13 +41,7 @@ void Swarm::StartDownloading(std::shared_ptr<store::PieceStorage> storage,
     WantRange(offset, length);
   }
   seeder_.reset();
-  if (options_.super_seed && options_.trusted_peers && m_->num_pieces > 1 &&
-      picker_->have().all()) {
-    seeder_.emplace(
-        m_->num_pieces,
-        [m = m_](uint32_t i) { return uint64_t{chunk::PieceSize(*m, i)}; },
-        random_);
-  }
+  MaybeSuperSeed();
   // Peers that connected while we were checking were told we had nothing.
   std::string haves;
   bool haves_built = false;
@@ -448,8 +442,42 @@ void Swarm::OnBlockHashes(Peer& p, const wire::HashSpec& spec,
   }
 }
 
+void Swarm::MaybeSuperSeed() {
+  if (!super_seed_ || seeder_ || !picker_ || m_->num_pieces <= 1 ||
+      !picker_->have().all())
+    return;
+  // Trusted peers (an origin's fan-out) get the trusted mode; a torrent's
+  // peers the strict one of BEP 16.
+  seeder_.emplace(
+      m_->num_pieces,
+      [m = m_](uint32_t i) { return uint64_t{chunk::PieceSize(*m, i)}; },
+      random_, /*strict=*/!options_.trusted_peers);
+}
+
+void Swarm::SetSuperSeed(bool on) {
+  super_seed_ = on;
+  if (on) {
+    MaybeSuperSeed();
+    return;
+  }
+  if (!seeder_) return;
+  seeder_.reset();
+  // Peers were shown some pieces: tell them of the rest.
+  for (Peer* q : LivePeers()) {
+    std::string haves;
+    for (uint32_t i = 0; i < m_->num_pieces; ++i)
+      if (picker_->have().test(i) && !q->Has(i))
+        wire::AppendMessage(wire::Have{i}, haves);
+    if (!haves.empty()) q->conn->Send(std::move(haves));
+    SyncUploadOnly(*q);
+  }
+}
+
 void Swarm::Complete() {
   spdlog::info("swarm {}: complete", hashes_.BestHex().substr(0, 12));
+  // Only trusted origins start super-seeding at the start; a torrent set to
+  // super-seed does once it has everything.
+  if (!options_.trusted_peers) MaybeSuperSeed();
   for (Peer* q : LivePeers()) {
     UpdateInterest(*q);
     SyncUploadOnly(*q);

@@ -138,6 +138,8 @@ void TorrentSwarm::Start(bool queued) {
     seed_limits_.seed_time = resume->seed_time_limit;
     seed_limit_reached_ = resume->seed_limit_reached;
     if (seed_limit_reached_) stopped_by_ = "a seeding limit";
+    super_seeding_ = resume->super_seed;
+    SetSuperSeed(super_seeding_);
     if (!pending_metainfo_ && !resume->info_bytes.empty()) {
       // A magnet whose metadata an earlier session fetched.
       auto m = chunk::ParseInfoDict(resume->info_bytes);
@@ -597,6 +599,12 @@ void TorrentSwarm::SetSeedLimits(const SeedLimits& limits) {
   if (state_ == TorrentState::kSeeding) CheckSeedLimits();
 }
 
+void TorrentSwarm::SetSuperSeeding(bool on) {
+  super_seeding_ = on;
+  SetSuperSeed(on);
+  SaveResume();
+}
+
 double TorrentSwarm::ShareRatio() const {
   const uint64_t up = uploaded_before_ + uploaded();
   const uint64_t base =
@@ -727,6 +735,7 @@ store::ResumeData TorrentSwarm::MakeResume(bool file_states) const {
   r.share_ratio_limit = seed_limits_.share_ratio;
   r.seed_time_limit = seed_limits_.seed_time;
   r.seed_limit_reached = seed_limit_reached_;
+  r.super_seed = super_seeding_;
   if (config_.source.torrent_bytes.empty() && has_metadata())
     r.info_bytes = metainfo()->info_bytes;
   return r;
@@ -846,6 +855,7 @@ TorrentStatus TorrentSwarm::Status() const {
   s.share_ratio = ShareRatio();
   s.seeding_seconds = seeding_seconds_;
   s.stopped_by = stopped_by_;
+  s.super_seeding = super_seeding_;
   for (const WebSeed& w : web_seeds_) {
     WebSeedStatus ws;
     ws.url = w.url;

@@ -123,6 +123,8 @@ struct TorrentStatus {
   uint64_t seeding_seconds = 0;  // over the torrent's life
   // Set when it stopped at a seeding limit: which one.
   std::string stopped_by;
+  // BEP 16 super-seeding is on (it takes effect while seeding).
+  bool super_seeding = false;
   std::string pieces;  // the verified pieces, BEP 3 bitfield bytes
 };
 
@@ -220,6 +222,9 @@ class TorrentSwarm final : public Swarm {
   // node's).
   const SeedLimits& own_seed_limits() const { return seed_limits_; }
   SeedLimits EffectiveSeedLimits() const;
+  // BEP 16: while seeding, each peer is shown one piece at a time, the next
+  // once another peer has it (Swarm::SetSuperSeed); kept across restarts.
+  void SetSuperSeeding(bool on);
 
  protected:
   void Prepare() override;
@@ -324,6 +329,7 @@ class TorrentSwarm final : public Swarm {
   std::shared_ptr<const SeedLimits> node_seed_limits_;
   uint64_t seeding_seconds_ = 0;
   bool seed_limit_reached_ = false;
+  bool super_seeding_ = false;
   std::string stopped_by_;
 };
 

@@ -63,6 +63,7 @@ std::string EncodeResumeData(const ResumeData& data) {
   if (data.seed_time_limit)
     d["seed time limit"] = static_cast<int64_t>(*data.seed_time_limit);
   if (data.seed_limit_reached) d["seed limit reached"] = int64_t{1};
+  if (data.super_seed) d["super seed"] = int64_t{1};
   return b::Encode(b::Value(std::move(d)));
 }
 
@@ -132,6 +133,7 @@ absl::StatusOr<ResumeData> DecodeResumeData(std::string_view bytes,
   if (auto t = root.FindInt("seed time limit"); t && *t >= 0)
     r.seed_time_limit = static_cast<uint64_t>(*t);
   r.seed_limit_reached = root.FindInt("seed limit reached").value_or(0) != 0;
+  r.super_seed = root.FindInt("super seed").value_or(0) != 0;
   return r;
 }
 

@@ -66,6 +66,8 @@ struct ResumeData {
   std::optional<uint64_t> seed_time_limit;
   // It stopped at a seeding limit (and a resume keeps it seeding).
   bool seed_limit_reached = false;
+  // BEP 16 super-seeding is on (it takes effect while seeding).
+  bool super_seed = false;
 
   friend bool operator==(const ResumeData&, const ResumeData&) = default;
 };

@@ -52,6 +52,7 @@ ResumeData Sample() {
   r.share_ratio_limit = 1.25;  // kept in thousandths: exact
   r.seed_time_limit = 0;       // set, and no limit: not the same as unset
   r.seed_limit_reached = true;
+  r.super_seed = true;
   return r;
 }
 

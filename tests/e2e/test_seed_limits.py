@@ -1,5 +1,6 @@
-"""Seeding limits: a seeding torrent stops at a share ratio or after a seeding time, its own
-limits or the node's (--share-ratio-limit, --seed-time-limit), kept across a restart."""
+"""Seeding: limits (a seeding torrent stops at a share ratio or after a seeding time, its own
+limits or the node's: --share-ratio-limit, --seed-time-limit; kept across a restart) and BEP 16
+super-seeding."""
 import json
 import time
 
@@ -91,3 +92,40 @@ def test_bad_limits_are_refused(make_node, tmp_dir):
         assert len(res.stderr.decode().strip().splitlines()) == 1, res.stderr
     res = node.cli("torrent", "limit", "0" * 40, "--ratio", "1", check=False)
     assert res.returncode != 0
+
+
+def test_super_seeding_shows_one_piece_at_a_time(make_node, tmp_dir):
+    """BEP 16: a Shoal seed with super-seeding on shows a lone libtorrent leecher one piece at a
+    time (the next once another peer has the last, or after 10 s); with a second leecher that
+    trades with the first, both complete and the seed sends about one copy."""
+    node = make_node()
+    src = tmp_dir / "src"
+    files = make_files(src, [700_000, 300_001], seed=44)
+    data, ti, tid = make_torrent(src, "v1", None)
+    node.cli("torrent", "add", str(write_torrent(tmp_dir, data)), "--save-path", str(src))
+    torrent_wait(node, tid)
+    node.cli("torrent", "super-seed", tid, "on")
+    assert status(node, tid)["super_seeding"] is True
+    host, port = node.listen.rsplit(":", 1)
+    sessions, handles = [], []
+    for i in range(2):
+        ses = lt_session()
+        out = tmp_dir / f"lt{i}"
+        out.mkdir()
+        handles.append(ses.add_torrent({"ti": ti, "save_path": str(out)}))
+        sessions.append(ses)
+    handles[0].connect_peer(("127.0.0.1", int(port)))
+    time.sleep(3)
+    lone = handles[0].status()
+    assert 1 <= lone.num_pieces <= 2 and not lone.is_seeding, lone.num_pieces
+    handles[1].connect_peer(("127.0.0.1", int(port)))
+    handles[1].connect_peer(("127.0.0.1", sessions[0].listen_port()))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not all(h.status().is_seeding for h in handles):
+        time.sleep(0.2)
+    assert all(h.status().is_seeding for h in handles), [h.status().progress for h in handles]
+    size = sum(len(d) for d in files.values())
+    sent = status(node, tid)["uploaded"]
+    assert sent <= 1.5 * size, (sent, size)
+    node.cli("torrent", "super-seed", tid, "off")
+    assert status(node, tid)["super_seeding"] is False

@@ -99,6 +99,7 @@ nlohmann::json StatusJson(const v1::TorrentStatus& s) {
       {"share_ratio", s.share_ratio()},
       {"seeding_seconds", s.seeding_seconds()},
       {"stopped_by", s.stopped_by()},
+      {"super_seeding", s.super_seeding()},
   };
 }
 
@@ -126,6 +127,7 @@ void PrintStatus(const v1::TorrentStatus& s) {
   std::printf("save path     %s\n",
               s.in_store() ? "(in the chunk store)" : s.save_path().c_str());
   std::printf("sequential    %s\n", s.sequential() ? "yes" : "no");
+  if (s.super_seeding()) std::printf("super-seeding on\n");
   std::printf("share ratio   %.2f, seeded %llu s%s\n", s.share_ratio(),
               static_cast<unsigned long long>(s.seeding_seconds()),
               s.stopped_by().empty()
@@ -498,9 +500,13 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
       };
     });
   }
-  {
-    auto* cmd = torrent.add_subcommand("sequential",
-                                       "Turn sequential download on or off");
+  // `shoal torrent NAME ID on|off`, answered with the torrent's status.
+  auto on_off = [&](const char* name, const char* help,
+                    std::function<grpc::Status(Client&, grpc::ClientContext*,
+                                               const std::string&, bool,
+                                               v1::TorrentStatus*)>
+                        call) {
+    auto* cmd = torrent.add_subcommand(name, help);
     auto id = std::make_shared<std::string>();
     auto mode = std::make_shared<std::string>();
     cmd->add_option("ID", *id, "Torrent ID")->required();
@@ -510,14 +516,29 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
     cmd->callback([=, &action] {
       action = [=](Client& c) -> absl::Status {
         grpc::ClientContext ctx;
-        v1::SetSequentialRequest req;
-        req.set_id(*id);
-        req.set_sequential(*mode == "on");
         v1::TorrentStatus st;
-        return c.Check(c.torrents().SetSequential(&ctx, req, &st));
+        return c.Check(call(c, &ctx, *id, *mode == "on", &st));
       };
     });
-  }
+  };
+  on_off("sequential", "Turn sequential download on or off",
+         [](Client& c, grpc::ClientContext* ctx, const std::string& id, bool on,
+            v1::TorrentStatus* st) {
+           v1::SetSequentialRequest req;
+           req.set_id(id);
+           req.set_sequential(on);
+           return c.torrents().SetSequential(ctx, req, st);
+         });
+  on_off("super-seed",
+         "Turn BEP 16 super-seeding on or off: while seeding, show each peer "
+         "one piece at a time so that each is sent about once",
+         [](Client& c, grpc::ClientContext* ctx, const std::string& id, bool on,
+            v1::TorrentStatus* st) {
+           v1::SetSuperSeedingRequest req;
+           req.set_id(id);
+           req.set_on(on);
+           return c.torrents().SetSuperSeeding(ctx, req, st);
+         });
 }
 
 void AddLimitCommand(CLI::App& torrent, Action& action) {
