@@ -13,6 +13,7 @@
 #include "node/swarm_peer.h"
 #include "spdlog/spdlog.h"
 #include "wire/allowed_fast.h"
+#include "wire/peer_priority.h"
 #include "wire/pex.h"
 
 namespace shoal::node {
@@ -172,8 +173,36 @@ Swarm::Peer* Swarm::Find(PeerLink& conn) {
   return it == peers_.end() || it->second->gone ? nullptr : it->second.get();
 }
 
-void Swarm::ConnectTo(const std::vector<PeerEndpoint>& peers) {
+uint32_t Swarm::PriorityOf(const PeerEndpoint& peer) const {
+  return own_address_ ? wire::CanonicalPeerPriority(*own_address_, peer) : 0;
+}
+
+Swarm::Peer* Swarm::LowestPriorityPeer() {
+  if (options_.trusted_peers || !own_address_) return nullptr;
+  Peer* lowest = nullptr;
+  uint32_t low = 0;
+  for (Peer* q : LivePeers()) {
+    const uint32_t p = PriorityOf(q->conn->remote());
+    if (lowest == nullptr || p < low) {
+      lowest = q;
+      low = p;
+    }
+  }
+  return lowest;
+}
+
+void Swarm::ConnectTo(const std::vector<PeerEndpoint>& given) {
   if (shut_ || !connector_) return;
+  // More candidates than free slots: the highest BEP 40 priority first.
+  std::vector<PeerEndpoint> peers = given;
+  if (!options_.trusted_peers && own_address_ &&
+      static_cast<int>(num_peers() + connecting_.size() + peers.size()) >
+          options_.max_peers) {
+    std::stable_sort(peers.begin(), peers.end(),
+                     [&](const PeerEndpoint& a, const PeerEndpoint& b) {
+                       return PriorityOf(a) > PriorityOf(b);
+                     });
+  }
   for (const PeerEndpoint& ep : peers) {
     if (static_cast<int>(num_peers() + connecting_.size()) >=
         options_.max_peers)
@@ -196,8 +225,18 @@ void Swarm::AddPeer(std::shared_ptr<PeerLink> conn,
     return;
   }
   if (static_cast<int>(num_peers()) >= options_.max_peers) {
-    conn->Close(absl::ResourceExhaustedError("too many peers"));
-    return;
+    // Full: BEP 40 lets a peer of higher canonical priority take the slot
+    // of the lowest, so that every client keeps the same connections and a
+    // newcomer (or a flood of connections) cannot be shut out (or shut
+    // everyone else out) by arriving first.
+    Peer* lowest = LowestPriorityPeer();
+    if (lowest == nullptr ||
+        PriorityOf(conn->remote()) <= PriorityOf(lowest->conn->remote())) {
+      conn->Close(absl::ResourceExhaustedError("too many peers"));
+      return;
+    }
+    lowest->conn->Close(absl::ResourceExhaustedError(
+        "replaced by a peer of higher canonical priority (BEP 40)"));
   }
   // Both sides may dial each other: keep one connection per peer, the one
   // opened by the side with the greater peer ID, so that both ends keep the

@@ -387,6 +387,14 @@ class Swarm : public PeerLink::Handler {
   void AdvanceDeadlines();
   bool shut_ = false;
   std::optional<std::array<uint8_t, 20>> own_peer_id_;
+  // Our address as peers see it (their extension handshakes' yourip), with
+  // our listen port: BEP 40 priorities need it.
+  std::optional<PeerEndpoint> own_address_;
+  // BEP 40 (torrents): the canonical priority of a connection to `peer`; and
+  // the connected peer of lowest priority, or null (no address of ours yet,
+  // or a trusted swarm, where every slot serves the cluster alike).
+  uint32_t PriorityOf(const PeerEndpoint& peer) const;
+  Peer* LowestPriorityPeer();
   Connector connector_;
   std::shared_ptr<RateLimit> global_down_;
   std::shared_ptr<RateLimit> global_up_;

@@ -33,6 +33,13 @@ void Swarm::OnExtended(Peer& p, const wire::Extended& m) {
       connecting_.insert(p.listen_key);
     }
     p.upload_only = p.ext.upload_only;
+    // Our address as peers see it (BEP 10 yourip), for BEP 40 priorities:
+    // the latest word wins (a liar only skews which peers we prefer).
+    if (p.ext.yourip.size() == 4 || p.ext.yourip.size() == 16) {
+      own_address_ = PeerEndpoint::FromBytes(
+          p.ext.yourip.size() == 4 ? AddressFamily::kV4 : AddressFamily::kV6,
+          p.ext.yourip, listen_port_);
+    }
     MaybeRequestMetadata(p);
     CloseIfBothSeeds(p);
     return;

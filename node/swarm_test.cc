@@ -10,6 +10,7 @@
 #include "node/swarm_fakes.h"
 #include "wire/extension.h"
 #include "wire/message.h"
+#include "wire/peer_priority.h"
 #include "wire/pex.h"
 
 namespace shoal::node::testing {
@@ -330,6 +331,41 @@ TEST_F(SwarmTest, CrossedConnectionsKeepTheSameOne) {
   EXPECT_EQ(fetcher.num_peers(), 1u);
   ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 60));
   EXPECT_EQ(fetcher.Bytes(), c.data);
+}
+
+// BEP 40: a torrent swarm with every slot taken lets a peer of higher
+// canonical priority in, in place of the lowest, and turns a lower one away.
+TEST_F(SwarmTest, FullSwarmKeepsThePeersOfHighestCanonicalPriority) {
+  const TestContent c = TestContent::Make(256 << 10, 13);
+  SwarmOptions o = Torrent(4);
+  o.max_peers = 1;
+  TestSwarm fetcher(env_, c, o);
+  fetcher.StartEmpty();
+  std::vector<std::unique_ptr<TestSwarm>> seeds;  // other peers
+  // Peers that have nothing either: the connections stay (two seeds, or a
+  // fetcher done, would close theirs).
+  for (int i = 0; i < 3; ++i) {
+    seeds.push_back(std::make_unique<TestSwarm>(env_, c, Torrent(4)));
+    seeds.back()->StartEmpty();
+  }
+  // The fetcher as its peers see it (their yourip), with its listen port.
+  const PeerEndpoint me = net_.AddressOf(fetcher);
+  auto priority = [&](const TestSwarm& s) {
+    return wire::CanonicalPeerPriority(me, net_.AddressOf(s));
+  };
+  net_.Connect(fetcher, *seeds[0]);
+  net_.Pump();
+  ASSERT_EQ(fetcher.num_peers(), 1u);
+  // The others dial it, each turned away or taking the slot (with these
+  // addresses the second is turned away and the third takes the slot).
+  const TestSwarm* best = seeds[0].get();
+  for (int i = 1; i < 3; ++i) {
+    net_.Connect(*seeds[i], fetcher);
+    net_.Pump();
+    if (priority(*seeds[i]) > priority(*best)) best = seeds[i].get();
+    ASSERT_EQ(fetcher.num_peers(), 1u);
+    EXPECT_EQ(fetcher.Peers().at(0).address, net_.AddressOf(*best).ToString());
+  }
 }
 
 // BEP 21: a seed says upload_only in its extension handshake, a fetcher says
