@@ -537,6 +537,7 @@ grpc::Status NodeServiceImpl::Events(grpc::ServerContext* ctx,
       out.set_download_rate(e.download_rate);
       out.set_upload_rate(e.upload_rate);
       out.set_num_peers(e.num_peers);
+      if (e.eta_seconds) out.set_eta_seconds(*e.eta_seconds);
       out.set_message(e.message);
       out.set_missed(missed);
       missed = 0;

@@ -46,6 +46,7 @@ void Fill(const node::TorrentStatus& s, v1::TorrentStatus* out) {
   out->set_seeding_seconds(s.seeding_seconds);
   out->set_stopped_by(s.stopped_by);
   out->set_super_seeding(s.super_seeding);
+  if (s.eta_seconds) out->set_eta_seconds(*s.eta_seconds);
   for (const node::WebSeedStatus& w : s.web_seeds) {
     v1::WebSeedStatus* p = out->add_web_seeds();
     p->set_url(w.url);
@@ -339,8 +340,12 @@ grpc::Status TorrentServiceImpl::SetRateLimits(grpc::ServerContext* ctx,
       request->id(), request->download_bytes_per_second(),
       request->upload_bytes_per_second());
   if (!s.ok()) return ToGrpc(s);
-  s = node_.session().SetSeedLimits(request->id(), seed);
-  if (!s.ok()) return ToGrpc(s);
+  // Only when asked: setting a seeding limit also lets a torrent stopped at
+  // one stop again under the new one.
+  if (seed.share_ratio || seed.seed_time) {
+    s = node_.session().SetSeedLimits(request->id(), seed);
+    if (!s.ok()) return ToGrpc(s);
+  }
   v1::TorrentRequest r;
   r.set_id(request->id());
   return GetRateLimits(ctx, &r, response);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,8 @@ struct Event {
   double download_rate = 0;
   double upload_rate = 0;
   uint32_t num_peers = 0;
-  std::string message;  // for errors
+  std::string message;                 // for errors
+  std::optional<int64_t> eta_seconds;  // TorrentStatus::eta_seconds
 };
 
 class EventBus {

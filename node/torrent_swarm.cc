@@ -1,6 +1,7 @@
 #include "node/torrent_swarm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
@@ -112,6 +113,7 @@ void TorrentSwarm::Publish(EventKind kind, std::string message) {
   e.download_rate = st.download_rate;
   e.upload_rate = st.upload_rate;
   e.num_peers = st.num_peers;
+  e.eta_seconds = st.eta_seconds;
   e.message = std::move(message);
   events_.Publish(std::move(e));
 }
@@ -856,6 +858,11 @@ TorrentStatus TorrentSwarm::Status() const {
   s.seeding_seconds = seeding_seconds_;
   s.stopped_by = stopped_by_;
   s.super_seeding = super_seeding_;
+  if (state_ == TorrentState::kDownloading && s.download_rate >= 1 &&
+      s.wanted_size > s.bytes_done) {
+    s.eta_seconds = static_cast<int64_t>(std::ceil(
+        static_cast<double>(s.wanted_size - s.bytes_done) / s.download_rate));
+  }
   for (const WebSeed& w : web_seeds_) {
     WebSeedStatus ws;
     ws.url = w.url;

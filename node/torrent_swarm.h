@@ -125,6 +125,9 @@ struct TorrentStatus {
   std::string stopped_by;
   // BEP 16 super-seeding is on (it takes effect while seeding).
   bool super_seeding = false;
+  // While downloading at a known rate: seconds until every wanted piece is
+  // verified, at the smoothed download rate (RateMeter, about 5 s).
+  std::optional<int64_t> eta_seconds;
   std::string pieces;  // the verified pieces, BEP 3 bitfield bytes
 };
 

@@ -418,10 +418,10 @@ asio::awaitable<absl::Status> WebSeedLink::Get(std::string url, uint64_t offset,
     req.set(http::field::range,
             absl::StrCat("bytes=", offset, "-", offset + length - 1));
     req.keep_alive(true);
-    // A server that ignores Range sends the file from its start: allow that
-    // much, within reason.
+    // A server that ignores Range sends the whole file: accepted for a small
+    // file only (memory stays bounded), the body limit fails the rest.
     const uint64_t limit =
-        std::max<uint64_t>(offset + length, options_.max_run_bytes) + 1;
+        2 * std::max<uint64_t>(length, options_.max_run_bytes) + 1;
     absl::StatusOr<Response> r;
     if (conn_->tls) {
       r = co_await Exchange(*conn_->tls, conn_->lowest(), conn_->buffer, req,

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from test_torrent import assert_same_files, create_torrent, make_files, torrent_id
+from test_torrent import assert_same_files, create_torrent, make_files, status, torrent_id
 from test_torrent_swarm import copy_files, torrent_wait, write_torrent
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "cluster"))
@@ -81,10 +81,10 @@ def wait_line(proc, want, timeout=30):
     raise AssertionError(f"libtorrent did not print {want!r}: {proc.stderr.read().decode()}")
 
 
-def torrent_of(tmp_dir, kind, seed):
+def torrent_of(tmp_dir, kind, seed, private=False):
     src = tmp_dir / "src"
     files = make_files(src, [400_000, 300_001, 9], seed=seed)
-    data, ti, v1, v2 = create_torrent(src, kind, None, 32 * KiB)
+    data, ti, v1, v2 = create_torrent(src, kind, None, 32 * KiB, private=private)
     return src, files, write_torrent(tmp_dir, data), torrent_id(v1, v2)
 
 
@@ -100,6 +100,22 @@ def test_two_shoal_nodes_find_each_other(lan, make_node, tmp_dir):
     fetcher.cli("torrent", "add", str(tfile), "--save-path", str(out))
     torrent_wait(fetcher, tid, timeout=60)
     assert_same_files(files, out)
+
+
+def test_private_torrents_are_not_announced(lan, make_node, tmp_dir):
+    """BEP 27: a private torrent's peers come from its tracker only: LSD neither announces
+    it nor dials peers announced for it."""
+    net, (h1, h2) = lan
+    src, files, tfile, tid = torrent_of(tmp_dir, "v1", 34, private=True)
+    seed = ns_node(make_node, net, h1, "seed")
+    seed.cli("torrent", "add", str(tfile), "--save-path", str(src))
+    torrent_wait(seed, tid)
+    fetcher = ns_node(make_node, net, h2, "fetcher")
+    fetcher.cli("torrent", "add", str(tfile), "--save-path", str(tmp_dir / "dl"))
+    time.sleep(4)
+    st = status(fetcher, tid)
+    assert st["bytes_done"] == 0 and st["num_peers"] == 0, st
+    assert status(seed, tid)["num_peers"] == 0
 
 
 def test_shoal_hears_libtorrent(lan, make_node, tmp_dir):

@@ -47,6 +47,8 @@ def test_seed_time_limit_of_a_torrent_stops_it_and_survives_a_restart(make_node,
     assert "stopped: seeded" in text
     # Resumed by hand, it seeds on: the limit it reached does not stop it again.
     node.cli("torrent", "resume", tid)
+    # A rate limit change leaves the seeding limits (and that one was reached) alone.
+    node.cli("torrent", "limit", tid, "--up", "0")
     time.sleep(2.5)
     assert status(node, tid)["state"] == "seeding"
     node.stop()

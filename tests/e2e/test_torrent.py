@@ -121,9 +121,9 @@ FLAGS = {"v1": "v1_only", "v2": "v2_only", "hybrid": None}
 
 
 def create_torrent(src_root, kind, tracker_url, piece_length=64 * 1024, web_seed=None,
-                   name="content"):
+                   name="content", private=False):
     """A torrent of src_root/name with `tracker_url` (if any) and `web_seed` (if any) as its
-    url-list; returns (bytes, torrent_info, v1 hex, v2 hex)."""
+    url-list, private (BEP 27) if asked; returns (bytes, torrent_info, v1 hex, v2 hex)."""
     import libtorrent as lt
     fs = lt.file_storage()
     lt.add_files(fs, str(src_root / name))
@@ -133,6 +133,8 @@ def create_torrent(src_root, kind, tracker_url, piece_length=64 * 1024, web_seed
         ct.add_tracker(tracker_url)
     if web_seed:
         ct.add_url_seed(web_seed)
+    if private:
+        ct.set_priv(True)
     lt.set_piece_hashes(ct, str(src_root))
     data = lt.bencode(ct.generate())
     ti = lt.torrent_info(data)

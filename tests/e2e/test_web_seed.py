@@ -17,10 +17,10 @@ KiB = 1024
 
 
 class RangeServer:
-    """Serves files under `root` on 127.0.0.1 with Range support; `lie` flips a byte of each
-    response body. Counts requests."""
+    """Serves files under `root` on 127.0.0.1 with Range support (`ignore_range`: whole files,
+    as a server without it); `lie` flips a byte of each response body. Counts requests."""
 
-    def __init__(self, root, lie=False):
+    def __init__(self, root, lie=False, ignore_range=False):
         outer = self
         self.requests = 0
         self.ranged = 0
@@ -44,7 +44,7 @@ class RangeServer:
                 rng = self.headers.get("Range")
                 status = 200
                 start, end = 0, len(data) - 1
-                if rng and rng.startswith("bytes="):
+                if rng and rng.startswith("bytes=") and not ignore_range:
                     a, b = rng[len("bytes="):].split("-")
                     start, end = int(a), min(int(b), len(data) - 1)
                     status = 206
@@ -129,6 +129,22 @@ def test_single_file_torrent_from_its_web_seed_alone(make_node, tmp_dir):
         server.close()
 
 
+def test_web_seed_that_ignores_range_serves_small_files(make_node, tmp_dir):
+    src = tmp_dir / "src"
+    files = make_files(src, [120_000, 33_333], seed=6)
+    server = RangeServer(src, ignore_range=True)
+    try:
+        data, ti, tid = make_torrent(src, "v1", server.url)
+        node = make_node()
+        out = tmp_dir / "dl"
+        node.cli("torrent", "add", str(write_torrent(tmp_dir, data)), "--save-path", str(out))
+        torrent_wait(node, tid)
+        assert_same_files(files, out)
+        assert server.ranged == 0
+    finally:
+        server.close()
+
+
 def test_lying_web_seed_is_dropped_while_a_peer_finishes(make_node, tmp_dir):
     src = tmp_dir / "src"
     files = make_files(src, [600_000, 900_001, 250_000], seed=9)
@@ -178,3 +194,38 @@ def test_unreachable_web_seed_backs_off(make_node, tmp_dir):
     assert "connect" in ws["error"], ws
     text = node.cli("torrent", "status", tid).stdout.decode()
     assert f"web seed      {url}: waiting" in text
+
+
+def test_eta_while_downloading_and_none_after(make_node, tmp_dir):
+    """ETA (torrent status and progress events): from the smoothed rate while downloading,
+    absent (not zero) before a rate is known and once complete."""
+    import time
+    src = tmp_dir / "src"
+    files = make_files(src, [1_500_000, 100_000], seed=7)
+    server = RangeServer(src)
+    try:
+        data, ti, tid = make_torrent(src, "v1", server.url)
+        node = make_node()
+        node.cli("torrent", "limit", "--down", "300000")  # the node: about 6 s
+        out = tmp_dir / "dl"
+        node.cli("torrent", "add", str(write_torrent(tmp_dir, data)), "--save-path", str(out))
+        st = json.loads(node.cli("torrent", "status", tid, "--json").stdout)
+        assert st["eta_seconds"] is None, st  # no rate yet
+        deadline = time.monotonic() + 15
+        eta = None
+        while time.monotonic() < deadline and eta is None:
+            time.sleep(0.3)
+            st = json.loads(node.cli("torrent", "status", tid, "--json").stdout)
+            eta = st["eta_seconds"]
+        assert eta is not None and 0 < eta < 60, st
+        assert "eta " in node.cli("torrent", "status", tid).stdout.decode()
+        events = node.cli("watch", "--json", "--count", "2", timeout=30).stdout.decode()
+        progress = [json.loads(line) for line in events.splitlines()
+                    if json.loads(line)["kind"] == "progress"]
+        assert any(e["eta_seconds"] for e in progress), events[-2000:]
+        torrent_wait(node, tid)
+        assert_same_files(files, out)
+        assert json.loads(node.cli("torrent", "status", tid, "--json").stdout)[
+            "eta_seconds"] is None
+    finally:
+        server.close()

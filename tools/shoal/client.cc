@@ -141,6 +141,16 @@ std::string HumanBytes(uint64_t bytes) {
   return absl::StrFormat("%.1f %s", v, kUnits[u]);
 }
 
+std::string HumanDuration(int64_t seconds) {
+  if (seconds < 0) seconds = 0;
+  if (seconds < 60) return absl::StrCat(seconds, "s");
+  if (seconds < 3600)
+    return absl::StrFormat("%dm%02ds", seconds / 60, seconds % 60);
+  if (seconds < 86400)
+    return absl::StrFormat("%dh%02dm", seconds / 3600, seconds % 3600 / 60);
+  return absl::StrFormat("%dd%02dh", seconds / 86400, seconds % 86400 / 3600);
+}
+
 std::string FormatTimestamp(const google::protobuf::Timestamp& t) {
   absl::Time time =
       absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());

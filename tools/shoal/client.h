@@ -56,6 +56,8 @@ class Client {
 
 // "1.5 GiB".
 std::string HumanBytes(uint64_t bytes);
+// "45s", "12m05s", "3h07m", "2d04h": a duration to read at a glance.
+std::string HumanDuration(int64_t seconds);
 
 // RFC 3339 UTC.
 std::string FormatTimestamp(const google::protobuf::Timestamp& t);

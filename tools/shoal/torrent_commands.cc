@@ -100,6 +100,8 @@ nlohmann::json StatusJson(const v1::TorrentStatus& s) {
       {"seeding_seconds", s.seeding_seconds()},
       {"stopped_by", s.stopped_by()},
       {"super_seeding", s.super_seeding()},
+      {"eta_seconds", s.has_eta_seconds() ? nlohmann::json(s.eta_seconds())
+                                          : nlohmann::json(nullptr)},
   };
 }
 
@@ -121,6 +123,8 @@ void PrintStatus(const v1::TorrentStatus& s) {
   std::printf("peers         %u (%u seeds)\n", s.num_peers(), s.num_seeds());
   std::printf("down / up     %s / %s\n", Rate(s.download_rate()).c_str(),
               Rate(s.upload_rate()).c_str());
+  if (s.has_eta_seconds())
+    std::printf("eta           %s\n", HumanDuration(s.eta_seconds()).c_str());
   std::printf("transferred   %s down, %s up\n",
               HumanBytes(s.downloaded()).c_str(),
               HumanBytes(s.uploaded()).c_str());
@@ -642,26 +646,35 @@ void AddWatchCommand(CLI::App& app, Action& action) {
       while (reader->Read(&e)) {
         if (*json) {
           std::printf("%s\n",
-                      nlohmann::json({{"seq", e.seq()},
-                                      {"time", FormatTimestamp(e.time())},
-                                      {"kind", e.kind()},
-                                      {"id", e.id()},
-                                      {"name", e.name()},
-                                      {"state", e.state()},
-                                      {"progress", e.progress()},
-                                      {"download_rate", e.download_rate()},
-                                      {"upload_rate", e.upload_rate()},
-                                      {"num_peers", e.num_peers()},
-                                      {"message", e.message()},
-                                      {"missed", e.missed()}})
+                      nlohmann::json(
+                          {{"seq", e.seq()},
+                           {"time", FormatTimestamp(e.time())},
+                           {"kind", e.kind()},
+                           {"id", e.id()},
+                           {"name", e.name()},
+                           {"state", e.state()},
+                           {"progress", e.progress()},
+                           {"download_rate", e.download_rate()},
+                           {"upload_rate", e.upload_rate()},
+                           {"num_peers", e.num_peers()},
+                           {"message", e.message()},
+                           {"missed", e.missed()},
+                           {"eta_seconds", e.has_eta_seconds()
+                                               ? nlohmann::json(e.eta_seconds())
+                                               : nlohmann::json(nullptr)}})
                           .dump()
                           .c_str());
         } else {
           std::printf(
-              "%s %-8s %.12s %-11s %5.1f%% %10s %3u peers %s%s\n",
+              "%s %-8s %.12s %-11s %5.1f%% %10s %3u peers%s %s%s\n",
               FormatTimestamp(e.time()).c_str(), e.kind().c_str(),
               e.id().c_str(), e.state().c_str(), e.progress() * 100,
-              Rate(e.download_rate()).c_str(), e.num_peers(), e.name().c_str(),
+              Rate(e.download_rate()).c_str(), e.num_peers(),
+              e.has_eta_seconds()
+                  ? absl::StrCat(" eta ", HumanDuration(e.eta_seconds()))
+                        .c_str()
+                  : "",
+              e.name().c_str(),
               e.message().empty() ? ""
                                   : absl::StrCat(": ", e.message()).c_str());
         }
