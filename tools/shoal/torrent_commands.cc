@@ -613,7 +613,7 @@ void AddLimitCommand(CLI::App& torrent, Action& action) {
                     text(limits.download_bytes_per_second()).c_str(),
                     text(limits.upload_bytes_per_second()).c_str());
         std::printf(
-            "share ratio   %s\nseed time      %s\n",
+            "share ratio   %s\nseed time     %s\n",
             limits.share_ratio_limit() == 0
                 ? "no limit"
                 : absl::StrFormat("%.2f", limits.share_ratio_limit()).c_str(),
