@@ -362,3 +362,17 @@ def test_sigint_clean_shutdown(make_node):
     n = make_node("n")
     assert n.stop(sig=signal.SIGINT) == 0
     assert "stopped" in n.stderr()
+
+
+def test_add_json_describes_the_content(node, tmp_dir):
+    """`add --json` prints what `stat --json` prints, for a stream, a path and a directory."""
+    f = tmp_dir / "a.bin"
+    f.write_bytes(os.urandom(200_000))
+    d = tmp_dir / "tree"
+    (d / "sub").mkdir(parents=True)
+    (d / "sub" / "x.txt").write_bytes(b"x" * 10)
+    for args in ([str(f)], [str(f), "--by-path"], [str(d)]):
+        got = json.loads(node.cli("add", *args, "--json").stdout)
+        stat = json.loads(node.cli("stat", got["id"], "--json").stdout)
+        assert got["id"] == stat["id"] and got["length"] == stat["length"], (args, got)
+    assert json.loads(node.cli("add", str(f), "--json").stdout)["length"] == 200_000

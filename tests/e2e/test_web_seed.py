@@ -122,7 +122,11 @@ def test_single_file_torrent_from_its_web_seed_alone(make_node, tmp_dir):
         data, ti, tid = make_torrent(src, "hybrid", server.url, single=True)
         node = make_node()
         out = tmp_dir / "dl"
-        node.cli("torrent", "add", str(write_torrent(tmp_dir, data)), "--save-path", str(out))
+        # --json: the new torrent's status, as `torrent status --json` prints it.
+        added = json.loads(node.cli("torrent", "add", str(write_torrent(tmp_dir, data)),
+                                    "--save-path", str(out), "--json").stdout)
+        assert added["id"] == tid and added["name"] == "content.bin", added
+        assert added["web_seeds"] == [] or added["web_seeds"][0]["url"] == server.url
         torrent_wait(node, tid)
         assert (out / "content.bin").read_bytes() == payload
     finally:

@@ -23,13 +23,18 @@ absl::Status Errno(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
 
-absl::Status PrintAdded(const v1::AddResponse& response) {
-  std::printf("%s\n", response.content().id().c_str());
+// The new content's ID, or with `json` its description (as `stat --json`).
+absl::Status PrintAdded(const v1::AddResponse& response, bool json) {
+  if (json) {
+    PrintJson(ContentJson(response.content()));
+  } else {
+    std::printf("%s\n", response.content().id().c_str());
+  }
   return absl::OkStatus();
 }
 
 absl::Status AddStream(Client& client, const std::string& path,
-                       const std::string& name, bool pin) {
+                       const std::string& name, bool pin, bool json) {
   FILE* in = stdin;
   std::unique_ptr<FILE, int (*)(FILE*)> owned(nullptr, &std::fclose);
   v1::AddRequest header_msg;
@@ -81,12 +86,12 @@ absl::Status AddStream(Client& client, const std::string& path,
   writer->WritesDone();
   absl::Status s = client.Check(writer->Finish());
   if (!s.ok()) return s;
-  return PrintAdded(response);
+  return PrintAdded(response, json);
 }
 
 // Streams the tree at `root` as one directory add.
 absl::Status AddTreeStream(Client& client, const std::string& root,
-                           const std::string& name, bool pin) {
+                           const std::string& name, bool pin, bool json) {
   // The node checks the limit exactly; this only stops a runaway walk.
   auto files = ListTreeFiles(root, 1'000'000);
   if (!files.ok()) return files.status();
@@ -141,11 +146,11 @@ absl::Status AddTreeStream(Client& client, const std::string& root,
   writer->WritesDone();
   absl::Status s = client.Check(writer->Finish());
   if (!s.ok()) return s;
-  return PrintAdded(response);
+  return PrintAdded(response, json);
 }
 
 absl::Status AddByPath(Client& client, const std::string& path,
-                       const std::string& name, bool pin) {
+                       const std::string& name, bool pin, bool json) {
   std::error_code ec;
   std::filesystem::path abs = std::filesystem::absolute(path, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("bad path ", path));
@@ -157,7 +162,7 @@ absl::Status AddByPath(Client& client, const std::string& path,
   grpc::ClientContext ctx;
   absl::Status s = client.Check(client.content().AddFile(&ctx, req, &response));
   if (!s.ok()) return s;
-  return PrintAdded(response);
+  return PrintAdded(response, json);
 }
 
 // Draws a progress bar on stderr when it is a terminal.
@@ -390,17 +395,21 @@ void AddContentCommands(CLI::App& app, Action& action) {
     cmd->add_option("--name", *name,
                     "Name to remember it by (default: the file name)");
     cmd->add_flag("--pin", *pin, "Pin it, so it is never evicted");
+    auto json = std::make_shared<bool>(false);
+    cmd->add_flag("--json", *json,
+                  "Print its description as one JSON object (as stat --json)");
     cmd->add_flag("--by-path", *by_path,
                   "Let shoald read PATH itself instead of streaming it "
                   "(faster; shoald must see "
                   "the same file)");
     cmd->callback([=, &action] {
       action = [=](Client& c) {
-        if (*by_path && *path != "-") return AddByPath(c, *path, *name, *pin);
+        if (*by_path && *path != "-")
+          return AddByPath(c, *path, *name, *pin, *json);
         std::error_code ec;
         if (*path != "-" && std::filesystem::is_directory(*path, ec))
-          return AddTreeStream(c, *path, *name, *pin);
-        return AddStream(c, *path, *name, *pin);
+          return AddTreeStream(c, *path, *name, *pin, *json);
+        return AddStream(c, *path, *name, *pin, *json);
       };
     });
   }

@@ -222,10 +222,13 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
       bool paused = false;
       bool in_store = false;
       std::vector<std::string> peers;
+      bool json = false;
     };
     auto a = std::make_shared<Args>();
     cmd->add_option("FILE|MAGNET", a->source, ".torrent file or magnet link")
         ->required();
+    cmd->add_flag("--json", a->json,
+                  "Print its status as one JSON object (as status --json)");
     cmd->add_option("--save-path", a->save_path,
                     "Where the files go (default: the node's downloads dir)");
     cmd->add_flag("--sequential", a->sequential, "Download pieces in order");
@@ -262,7 +265,11 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
         v1::TorrentStatus st;
         absl::Status s = c.Check(c.torrents().Add(&ctx, req, &st));
         if (!s.ok()) return s;
-        std::printf("%s\n", st.id().c_str());
+        if (a->json) {
+          PrintJson(StatusJson(st));
+        } else {
+          std::printf("%s\n", st.id().c_str());
+        }
         return absl::OkStatus();
       };
     });
