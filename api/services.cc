@@ -375,6 +375,12 @@ grpc::Status ContentServiceImpl::Stat(grpc::ServerContext* ctx,
   auto st = node_.store().Stat(*id);
   if (!st.ok()) return Finish("Stat", st.status());
   FillContent(*st, response->mutable_content());
+  if (auto t = node_.session().ContentTransfer(*id)) {
+    v1::ContentInfo* c = response->mutable_content();
+    c->set_fetching(true);
+    c->set_download_rate(t->download_rate);
+    if (t->eta_seconds) c->set_eta_seconds(*t->eta_seconds);
+  }
   return grpc::Status::OK;
 }
 

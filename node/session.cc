@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <future>
@@ -624,6 +625,25 @@ void Session::Forget(const std::vector<chunk::ContentId>& ids) {
       }
     }
     return 0;
+  });
+}
+
+std::optional<Session::Transfer> Session::ContentTransfer(
+    const chunk::ContentId& id) {
+  return RunOn(io_, [&]() -> std::optional<Transfer> {
+    auto it = contents_.find(Key(id.AsStringView().substr(0, 20)));
+    if (it == contents_.end() || !it->second->has_metadata() ||
+        it->second->complete())
+      return std::nullopt;
+    const ContentSwarm& s = *it->second;
+    Transfer t;
+    t.download_rate = s.download_rate();
+    const uint64_t left =
+        s.bytes_wanted() - std::min(s.bytes_wanted(), s.bytes_have());
+    if (t.download_rate >= 1 && left > 0)
+      t.eta_seconds = static_cast<int64_t>(
+          std::ceil(static_cast<double>(left) / t.download_rate));
+    return t;
   });
 }
 

@@ -161,6 +161,14 @@ class Session {
 
   // Number of open peer connections (for node info).
   size_t NumPeers();
+  // A fetch of `id` under way: its download rate (bytes/s, averaged over
+  // about five seconds) and, once that is known, the seconds left at it.
+  // nullopt if the content is not being fetched.
+  struct Transfer {
+    double download_rate = 0;
+    std::optional<int64_t> eta_seconds;
+  };
+  std::optional<Transfer> ContentTransfer(const chunk::ContentId& id);
 
   // --- Torrents. IDs are the v2 info-hash in hex if the torrent has one, else
   // the v1; either hash of a hybrid finds it. NOT_FOUND for an unknown ID.

@@ -33,6 +33,35 @@ def test_fetch_by_id_from_peer(make_node, tmp_dir):
     assert out.read_bytes() == data
 
 
+# `stat` of a content being fetched shows the download rate and an ETA (absent until the rate
+# is known), and neither once it is complete.
+def test_stat_while_fetching_shows_rate_and_eta(make_node, tmp_dir):
+    import subprocess
+    from conftest import SHOAL
+    a, b = make_node("a"), make_node("b")
+    data = os.urandom(6 * 1024 * 1024)
+    cid = add_bytes(a, tmp_dir, data)
+    b.cli("torrent", "limit", "--down", "1000000")  # the node's limit: about 6 s
+    out = tmp_dir / "got"
+    fetch = subprocess.Popen([SHOAL, "--api", b.api, "get", cid,
+                              "-o", str(out), "--peer", a.listen],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        st, deadline = {}, time.monotonic() + 20
+        while time.monotonic() < deadline and st.get("eta_seconds") is None:
+            time.sleep(0.3)
+            res = b.cli("stat", cid, "--json", check=False)
+            st = json.loads(res.stdout) if res.returncode == 0 else {}
+        assert st.get("fetching") and st["download_rate"] > 0, st
+        assert 0 < st["eta_seconds"] < 60, st
+        assert "fetching" in b.cli("stat", cid).stdout.decode()
+        assert fetch.wait(timeout=60) == 0, fetch.stderr.read()
+    finally:
+        fetch.kill()
+    assert out.read_bytes() == data
+    assert "fetching" not in stat(b, cid)
+
+
 # Small content (one piece) and a ranged read while fetching.
 def test_fetch_small_and_ranged(make_node, tmp_dir):
     a, b = make_node("a"), make_node("b")

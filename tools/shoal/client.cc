@@ -179,6 +179,12 @@ nlohmann::json ContentJson(const v1::ContentInfo& c) {
     j["num_files"] = c.num_files();
     j["files_local"] = c.files_local();
   }
+  if (c.fetching()) {
+    j["fetching"] = true;
+    j["download_rate"] = c.download_rate();
+    j["eta_seconds"] = c.has_eta_seconds() ? nlohmann::json(c.eta_seconds())
+                                           : nlohmann::json(nullptr);
+  }
   return j;
 }
 

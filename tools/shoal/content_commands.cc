@@ -370,6 +370,14 @@ void PrintContent(const v1::ContentInfo& c) {
   std::printf("pieces        %u of %u local%s\n", c.pieces_local(),
               c.num_pieces(),
               c.pieces_local() == c.num_pieces() ? " (complete)" : "");
+  if (c.fetching()) {
+    std::printf(
+        "fetching      %s/s%s\n",
+        HumanBytes(static_cast<uint64_t>(c.download_rate())).c_str(),
+        c.has_eta_seconds()
+            ? absl::StrCat(", eta ", HumanDuration(c.eta_seconds())).c_str()
+            : "");
+  }
   std::printf("pieces root   %s\n", c.pieces_root().c_str());
   std::printf("pinned        %s\n", c.pinned() ? "yes" : "no");
   std::printf("added         %s\n", FormatTimestamp(c.added()).c_str());
