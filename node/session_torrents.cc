@@ -456,6 +456,7 @@ absl::Status Session::RemoveTorrent(const std::string& id, bool delete_data) {
       // Destroy it later: we are inside its callback.
       asio::post(io_, [this, key, removed] {
         torrents_.erase(key);
+        lsd_announced_.erase(key);
         SaveTorrentIndex();
         RunQueue();
         removed->set_value();
