@@ -105,7 +105,7 @@ void Session::LookupProviders(const chunk::ContentId& id,
 void Session::DhtLookups(TorrentSwarm& t) {
   AssertNetworkThread();
   if (!dht_) return;
-  const TorrentState state = t.Status().state;
+  const TorrentState state = t.state();
   const bool running = state != TorrentState::kPaused &&
                        state != TorrentState::kError &&
                        state != TorrentState::kQueued && !t.shut();
@@ -135,7 +135,7 @@ void Session::Discover(TorrentSwarm& t) {
 void Session::LsdAnnounce(TorrentSwarm& t, bool now) {
   AssertNetworkThread();
   if (!lsd_) return;
-  const TorrentState state = t.Status().state;
+  const TorrentState state = t.state();
   if (state == TorrentState::kPaused || state == TorrentState::kError ||
       state == TorrentState::kQueued || t.shut() ||
       (t.known_metainfo() && t.known_metainfo()->is_private))
