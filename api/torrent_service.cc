@@ -213,6 +213,8 @@ grpc::Status TorrentServiceImpl::Peers(grpc::ServerContext* ctx,
     p->set_downloaded(i.downloaded);
     p->set_uploaded(i.uploaded);
     p->set_requests(i.requests_out);
+    p->set_transport(i.transport);
+    p->set_encrypted(i.encrypted);
   }
   return grpc::Status::OK;
 }

@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -143,6 +144,17 @@ class DhtService {
   void Preheat(const dht::NodeInfo& node, std::string content,
                dht::DhtNode::PreheatCallback done);
   // How this node answers sh_preheat. Set before Start().
+  // Datagrams of another protocol on the same socket (µTP): `take` sees each
+  // datagram first and returns true for those it takes; `batch_done` runs
+  // after each batch of datagrams read at once. Set before Start().
+  void SetOtherProtocol(
+      std::function<bool(const asio::ip::udp::endpoint&, std::string_view)>
+          take,
+      std::function<void()> batch_done) {
+    other_take_ = std::move(take);
+    other_batch_done_ = std::move(batch_done);
+  }
+
   void SetPreheatHandler(dht::DhtNode::PreheatHandler h) {
     preheat_handler_ = std::move(h);
   }
@@ -222,7 +234,11 @@ class DhtService {
   std::unique_ptr<dht::DhtNode> cluster_;
   asio::steady_timer tick_timer_;
   asio::ip::udp::resolver resolver_;
-  std::array<char, kMaxDatagram + 1> datagram_{};
+  // Room for any UDP datagram: µTP's may be larger than KRPC's limit.
+  std::vector<char> datagram_ = std::vector<char>(65536);
+  std::function<bool(const asio::ip::udp::endpoint&, std::string_view)>
+      other_take_;
+  std::function<void()> other_batch_done_;
   asio::ip::udp::endpoint sender_;
   std::chrono::steady_clock::time_point last_save_;
   // Host names among a network's bootstrap nodes are resolved again while its

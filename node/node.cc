@@ -111,6 +111,8 @@ absl::Status Node::Init() {
   session_options.bootstrap = options_.bootstrap;
   session_options.encryption = options_.encryption;
   session_options.lsd = options_.lsd;
+  session_options.utp = options_.utp;
+  session_options.tcp = options_.tcp;
   session_options.active_downloads = options_.active_downloads;
   session_options.active_seeds = options_.active_seeds;
   session_options.seed_limits.share_ratio = options_.share_ratio_limit;

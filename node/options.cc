@@ -292,10 +292,12 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
       (k == "active_downloads" ? options.active_downloads
                                : options.active_seeds) =
           static_cast<int>(i->get());
-    } else if (k == "lsd") {
+    } else if (k == "lsd" || k == "utp" || k == "tcp") {
       const auto* b = node.as_boolean();
       if (b == nullptr) return bad("true or false");
-      options.lsd = b->get();
+      (k == "lsd"   ? options.lsd
+       : k == "utp" ? options.utp
+                    : options.tcp) = b->get();
     } else if (k == "gateway_torrents") {
       const auto* b = node.as_boolean();
       if (b == nullptr) return bad("true or false");
@@ -381,6 +383,10 @@ absl::Status Validate(const NodeOptions& options) {
   if (options.log_format != "text" && options.log_format != "json") {
     return absl::InvalidArgumentError(absl::StrCat(
         "unknown log format '", options.log_format, "' (use text or json)"));
+  }
+  if (!options.utp && !options.tcp) {
+    return absl::InvalidArgumentError(
+        "utp and tcp are both off: torrents could reach no peer");
   }
   if (options.api_tls_cert.empty() != options.api_tls_key.empty()) {
     return absl::InvalidArgumentError(

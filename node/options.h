@@ -24,6 +24,8 @@
 //   ip_filter = "/etc/shoal/ipfilter.dat"  # peers never accepted or dialed
 //   encryption = "prefer"        # torrents' outgoing peers: prefer|require|off
 //   lsd = true                   # Local Service Discovery (BEP 14), torrents
+//   utp = true                   # torrents' peers over µTP (BEP 29)
+//   tcp = true                   # torrents' peers over TCP
 //   share_ratio_limit = 2.0      # a seeding torrent stops at this ratio; 0:
 //   never seed_time_limit = 86400      # ... or after this many seconds
 //   seeding; 0: never metrics = "127.0.0.1:9090"   # /metrics, /healthz,
@@ -120,6 +122,11 @@ struct NodeOptions {
   // Local Service Discovery (BEP 14): announce torrents to the LAN's
   // multicast groups and dial the peers announced there.
   bool lsd = true;
+  // Transports of torrents' peer connections: µTP (BEP 29) is dialled first
+  // and TCP after it fails, as libtorrent does; both are accepted. Cluster
+  // content always runs over TCP.
+  bool utp = true;
+  bool tcp = true;
   // Seeding limits of every torrent without its own (0: none): a torrent
   // that has uploaded this many times its size (or what it downloaded, if
   // more), or has seeded this many seconds, stops (is paused).

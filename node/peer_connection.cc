@@ -14,8 +14,9 @@ constexpr size_t kReadChunk = 256 * 1024;
 
 }  // namespace
 
-PeerConnection::PeerConnection(tcp::socket socket, uint64_t key,
-                               std::string pending)
+template <typename Stream>
+BasicPeerConnection<Stream>::BasicPeerConnection(Stream socket, uint64_t key,
+                                                 std::string pending)
     : socket_(std::move(socket)),
       key_(key),
       in_(std::move(pending)),
@@ -23,22 +24,26 @@ PeerConnection::PeerConnection(tcp::socket socket, uint64_t key,
       write_timer_(socket_.get_executor()) {
   boost::system::error_code ec;
   remote_ = ToPeerEndpoint(socket_.remote_endpoint(ec));
-  socket_.set_option(tcp::no_delay(true), ec);
+  if constexpr (std::is_same_v<Stream, tcp::socket>)
+    socket_.set_option(tcp::no_delay(true), ec);
 }
 
-PeerConnection::~PeerConnection() = default;
+template <typename Stream>
+BasicPeerConnection<Stream>::~BasicPeerConnection() = default;
 
-void PeerConnection::Start(Handler* handler) {
-  auto self =
-      shared_from_this();  // the handler may drop its reference while we parse
+template <typename Stream>
+void BasicPeerConnection<Stream>::Start(Handler* handler) {
+  auto self = this->shared_from_this();  // the handler may drop its reference
+                                         // while we parse
   handler_ = handler;
   Parse();
   if (!closed_) ReadMore();
 }
 
-size_t PeerConnection::Quota(std::vector<std::shared_ptr<RateLimit>>& limits,
-                             asio::steady_timer& timer, bool& waiting,
-                             void (PeerConnection::*retry)()) {
+template <typename Stream>
+size_t BasicPeerConnection<Stream>::Quota(
+    std::vector<std::shared_ptr<RateLimit>>& limits, asio::steady_timer& timer,
+    bool& waiting, void (BasicPeerConnection::*retry)()) {
   size_t quota = std::numeric_limits<size_t>::max();
   RateLimit::Clock::duration wait{};
   for (auto& l : limits) {
@@ -49,7 +54,7 @@ size_t PeerConnection::Quota(std::vector<std::shared_ptr<RateLimit>>& limits,
   waiting = true;
   timer.expires_after(std::clamp<RateLimit::Clock::duration>(
       wait, std::chrono::milliseconds(5), std::chrono::milliseconds(100)));
-  timer.async_wait([self = shared_from_this(), &waiting,
+  timer.async_wait([self = this->shared_from_this(), &waiting,
                     retry](boost::system::error_code ec) {
     waiting = false;
     if (ec || self->closed_) return;
@@ -58,7 +63,8 @@ size_t PeerConnection::Quota(std::vector<std::shared_ptr<RateLimit>>& limits,
   return 0;
 }
 
-void PeerConnection::ReadMore() {
+template <typename Stream>
+void BasicPeerConnection<Stream>::ReadMore() {
   if (closed_ || reading_ || read_waiting_) return;
   if (queued_bytes_ > kHighWater) {
     paused_ = true;
@@ -66,7 +72,7 @@ void PeerConnection::ReadMore() {
   }
   const size_t chunk = std::min(
       kReadChunk,
-      Quota(down_, read_timer_, read_waiting_, &PeerConnection::ReadMore));
+      Quota(down_, read_timer_, read_waiting_, &BasicPeerConnection::ReadMore));
   if (chunk == 0) return;
   reading_ = true;
   // Compact the buffer, then read into its tail.
@@ -78,7 +84,8 @@ void PeerConnection::ReadMore() {
   in_.resize(old + chunk);
   socket_.async_read_some(
       asio::buffer(in_.data() + old, chunk),
-      [self = shared_from_this(), old](boost::system::error_code ec, size_t n) {
+      [self = this->shared_from_this(), old](boost::system::error_code ec,
+                                             size_t n) {
         self->reading_ = false;
         self->in_.resize(old + n);
         if (self->closed_) return;
@@ -99,7 +106,8 @@ void PeerConnection::ReadMore() {
       });
 }
 
-void PeerConnection::Parse() {
+template <typename Stream>
+void BasicPeerConnection<Stream>::Parse() {
   while (!closed_) {
     std::string_view rest(in_.data() + in_start_, in_.size() - in_start_);
     const size_t before = rest.size();
@@ -114,13 +122,15 @@ void PeerConnection::Parse() {
   }
 }
 
-void PeerConnection::Send(const wire::Message& message) {
+template <typename Stream>
+void BasicPeerConnection<Stream>::Send(const wire::Message& message) {
   std::string bytes;
   wire::AppendMessage(message, bytes);
   Send(std::move(bytes));
 }
 
-void PeerConnection::Send(std::string bytes) {
+template <typename Stream>
+void BasicPeerConnection<Stream>::Send(std::string bytes) {
   if (closed_ || bytes.empty()) return;
   if (ciphers_.encrypt) ciphers_.encrypt->Apply(bytes);
   queued_bytes_ += bytes.size();
@@ -128,10 +138,11 @@ void PeerConnection::Send(std::string bytes) {
   WriteMore();
 }
 
-void PeerConnection::WriteMore() {
+template <typename Stream>
+void BasicPeerConnection<Stream>::WriteMore() {
   if (writing_ || write_waiting_ || out_.empty() || closed_) return;
   size_t quota =
-      Quota(up_, write_timer_, write_waiting_, &PeerConnection::WriteMore);
+      Quota(up_, write_timer_, write_waiting_, &BasicPeerConnection::WriteMore);
   if (quota == 0) return;
   writing_ = true;
   // Gather what is queued (and allowed) into one write.
@@ -144,7 +155,8 @@ void PeerConnection::WriteMore() {
   }
   asio::async_write(
       socket_, bufs, TransferAll(),
-      [self = shared_from_this()](boost::system::error_code ec, size_t bytes) {
+      [self = this->shared_from_this()](boost::system::error_code ec,
+                                        size_t bytes) {
         self->writing_ = false;
         if (self->closed_) return;
         if (ec) {
@@ -173,15 +185,20 @@ void PeerConnection::WriteMore() {
       });
 }
 
-void PeerConnection::Close(const absl::Status& why) {
+template <typename Stream>
+void BasicPeerConnection<Stream>::Close(const absl::Status& why) {
   if (closed_) return;
   closed_ = true;
   boost::system::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  if constexpr (std::is_same_v<Stream, tcp::socket>)
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   read_timer_.cancel();
   write_timer_.cancel();
   if (handler_) handler_->OnClose(*this, why);
 }
+
+template class BasicPeerConnection<tcp::socket>;
+template class BasicPeerConnection<UtpSocket>;
 
 }  // namespace shoal::node

@@ -1,5 +1,5 @@
-// One TCP connection to a peer, after the handshake: frames in, frames out.
-// The swarm's PeerLink over TCP.
+// One connection to a peer, after the handshake: frames in, frames out. The
+// swarm's PeerLink over TCP (PeerConnection) or µTP (UtpPeerConnection).
 //
 // Runs on the network thread. Reading: bytes are parsed into wire messages and
 // handed to the handler; reading pauses while more than a limit of outgoing
@@ -12,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -19,21 +20,24 @@
 #include "node/asio.h"
 #include "node/rate_limit.h"
 #include "node/swarm_env.h"
+#include "node/utp_socket.h"
 #include "wire/message.h"
 #include "wire/mse.h"
 
 namespace shoal::node {
 
-class PeerConnection final
+// `Stream` is tcp::socket or UtpSocket.
+template <typename Stream>
+class BasicPeerConnection final
     : public PeerLink,
-      public std::enable_shared_from_this<PeerConnection> {
+      public std::enable_shared_from_this<BasicPeerConnection<Stream>> {
  public:
   // `key` identifies the connection to its swarm. `pending` holds bytes already
   // read after the handshake.
-  PeerConnection(tcp::socket socket, uint64_t key, std::string pending);
-  ~PeerConnection();
-  PeerConnection(const PeerConnection&) = delete;
-  PeerConnection& operator=(const PeerConnection&) = delete;
+  BasicPeerConnection(Stream socket, uint64_t key, std::string pending);
+  ~BasicPeerConnection();
+  BasicPeerConnection(const BasicPeerConnection&) = delete;
+  BasicPeerConnection& operator=(const BasicPeerConnection&) = delete;
 
   // Starts reading. REQUIRES: called once, on the network thread.
   void Start(Handler* handler) override;
@@ -57,6 +61,10 @@ class PeerConnection final
   void Close(const absl::Status& why) override;
 
   uint64_t key() const override { return key_; }
+  std::string_view transport() const override {
+    return std::is_same_v<Stream, UtpSocket> ? "utp" : "tcp";
+  }
+  bool encrypted() const override { return ciphers_.encrypt != nullptr; }
   const PeerEndpoint& remote() const override { return remote_; }
   size_t queued_bytes() const override { return queued_bytes_; }
   bool closed() const { return closed_; }
@@ -70,9 +78,9 @@ class PeerConnection final
   // Bytes the limits let through now; 0 arms `timer` to call `retry`.
   size_t Quota(std::vector<std::shared_ptr<RateLimit>>& limits,
                asio::steady_timer& timer, bool& waiting,
-               void (PeerConnection::*retry)());
+               void (BasicPeerConnection::*retry)());
 
-  tcp::socket socket_;
+  Stream socket_;
   const uint64_t key_;
   PeerEndpoint remote_;
   Handler* handler_ = nullptr;
@@ -96,6 +104,11 @@ class PeerConnection final
   bool read_waiting_ = false;
   bool write_waiting_ = false;
 };
+
+using PeerConnection = BasicPeerConnection<tcp::socket>;
+using UtpPeerConnection = BasicPeerConnection<UtpSocket>;
+extern template class BasicPeerConnection<tcp::socket>;
+extern template class BasicPeerConnection<UtpSocket>;
 
 }  // namespace shoal::node
 

@@ -33,7 +33,8 @@ constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 // Closes `socket` if `timer` expires before it is cancelled or destroyed; the
 // handler touches the socket only on expiry, while the coroutine that owns both
 // is still waiting.
-void CloseOnTimeout(asio::steady_timer& timer, tcp::socket& socket) {
+template <typename Stream>
+void CloseOnTimeout(asio::steady_timer& timer, Stream& socket) {
   timer.expires_after(kHandshakeTimeout);
   timer.async_wait([&socket](boost::system::error_code ec) {
     if (!ec) {
@@ -75,6 +76,8 @@ void Session::Stop() {
       by_key_.clear();
       torrents_.clear();
       contents_.clear();
+      // After the swarms: their µTP connections say goodbye through it.
+      utp_.reset();
       return 0;
     });
     work_.reset();
@@ -105,6 +108,31 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
   dho.public_enabled = options_.public_dht;
   dho.cluster_key = options_.cluster_key;
   dht_ = std::make_unique<DhtService>(io_, udp_, store_, dho);
+  // µTP shares the socket: the DHT service reads it and hands over what
+  // starts like a µTP packet. With µTP off the service only answers SYNs
+  // with RESET (it has no acceptor) and nothing dials through it.
+  utp::Stack::Options uo;
+  uo.connection.connect_timeout_us = 3'000'000;  // then TCP, as libtorrent
+  utp_ = std::make_unique<UtpService>(io_, udp_, uo);
+  if (options_.utp) {
+    utp_->set_accept([this](UtpSocket socket) {
+      asio::co_spawn(io_, Incoming(std::move(socket)), asio::detached);
+    });
+  }
+  dht_->SetOtherProtocol(
+      [this](const asio::ip::udp::endpoint& from, std::string_view d) {
+        return utp_ && utp_->OnDatagram(from, d);
+      },
+      [this] {
+        if (utp_) utp_->FlushAcks();
+      });
+  {
+    // Room for bursts of µTP datagrams either way.
+    boost::system::error_code ignored;
+    udp_.set_option(asio::socket_base::receive_buffer_size(4 << 20), ignored);
+    udp_.set_option(asio::socket_base::send_buffer_size(4 << 20), ignored);
+  }
+  utp_->Start();
   dht_->SetPreheatHandler([this](std::string_view content) {
     return OnPreheat(chunk::ContentId::FromBytes(content));
   });
@@ -335,9 +363,9 @@ wire::MseReceiver::Options Session::MseOptions() {
 
 // Reads until `pending` holds a whole BitTorrent handshake, decrypting what
 // it reads with `ciphers` if they are set.
+template <typename Stream>
 asio::awaitable<absl::Status> Session::ReadHandshake(
-    tcp::socket& socket, std::string& pending,
-    const wire::MseCiphers& ciphers) {
+    Stream& socket, std::string& pending, const wire::MseCiphers& ciphers) {
   boost::system::error_code ec;
   std::string chunk(4096, '\0');
   while (pending.size() < wire::kHandshakeLength) {
@@ -352,7 +380,8 @@ asio::awaitable<absl::Status> Session::ReadHandshake(
 
 // Runs an MSE handshake to its end: sends what it has to say, feeds it what
 // arrives, and sends its last words.
-asio::awaitable<absl::Status> Session::DriveMse(tcp::socket& socket,
+template <typename Stream>
+asio::awaitable<absl::Status> Session::DriveMse(Stream& socket,
                                                 wire::MseHandshake& mse) {
   boost::system::error_code ec;
   std::string chunk(4096, '\0');
@@ -375,8 +404,9 @@ asio::awaitable<absl::Status> Session::DriveMse(tcp::socket& socket,
 // The receiving side of an encrypted (MSE) handshake whose first bytes are
 // `buf`; leaves the peer's BitTorrent handshake in `buf` and what followed it
 // in `pending`, both decrypted.
+template <typename Stream>
 asio::awaitable<absl::Status> Session::AcceptEncrypted(
-    tcp::socket& socket, std::string& buf, std::string& pending,
+    Stream& socket, std::string& buf, std::string& pending,
     wire::MseCiphers& ciphers, std::string& skey) {
   wire::MseReceiver mse(MseOptions());
   if (absl::Status s = mse.Feed(buf); !s.ok()) co_return s;
@@ -393,7 +423,8 @@ asio::awaitable<absl::Status> Session::AcceptEncrypted(
   co_return absl::OkStatus();
 }
 
-asio::awaitable<void> Session::Incoming(tcp::socket socket) {
+template <typename Stream>
+asio::awaitable<void> Session::Incoming(Stream socket) {
   ++connecting_;
   struct Done {
     int& n;
@@ -448,6 +479,11 @@ asio::awaitable<void> Session::Incoming(tcp::socket socket) {
   }
   if (swarm == nullptr || swarm->shut()) co_return;  // not ours: close
   if (swarm->IsBanned(ToPeerEndpoint(socket.remote_endpoint(ec)))) co_return;
+  // A transport turned off refuses torrents' peers (cluster content always
+  // takes TCP).
+  constexpr bool kUtp = std::is_same_v<Stream, UtpSocket>;
+  if (!(kUtp ? options_.utp : options_.tcp) && !contents_.contains(key))
+    co_return;
   // Answer with the hash they used (a hybrid has two).
   std::string ours = wire::EncodeHandshake(
       OurHandshake(theirs->info_hash, swarm->hashes().v2.has_value()));
@@ -459,8 +495,8 @@ asio::awaitable<void> Session::Incoming(tcp::socket socket) {
   // The swarm may have gone while we wrote.
   swarm = SwarmForInfoHash(key);
   if (swarm == nullptr) co_return;
-  auto conn = std::make_shared<PeerConnection>(std::move(socket), next_key_++,
-                                               std::move(pending));
+  auto conn = std::make_shared<BasicPeerConnection<Stream>>(
+      std::move(socket), next_key_++, std::move(pending));
   if (ciphers.encrypt) conn->SetCiphers(std::move(ciphers));
   swarm->AddPeer(conn, *theirs, /*incoming=*/true);
 }
@@ -471,7 +507,6 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
     int& n;
     ~Done() { --n; }
   } done{connecting_};
-  boost::system::error_code ec;
   auto fail = [&] {
     auto it = by_key_.find(key);
     if (it != by_key_.end()) it->second->OnConnectFailed(ToPeerEndpoint(to));
@@ -480,6 +515,8 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
     fail();
     co_return;
   }
+  OutgoingPlan plan;
+  plan.key = key;
   std::array<uint8_t, 20> info_hash;
   std::memcpy(info_hash.data(), key.data(), 20);
   // Encrypted, a torrent with a v2 hash is named by it in both handshakes:
@@ -493,90 +530,110 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
       std::memcpy(mse_hash.data(), h->bytes.data(), 20);
     }
   }
-  const std::string handshake =
-      wire::EncodeHandshake(OurHandshake(info_hash, v2));
-  const Key mse_key(reinterpret_cast<const char*>(mse_hash.data()), 20);
-  const std::string mse_handshake =
-      wire::EncodeHandshake(OurHandshake(mse_hash, v2));
-  // Torrents follow the encryption policy; cluster content is plaintext.
-  const Encryption policy =
-      contents_.contains(key) ? Encryption::kOff : options_.encryption;
-  bool encrypt = policy != Encryption::kOff;
+  plan.handshake = wire::EncodeHandshake(OurHandshake(info_hash, v2));
+  plan.mse_key = Key(reinterpret_cast<const char*>(mse_hash.data()), 20);
+  plan.mse_handshake = wire::EncodeHandshake(OurHandshake(mse_hash, v2));
+  // Torrents follow the encryption policy and try µTP first, as libtorrent
+  // does; cluster content is plaintext TCP (the fast path between nodes).
+  const bool content = contents_.contains(key);
+  plan.policy = content ? Encryption::kOff : options_.encryption;
+  const PeerEndpoint peer = ToPeerEndpoint(to);
+  if (!content && utp_ && options_.utp && !no_utp_.contains(peer)) {
+    const Dialed d = co_await Dial<UtpSocket>(plan, to);
+    if (d == Dialed::kConnected || d == Dialed::kGone) co_return;
+    if (d == Dialed::kFailed) {
+      fail();
+      co_return;
+    }
+    if (no_utp_.size() >= 10000) no_utp_.clear();
+    no_utp_.insert(peer);
+  }
+  if (content || options_.tcp) {
+    const Dialed d = co_await Dial<tcp::socket>(plan, to);
+    if (d == Dialed::kConnected || d == Dialed::kGone) co_return;
+  }
+  fail();
+}
+
+template <typename Stream>
+asio::awaitable<Session::Dialed> Session::Dial(const OutgoingPlan& plan,
+                                               tcp::endpoint to) {
+  constexpr bool kUtp = std::is_same_v<Stream, UtpSocket>;
+  boost::system::error_code ec;
+  bool encrypt = plan.policy != Encryption::kOff;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    tcp::socket socket(io_);
+    Stream socket = NewStream<Stream>();
     asio::steady_timer timer(io_);
     CloseOnTimeout(timer, socket);
     co_await socket.async_connect(
         to, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      spdlog::info("cannot connect to {}:{}: {}", to.address().to_string(),
-                   to.port(), ec.message());
-      fail();
-      co_return;
+      // A peer without µTP is common; TCP follows.
+      if (kUtp) {
+        spdlog::debug("no utp from {}:{}: {}", to.address().to_string(),
+                      to.port(), ec.message());
+      } else {
+        spdlog::info("cannot connect to {}:{}: {}", to.address().to_string(),
+                     to.port(), ec.message());
+      }
+      co_return attempt == 0 ? Dialed::kUnreachable : Dialed::kFailed;
     }
     std::string pending;  // their stream after the MSE handshake, plaintext
     wire::MseCiphers ciphers;
     if (encrypt) {
-      absl::Status s = co_await ConnectEncrypted(socket, mse_key, mse_handshake,
-                                                 policy == Encryption::kRequire,
-                                                 pending, ciphers);
+      absl::Status s = co_await ConnectEncrypted(
+          socket, plan.mse_key, plan.mse_handshake,
+          plan.policy == Encryption::kRequire, pending, ciphers);
       if (!s.ok()) {
         spdlog::debug("encrypted handshake with {}:{} failed: {}",
                       to.address().to_string(), to.port(), s.ToString());
-        if (policy == Encryption::kPrefer && attempt == 0) {
+        if (plan.policy == Encryption::kPrefer && attempt == 0) {
           encrypt = false;  // once more, in plaintext
           continue;
         }
-        fail();
-        co_return;
+        co_return Dialed::kFailed;
       }
     } else {
-      co_await asio::async_write(socket, asio::buffer(handshake),
+      co_await asio::async_write(socket, asio::buffer(plan.handshake),
                                  asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) {
-        fail();
-        co_return;
-      }
+      if (ec) co_return Dialed::kFailed;
     }
     // Their handshake: what came with the MSE reply first, then the socket.
     absl::Status read = co_await ReadHandshake(socket, pending, ciphers);
     timer.cancel();
-    if (!read.ok() || !socket.is_open()) {
-      fail();
-      co_return;
-    }
+    if (!read.ok() || !socket.is_open()) co_return Dialed::kFailed;
     auto theirs = wire::ParseHandshake(
         std::string_view(pending).substr(0, wire::kHandshakeLength));
     pending.erase(0, wire::kHandshakeLength);
     if (!theirs.ok() || theirs->peer_id == peer_id_) {
-      fail();  // our own address (a tracker told us of ourselves) ends here too
-      co_return;
+      // Our own address (a tracker told us of ourselves) ends here too.
+      co_return Dialed::kFailed;
     }
-    auto it = by_key_.find(key);
-    if (it == by_key_.end()) co_return;
+    auto it = by_key_.find(plan.key);
+    if (it == by_key_.end()) co_return Dialed::kGone;
     // A hybrid's peer may answer with the other hash (libtorrent upgrades to
     // the v2 one when we set the v2 bit).
     const Key answered(reinterpret_cast<const char*>(theirs->info_hash.data()),
                        20);
     auto other = by_key_.find(answered);
-    if (other == by_key_.end() || other->second != it->second) {
-      fail();
-      co_return;
-    }
-    auto conn = std::make_shared<PeerConnection>(std::move(socket), next_key_++,
-                                                 std::move(pending));
+    if (other == by_key_.end() || other->second != it->second)
+      co_return Dialed::kFailed;
+    auto conn = std::make_shared<BasicPeerConnection<Stream>>(
+        std::move(socket), next_key_++, std::move(pending));
     if (ciphers.encrypt) conn->SetCiphers(std::move(ciphers));
     it->second->AddPeer(conn, *theirs, /*incoming=*/false);
-    co_return;
+    co_return Dialed::kConnected;
   }
+  co_return Dialed::kFailed;
 }
 
 // The initiating side of an encrypted (MSE) handshake, our BitTorrent
 // handshake as its initial payload; leaves in `pending` what the peer sent
 // after its part, decrypted.
+template <typename Stream>
 asio::awaitable<absl::Status> Session::ConnectEncrypted(
-    tcp::socket& socket, const Key& key, const std::string& handshake,
-    bool rc4_only, std::string& pending, wire::MseCiphers& ciphers) {
+    Stream& socket, const Key& key, const std::string& handshake, bool rc4_only,
+    std::string& pending, wire::MseCiphers& ciphers) {
   wire::MseInitiator::Options o;
   o.skey = key;
   o.provide = rc4_only ? wire::kMseRc4 : (wire::kMseRc4 | wire::kMsePlaintext);

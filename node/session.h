@@ -14,8 +14,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -35,6 +37,7 @@
 #include "node/options.h"
 #include "node/piece_events.h"
 #include "node/torrent_swarm.h"
+#include "node/utp_socket.h"
 #include "store/chunk_store.h"
 #include "wire/mse.h"
 
@@ -59,6 +62,9 @@ struct SessionOptions {
   Encryption encryption = Encryption::kPrefer;
   // Local Service Discovery for torrents (NodeOptions::lsd).
   bool lsd = true;
+  // Torrents' peer transports (NodeOptions::utp, NodeOptions::tcp).
+  bool utp = true;
+  bool tcp = true;
   // The node's seeding limits (NodeOptions::share_ratio_limit and
   // seed_time_limit; 0: none).
   SeedLimits seed_limits{0.0, uint64_t{0}};
@@ -251,24 +257,54 @@ class Session {
   void Accept();
   // How incoming encrypted handshakes find our torrents.
   wire::MseReceiver::Options MseOptions();
-  asio::awaitable<absl::Status> AcceptEncrypted(tcp::socket& socket,
+  // The handshakes run on a tcp::socket or a UtpSocket (`Stream`).
+  template <typename Stream>
+  asio::awaitable<absl::Status> AcceptEncrypted(Stream& socket,
                                                 std::string& buf,
                                                 std::string& pending,
                                                 wire::MseCiphers& ciphers,
                                                 std::string& skey);
-  asio::awaitable<absl::Status> ReadHandshake(tcp::socket& socket,
+  template <typename Stream>
+  asio::awaitable<absl::Status> ReadHandshake(Stream& socket,
                                               std::string& pending,
                                               const wire::MseCiphers& ciphers);
-  asio::awaitable<absl::Status> DriveMse(tcp::socket& socket,
+  template <typename Stream>
+  asio::awaitable<absl::Status> DriveMse(Stream& socket,
                                          wire::MseHandshake& mse);
-  asio::awaitable<absl::Status> ConnectEncrypted(
-      tcp::socket& socket, const Key& key, const std::string& handshake,
-      bool rc4_only, std::string& pending, wire::MseCiphers& ciphers);
-  asio::awaitable<void> Incoming(tcp::socket socket);
+  template <typename Stream>
+  asio::awaitable<absl::Status> ConnectEncrypted(Stream& socket, const Key& key,
+                                                 const std::string& handshake,
+                                                 bool rc4_only,
+                                                 std::string& pending,
+                                                 wire::MseCiphers& ciphers);
+  template <typename Stream>
+  asio::awaitable<void> Incoming(Stream socket);
   // Whether the ip_filter blocks `peer` (then it is neither accepted nor
   // dialed).
   bool Filtered(const tcp::endpoint& peer) const;
+  // Dials a peer of swarm `key`: over µTP first for a torrent, then TCP.
   asio::awaitable<void> Outgoing(Key key, tcp::endpoint to);
+  // What an outgoing connection says, whatever it runs over.
+  struct OutgoingPlan {
+    Key key;
+    std::string handshake;      // plaintext
+    Key mse_key;                // what names the torrent encrypted
+    std::string mse_handshake;  // sent inside the encrypted one
+    Encryption policy = Encryption::kOff;
+  };
+  enum class Dialed { kConnected, kUnreachable, kFailed, kGone };
+  // One transport's attempt: connect, handshake (encrypted, then plaintext
+  // if the policy allows), and hand the connection to the swarm.
+  template <typename Stream>
+  asio::awaitable<Dialed> Dial(const OutgoingPlan& plan, tcp::endpoint to);
+  template <typename Stream>
+  Stream NewStream() {
+    if constexpr (std::is_same_v<Stream, UtpSocket>) {
+      return UtpSocket(*utp_);
+    } else {
+      return tcp::socket(io_);
+    }
+  }
   size_t TotalPeers() const;
   // Looks up providers of a content being fetched while it has few peers
   // (`round` counts the lookups so far).
@@ -323,6 +359,10 @@ class Session {
   asio::ip::udp::endpoint sender_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::unique_ptr<DhtService> dht_;
+  std::unique_ptr<UtpService> utp_;
+  // Peers whose µTP connect went unanswered: dialled over TCP only (bounded;
+  // forgotten when full).
+  std::set<PeerEndpoint> no_utp_;
   std::unique_ptr<LsdService> lsd_;  // null when off or unavailable
   // The node's seeding limits, read by every torrent (network thread).
   std::shared_ptr<SeedLimits> node_seed_limits_;

@@ -116,6 +116,8 @@ std::vector<PeerInfo> Swarm::Peers() const {
     i.peer_choking = p->peer_choking;
     i.peer_interested = p->peer_interested;
     i.snubbed = p->requests.snubbed();
+    i.transport = p->conn->transport();
+    i.encrypted = p->conn->encrypted();
     i.download_rate = p->down.rate();
     i.upload_rate = p->up.rate();
     i.downloaded = p->down.total();

@@ -124,6 +124,8 @@ struct PeerInfo {
   bool peer_choking = true;
   bool peer_interested = false;
   bool snubbed = false;
+  std::string transport;  // "tcp", "utp" or "http"
+  bool encrypted = false;
   double download_rate = 0;  // bytes/s from it
   double upload_rate = 0;    // bytes/s to it
   uint64_t downloaded = 0;   // payload bytes from it

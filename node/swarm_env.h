@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -63,6 +64,11 @@ class PeerLink {
   // Identifies the link to its swarm; unique within the node.
   virtual uint64_t key() const = 0;
   virtual const PeerEndpoint& remote() const = 0;
+  // What the link runs over: "tcp", "utp" (PEX tells other peers so) or
+  // "http" (a web seed).
+  virtual std::string_view transport() const { return "tcp"; }
+  // Whether the stream is encrypted (MSE with RC4).
+  virtual bool encrypted() const { return false; }
   // What a ban names: a peer's IP address; a web seed's URL.
   virtual std::string ban_key() const { return remote().IpString(); }
   // Bytes queued and not yet sent.

@@ -97,6 +97,7 @@ void Swarm::SendPex() {
     e.port = static_cast<uint16_t>(std::stoi(q->listen_key.substr(colon + 1)));
     if (q->IsSeed() || q->upload_only) e.flags |= wire::kPexSeed;
     if (!q->incoming) e.flags |= wire::kPexReachable;
+    if (q->conn->transport() == "utp") e.flags |= wire::kPexSupportsUtp;
     known.emplace_back(q->conn->key(), std::move(e));
   }
   const int64_t now_ms = static_cast<int64_t>(ticks_) * 1000;

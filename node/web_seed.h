@@ -92,6 +92,7 @@ class WebSeedLink final : public PeerLink,
   uint64_t key() const override { return key_; }
   const PeerEndpoint& remote() const override { return remote_; }
   std::string ban_key() const override { return url_; }
+  std::string_view transport() const override { return "http"; }
   size_t queued_bytes() const override { return 0; }
   uint64_t bytes_received() const override { return received_; }
   uint64_t bytes_sent() const override { return sent_; }

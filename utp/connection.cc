@@ -61,6 +61,7 @@ std::unique_ptr<Connection> Connection::Connect(
   c->send_id_ = static_cast<uint16_t>(recv_id + 1);
   c->seq_nr_ = seq_nr;
   c->last_receive_us_ = now_us;
+  c->connect_started_us_ = now_us;
   Outgoing syn;
   syn.type = PacketType::kSyn;
   syn.seq = c->seq_nr_++;
@@ -171,19 +172,23 @@ void Connection::SendControl(PacketType type, uint64_t now_us) {
   send_(datagram);
 }
 
-// Whether a packet of `size` may go now. The congestion window may be
-// exceeded by one packet when nothing is in flight (BEP 29); the peer's
-// receive window may not, except by the probe a timeout sends.
-bool Connection::MaySend(size_t size, uint64_t now_us) {
-  const size_t limit = std::min<size_t>(cc_.window(), peer_window_);
-  if (in_flight_ + size <= limit) return true;
-  if (in_flight_ > 0) {
-    window_full_ = true;
+// Whether a packet of `size` may go now. The congestion window counts what
+// is in flight and may be exceeded by one packet when nothing is (BEP 29).
+// The peer's receive window counts every byte it does not hold yet, holes
+// included (`fresh`: a new packet, not yet among them): a receiver whose
+// buffer fills with packets after a hole (libtorrent's holds 1 MiB) could
+// not take the hole's retransmission. Only a timeout's probe passes a shut
+// window.
+bool Connection::MaySend(size_t size, bool fresh, uint64_t now_us) {
+  const size_t unheld = unacked_bytes_ + (fresh ? size : 0);
+  if (unheld > peer_window_) {
+    // The receiver's window is shut: the retransmission timer probes it.
+    if (in_flight_ == 0 && rto_deadline_us_ == 0)
+      rto_deadline_us_ = now_us + rto_us_;
     return false;
   }
-  if (size <= peer_window_) return true;
-  // The receiver's window is shut: the retransmission timer probes it.
-  if (rto_deadline_us_ == 0) rto_deadline_us_ = now_us + rto_us_;
+  if (in_flight_ + size <= cc_.window() || in_flight_ == 0) return true;
+  window_full_ = true;
   return false;
 }
 
@@ -192,14 +197,14 @@ void Connection::Flush(uint64_t now_us) {
   // Retransmissions first, oldest first.
   for (Outgoing& o : sent_) {
     if (o.acked || o.in_flight) continue;
-    if (!MaySend(o.payload.size(), now_us)) return;
+    if (!MaySend(o.payload.size(), /*fresh=*/false, now_us)) return;
     Transmit(o, now_us);
   }
-  while (unsent_bytes() > 0 && sent_.size() < kRing / 2) {
+  while (unsent_bytes() > 0 && sent_.size() < kMaxOutstanding) {
     const size_t size = std::min(mss(), unsent_bytes());
     // Nagle: a short packet waits while others are in flight.
     if (size < mss() && in_flight_ > 0) return;
-    if (!MaySend(size, now_us)) return;
+    if (!MaySend(size, /*fresh=*/true, now_us)) return;
     Outgoing o;
     o.payload.assign(send_buf_, send_start_, size);
     Consume(send_buf_, send_start_, size);
@@ -209,7 +214,7 @@ void Connection::Flush(uint64_t now_us) {
     Transmit(sent_.back(), now_us);
   }
   if (close_requested_ && !fin_sent_ && unsent_bytes() == 0 &&
-      sent_.size() < kRing / 2) {
+      sent_.size() < kMaxOutstanding) {
     Outgoing fin;
     fin.type = PacketType::kFin;
     fin.seq = seq_nr_++;
@@ -425,6 +430,12 @@ void Connection::Tick(uint64_t now_us) {
     Notify();
     return;
   }
+  if (state_ == State::kSynSent && options_.connect_timeout_us > 0 &&
+      now_us - connect_started_us_ >= options_.connect_timeout_us) {
+    CloseWith(absl::DeadlineExceededError("utp connect timed out"));
+    Notify();
+    return;
+  }
   if (rto_deadline_us_ != 0 && now_us >= rto_deadline_us_) {
     rto_deadline_us_ = 0;
     ++timeouts_;
@@ -525,6 +536,20 @@ void Connection::CloseWith(const absl::Status& why) {
   // A reader waiting for data learns of the end.
   fire_readable_ = true;
   eof_ = true;
+}
+
+std::string Connection::DebugString() const {
+  return absl::StrCat(
+      remote_.ToString(), " id ", recv_id_, " state ", static_cast<int>(state_),
+      " cwnd ", cc_.window(), " delay ", cc_.queuing_delay_us(), "us peer_wnd ",
+      peer_window_, " in_flight ", in_flight_, " packets ", sent_.size(),
+      " unsent ", unsent_bytes(), " rtt ", rtt_us_, " rto ", rto_us_,
+      " timeouts ", timeouts_, " held ", held_count_, " readable ", readable(),
+      " sent ", bytes_sent_, " received ", bytes_received_, " resent ",
+      retransmissions_, " seq_nr ", seq_nr_, " first ",
+      sent_.empty() ? -1 : sent_.front().seq, " last_ack ", last_ack_,
+      " ack_nr ", ack_nr_, " dup ", dup_acks_, " since_rx ",
+      last_send_us_ - last_receive_us_);
 }
 
 void Connection::Notify() {

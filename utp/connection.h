@@ -50,6 +50,9 @@ struct ConnectionOptions {
   // up after connect_retries).
   int max_timeouts = 7;
   int connect_retries = 3;
+  // A connect not answered within this gives up however many SYNs went (0:
+  // only connect_retries counts). libtorrent gives µTP 3 s before TCP.
+  uint64_t connect_timeout_us = 0;
 };
 
 class Connection {
@@ -120,6 +123,8 @@ class Connection {
   uint64_t rtt_us() const { return rtt_us_; }
   // Written and not yet acknowledged.
   size_t send_queued() const { return unsent_bytes() + unacked_bytes_; }
+  // One line of its windows and timers, for debug logs.
+  std::string DebugString() const;
 
  private:
   struct Outgoing {
@@ -139,7 +144,7 @@ class Connection {
   size_t unsent_bytes() const { return send_buf_.size() - send_start_; }
   uint32_t advertised_window() const;
   std::string SelectiveAck(size_t max_bytes) const;
-  bool MaySend(size_t size, uint64_t now_us);
+  bool MaySend(size_t size, bool fresh, uint64_t now_us);
   void Transmit(Outgoing& o, uint64_t now_us);
   void SendControl(PacketType type, uint64_t now_us);
   // Sends what the windows allow: retransmissions first, then new data, then
@@ -154,6 +159,9 @@ class Connection {
   void Notify();
 
   static constexpr size_t kRing = 2048;  // out-of-order packets held
+  // Packets sent and not acknowledged, at most: libtorrent drops packets
+  // more than 953 sequence numbers past its last ack.
+  static constexpr size_t kMaxOutstanding = 512;
 
   const PeerEndpoint remote_;
   const ConnectionOptions options_;
@@ -192,6 +200,7 @@ class Connection {
   int timeouts_ = 0;
   uint64_t last_send_us_ = 0;
   uint64_t last_receive_us_ = 0;
+  uint64_t connect_started_us_ = 0;
 
   // Receiving.
   uint16_t ack_nr_ = 0;  // the last sequence number received in order

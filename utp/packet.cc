@@ -63,12 +63,9 @@ absl::StatusOr<Packet> ParsePacket(std::string_view datagram) {
     at += 2;
     if (datagram.size() - at < len)
       return absl::InvalidArgumentError("utp extension past the end");
-    if (extension == kExtensionSack) {
-      if (len == 0 || len % 4 != 0)
-        return absl::InvalidArgumentError(
-            absl::StrCat("utp selective ack of ", len, " bytes"));
-      p.sack = datagram.substr(at, len);
-    }
+    // BEP 29 asks for a multiple of 4 bytes; libtorrent sends whatever its
+    // reorder buffer spans (any length), so any length is read.
+    if (extension == kExtensionSack) p.sack = datagram.substr(at, len);
     at += len;
     extension = next;
   }

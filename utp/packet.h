@@ -55,8 +55,9 @@ struct Packet {
 bool LooksLikeUtp(std::string_view datagram);
 
 // Parses a datagram. Errors: shorter than a header, another version, an
-// unknown type, an extension running past the end, a selective ACK whose
-// length is not a positive multiple of 4, a payload on a SYN, STATE or RESET.
+// unknown type, an extension running past the end, a payload on a SYN, STATE
+// or RESET. A selective ACK of any length is read (BEP 29 says a multiple of
+// 4 bytes; libtorrent sends what its reorder buffer spans).
 absl::StatusOr<Packet> ParsePacket(std::string_view datagram);
 
 // Appends a datagram: the header, a selective ACK extension when `sack` is

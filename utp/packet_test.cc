@@ -80,14 +80,24 @@ TEST(PacketTest, RefusesMalformedDatagrams) {
   truncated_ext[1] = 1;
   truncated_ext += std::string("\x00\x08\x01", 3);  // says 8 bytes, has 1
   EXPECT_FALSE(ParsePacket(truncated_ext).ok());
-  std::string odd_sack = good;
-  odd_sack[1] = 1;
-  odd_sack += std::string("\x00\x03\x01\x02\x03", 5);
-  EXPECT_FALSE(ParsePacket(odd_sack).ok());
   std::string state_payload;
   h.type = PacketType::kState;
   AppendPacket(h, {}, "x", state_payload);
   EXPECT_FALSE(ParsePacket(state_payload).ok());
+}
+
+// libtorrent's masks are as long as its reorder buffer spans, not a multiple
+// of 4 bytes.
+TEST(PacketTest, ReadsSelectiveAcksOfAnyLength) {
+  Header h;
+  h.type = PacketType::kState;
+  std::string d;
+  AppendPacket(h, {}, {}, d);
+  d[1] = 1;
+  d += std::string("\x00\x03\x01\x02\x03", 5);
+  absl::StatusOr<Packet> p = ParsePacket(d);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->sack, std::string("\x01\x02\x03", 3));
 }
 
 TEST(PacketTest, TellsUtpFromKrpc) {

@@ -66,6 +66,10 @@ class Stack {
   void Tick(uint64_t now_us);
 
   size_t size() const { return connections_.size(); }
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    for (const auto& [key, c] : connections_) fn(*c);
+  }
   const Stats& stats() const { return stats_; }
 
  private:

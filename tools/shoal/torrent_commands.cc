@@ -444,14 +444,17 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
                             {"upload_rate", p.upload_rate()},
                             {"downloaded", p.downloaded()},
                             {"uploaded", p.uploaded()},
-                            {"requests", p.requests()}});
+                            {"requests", p.requests()},
+                            {"transport", p.transport()},
+                            {"encrypted", p.encrypted()}});
           }
           PrintJson({{"peers", list}});
           return;
         }
         for (const auto& p : resp.peers()) {
-          std::printf("%-22s %5.1f%%  down %10s  up %10s  %s%s\n",
-                      p.address().c_str(), p.progress() * 100,
+          std::printf("%-22s %-4s%s %5.1f%%  down %10s  up %10s  %s%s\n",
+                      p.address().c_str(), p.transport().c_str(),
+                      p.encrypted() ? "+e" : "  ", p.progress() * 100,
                       Rate(p.download_rate()).c_str(),
                       Rate(p.upload_rate()).c_str(), p.client().c_str(),
                       p.snubbed() ? " (snubbed)" : "");

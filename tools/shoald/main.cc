@@ -119,6 +119,15 @@ int main(int argc, char** argv) {
                  "Torrents seeding at once; the others wait queued (0: no "
                  "limit)")
       ->check(CLI::Range(0, 100000));
+  std::string utp, tcp_peers;
+  app.add_option("--utp", utp,
+                 "Torrents' peers over µTP (BEP 29, LEDBAT): dialled first, "
+                 "as libtorrent does, and accepted: on (default) or off")
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--tcp", tcp_peers,
+                 "Torrents' peers over TCP (cluster content always uses "
+                 "TCP): on (default) or off")
+      ->check(CLI::IsMember({"on", "off"}));
   std::string lsd;
   app.add_option("--lsd", lsd,
                  "Local Service Discovery of torrents' peers on the LAN "
@@ -182,6 +191,8 @@ int main(int argc, char** argv) {
   if (app.count("--encryption"))
     options.encryption = OrDie(shoal::node::ParseEncryption(encryption));
   if (app.count("--lsd")) options.lsd = lsd == "on";
+  if (app.count("--utp")) options.utp = utp == "on";
+  if (app.count("--tcp")) options.tcp = tcp_peers == "on";
   if (app.count("--active-downloads"))
     options.active_downloads = active_downloads;
   if (app.count("--active-seeds")) options.active_seeds = active_seeds;
