@@ -205,7 +205,7 @@ class Connection {
   // Receiving.
   uint16_t ack_nr_ = 0;  // the last sequence number received in order
   uint32_t reply_micro_ = 0;
-  std::vector<std::string> ring_;  // out of order, by seq % kRing
+  std::vector<std::string> ring_;  // out of order, by seq % kRing; lazy
   std::vector<bool> held_;
   size_t held_count_ = 0;
   size_t held_bytes_ = 0;

@@ -5,11 +5,12 @@ import subprocess
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def start_node(shoald, path, extra=()):
-    """Starts shoald on loopback with OS-chosen ports; returns (process, api, listen)."""
-    p = subprocess.Popen([shoald, "--data-dir", path, "--api", "127.0.0.1:0", "--listen",
-                          "127.0.0.1:0", "--dht-routers", "", "--lsd", "off", "--log-level", "warn",
-                          *extra],
+def start_node(shoald, path, extra=(), prefix=(), listen="127.0.0.1:0"):
+    """Starts shoald (under `prefix`, e.g. `ip netns exec NS`) with OS-chosen ports on
+    `listen`'s address; returns (process, api, listen)."""
+    p = subprocess.Popen([*prefix, shoald, "--data-dir", path, "--api", "127.0.0.1:0",
+                          "--listen", listen, "--dht-routers", "", "--lsd", "off",
+                          "--log-level", "warn", *extra],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     fields = dict(kv.split("=", 1) for kv in p.stdout.readline().decode().split()[2:])
     return p, fields["api"], fields["listen"]
@@ -43,14 +44,17 @@ def proc_rss_mb(pid):
 # One libtorrent 2.0.8 session in a child process, so that its RSS and CPU are its own (plus
 # Python's, about 20 MB): `seed TORRENT SAVE -` prints {"port"} once seeding and seeds until its
 # stdin closes; `leech TORRENT SAVE HOST:PORT` downloads from that peer and prints
-# {"seconds", "cpu", "rss_mb"}. TCP only, no DHT/LSD/UPnP: loopback and nothing else.
+# {"seconds", "cpu", "rss_mb"}. TCP only (µTP only with transport "utp"), no DHT/LSD/UPnP:
+# loopback and nothing else.
 LT_PEER = r'''
 import json, resource, sys, time
 import libtorrent as lt
-mode, torrent, save, peer = sys.argv[1:5]
+mode, torrent, save, peer, transport = sys.argv[1:6]
+utp = transport == "utp"
 ses = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
-                  "enable_upnp": False, "enable_natpmp": False, "enable_incoming_utp": False,
-                  "enable_outgoing_utp": False, "allow_multiple_connections_per_ip": True,
+                  "enable_upnp": False, "enable_natpmp": False, "enable_incoming_utp": utp,
+                  "enable_outgoing_utp": utp, "enable_incoming_tcp": not utp,
+                  "enable_outgoing_tcp": not utp, "allow_multiple_connections_per_ip": True,
                   "alert_mask": 0})
 h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save})
 if mode == "seed":
@@ -73,22 +77,23 @@ print(json.dumps({"seconds": took, "cpu": ru.ru_utime + ru.ru_stime,
 '''
 
 
-def lt_seed(torrent, save):
-    """Starts a libtorrent seed of `torrent` (data under `save`); returns (process, HOST:PORT).
-    Close the process's stdin to stop it."""
+def lt_seed(torrent, save, transport="tcp"):
+    """Starts a libtorrent seed of `torrent` (data under `save`) speaking `transport` ("tcp"
+    or "utp") only; returns (process, HOST:PORT). Close the process's stdin to stop it."""
     import json
-    p = subprocess.Popen(["/usr/bin/python3", "-c", LT_PEER, "seed", torrent, save, "-"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p = subprocess.Popen(["/usr/bin/python3", "-c", LT_PEER, "seed", torrent, save, "-",
+                          transport], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     return p, f"127.0.0.1:{json.loads(p.stdout.readline())['port']}"
 
 
-def lt_leech(torrent, save, peer):
-    """Downloads `torrent` into `save` from `peer` in a fresh libtorrent process, then deletes
-    the download; returns (seconds, cpu, rss_mb), as `report` takes them."""
+def lt_leech(torrent, save, peer, transport="tcp"):
+    """Downloads `torrent` into `save` from `peer` in a fresh libtorrent process speaking
+    `transport` only, then deletes the download; returns (seconds, cpu, rss_mb), as `report`
+    takes them."""
     import json
     import shutil
     out = subprocess.check_output(["/usr/bin/python3", "-c", LT_PEER, "leech", torrent, save,
-                                   peer], timeout=900)
+                                   peer, transport], timeout=900)
     shutil.rmtree(save, ignore_errors=True)
     r = json.loads(out)
     return (r["seconds"], r["cpu"], r["rss_mb"])
@@ -102,3 +107,56 @@ def report(name, runs, size):
     print(f"{name:<30} {seconds:7.2f} s {size / seconds / 1e6:8.1f} MB/s   "
           f"leecher peak RSS {rss_mb:7.1f} MB   CPU {cpu:6.2f} s{spread}", flush=True)
     return seconds, cpu, rss_mb
+
+
+def make_v1_torrent(work, size_mib):
+    """Two files of random bytes under WORK/src/bench (size_mib in all) and a v1 torrent of
+    them with libtorrent's piece size; returns (torrent path, source dir, torrent_info)."""
+    import libtorrent as lt
+    src = os.path.join(work, "src")
+    os.makedirs(os.path.join(src, "bench"))
+    half = size_mib // 2
+    for i, mib in enumerate([half, size_mib - half]):
+        with open(os.path.join(src, "bench", f"part{i}.bin"), "wb") as f:
+            for _ in range(mib):
+                f.write(os.urandom(1 << 20))
+    fs = lt.file_storage()
+    lt.add_files(fs, os.path.join(src, "bench"))
+    ct = lt.create_torrent(fs, 0, flags=lt.create_torrent.v1_only)
+    lt.set_piece_hashes(ct, src)
+    torrent = os.path.join(work, "bench.torrent")
+    with open(torrent, "wb") as f:
+        f.write(lt.bencode(ct.generate()))
+    return torrent, src, lt.torrent_info(torrent)
+
+
+def same_files(a, b):
+    """Raises unless the torrent's files under a and b are identical (not timed)."""
+    import filecmp
+    for name in sorted(os.listdir(os.path.join(a, "bench"))):
+        if not filecmp.cmp(os.path.join(a, "bench", name), os.path.join(b, "bench", name),
+                           shallow=False):
+            raise SystemExit(f"bench: {name} differs after the download")
+
+
+def shoal_leech(shoald, shoal, work, name, torrent, src, seed_addr, procs, extra=()):
+    """Downloads `torrent` from `seed_addr` with a fresh shoald (args `extra`), checks the
+    files against `src`, removes everything; returns (seconds, cpu, rss_mb) of that node."""
+    import shutil
+    import time
+    node, api, _ = start_node(shoald, os.path.join(work, name), extra)
+    procs.append(node)
+    out = os.path.join(work, "out-" + name)
+    cpu0 = proc_cpu(node.pid)
+    t0 = time.monotonic()
+    tid = subprocess.check_output([shoal, "--api", api, "torrent", "add", torrent,
+                                   "--save-path", out, "--peer", seed_addr]).decode().strip()
+    subprocess.check_call([shoal, "--api", api, "torrent", "wait", tid, "--timeout", "900"])
+    t1 = time.monotonic()
+    result = (t1 - t0, proc_cpu(node.pid) - cpu0, proc_hwm_mb(node.pid))
+    same_files(src, out)
+    node.terminate()
+    node.wait()
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(os.path.join(work, name), ignore_errors=True)
+    return result

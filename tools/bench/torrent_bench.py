@@ -18,10 +18,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import shutil
 
-from benchlib import lt_leech, lt_seed, proc_cpu, proc_hwm_mb, report, start_node
+from benchlib import lt_leech, lt_seed, make_v1_torrent, report, shoal_leech, start_node
 
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 SIZE_MIB = int(ARGS[0]) if ARGS else 1024
@@ -31,35 +30,13 @@ SHOALD = os.path.join(BUILD, "tools/shoald/shoald")
 SHOAL = os.path.join(BUILD, "tools/shoal/shoal")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-def same_files(a, b):
-    """Raises unless the torrent's files under a and b are identical (not timed)."""
-    import filecmp
-    for name in sorted(os.listdir(os.path.join(a, "bench"))):
-        if not filecmp.cmp(os.path.join(a, "bench", name), os.path.join(b, "bench", name),
-                           shallow=False):
-            raise SystemExit(f"bench: {name} differs after the download")
 
 
 def main():
-    import libtorrent as lt
     work = tempfile.mkdtemp(prefix="shoal-torrent-bench-")
     procs = []
     try:
-        src = os.path.join(work, "src")
-        os.makedirs(os.path.join(src, "bench"))
-        half = SIZE_MIB // 2
-        for i, mib in enumerate([half, SIZE_MIB - half]):
-            with open(os.path.join(src, "bench", f"part{i}.bin"), "wb") as f:
-                for _ in range(mib):
-                    f.write(os.urandom(1 << 20))
-        fs = lt.file_storage()
-        lt.add_files(fs, os.path.join(src, "bench"))
-        ct = lt.create_torrent(fs, 0, flags=lt.create_torrent.v1_only)
-        lt.set_piece_hashes(ct, src)
-        torrent = os.path.join(work, "bench.torrent")
-        with open(torrent, "wb") as f:
-            f.write(lt.bencode(ct.generate()))
-        ti = lt.torrent_info(torrent)
+        torrent, src, ti = make_v1_torrent(work, SIZE_MIB)
         size = ti.total_size()
         print(f"== v1 torrent over loopback: {SIZE_MIB} MiB in {ti.num_files()} files, "
               f"{ti.num_pieces()} pieces of {ti.piece_length() // 1024} KiB, "
@@ -72,23 +49,9 @@ def main():
         # page cache costs more while memory is fresh (the first writes after the source files
         # were made), so running all of one contender first would tilt the comparison.
         def shoal_run(i):
-            node, api, _ = start_node(SHOALD, os.path.join(work, f"shoal-leech{i}"))
-            procs.append(node)
-            cpu0 = proc_cpu(node.pid)
-            t0 = time.monotonic()
-            tid = subprocess.check_output([SHOAL, "--api", api, "torrent", "add", torrent,
-                                           "--save-path", os.path.join(work, "out-shoal"),
-                                           "--peer", seed_addr]).decode().strip()
-            subprocess.check_call([SHOAL, "--api", api, "torrent", "wait", tid,
-                                   "--timeout", "900"])
-            t1 = time.monotonic()
-            result = (t1 - t0, proc_cpu(node.pid) - cpu0, proc_hwm_mb(node.pid))
-            same_files(src, os.path.join(work, "out-shoal"))
-            node.terminate()
-            node.wait()
-            shutil.rmtree(os.path.join(work, "out-shoal"), ignore_errors=True)
-            shutil.rmtree(os.path.join(work, f"shoal-leech{i}"), ignore_errors=True)
-            return result
+            # TCP, as the libtorrents here (tools/bench/utp_bench.py compares µTP).
+            return shoal_leech(SHOALD, SHOAL, work, f"shoal-leech{i}", torrent, src, seed_addr,
+                               procs, ["--utp", "off"])
 
         def lt_run(i):
             return lt_leech(torrent, os.path.join(work, "out-lt"), seed_addr)
