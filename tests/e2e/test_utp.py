@@ -98,3 +98,40 @@ def test_utp_only_libtorrent_downloads_from_shoal(kind, encrypted, make_node, tm
         raise
     assert_same_files(files, out)
     assert status(node, tid)["uploaded"] >= sum(SIZES)
+
+
+# Rate limits hold over µTP as over TCP: a torrent's download limit, and the node's upload
+# limit, each about 1 MB/s for 3 MB.
+def test_rate_limits_hold_over_utp(make_node, tmp_dir):
+    import libtorrent as lt
+    node = make_node()
+    seed_root = tmp_dir / "seed"
+    files = make_files(seed_root, [1_500_000, 1_500_000], seed=23)
+    data, ti, _, _ = create_torrent(seed_root, "v1", "http://127.0.0.1:9/announce")
+    ses = lt_utp_session()
+    h = ses.add_torrent({"ti": ti, "save_path": str(seed_root)})
+    wait_seeding(h)
+    tfile = tmp_dir / "t.torrent"
+    tfile.write_bytes(data)
+    out = tmp_dir / "dl"
+    tid = node.cli("torrent", "add", str(tfile), "--save-path", str(out), "--paused",
+                   "--peer", f"127.0.0.1:{ses.listen_port()}").stdout.decode().strip()
+    node.cli("torrent", "limit", tid, "--down", "1000000")
+    t0 = time.monotonic()
+    node.cli("torrent", "resume", tid)
+    node.cli("torrent", "wait", tid, "--timeout", "60")
+    took = time.monotonic() - t0
+    assert_same_files(files, out)  # from a peer that speaks µTP only
+    # 3 MB at 1 MB/s, less the first burst: at least ~2.5 s; not absurdly slow either.
+    assert 2.3 < took < 20, took
+    # Now Shoal seeds them to a second µTP-only libtorrent under a node upload limit.
+    node.cli("torrent", "limit", "--up", "1000000")
+    ses2 = lt_utp_session()
+    h2 = ses2.add_torrent({"ti": lt.torrent_info(data), "save_path": str(tmp_dir / "lt2")})
+    host, port = node.listen.rsplit(":", 1)
+    t0 = time.monotonic()
+    h2.connect_peer((host, int(port)))
+    wait_seeding(h2, timeout=60)
+    took = time.monotonic() - t0
+    assert_same_files(files, tmp_dir / "lt2")
+    assert 2.3 < took < 30, took
