@@ -31,6 +31,9 @@ void AddTorrentCommands(CLI::App& torrent, Action& action);
 void AddLimitCommand(CLI::App& torrent, Action& action);
 // watch.
 void AddWatchCommand(CLI::App& app, Action& action);
+// completion bash|zsh: runs offline. Register it last: it lists the commands
+// registered before it.
+void AddCompletionCommand(CLI::App& app);
 
 // A CLI11 check for unsigned options: CLI11 would wrap a negative number into
 // a huge unsigned one.

@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
   shoal::cli::AddTorrentOfflineCommands(*torrent);
   shoal::cli::AddTorrentCommands(*torrent, action);
   shoal::cli::AddLimitCommand(*torrent, action);
+  shoal::cli::AddCompletionCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
