@@ -466,6 +466,14 @@ grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status NodeServiceImpl::GetConfig(grpc::ServerContext* ctx,
+                                        const v1::GetConfigRequest*,
+                                        v1::GetConfigResponse* response) {
+  if (auto denied = auth_.Check(ctx, Role::kAdmin); !denied.ok()) return denied;
+  response->set_toml(node::ConfigToml(node_.options()));
+  return grpc::Status::OK;
+}
+
 grpc::Status ContentServiceImpl::Preheat(
     grpc::ServerContext* ctx, const v1::PreheatRequest* request,
     grpc::ServerWriter<v1::PreheatProgress>* writer) {

@@ -91,6 +91,9 @@ class NodeServiceImpl final : public v1::NodeService::Service {
   grpc::Status Events(grpc::ServerContext* ctx,
                       const v1::EventsRequest* request,
                       grpc::ServerWriter<v1::Event>* writer) override;
+  grpc::Status GetConfig(grpc::ServerContext* ctx,
+                         const v1::GetConfigRequest* request,
+                         v1::GetConfigResponse* response) override;
 
  private:
   node::Node& node_;

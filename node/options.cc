@@ -370,6 +370,63 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
   return absl::OkStatus();
 }
 
+std::string ConfigToml(const NodeOptions& o) {
+  toml::table t;
+  auto list = [](const auto& items, auto to_string) {
+    toml::array a;
+    for (const auto& i : items) a.push_back(to_string(i));
+    return a;
+  };
+  auto host_port = [](const HostPort& hp) { return hp.ToString(); };
+  auto path = [](const std::filesystem::path& p) { return p.string(); };
+  t.insert("data_dir", o.data_dir.string());
+  t.insert("api", o.api.ToString());
+  t.insert("listen", o.listen.ToString());
+  t.insert("bootstrap", list(o.bootstrap, host_port));
+  t.insert("dht_routers", list(o.dht_routers, host_port));
+  if (o.gateway) t.insert("gateway", o.gateway->ToString());
+  if (o.metrics) t.insert("metrics", o.metrics->ToString());
+  t.insert("capacity", static_cast<int64_t>(o.capacity_bytes));
+  t.insert("hash_threads", o.hash_threads);
+  t.insert("log_level", o.log_level);
+  t.insert("log_format", o.log_format);
+  t.insert("fetch_timeout", absl::ToInt64Seconds(o.fetch_timeout));
+  for (const auto& [key, value] :
+       {std::pair{"api_token_file", &o.api_token_file},
+        {"api_tls_cert", &o.api_tls_cert},
+        {"api_tls_key", &o.api_tls_key},
+        {"api_tls_client_ca", &o.api_tls_client_ca},
+        {"cluster_key_file", &o.cluster_key_file},
+        {"ip_filter", &o.ip_filter}}) {
+    if (!value->empty()) t.insert(key, value->string());
+  }
+  t.insert("api_insecure", o.api_insecure);
+  t.insert("path_roots", list(o.path_roots, path));
+  t.insert("encryption", o.encryption == Encryption::kPrefer    ? "prefer"
+                         : o.encryption == Encryption::kRequire ? "require"
+                                                                : "off");
+  t.insert("lsd", o.lsd);
+  t.insert("utp", o.utp);
+  t.insert("tcp", o.tcp);
+  t.insert("share_ratio_limit", o.share_ratio_limit);
+  t.insert("seed_time_limit", static_cast<int64_t>(o.seed_time_limit));
+  t.insert("active_downloads", o.active_downloads);
+  t.insert("active_seeds", o.active_seeds);
+  t.insert("gateway_threads", o.gateway_threads);
+  t.insert("gateway_max_connections", o.gateway_max_connections);
+  t.insert("gateway_header_timeout",
+           absl::ToInt64Seconds(o.gateway_header_timeout));
+  t.insert("gateway_idle_timeout",
+           absl::ToInt64Seconds(o.gateway_idle_timeout));
+  t.insert("gateway_max_header_bytes", o.gateway_max_header_bytes);
+  t.insert("gateway_max_fetches", o.gateway_max_fetches);
+  t.insert("gateway_cache", static_cast<int64_t>(o.gateway_cache_bytes));
+  t.insert("gateway_torrents", o.gateway_torrents);
+  std::ostringstream out;
+  out << toml::toml_formatter(t) << "\n";
+  return out.str();
+}
+
 bool IsLoopbackHost(std::string_view host) {
   if (host == "localhost" || host == "::1" || host == "[::1]") return true;
   boost::system::error_code ec;

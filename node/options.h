@@ -177,6 +177,12 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
 // Checks the options as a whole. INVALID_ARGUMENT with the reason.
 absl::Status Validate(const NodeOptions& options);
 
+// The options as a TOML document that ApplyConfigFile accepts and that gives
+// back the same options: every key, defaults included (optional addresses
+// only when set). Secrets never appear: the options name the files that hold
+// them (api_token_file, api_tls_key, cluster_key_file), not their contents.
+std::string ConfigToml(const NodeOptions& options);
+
 }  // namespace shoal::node
 
 #endif  // SHOAL_NODE_OPTIONS_H_

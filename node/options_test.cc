@@ -206,3 +206,94 @@ TEST(OptionsTest, ValidateSecurity) {
 
 }  // namespace
 }  // namespace shoal::node
+
+namespace shoal::node {
+namespace {
+
+// ConfigToml's output, read back, gives the same options: for the defaults
+// and for options with every setting moved off its default.
+class ConfigTomlTest : public ConfigFileTest {
+ protected:
+  NodeOptions RoundTrip(const NodeOptions& o) {
+    NodeOptions back;
+    back.dht_routers.clear();
+    absl::Status s = ApplyConfigFile(Write(ConfigToml(o)), back);
+    EXPECT_TRUE(s.ok()) << s << "\n" << ConfigToml(o);
+    return back;
+  }
+  static void ExpectSame(const NodeOptions& a, const NodeOptions& b) {
+    EXPECT_EQ(ConfigToml(a), ConfigToml(b));
+    EXPECT_EQ(a.data_dir, b.data_dir);
+    EXPECT_EQ(a.api, b.api);
+    EXPECT_EQ(a.listen, b.listen);
+    EXPECT_EQ(a.bootstrap, b.bootstrap);
+    EXPECT_EQ(a.dht_routers, b.dht_routers);
+    EXPECT_EQ(a.gateway, b.gateway);
+    EXPECT_EQ(a.metrics, b.metrics);
+    EXPECT_EQ(a.capacity_bytes, b.capacity_bytes);
+    EXPECT_EQ(a.fetch_timeout, b.fetch_timeout);
+    EXPECT_EQ(a.path_roots, b.path_roots);
+    EXPECT_EQ(a.cluster_key_file, b.cluster_key_file);
+    EXPECT_EQ(a.encryption, b.encryption);
+    EXPECT_EQ(a.utp, b.utp);
+    EXPECT_EQ(a.tcp, b.tcp);
+    EXPECT_EQ(a.share_ratio_limit, b.share_ratio_limit);
+    EXPECT_EQ(a.seed_time_limit, b.seed_time_limit);
+    EXPECT_EQ(a.gateway_idle_timeout, b.gateway_idle_timeout);
+    EXPECT_EQ(a.gateway_cache_bytes, b.gateway_cache_bytes);
+  }
+};
+
+TEST_F(ConfigTomlTest, DefaultsRoundTrip) {
+  NodeOptions o;
+  o.data_dir = "/var/lib/shoal";
+  ExpectSame(o, RoundTrip(o));
+}
+
+TEST_F(ConfigTomlTest, EverySettingRoundTrips) {
+  NodeOptions o;
+  o.data_dir = "/srv/shoal data";
+  o.api = {"::1", 7081};
+  o.listen = {"10.0.0.1", 6882};
+  o.bootstrap = {{"10.0.0.2", 6881}, {"seed.example", 6881}};
+  o.dht_routers = {};
+  o.gateway = HostPort{"0.0.0.0", 8080};
+  o.metrics = HostPort{"127.0.0.1", 9090};
+  o.capacity_bytes = 200ull << 30;
+  o.hash_threads = 3;
+  o.log_level = "debug";
+  o.log_format = "json";
+  o.fetch_timeout = absl::Seconds(45);
+  o.api_token_file = "/etc/shoal/tokens";
+  o.api_tls_cert = "/etc/shoal/api.crt";
+  o.api_tls_key = "/etc/shoal/api.key";
+  o.api_tls_client_ca = "/etc/shoal/ca.crt";
+  o.cluster_key_file = "/etc/shoal/cluster.key";
+  o.ip_filter = "/etc/shoal/ipfilter.dat";
+  o.api_insecure = true;
+  o.path_roots = {"/data", "/srv"};
+  o.encryption = Encryption::kRequire;
+  o.lsd = false;
+  o.utp = false;
+  o.share_ratio_limit = 2.5;
+  o.seed_time_limit = 86400;
+  o.active_downloads = 0;
+  o.active_seeds = 9;
+  o.gateway_threads = 4;
+  o.gateway_max_connections = 100;
+  o.gateway_header_timeout = absl::Seconds(5);
+  o.gateway_idle_timeout = absl::Seconds(30);
+  o.gateway_max_header_bytes = 8192;
+  o.gateway_max_fetches = 7;
+  o.gateway_cache_bytes = 1 << 20;
+  o.gateway_torrents = true;
+  ExpectSame(o, RoundTrip(o));
+  // Secrets are named by their files, never inlined.
+  const std::string toml = ConfigToml(o);
+  EXPECT_NE(toml.find("cluster_key_file = '/etc/shoal/cluster.key'"),
+            std::string::npos)
+      << toml;
+}
+
+}  // namespace
+}  // namespace shoal::node

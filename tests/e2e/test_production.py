@@ -82,7 +82,8 @@ def test_tokens_and_roles_from_the_cli(make_node, tmp_dir):
     node.cli("ls")
     node.cli("node", "info")
     node.cli("torrent", "ls")
-    for admin_only in (["pin", cid], ["rm", cid], ["torrent", "limit", "--up", "1000"]):
+    for admin_only in (["pin", cid], ["rm", cid], ["torrent", "limit", "--up", "1000"],
+                       ["config", "show"]):
         res = node.cli(*admin_only, check=False)
         assert res.returncode != 0, admin_only
         assert "admin" in res.stderr.decode(), admin_only
@@ -121,6 +122,14 @@ def test_tokens_from_python_grpcio(make_node, tmp_dir):
         content.Pin(shoal_pb2.PinRequest(id="ab" * 32),
                     metadata=[("authorization", f"Bearer {ADMIN}")])
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # The configuration is for admins: it names the files that hold the secrets.
+    with pytest.raises(grpc.RpcError) as e:
+        nodes.GetConfig(shoal_pb2.GetConfigRequest(),
+                        metadata=[("authorization", f"Bearer {READER}")])
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    toml = nodes.GetConfig(shoal_pb2.GetConfigRequest(),
+                           metadata=[("authorization", f"Bearer {ADMIN}")]).toml
+    assert f"api_token_file = '{tmp_dir / 'tokens'}'" in toml and ADMIN not in toml
     # The standard health service takes no token (Kubernetes probes send none). Called
     # generically: Debian's grpcio has no grpc_health module. HealthCheckResponse{status:
     # SERVING} is field 1 = 1.
@@ -447,3 +456,24 @@ def test_bootstrap_name_is_retried_until_the_node_is_up(make_node, tmp_dir):
         raise AssertionError("the late node never joined:\n" + late.stderr()[-3000:])
     assert http_get(f"http://{late.metrics}/readyz")[0] == 200
     assert seed.listen == f"127.0.0.1:{port}"
+
+
+# `shoal config show`: flags, the config file and defaults merged, as TOML that --config takes.
+def test_config_show_prints_what_restarts_the_node_alike(make_node, tmp_dir):
+    cfg = tmp_dir / "in.toml"
+    cfg.write_text('capacity = "1GiB"\nshare_ratio_limit = 1.5\nencryption = "off"\n')
+    node = make_node(extra_args=["--config", str(cfg), "--encryption", "require", "--utp", "off",
+                                 "--active-seeds", "7"])
+    out = node.cli("config", "show").stdout.decode()
+    for line in ("capacity = 1073741824", "share_ratio_limit = 1.5", "encryption = 'require'",
+                 "utp = false", "tcp = true", "active_seeds = 7", "active_downloads = 3",
+                 "dht_routers = []", "lsd = false"):
+        assert line in out.split("\n"), (line, out)
+    printed = tmp_dir / "printed.toml"
+    printed.write_text(out)
+    again = make_node("again", extra_args=["--config", str(printed)])
+    theirs = again.cli("config", "show").stdout.decode()
+
+    def without_data_dir(text):
+        return [line for line in text.split("\n") if not line.startswith("data_dir")]
+    assert without_data_dir(theirs) == without_data_dir(out)

@@ -744,6 +744,23 @@ void AddNodeCommands(CLI::App& app, Action& action) {
       return absl::OkStatus();
     };
   });
+  auto* config = app.add_subcommand("config", "The node's configuration");
+  config->require_subcommand(1);
+  auto* show = config->add_subcommand(
+      "show",
+      "Print the node's effective configuration (flags, file and defaults "
+      "merged) as TOML that shoald --config accepts (admin)");
+  show->callback([&action] {
+    action = [](Client& c) -> absl::Status {
+      v1::GetConfigResponse r;
+      grpc::ClientContext ctx;
+      absl::Status s =
+          c.Check(c.node().GetConfig(&ctx, v1::GetConfigRequest(), &r));
+      if (!s.ok()) return s;
+      std::fwrite(r.toml().data(), 1, r.toml().size(), stdout);
+      return absl::OkStatus();
+    };
+  });
 }
 
 }  // namespace shoal::cli
