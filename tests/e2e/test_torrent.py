@@ -325,3 +325,45 @@ def test_pex_tells_peers_of_peers(make_node, tmp_dir):
             return
         time.sleep(0.3)
     raise AssertionError(f"C never connected to A ({a})")
+
+
+def test_wait_draws_progress_on_a_terminal_only(node, tmp_dir):
+    """`torrent wait` draws a progress bar (rate, ETA, state, peers) on a terminal's stderr,
+    and prints nothing when stderr is a pipe."""
+    import pty
+    from conftest import SHOAL
+    seed_root = tmp_dir / "seed"
+    files = make_files(seed_root, [1_000_000, 1_000_000], seed=31)
+    data, ti, _, _ = create_torrent(seed_root, "v1", "http://127.0.0.1:9/announce")
+    ses = lt_session()
+    h = ses.add_torrent({"ti": ti, "save_path": str(seed_root)})
+    wait_seeding(h)
+    tfile = tmp_dir / "t.torrent"
+    tfile.write_bytes(data)
+    node.cli("torrent", "limit", "--down", "400000")  # about 5 s
+    tid = node.cli("torrent", "add", str(tfile), "--save-path", str(tmp_dir / "dl"), "--peer",
+                   f"127.0.0.1:{ses.listen_port()}").stdout.decode().strip()
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([SHOAL, "--api", node.api, "torrent", "wait", tid,
+                                 "--timeout", "60"], stderr=slave, stdout=subprocess.DEVNULL)
+        os.close(slave)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the pty closed with the process
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(master)
+    text = drawn.decode(errors="replace")
+    assert "\r[" in text and "%" in text and "peers" in text, text[-500:]
+    assert "/s" in text and "ETA" in text, text[-500:]
+    assert "100.0%" in text and "seeding" in text, text[-300:]
+    assert_same_files(files, tmp_dir / "dl")
+    res = node.cli("torrent", "wait", tid)
+    assert res.stderr == b"" and res.stdout == b""

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "base/tree_walk.h"
 #include "tools/shoal/commands.h"
+#include "tools/shoal/progress.h"
 
 namespace shoal::cli {
 namespace {
@@ -164,41 +165,6 @@ absl::Status AddByPath(Client& client, const std::string& path,
   if (!s.ok()) return s;
   return PrintAdded(response, json);
 }
-
-// Draws a progress bar on stderr when it is a terminal.
-class Progress {
- public:
-  Progress() : enabled_(::isatty(STDERR_FILENO) == 1) {}
-  ~Progress() {
-    if (drawn_) std::fputc('\n', stderr);
-  }
-  void Update(uint64_t done, uint64_t total, bool force = false) {
-    if (!enabled_) return;
-    auto now = std::chrono::steady_clock::now();
-    if (!force && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    double secs = std::chrono::duration<double>(now - start_).count();
-    double frac =
-        total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
-    constexpr int kWidth = 30;
-    int filled = static_cast<int>(frac * kWidth);
-    std::string bar(filled, '=');
-    if (filled < kWidth) bar += '>' + std::string(kWidth - filled - 1, ' ');
-    std::string rate =
-        secs > 0 ? HumanBytes(static_cast<uint64_t>(done / secs)) + "/s" : "";
-    std::fprintf(stderr, "\r[%s] %5.1f%% %s / %s %s   ", bar.c_str(),
-                 frac * 100, HumanBytes(done).c_str(),
-                 HumanBytes(total).c_str(), rate.c_str());
-    drawn_ = true;
-  }
-
- private:
-  bool enabled_;
-  bool drawn_ = false;
-  std::chrono::steady_clock::time_point start_ =
-      std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point last_{};
-};
 
 // Streams content into `out`, checking offsets; `progress` may be null.
 absl::Status ReadInto(Client& client, const std::string& target,

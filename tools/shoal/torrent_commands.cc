@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "tools/shoal/commands.h"
+#include "tools/shoal/progress.h"
 
 namespace shoal::cli {
 namespace {
@@ -370,11 +371,20 @@ void AddTorrentCommands(CLI::App& torrent, Action& action) {
     cmd->callback([=, &action] {
       action = [=](Client& c) -> absl::Status {
         const auto start = std::chrono::steady_clock::now();
+        // On a terminal: the wanted bytes verified, the rate and ETA the
+        // node reports, the state and peers.
+        Progress bar;
         for (;;) {
           v1::TorrentStatus st;
           absl::Status s = GetStatus(c, *id, &st);
           if (!s.ok()) return s;
-          if (st.state() == "seeding") return absl::OkStatus();
+          const bool done = st.state() == "seeding";
+          bar.Update(
+              st.bytes_done(), st.wanted_size(), done, st.download_rate(),
+              st.has_eta_seconds() ? std::optional<int64_t>(st.eta_seconds())
+                                   : std::nullopt,
+              absl::StrFormat("%s, %u peers", st.state(), st.num_peers()));
+          if (done) return absl::OkStatus();
           if (st.state() == "error") {
             return absl::AbortedError(
                 absl::StrCat("torrent stopped: ", st.error()));
