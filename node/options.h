@@ -26,10 +26,14 @@
 //   lsd = true                   # Local Service Discovery (BEP 14), torrents
 //   utp = true                   # torrents' peers over µTP (BEP 29)
 //   tcp = true                   # torrents' peers over TCP
-//   share_ratio_limit = 2.0      # a seeding torrent stops at this ratio; 0:
-//   never seed_time_limit = 86400      # ... or after this many seconds
-//   seeding; 0: never metrics = "127.0.0.1:9090"   # /metrics, /healthz,
-//   /readyz; off unless set gateway_threads = 0          # 0: one per core
+// clang-format off
+//   share_ratio_limit = 2.0      # a seeding torrent stops at this ratio; 0: never
+//   seed_time_limit = 86400      # ... or after this many seconds seeding; 0: never
+//   active_downloads = 3         # the torrent queue; 0: no limit
+//   active_seeds = 5
+//   metrics = "127.0.0.1:9090"   # /metrics, /healthz, /readyz; off unless set
+//   gateway_threads = 0          # 0: one per core
+// clang-format on
 //   gateway_max_connections = 20000
 //   gateway_header_timeout = 10  # seconds for a request's header to arrive
 //   gateway_idle_timeout = 60    # seconds a keep-alive connection may idle

@@ -127,10 +127,23 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
         if (utp_) utp_->FlushAcks();
       });
   {
-    // Room for bursts of µTP datagrams either way.
-    boost::system::error_code ignored;
-    udp_.set_option(asio::socket_base::receive_buffer_size(4 << 20), ignored);
-    udp_.set_option(asio::socket_base::send_buffer_size(4 << 20), ignored);
+    // Room for bursts of µTP datagrams either way. The kernel caps what it
+    // grants at net.core.rmem_max / wmem_max (often 208 KiB), silently: a
+    // burst past it is lost and costs a retransmission timeout.
+    constexpr int kWant = 4 << 20;
+    boost::system::error_code ec;
+    udp_.set_option(asio::socket_base::receive_buffer_size(kWant), ec);
+    udp_.set_option(asio::socket_base::send_buffer_size(kWant), ec);
+    asio::socket_base::receive_buffer_size got;
+    udp_.get_option(got, ec);
+    // (asio halves what Linux reports, which is twice what was granted.)
+    if (!ec && got.value() < kWant) {
+      spdlog::warn(
+          "the UDP receive buffer is {} KiB (net.core.rmem_max caps it), not "
+          "{} KiB: µTP at speed may lose bursts; raise it with sysctl -w "
+          "net.core.rmem_max={} net.core.wmem_max={}",
+          got.value() / 1024, kWant / 1024, kWant, kWant);
+    }
   }
   utp_->Start();
   dht_->SetPreheatHandler([this](std::string_view content) {
