@@ -551,6 +551,11 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
   const bool content = contents_.contains(key);
   plan.policy = content ? Encryption::kOff : options_.encryption;
   const PeerEndpoint peer = ToPeerEndpoint(to);
+  const auto now = std::chrono::steady_clock::now();
+  if (auto it = no_utp_.find(peer);
+      it != no_utp_.end() && now - it->second >= std::chrono::hours(1)) {
+    no_utp_.erase(it);
+  }
   if (!content && utp_ && options_.utp && !no_utp_.contains(peer)) {
     const Dialed d = co_await Dial<UtpSocket>(plan, to);
     if (d == Dialed::kConnected || d == Dialed::kGone) co_return;
@@ -559,7 +564,7 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
       co_return;
     }
     if (no_utp_.size() >= 10000) no_utp_.clear();
-    no_utp_.insert(peer);
+    no_utp_[peer] = now;
   }
   if (content || options_.tcp) {
     const Dialed d = co_await Dial<tcp::socket>(plan, to);

@@ -14,7 +14,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -360,9 +359,10 @@ class Session {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::unique_ptr<DhtService> dht_;
   std::unique_ptr<UtpService> utp_;
-  // Peers whose µTP connect went unanswered: dialled over TCP only (bounded;
-  // forgotten when full).
-  std::set<PeerEndpoint> no_utp_;
+  // Peers whose µTP connect went unanswered, and when: dialled over TCP only
+  // for an hour (a lost burst of SYNs is not a verdict). Bounded: forgotten
+  // when full.
+  std::map<PeerEndpoint, std::chrono::steady_clock::time_point> no_utp_;
   std::unique_ptr<LsdService> lsd_;  // null when off or unavailable
   // The node's seeding limits, read by every torrent (network thread).
   std::shared_ptr<SeedLimits> node_seed_limits_;
