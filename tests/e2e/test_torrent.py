@@ -144,6 +144,19 @@ def create_torrent(src_root, kind, tracker_url, piece_length=64 * 1024, web_seed
     return data, ti, v1, v2
 
 
+def lt_seeds(tmp_dir, ses, sizes, seed, kind="v1"):
+    """Files of `sizes` under TMP/seed and a `kind` torrent of them (its tracker: nowhere) that
+    the libtorrent session `ses` seeds, written to TMP/t.torrent. Returns (files, torrent
+    bytes, .torrent path) once libtorrent seeds."""
+    seed_root = tmp_dir / "seed"
+    files = make_files(seed_root, sizes, seed=seed)
+    data, ti, _, _ = create_torrent(seed_root, kind, "http://127.0.0.1:9/announce")
+    wait_seeding(ses.add_torrent({"ti": ti, "save_path": str(seed_root)}))
+    tfile = tmp_dir / "t.torrent"
+    tfile.write_bytes(data)
+    return files, data, tfile
+
+
 def torrent_id(v1, v2):
     return v2 if v2 else v1
 
@@ -299,17 +312,11 @@ def test_rate_limits(node, tmp_dir, tracker):
 
 def test_pex_tells_peers_of_peers(make_node, tmp_dir):
     """C knows only B; B's PEX (BEP 11) tells it of A, and C dials A."""
-    import libtorrent as lt
-    seed_root = tmp_dir / "seed"
-    make_files(seed_root, [3_000_000], seed=7)
-    data, ti, v1, v2 = create_torrent(seed_root, "v1", "http://127.0.0.1:9/announce")
     ses = lt_session()
-    h = ses.add_torrent({"ti": ti, "save_path": str(seed_root)})
-    wait_seeding(h)
-    h.set_upload_limit(150_000)  # keeps the swarm busy for the test's duration
+    lt_seeds(tmp_dir, ses, [3_000_000], seed=7)
+    ses.get_torrents()[0].set_upload_limit(150_000)  # keeps the swarm busy for the test
     a = f"127.0.0.1:{ses.listen_port()}"
     tfile = tmp_dir / "t.torrent"
-    tfile.write_bytes(data)
     b = make_node("b")
     c = make_node("c", ["--log-level", "debug"])
     tid = b.cli("torrent", "add", str(tfile), "--save-path", str(tmp_dir / "b"),
@@ -332,14 +339,8 @@ def test_wait_draws_progress_on_a_terminal_only(node, tmp_dir):
     and prints nothing when stderr is a pipe."""
     import pty
     from conftest import SHOAL
-    seed_root = tmp_dir / "seed"
-    files = make_files(seed_root, [1_000_000, 1_000_000], seed=31)
-    data, ti, _, _ = create_torrent(seed_root, "v1", "http://127.0.0.1:9/announce")
     ses = lt_session()
-    h = ses.add_torrent({"ti": ti, "save_path": str(seed_root)})
-    wait_seeding(h)
-    tfile = tmp_dir / "t.torrent"
-    tfile.write_bytes(data)
+    files, _, tfile = lt_seeds(tmp_dir, ses, [1_000_000, 1_000_000], seed=31)
     node.cli("torrent", "limit", "--down", "400000")  # about 5 s
     tid = node.cli("torrent", "add", str(tfile), "--save-path", str(tmp_dir / "dl"), "--peer",
                    f"127.0.0.1:{ses.listen_port()}").stdout.decode().strip()

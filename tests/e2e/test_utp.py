@@ -7,8 +7,7 @@ import time
 import pytest
 
 from test_fetch import wait_seeding
-from test_torrent import (SIZES, assert_same_files, create_torrent, make_files, shoal_seeds,
-                          status)
+from test_torrent import SIZES, assert_same_files, lt_seeds, shoal_seeds, status
 from test_torrent import tracker  # noqa: F401 (a fixture the tests below use)
 
 
@@ -51,14 +50,8 @@ def wait_for(pred, timeout, what):
                                             ("hybrid", True)])
 def test_shoal_downloads_from_utp_only_libtorrent(kind, encrypted, make_node, tmp_dir):
     node = make_node(extra_args=["--log-level", "debug"])
-    seed_root = tmp_dir / "seed"
-    files = make_files(seed_root, SIZES, seed=21)
-    data, ti, _, _ = create_torrent(seed_root, kind, "http://127.0.0.1:9/announce")
     ses = lt_utp_session(encrypted)
-    h = ses.add_torrent({"ti": ti, "save_path": str(seed_root)})
-    wait_seeding(h)
-    tfile = tmp_dir / "t.torrent"
-    tfile.write_bytes(data)
+    files, _, tfile = lt_seeds(tmp_dir, ses, SIZES, seed=21, kind=kind)
     out = tmp_dir / "shoal-dl"
     # Slow enough (about 4 s) to see the connection while it downloads.
     node.cli("torrent", "limit", "--down", "400000")
@@ -105,14 +98,8 @@ def test_utp_only_libtorrent_downloads_from_shoal(kind, encrypted, make_node, tm
 def test_rate_limits_hold_over_utp(make_node, tmp_dir):
     import libtorrent as lt
     node = make_node()
-    seed_root = tmp_dir / "seed"
-    files = make_files(seed_root, [1_500_000, 1_500_000], seed=23)
-    data, ti, _, _ = create_torrent(seed_root, "v1", "http://127.0.0.1:9/announce")
     ses = lt_utp_session()
-    h = ses.add_torrent({"ti": ti, "save_path": str(seed_root)})
-    wait_seeding(h)
-    tfile = tmp_dir / "t.torrent"
-    tfile.write_bytes(data)
+    files, data, tfile = lt_seeds(tmp_dir, ses, [1_500_000, 1_500_000], seed=23)
     out = tmp_dir / "dl"
     tid = node.cli("torrent", "add", str(tfile), "--save-path", str(out), "--paused",
                    "--peer", f"127.0.0.1:{ses.listen_port()}").stdout.decode().strip()
