@@ -551,7 +551,7 @@ std::string Connection::DebugString() const {
       retransmissions_, " seq_nr ", seq_nr_, " first ",
       sent_.empty() ? -1 : sent_.front().seq, " last_ack ", last_ack_,
       " ack_nr ", ack_nr_, " dup ", dup_acks_, " since_rx ",
-      last_send_us_ - last_receive_us_);
+      static_cast<int64_t>(last_send_us_ - last_receive_us_));
 }
 
 void Connection::Notify() {
