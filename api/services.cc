@@ -235,6 +235,19 @@ grpc::Status ContentServiceImpl::AddFile(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+absl::Status ContentServiceImpl::FetchNotFound(const ContentId& id,
+                                               double seconds,
+                                               std::string why) {
+  node::NodeStats::Get().FetchFinished(node::FetchResult::kNotFound, seconds);
+  node::Event e;
+  e.kind = node::EventKind::kFetchFailed;
+  e.id = id.Hex();
+  e.seconds = seconds;
+  e.message = why;
+  node_.session().events().Publish(std::move(e));
+  return absl::NotFoundError(std::move(why));
+}
+
 absl::StatusOr<store::ContentState> ContentServiceImpl::StatOrFetch(
     const ContentId& id,
     const google::protobuf::RepeatedPtrField<std::string>& peer_list,
@@ -250,8 +263,8 @@ absl::StatusOr<store::ContentState> ContentServiceImpl::StatOrFetch(
   if (local.ok() && local->complete()) return local;
   if (!local.ok() && peer_list.empty() && !node_.session().ClusterReachable()) {
     // Nobody to ask: say so now rather than after the fetch timeout.
-    node::NodeStats::Get().FetchFinished(node::FetchResult::kNotFound, 0);
-    return absl::NotFoundError(
+    return FetchNotFound(
+        id, 0,
         absl::StrCat("no content ", id.Hex(),
                      " here, and the cluster DHT knows no node to ask (no "
                      "--bootstrap, or none reachable)"));
@@ -265,12 +278,12 @@ absl::StatusOr<store::ContentState> ContentServiceImpl::StatOrFetch(
   absl::Status s = (*fetched)->WaitForMetadata(absl::Now() + timeout);
   if (!s.ok()) {
     if (s.code() == absl::StatusCode::kDeadlineExceeded) {
-      node::NodeStats::Get().FetchFinished(node::FetchResult::kNotFound,
-                                           absl::ToDoubleSeconds(timeout));
-      s = absl::NotFoundError(absl::StrCat(
-          !peer_list.empty() ? "no peer provided " : "no provider of ",
-          id.Hex(), !peer_list.empty() ? "" : " found", " within ",
-          absl::FormatDuration(timeout)));
+      s = FetchNotFound(
+          id, absl::ToDoubleSeconds(timeout),
+          absl::StrCat(
+              !peer_list.empty() ? "no peer provided " : "no provider of ",
+              id.Hex(), !peer_list.empty() ? "" : " found", " within ",
+              absl::FormatDuration(timeout)));
     }
     return s;
   }
@@ -379,6 +392,7 @@ grpc::Status ContentServiceImpl::Stat(grpc::ServerContext* ctx,
     v1::ContentInfo* c = response->mutable_content();
     c->set_fetching(true);
     c->set_download_rate(t->download_rate);
+    c->set_num_peers(t->num_peers);
     if (t->eta_seconds) c->set_eta_seconds(*t->eta_seconds);
   }
   return grpc::Status::OK;
@@ -438,6 +452,19 @@ grpc::Status NodeServiceImpl::GetInfo(grpc::ServerContext* ctx,
   response->set_node_id(node_.node_id());
   response->set_version(node::kVersion);
   response->set_listen_address(node_.listen_address().ToString());
+  for (const node::HostPort& a : node_.listen_addresses())
+    response->add_listen_addresses(a.ToString());
+  {
+    node::NodeStats& stats = node::NodeStats::Get();
+    uint64_t in = 0, out = 0;
+    for (node::TrafficKind k :
+         {node::TrafficKind::kCdn, node::TrafficKind::kTorrent}) {
+      in += stats.kind(k).bytes_received.load(std::memory_order_relaxed);
+      out += stats.kind(k).bytes_sent.load(std::memory_order_relaxed);
+    }
+    response->set_bytes_received(in);
+    response->set_bytes_sent(out);
+  }
   {
     absl::MutexLock lock(&mu_);
     response->set_api_address(api_address_);
@@ -527,6 +554,84 @@ grpc::Status ContentServiceImpl::FindProviders(
   return grpc::Status::OK;
 }
 
+namespace {
+
+// The kind's own fields (Event.payload); torrent kinds have none.
+void SetPayload(const node::Event& e, v1::Event& out) {
+  using node::EventKind;
+  switch (e.kind) {
+    case EventKind::kContentAdded:
+    case EventKind::kContentRemoved:
+    case EventKind::kContentEvicted:
+    case EventKind::kContentPinned:
+    case EventKind::kContentUnpinned: {
+      v1::ContentEvent* c = out.mutable_content();
+      c->set_id(e.id);
+      c->set_name(e.name);
+      c->set_length(e.total_bytes);
+      c->set_reason(e.message);
+      break;
+    }
+    case EventKind::kFetchStarted: {
+      v1::FetchStarted* f = out.mutable_fetch_started();
+      f->set_id(e.id);
+      f->set_providers(e.providers);
+      break;
+    }
+    case EventKind::kFetchProgress: {
+      v1::FetchProgress* f = out.mutable_fetch_progress();
+      f->set_id(e.id);
+      f->set_bytes(e.bytes);
+      f->set_total_bytes(e.total_bytes);
+      f->set_download_rate(e.download_rate);
+      f->set_num_peers(e.num_peers);
+      if (e.eta_seconds) f->set_eta_seconds(*e.eta_seconds);
+      break;
+    }
+    case EventKind::kFetchCompleted: {
+      v1::FetchCompleted* f = out.mutable_fetch_completed();
+      f->set_id(e.id);
+      f->set_bytes(e.bytes);
+      f->set_seconds(e.seconds);
+      f->set_average_rate(e.download_rate);
+      for (const auto& [address, bytes] : e.bytes_per_provider)
+        (*f->mutable_bytes_per_provider())[address] += bytes;
+      break;
+    }
+    case EventKind::kFetchFailed: {
+      v1::FetchFailed* f = out.mutable_fetch_failed();
+      f->set_id(e.id);
+      f->set_reason(e.message);
+      break;
+    }
+    case EventKind::kPeerBanned: {
+      v1::PeerBanned* p = out.mutable_peer_banned();
+      p->set_address(e.address);
+      p->set_reason(e.message);
+      p->set_id(e.id);
+      break;
+    }
+    case EventKind::kDataLoss: {
+      v1::DataLoss* d = out.mutable_data_loss();
+      d->set_id(e.id);
+      d->set_piece(e.piece);
+      d->set_detail(e.message);
+      break;
+    }
+    case EventKind::kDhtState: {
+      v1::DhtState* d = out.mutable_dht_state();
+      d->set_network(e.network);
+      d->set_state(e.state);
+      d->set_nodes(e.nodes);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
 grpc::Status NodeServiceImpl::Events(grpc::ServerContext* ctx,
                                      const v1::EventsRequest* request,
                                      grpc::ServerWriter<v1::Event>* writer) {
@@ -554,6 +659,7 @@ grpc::Status NodeServiceImpl::Events(grpc::ServerContext* ctx,
       if (e.eta_seconds) out.set_eta_seconds(*e.eta_seconds);
       out.set_message(e.message);
       out.set_missed(missed);
+      SetPayload(e, out);
       missed = 0;
       after = e.seq;
       if (!writer->Write(out)) return grpc::Status::OK;

@@ -52,6 +52,10 @@ class ContentServiceImpl final : public v1::ContentService::Service {
   // providers) when it is not held here: for a directory that is its dict.
   // NOT_FOUND when nobody provides it within the fetch timeout, or at once
   // when there is nobody to ask. `events` gets the fetch's events, if any.
+  // Counts a fetch that found nobody (NodeStats) and publishes fetch_failed;
+  // returns NOT_FOUND with `why`.
+  absl::Status FetchNotFound(const chunk::ContentId& id, double seconds,
+                             std::string why);
   absl::StatusOr<store::ContentState> StatOrFetch(
       const chunk::ContentId& id,
       const google::protobuf::RepeatedPtrField<std::string>& peers,

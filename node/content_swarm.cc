@@ -1,5 +1,7 @@
 #include "node/content_swarm.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -118,13 +120,39 @@ ContentSwarm::ContentSwarm(SwarmEnv& env, store::ChunkStore& store,
       id_(id),
       events_(std::make_shared<PieceEvents>()) {}
 
-void ContentSwarm::ReportFetch(FetchResult result) {
+void ContentSwarm::ReportFetch(FetchResult result, std::string why) {
   if (!fetching_) return;
   fetching_ = false;
-  NodeStats::Get().FetchFinished(
-      result, std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                            fetch_started_)
-                  .count());
+  const double seconds = std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - fetch_started_)
+                             .count();
+  NodeStats::Get().FetchFinished(result, seconds);
+  if (bus_ == nullptr) return;
+  Event e;
+  e.id = id_.Hex();
+  e.seconds = seconds;
+  if (result == FetchResult::kOk) {
+    e.kind = EventKind::kFetchCompleted;
+    e.bytes = e.total_bytes = bytes_wanted();
+    e.progress = 1;
+    e.download_rate = seconds > 0 ? static_cast<double>(e.bytes) / seconds : 0;
+    e.bytes_per_provider = BytesPerPeer();
+  } else {
+    e.kind = EventKind::kFetchFailed;
+    e.message = why.empty() ? "failed" : std::move(why);
+  }
+  bus_->Publish(std::move(e));
+}
+
+void ContentSwarm::ReportStarted(uint64_t length) {
+  if (started_reported_ || !fetching_ || bus_ == nullptr) return;
+  started_reported_ = true;
+  Event e;
+  e.kind = EventKind::kFetchStarted;
+  e.id = id_.Hex();
+  e.providers = static_cast<uint32_t>(num_peers());
+  e.total_bytes = length;
+  bus_->Publish(std::move(e));
 }
 
 void ContentSwarm::Init() {
@@ -214,7 +242,7 @@ void ContentSwarm::Prepare() {
     auto st = store_.PutDirectory(fetched_directory_, "");
     if (!st.ok()) {
       events_->Fail(st.status());
-      ReportFetch(FetchResult::kFailed);
+      ReportFetch(FetchResult::kFailed, std::string(st.status().message()));
       Shutdown();
       return;
     }
@@ -249,7 +277,7 @@ void ContentSwarm::Prepare() {
       spdlog::warn("swarm {}: cannot store: {}", id_.Hex().substr(0, 12),
                    st.status().ToString());
       events_->Fail(st.status());
-      ReportFetch(FetchResult::kFailed);
+      ReportFetch(FetchResult::kFailed, std::string(st.status().message()));
       Shutdown();
       return;
     }
@@ -266,6 +294,7 @@ void ContentSwarm::Prepare() {
       }
     }
   }
+  ReportStarted(length);
   StartDownloading(std::make_shared<ChunkStorePieces>(store_, id_, layout),
                    have);
 }
@@ -290,12 +319,30 @@ void ContentSwarm::OnComplete() {
 
 void ContentSwarm::OnTick() {
   if (unsynced_) PostSync();
+  if (!fetching_ || !started_reported_ || bus_ == nullptr) return;
+  Event e;
+  e.kind = EventKind::kFetchProgress;
+  e.id = id_.Hex();
+  e.total_bytes = bytes_wanted();
+  e.bytes = std::min(bytes_have(), e.total_bytes);
+  e.progress = e.total_bytes > 0 ? static_cast<double>(e.bytes) /
+                                       static_cast<double>(e.total_bytes)
+                                 : 1;
+  e.download_rate = download_rate();
+  e.num_peers = static_cast<uint32_t>(num_peers());
+  const uint64_t left = e.total_bytes - e.bytes;
+  if (e.download_rate >= 1 && left > 0) {
+    e.eta_seconds = static_cast<int64_t>(
+        std::ceil(static_cast<double>(left) / e.download_rate));
+  }
+  bus_->Publish(std::move(e));
 }
 
 void ContentSwarm::OnNoPeers() {
   events_->Fail(absl::UnavailableError(
       "every peer disconnected before the content was complete"));
-  ReportFetch(FetchResult::kFailed);
+  ReportFetch(FetchResult::kFailed,
+              "every peer disconnected before the content was complete");
   if (on_failed_) on_failed_();
 }
 

@@ -68,6 +68,7 @@ class ContentSwarm final : public Swarm {
   }
   void OnError(const absl::Status& status) override {
     events_->Fail(status);
+    ReportFetch(FetchResult::kFailed, std::string(status.message()));
     if (on_failed_) on_failed_();
   }
   void OnNoPeers() override;
@@ -83,8 +84,11 @@ class ContentSwarm final : public Swarm {
   // they are durable).
   bool unsynced_ = false;
   void PostSync();
-  // Counts the fetch's outcome in NodeStats, once.
-  void ReportFetch(FetchResult result);
+  // Counts the fetch's outcome in NodeStats and publishes it, once.
+  void ReportFetch(FetchResult result, std::string why = "");
+  // fetch_started, once the fetch knows the content's layout.
+  void ReportStarted(uint64_t length);
+  bool started_reported_ = false;
   // The content was not complete here when the swarm started.
   bool fetching_ = false;
   const std::chrono::steady_clock::time_point fetch_started_ =

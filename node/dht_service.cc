@@ -42,8 +42,9 @@ const char* NetName(DhtService::Network net) {
   return net == DhtService::Network::kPublic ? "public" : "cluster";
 }
 
-const char* StateKey(DhtService::Network net) {
-  return net == DhtService::Network::kPublic ? "dht/public" : "dht/cluster";
+std::string StateKey(const std::string& prefix, DhtService::Network net) {
+  return absl::StrCat(
+      prefix, net == DhtService::Network::kPublic ? "/public" : "/cluster");
 }
 
 // What one instance keeps in the store: a bencoded dict
@@ -160,7 +161,8 @@ absl::Status DhtService::CreateNodes() {
       o.cluster_key.reset();
     }
     std::string nodes;
-    absl::StatusOr<std::string> bytes = store_.GetState(StateKey(net));
+    absl::StatusOr<std::string> bytes =
+        store_.GetState(StateKey(options_.state_prefix, net));
     absl::StatusOr<SavedState> saved =
         bytes.ok() ? DecodeState(*bytes, o.cluster_name) : bytes.status();
     if (saved.ok()) {
@@ -173,6 +175,8 @@ absl::Status DhtService::CreateNodes() {
       }
       o.id = dht::NodeId::Random(RandomU64);
     }
+    if (net == Network::kCluster && options_.cluster_id)
+      o.id = *options_.cluster_id;
     absl::StatusOr<std::unique_ptr<dht::DhtNode>> node = dht::DhtNode::Create(
         o, NowMs, RandomU64, [this](const dht::Endpoint& to, std::string b) {
           Send(to, std::move(b));
@@ -220,6 +224,12 @@ absl::Status DhtService::Start() {
         "dht: cannot make the UDP socket non-blocking: ", ec.message()));
   }
   socket_v6_ = local.address().is_v6();
+  socket_v4_ = !socket_v6_;
+  if (socket_v6_) {
+    asio::ip::v6_only v6_only;
+    socket_.get_option(v6_only, ec);
+    socket_v4_ = !ec && !v6_only.value();
+  }
   absl::Status s = CreateNodes();
   if (!s.ok()) return s;
   running_ = true;
@@ -234,6 +244,16 @@ absl::Status DhtService::Start() {
   for (Rebootstrap& r : rebootstrap_) r.next = last_save_ + r.backoff;
   if (public_) Bootstrap(Network::kPublic, options_.public_routers);
   if (running_) Bootstrap(Network::kCluster, options_.cluster_bootstrap);
+  if (running_ && state_cb_) {
+    for (Network net : {Network::kPublic, Network::kCluster}) {
+      if (Node(net) == nullptr) continue;
+      last_nodes_[static_cast<size_t>(net)] = NumNodes(net);
+      state_cb_(
+          net,
+          last_nodes_[static_cast<size_t>(net)] > 0 ? "ready" : "bootstrapping",
+          NumNodes(net));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -259,7 +279,8 @@ void DhtService::SaveState() {
   for (Network net : {Network::kPublic, Network::kCluster}) {
     const dht::DhtNode* node = Node(net);
     if (!node) continue;
-    absl::Status s = store_.PutState(StateKey(net), EncodeState(*node));
+    absl::Status s = store_.PutState(StateKey(options_.state_prefix, net),
+                                     EncodeState(*node));
     if (!s.ok()) {
       spdlog::warn("dht {}: cannot save state: {}", NetName(net),
                    std::string(s.message()));
@@ -271,7 +292,8 @@ void DhtService::SaveState() {
 void DhtService::Send(const dht::Endpoint& to, std::string bytes) {
   if (!running_) return;
   asio::ip::address address = ToAsioAddress(to);
-  if (!to.valid() || (address.is_v6() && !socket_v6_)) {
+  if (!to.valid() || (address.is_v6() && !socket_v6_) ||
+      (address.is_v4() && !socket_v4_)) {
     ++stats_.send_dropped;
     return;
   }
@@ -407,7 +429,20 @@ void DhtService::OnTick() {
     if (!running_) return;
     MaybeRebootstrap(net, now);
   }
+  if (running_) ReportStates();
   if (running_) ScheduleTick();
+}
+
+void DhtService::ReportStates() {
+  if (!state_cb_) return;
+  for (Network net : {Network::kPublic, Network::kCluster}) {
+    if (Node(net) == nullptr) continue;
+    size_t& last = last_nodes_[static_cast<size_t>(net)];
+    const size_t now = NumNodes(net);
+    if (last == 0 && now > 0) state_cb_(net, "ready", now);
+    if (last > 0 && now == 0) state_cb_(net, "empty", now);
+    last = now;
+  }
 }
 
 bool DhtService::ClusterReachable() const {
@@ -449,7 +484,7 @@ void DhtService::Bootstrap(Network net, const std::vector<HostPort>& hosts) {
     const asio::ip::address a = asio::ip::make_address(h.host, ec);
     if (ec) {
       names.push_back(&h);
-    } else if (h.port != 0 && (a.is_v4() || socket_v6_)) {
+    } else if (h.port != 0 && (a.is_v4() ? socket_v4_ : socket_v6_)) {
       literals.push_back(ToDhtEndpoint(a, h.port));
     }
   }
@@ -485,7 +520,8 @@ void DhtService::Bootstrap(Network net, const std::vector<HostPort>& hosts) {
           } else {
             for (const auto& entry : r) {
               const udp::endpoint e = entry.endpoint();
-              if (e.port() == 0 || (e.address().is_v6() && !socket_v6_)) {
+              if (e.port() == 0 ||
+                  !(e.address().is_v4() ? socket_v4_ : socket_v6_)) {
                 continue;
               }
               state->endpoints.push_back(ToDhtEndpoint(e.address(), e.port()));

@@ -64,6 +64,14 @@ class DhtService {
     bool public_enabled = true;
     // The cluster's network name, the "cn" key of every cluster message.
     std::string cluster_name = "shoal";
+    // The store keys of the routing tables are "<state_prefix>/public" and
+    // "<state_prefix>/cluster": a dual-stack node's IPv6 tables (BEP 32) are
+    // "dht6/...".
+    std::string state_prefix = "dht";
+    // The cluster instance's node ID, instead of the saved or a random one: a
+    // dual-stack node is one cluster node in both tables, so that a lookup
+    // that finds it over both families counts it once.
+    std::optional<dht::NodeId> cluster_id;
     // Authenticates every cluster message (dht/cluster_auth.h); unset: the
     // cluster DHT is open to anyone who knows its name.
     std::optional<std::array<uint8_t, 32>> cluster_key;
@@ -124,6 +132,11 @@ class DhtService {
   void Stop();
 
   bool running() const { return running_; }
+  // Whether the socket can reach `e` (its address family; an IPv6 socket
+  // carries IPv4 unless it is IPv6-only). Known once started.
+  bool Carries(const dht::Endpoint& e) const {
+    return e.is_v4() ? socket_v4_ : e.is_v6() && socket_v6_;
+  }
 
   // An iterative get_peers lookup for `key` (a 20-byte info-hash or truncated
   // content ID). `done` gets the peers' endpoints, deduplicated, once the
@@ -154,6 +167,13 @@ class DhtService {
     other_take_ = std::move(take);
     other_batch_done_ = std::move(batch_done);
   }
+
+  // Bootstrap states of each network: "bootstrapping" when it starts asking
+  // its routers, "ready" when its table gains its first node, "empty" when
+  // it loses its last. Set before Start().
+  using StateCallback =
+      std::function<void(Network net, const char* state, size_t nodes)>;
+  void SetStateCallback(StateCallback cb) { state_cb_ = std::move(cb); }
 
   void SetPreheatHandler(dht::DhtNode::PreheatHandler h) {
     preheat_handler_ = std::move(h);
@@ -201,6 +221,10 @@ class DhtService {
   };
 
   dht::DhtNode::PreheatHandler preheat_handler_;
+  StateCallback state_cb_;
+  // Table sizes at the last tick, by network, for state_cb_.
+  std::array<size_t, 2> last_nodes_{};
+  void ReportStates();
   dht::DhtNode* Node(Network net) const;
   absl::Status CreateNodes();
   void SaveState();
@@ -225,6 +249,8 @@ class DhtService {
 
   bool running_ = false;
   bool socket_v6_ = false;
+  // An IPv6 socket that also carries IPv4 (v4-mapped): not IPV6_V6ONLY.
+  bool socket_v4_ = true;
   // Handlers check that the generation they were started in is current, so a
   // handler that runs after Stop() (or after a Stop/Start) does nothing. The
   // shared_ptr is the liveness token: handlers that outlive the service hold

@@ -147,6 +147,37 @@ absl::Status Node::Init() {
         std::make_shared<const IpFilter>(std::move(filter));
   }
   session_ = std::make_unique<Session>(*store_, *pool_, session_options);
+  // The store's changes are events too (before the session starts: nothing
+  // else uses the store yet).
+  store_->set_observer([bus = &session_->events()](const store::StoreEvent& s) {
+    Event e;
+    switch (s.kind) {
+      case store::StoreEvent::Kind::kAdded:
+        e.kind = EventKind::kContentAdded;
+        break;
+      case store::StoreEvent::Kind::kRemoved:
+        e.kind = EventKind::kContentRemoved;
+        break;
+      case store::StoreEvent::Kind::kEvicted:
+        e.kind = EventKind::kContentEvicted;
+        break;
+      case store::StoreEvent::Kind::kPinned:
+        e.kind = EventKind::kContentPinned;
+        break;
+      case store::StoreEvent::Kind::kUnpinned:
+        e.kind = EventKind::kContentUnpinned;
+        break;
+      case store::StoreEvent::Kind::kDataLoss:
+        e.kind = EventKind::kDataLoss;
+        break;
+    }
+    e.id = s.id.Hex();
+    e.name = s.name;
+    e.total_bytes = s.length;
+    e.piece = s.piece;
+    e.message = s.reason;
+    bus->Publish(std::move(e));
+  });
   SHOAL_ASSIGN_OR_RETURN(bound_listen_, session_->Start(options_.listen));
   return absl::OkStatus();
 }

@@ -44,7 +44,11 @@ class Node {
   // Hex of the node's Ed25519 public key.
   const std::string& node_id() const { return node_id_; }
   // The peer address as bound (the real port when 0 was asked for).
-  const HostPort& listen_address() const { return bound_listen_; }
+  // The peer addresses as bound, the primary (first) first.
+  const HostPort& listen_address() const { return bound_listen_.front(); }
+  const std::vector<HostPort>& listen_addresses() const {
+    return bound_listen_;
+  }
   absl::Duration uptime() const { return absl::Now() - started_; }
   // The peer side: swarms and connections.
   Session& session() { return *session_; }
@@ -69,7 +73,7 @@ class Node {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Session> session_;
   std::string node_id_;
-  HostPort bound_listen_;
+  std::vector<HostPort> bound_listen_;
 };
 
 }  // namespace shoal::node

@@ -214,7 +214,7 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
     } else if (k == "api") {
       SHOAL_RETURN_IF_ERROR(address(options.api));
     } else if (k == "listen") {
-      SHOAL_RETURN_IF_ERROR(address(options.listen));
+      SHOAL_ASSIGN_OR_RETURN(options.listen, AddressList(path, k, node));
     } else if (k == "gateway") {
       HostPort hp;
       SHOAL_RETURN_IF_ERROR(address(hp));
@@ -381,7 +381,7 @@ std::string ConfigToml(const NodeOptions& o) {
   auto path = [](const std::filesystem::path& p) { return p.string(); };
   t.insert("data_dir", o.data_dir.string());
   t.insert("api", o.api.ToString());
-  t.insert("listen", o.listen.ToString());
+  t.insert("listen", list(o.listen, host_port));
   t.insert("bootstrap", list(o.bootstrap, host_port));
   t.insert("dht_routers", list(o.dht_routers, host_port));
   if (o.gateway) t.insert("gateway", o.gateway->ToString());
@@ -434,6 +434,32 @@ bool IsLoopbackHost(std::string_view host) {
   return !ec && a.is_loopback();
 }
 
+absl::Status ValidateListen(const std::vector<HostPort>& listen) {
+  if (listen.empty()) {
+    return absl::InvalidArgumentError(
+        "listen names no address (give HOST:PORT, or an IPv4 and an IPv6 "
+        "address separated by a comma)");
+  }
+  if (listen.size() > 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen takes at most two addresses (one IPv4, one IPv6), got ",
+        listen.size()));
+  }
+  if (listen.size() == 2) {
+    // An IPv6 literal is the only host form with a colon.
+    auto v6 = [](const HostPort& hp) {
+      return hp.host.find(':') != std::string::npos;
+    };
+    if (v6(listen[0]) == v6(listen[1])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "listen addresses ", listen[0].ToString(), " and ",
+          listen[1].ToString(),
+          " are of one address family: give one IPv4 and one IPv6 address"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Validate(const NodeOptions& options) {
   if (options.data_dir.empty())
     return absl::InvalidArgumentError("data dir is empty");
@@ -441,6 +467,7 @@ absl::Status Validate(const NodeOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "unknown log format '", options.log_format, "' (use text or json)"));
   }
+  SHOAL_RETURN_IF_ERROR(ValidateListen(options.listen));
   if (!options.utp && !options.tcp) {
     return absl::InvalidArgumentError(
         "utp and tcp are both off: torrents could reach no peer");

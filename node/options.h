@@ -83,10 +83,17 @@ absl::StatusOr<Encryption> ParseEncryption(std::string_view name);
 inline constexpr double kMaxShareRatioLimit = 1e6;
 inline constexpr uint64_t kMaxSeedTimeLimit = 10ull * 365 * 24 * 3600;
 
+// At most one IPv4 and one IPv6 address (NodeOptions::listen).
+absl::Status ValidateListen(const std::vector<HostPort>& listen);
+
 struct NodeOptions {
   std::filesystem::path data_dir;
   HostPort api{"127.0.0.1", 7080};
-  HostPort listen{"0.0.0.0", 6881};
+  // The peer port's addresses, TCP and UDP: at most one IPv4 and one IPv6
+  // (dual-stack: each family its own sockets, DHT tables and µTP). The first
+  // is the node's primary address. A host without IPv6 skips the IPv6
+  // wildcard with a warning.
+  std::vector<HostPort> listen{{"0.0.0.0", 6881}, {"::", 6881}};
   // Cluster DHT bootstrap nodes (other nodes' listen addresses).
   std::vector<HostPort> bootstrap;
   // Public DHT bootstrap routers.

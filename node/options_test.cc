@@ -76,7 +76,8 @@ log_level = "debug"
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(o.data_dir, "/tmp/x");
   EXPECT_EQ(o.api.port, 9000);
-  EXPECT_EQ(o.listen.port, 7000);
+  ASSERT_EQ(o.listen.size(), 1u);
+  EXPECT_EQ(o.listen[0].port, 7000);
   ASSERT_TRUE(o.gateway.has_value());
   EXPECT_EQ(o.gateway->port, 8080);
   ASSERT_EQ(o.bootstrap.size(), 1u);
@@ -84,6 +85,35 @@ log_level = "debug"
   EXPECT_EQ(o.capacity_bytes, 2ull << 30);
   EXPECT_EQ(o.hash_threads, 3);
   EXPECT_EQ(o.log_level, "debug");
+}
+
+// `listen` takes a string (one address, or a comma list) or a list; two
+// addresses must be one IPv4 and one IPv6.
+TEST_F(ConfigFileTest, ListenTakesOneAddressPerFamily) {
+  NodeOptions o;
+  ASSERT_TRUE(
+      ApplyConfigFile(Write("listen = \"127.0.0.1:1,[::1]:2\"\n"), o).ok());
+  ASSERT_EQ(o.listen.size(), 2u);
+  EXPECT_EQ(o.listen[1], (HostPort{"::1", 2}));
+  EXPECT_TRUE(ValidateListen(o.listen).ok());
+  ASSERT_TRUE(ApplyConfigFile(Write("listen = [\"[::]:5\"]\n"), o).ok());
+  EXPECT_EQ(o.listen, (std::vector<HostPort>{{"::", 5}}));
+  EXPECT_TRUE(ValidateListen(o.listen).ok());
+  // The default is dual-stack.
+  EXPECT_EQ(NodeOptions().listen.size(), 2u);
+  EXPECT_TRUE(ValidateListen(NodeOptions().listen).ok());
+
+  absl::Status same = ValidateListen({{"127.0.0.1", 1}, {"10.0.0.1", 2}});
+  EXPECT_EQ(same.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(same.message()).find("one address family"),
+            std::string::npos)
+      << same;
+  EXPECT_EQ(ValidateListen({}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ValidateListen({{"127.0.0.1", 1}, {"::1", 2}, {"10.0.0.1", 3}}).code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyConfigFile(Write("listen = 5\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // Unknown keys, bad values and bad syntax are refused with the file and line.
@@ -254,7 +284,7 @@ TEST_F(ConfigTomlTest, EverySettingRoundTrips) {
   NodeOptions o;
   o.data_dir = "/srv/shoal data";
   o.api = {"::1", 7081};
-  o.listen = {"10.0.0.1", 6882};
+  o.listen = {{"10.0.0.1", 6882}, {"fd00::1", 6883}};
   o.bootstrap = {{"10.0.0.2", 6881}, {"seed.example", 6881}};
   o.dht_routers = {};
   o.gateway = HostPort{"0.0.0.0", 8080};

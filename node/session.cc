@@ -51,8 +51,6 @@ Session::Session(store::ChunkStore& store, ThreadPool& pool,
     : store_(store),
       pool_(pool),
       options_(std::move(options)),
-      acceptor_(io_),
-      udp_(io_),
       work_(asio::make_work_guard(io_)) {
   // Azureus-style peer ID: -SH0100- and 12 random bytes.
   std::memcpy(peer_id_.data(), "-SH0100-", 8);
@@ -68,8 +66,10 @@ void Session::Stop() {
   if (thread_.joinable()) {
     RunOn(io_, [this] {
       boost::system::error_code ec;
-      acceptor_.close(ec);
-      udp_.close(ec);
+      for (auto& p : ports_) {
+        p->acceptor.close(ec);
+        p->udp.close(ec);
+      }
       for (auto& [id, t] : torrents_) t->SaveResume();
       if (dht_) dht_->Stop();
       lsd_.reset();
@@ -77,7 +77,7 @@ void Session::Stop() {
       torrents_.clear();
       contents_.clear();
       // After the swarms: their µTP connections say goodbye through it.
-      utp_.reset();
+      for (auto& p : ports_) p->utp.reset();
       return 0;
     });
     work_.reset();
@@ -87,57 +87,74 @@ void Session::Stop() {
   }
 }
 
-absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
-  auto port = BindAndListen(acceptor_, listen, "listen address");
-  if (!port.ok()) return port.status();
-  port_ = *port;
+absl::Status Session::OpenPort(PeerPort& p, const HostPort& address,
+                               bool v6_only, uint16_t prefer_port) {
   boost::system::error_code ec;
-  const asio::ip::address addr = acceptor_.local_endpoint().address();
-  asio::ip::udp::endpoint uep(addr, port_);
-  udp_.open(uep.protocol(), ec);
-  if (!ec) udp_.bind(uep, ec);
+  asio::ip::address addr = asio::ip::make_address(address.host, ec);
   if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on listen address ", listen.ToString(),
-                     " (udp): ", ec.message()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen address must be an IP address, got '", address.host, "'"));
   }
-  Accept();
-  DhtService::Options dho;
-  dho.public_routers = options_.dht_routers;
-  dho.cluster_bootstrap = options_.bootstrap;
-  dho.public_enabled = options_.public_dht;
-  dho.cluster_key = options_.cluster_key;
-  dht_ = std::make_unique<DhtService>(io_, udp_, store_, dho);
-  // µTP shares the socket: the DHT service reads it and hands over what
-  // starts like a µTP packet. With µTP off the service only answers SYNs
-  // with RESET (it has no acceptor) and nothing dials through it.
-  utp::Stack::Options uo;
-  uo.connection.connect_timeout_us = 3'000'000;  // then TCP, as libtorrent
-  utp_ = std::make_unique<UtpService>(io_, udp_, uo);
-  if (options_.utp) {
-    utp_->set_accept([this](UtpSocket socket) {
-      asio::co_spawn(io_, Incoming(std::move(socket)), asio::detached);
-    });
+  v6_only = v6_only && addr.is_v6();
+  auto open = [&](uint16_t port) -> absl::Status {
+    boost::system::error_code ec;
+    const tcp::endpoint ep(addr, port);
+    p.acceptor.close(ec);
+    p.udp.close(ec);
+    ec.clear();
+    p.acceptor.open(ep.protocol(), ec);
+    if (ec == asio::error::address_family_not_supported) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot listen on listen address ", address.ToString(),
+                       ": the host has no ", addr.is_v6() ? "IPv6" : "IPv4"));
+    }
+    if (!ec && v6_only) p.acceptor.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) p.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) p.acceptor.bind(ep, ec);
+    if (!ec) p.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on listen address ", address.ToString(),
+                       ": ", ec.message()));
+    }
+    // The UDP socket takes the TCP port: peers and the DHT know one port.
+    const asio::ip::udp::endpoint uep(addr, p.acceptor.local_endpoint().port());
+    p.udp.open(uep.protocol(), ec);
+    if (!ec && v6_only) p.udp.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) p.udp.bind(uep, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on listen address ", address.ToString(),
+                       " (udp): ", ec.message()));
+    }
+    return absl::OkStatus();
+  };
+  absl::Status s = absl::UnavailableError("");
+  if (address.port == 0 && prefer_port != 0) s = open(prefer_port);
+  if (!s.ok() && !absl::IsFailedPrecondition(s)) s = open(address.port);
+  // Port 0: the OS's TCP port may be taken for UDP; try a few.
+  for (int i = 0;
+       !s.ok() && !absl::IsFailedPrecondition(s) && address.port == 0 && i < 8;
+       ++i) {
+    s = open(0);
   }
-  dht_->SetOtherProtocol(
-      [this](const asio::ip::udp::endpoint& from, std::string_view d) {
-        return utp_ && utp_->OnDatagram(from, d);
-      },
-      [this] {
-        if (utp_) utp_->FlushAcks();
-      });
+  if (!s.ok()) return s;
+  p.bound = address;
+  p.bound.port = p.acceptor.local_endpoint().port();
+  p.carries_v6 = addr.is_v6();
+  p.carries_v4 = addr.is_v4() || (!v6_only && addr.is_unspecified());
   {
     // Room for bursts of µTP datagrams either way. The kernel caps what it
     // grants at net.core.rmem_max / wmem_max (often 208 KiB), silently: a
     // burst past it is lost and costs a retransmission timeout.
     constexpr int kWant = 4 << 20;
     boost::system::error_code ec;
-    udp_.set_option(asio::socket_base::receive_buffer_size(kWant), ec);
-    udp_.set_option(asio::socket_base::send_buffer_size(kWant), ec);
+    p.udp.set_option(asio::socket_base::receive_buffer_size(kWant), ec);
+    p.udp.set_option(asio::socket_base::send_buffer_size(kWant), ec);
     asio::socket_base::receive_buffer_size got;
-    udp_.get_option(got, ec);
+    p.udp.get_option(got, ec);
     // (asio halves what Linux reports, which is twice what was granted.)
-    if (!ec && got.value() < kWant) {
+    if (!ec && got.value() < kWant && ports_.empty()) {
       spdlog::warn(
           "the UDP receive buffer is {} KiB (net.core.rmem_max caps it), not "
           "{} KiB: µTP at speed may lose bursts; raise it with sysctl -w "
@@ -145,11 +162,92 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
           got.value() / 1024, kWant / 1024, kWant, kWant);
     }
   }
-  utp_->Start();
-  dht_->SetPreheatHandler([this](std::string_view content) {
+  return absl::OkStatus();
+}
+
+void Session::StartPortServices(PeerPort& p, size_t index) {
+  // µTP shares the socket: the DHT service reads it and hands over what
+  // starts like a µTP packet. With µTP off the service only answers SYNs
+  // with RESET (it has no acceptor) and nothing dials through it.
+  utp::Stack::Options uo;
+  uo.connection.connect_timeout_us = 3'000'000;  // then TCP, as libtorrent
+  p.utp = std::make_unique<UtpService>(io_, p.udp, uo);
+  if (options_.utp) {
+    p.utp->set_accept([this](UtpSocket socket) {
+      asio::co_spawn(io_, Incoming(std::move(socket)), asio::detached);
+    });
+  }
+  DhtService::Options dho;
+  dho.public_enabled = options_.public_dht;
+  dho.cluster_key = options_.cluster_key;
+  // Each family's table is bootstrapped from that family's addresses (the
+  // service skips the others); names resolve for both.
+  dho.public_routers = options_.dht_routers;
+  dho.cluster_bootstrap = options_.bootstrap;
+  if (index > 0) {
+    dho.state_prefix = "dht6";
+    if (const dht::DhtNode* c =
+            dht_->primary()->Instance(DhtService::Network::kCluster)) {
+      dho.cluster_id = c->id();
+    }
+  }
+  auto dht = std::make_unique<DhtService>(io_, p.udp, store_, dho);
+  UtpService* utp = p.utp.get();
+  dht->SetOtherProtocol(
+      [utp](const asio::ip::udp::endpoint& from, std::string_view d) {
+        return utp->OnDatagram(from, d);
+      },
+      [utp] { utp->FlushAcks(); });
+  dht->SetPreheatHandler([this](std::string_view content) {
     return OnPreheat(chunk::ContentId::FromBytes(content));
   });
-  if (absl::Status s = dht_->Start(); !s.ok()) return s;
+  dht->SetStateCallback([this, v6 = p.carries_v6 && !p.carries_v4](
+                            DhtService::Network net, const char* state,
+                            size_t nodes) {
+    Event e;
+    e.kind = EventKind::kDhtState;
+    e.network =
+        absl::StrCat(net == DhtService::Network::kPublic ? "public" : "cluster",
+                     v6 ? "-ipv6" : "");
+    e.state = state;
+    e.nodes = static_cast<uint32_t>(nodes);
+    events_.Publish(std::move(e));
+  });
+  dht_->Add(std::move(dht), p.bound.port);
+  p.utp->Start();
+  Accept(p);
+}
+
+absl::StatusOr<std::vector<HostPort>> Session::Start(
+    const std::vector<HostPort>& listen) {
+  if (absl::Status s = ValidateListen(listen); !s.ok()) return s;
+  dht_ = std::make_unique<DhtGroup>();
+  for (size_t i = 0; i < listen.size(); ++i) {
+    auto p = std::make_unique<PeerPort>(io_);
+    absl::Status s = OpenPort(*p, listen[i], /*v6_only=*/listen.size() > 1,
+                              ports_.empty() ? 0 : ports_[0]->bound.port);
+    if (!s.ok()) {
+      // The IPv6 wildcard, second: a host without IPv6 runs on IPv4.
+      boost::system::error_code ec;
+      const asio::ip::address a = asio::ip::make_address(listen[i].host, ec);
+      if (i > 0 && !ec && a.is_v6() && a.is_unspecified() &&
+          absl::IsFailedPrecondition(s)) {
+        spdlog::warn("IPv4 only: {}", std::string(s.message()));
+        continue;
+      }
+      // (A host without the family is as unavailable as a taken port.)
+      if (absl::IsFailedPrecondition(s))
+        return absl::UnavailableError(s.message());
+      return s;
+    }
+    ports_.push_back(std::move(p));
+  }
+  port_ = ports_[0]->bound.port;
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    StartPortServices(*ports_[i], i);
+    // Started one by one: the second family takes the first's cluster ID.
+    if (absl::Status s = dht_->Start(); !s.ok()) return s;
+  }
   thread_ = std::thread([this] {
     network_thread_ = std::this_thread::get_id();
     io_.run();
@@ -191,8 +289,8 @@ absl::StatusOr<HostPort> Session::Start(const HostPort& listen) {
     }
     return 0;
   });
-  HostPort bound = listen;
-  bound.port = port_;
+  std::vector<HostPort> bound;
+  for (const auto& p : ports_) bound.push_back(p->bound);
   return bound;
 }
 
@@ -219,9 +317,27 @@ wire::Handshake Session::OurHandshake(const std::array<uint8_t, 20>& info_hash,
   return h;
 }
 
-void Session::Accept() {
-  acceptor_.async_accept(
-      [this](boost::system::error_code ec, tcp::socket socket) {
+UtpService* Session::UtpFor(const tcp::endpoint& to) const {
+  const bool v4 = ToDhtEndpoint(to.address(), to.port()).is_v4();
+  for (const auto& p : ports_) {
+    if (p->utp && (v4 ? p->carries_v4 : p->carries_v6)) return p->utp.get();
+  }
+  return nullptr;
+}
+
+bool Session::IsSelf(const tcp::endpoint& e) const {
+  for (const auto& p : ports_) {
+    boost::system::error_code ec;
+    const tcp::endpoint local = p->acceptor.local_endpoint(ec);
+    if (!ec && e.port() == local.port() && e.address() == local.address())
+      return true;
+  }
+  return false;
+}
+
+void Session::Accept(PeerPort& port) {
+  port.acceptor.async_accept(
+      [this, &port](boost::system::error_code ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted) return;
         if (!ec) {
           if (static_cast<int>(TotalPeers()) + connecting_ >=
@@ -231,7 +347,7 @@ void Session::Accept() {
             asio::co_spawn(io_, Incoming(std::move(socket)), asio::detached);
           }
         }
-        Accept();
+        Accept(port);
       });
 }
 
@@ -296,6 +412,7 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
   // content at once find each other and trade the pieces each got from the
   // seed.
   raw->set_on_started([this, id] { Provide(id); });
+  raw->set_event_bus(&events_);
   raw->set_on_complete([this, id] {
     Provide(id);
     auto dir = directory_of_.find(id);
@@ -556,7 +673,8 @@ asio::awaitable<void> Session::Outgoing(Key key, tcp::endpoint to) {
       it != no_utp_.end() && now - it->second >= std::chrono::hours(1)) {
     no_utp_.erase(it);
   }
-  if (!content && utp_ && options_.utp && !no_utp_.contains(peer)) {
+  if (!content && UtpFor(to) != nullptr && options_.utp &&
+      !no_utp_.contains(peer)) {
     const Dialed d = co_await Dial<UtpSocket>(plan, to);
     if (d == Dialed::kConnected || d == Dialed::kGone) co_return;
     if (d == Dialed::kFailed) {
@@ -580,7 +698,10 @@ asio::awaitable<Session::Dialed> Session::Dial(const OutgoingPlan& plan,
   boost::system::error_code ec;
   bool encrypt = plan.policy != Encryption::kOff;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    Stream socket = NewStream<Stream>();
+    if constexpr (kUtp) {
+      if (UtpFor(to) == nullptr) co_return Dialed::kGone;  // stopping
+    }
+    Stream socket = NewStream<Stream>(to);
     asio::steady_timer timer(io_);
     CloseOnTimeout(timer, socket);
     co_await socket.async_connect(
@@ -713,6 +834,7 @@ std::optional<Session::Transfer> Session::ContentTransfer(
     const ContentSwarm& s = *it->second;
     Transfer t;
     t.download_rate = s.download_rate();
+    t.num_peers = static_cast<uint32_t>(s.num_peers());
     const uint64_t left =
         s.bytes_wanted() - std::min(s.bytes_wanted(), s.bytes_have());
     if (t.download_rate >= 1 && left > 0)

@@ -30,6 +30,7 @@
 #include "node/asio_swarm_env.h"
 #include "node/content_io.h"
 #include "node/content_swarm.h"
+#include "node/dht_group.h"
 #include "node/dht_service.h"
 #include "node/events.h"
 #include "node/lsd_service.h"
@@ -109,11 +110,15 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Binds the peer port (TCP, and UDP for the DHT), starts the network thread
-  // and adds again the torrents an earlier run had. Returns the address as
-  // bound. UNAVAILABLE if the port is taken; INVALID_ARGUMENT for a host that
-  // is not an IP address.
-  absl::StatusOr<HostPort> Start(const HostPort& listen);
+  // Binds the peer port on each address of `listen` (at most one IPv4 and
+  // one IPv6: TCP, and UDP for the DHT and µTP), starts the network thread
+  // and adds again the torrents an earlier run had. Returns the addresses as
+  // bound. A port 0 after the first address reuses the first's port when it
+  // is free there. UNAVAILABLE if a port is taken; INVALID_ARGUMENT for a
+  // host that is not an IP address. The IPv6 wildcard as a second address is
+  // skipped with a warning on a host without IPv6 (and only then).
+  absl::StatusOr<std::vector<HostPort>> Start(
+      const std::vector<HostPort>& listen);
 
   // Starts (or joins) fetching `id` from `peers` (their listen addresses) and
   // returns the events readers wait on. Content already complete locally
@@ -171,6 +176,7 @@ class Session {
   // nullopt if the content is not being fetched.
   struct Transfer {
     double download_rate = 0;
+    uint32_t num_peers = 0;  // connected
     std::optional<int64_t> eta_seconds;
   };
   std::optional<Transfer> ContentTransfer(const chunk::ContentId& id);
@@ -253,7 +259,33 @@ class Session {
   void Unregister(Swarm* swarm);
   wire::Handshake OurHandshake(const std::array<uint8_t, 20>& info_hash,
                                bool v2) const;
-  void Accept();
+  // One address family's peer port: the TCP acceptor, and the UDP socket
+  // that the DHT and µTP share.
+  struct PeerPort {
+    explicit PeerPort(asio::io_context& io) : acceptor(io), udp(io) {}
+    tcp::acceptor acceptor;
+    asio::ip::udp::socket udp;
+    std::unique_ptr<UtpService> utp;
+    HostPort bound;
+    // The address families it reaches (an IPv6 wildcard that is not
+    // IPv6-only carries IPv4 too, v4-mapped).
+    bool carries_v4 = false;
+    bool carries_v6 = false;
+  };
+  // Binds `port` to `address` (IPv6-only when `v6_only`); port 0 tries
+  // `prefer_port` first. FAILED_PRECONDITION when the host lacks the
+  // address family, UNAVAILABLE when the port is taken.
+  absl::Status OpenPort(PeerPort& port, const HostPort& address, bool v6_only,
+                        uint16_t prefer_port);
+  // Starts the µTP service and the DHT of `port` (the dht_ group's member).
+  void StartPortServices(PeerPort& port, size_t index);
+  // The µTP service that reaches `to` (its address family), or null.
+  UtpService* UtpFor(const tcp::endpoint& to) const;
+  // A dual-stack node's addresses for trackers (BEP 7's ipv4= and ipv6=).
+  void AdvertiseAddresses(tracker::AnnouncerOptions& ao) const;
+  // Whether `e` is one of this node's own peer addresses.
+  bool IsSelf(const tcp::endpoint& e) const;
+  void Accept(PeerPort& port);
   // How incoming encrypted handshakes find our torrents.
   wire::MseReceiver::Options MseOptions();
   // The handshakes run on a tcp::socket or a UtpSocket (`Stream`).
@@ -296,10 +328,11 @@ class Session {
   // if the policy allows), and hand the connection to the swarm.
   template <typename Stream>
   asio::awaitable<Dialed> Dial(const OutgoingPlan& plan, tcp::endpoint to);
+  // REQUIRES: for µTP, UtpFor(to) is not null.
   template <typename Stream>
-  Stream NewStream() {
+  Stream NewStream(const tcp::endpoint& to) {
     if constexpr (std::is_same_v<Stream, UtpSocket>) {
-      return UtpSocket(*utp_);
+      return UtpSocket(*UtpFor(to));
     } else {
       return tcp::socket(io_);
     }
@@ -352,13 +385,10 @@ class Session {
   asio::io_context io_;
   // What the swarms run on (declared before them: it outlives them).
   AsioSwarmEnv swarm_env_{io_, pool_};
-  tcp::acceptor acceptor_;
-  asio::ip::udp::socket udp_;
-  std::array<char, 1500> datagram_{};
-  asio::ip::udp::endpoint sender_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::unique_ptr<DhtService> dht_;
-  std::unique_ptr<UtpService> utp_;
+  // The peer ports, the first listen address's first.
+  std::vector<std::unique_ptr<PeerPort>> ports_;
+  std::unique_ptr<DhtGroup> dht_;
   // Peers whose µTP connect went unanswered, and when: dialled over TCP only
   // for an hour (a lost burst of SYNs is not a verdict). Bounded: forgotten
   // when full.

@@ -83,9 +83,7 @@ void Session::LookupProviders(const chunk::ContentId& id,
                      auto it = contents_.find(key);
                      if (it == contents_.end()) return;
                      std::erase_if(peers, [this](const tcp::endpoint& e) {
-                       return e.port() == port_ &&
-                              e.address() ==
-                                  acceptor_.local_endpoint().address();
+                       return IsSelf(e);
                      });
                      if (asked || !peers.empty())
                        it->second->events()->NoteLookup(!peers.empty());
@@ -117,7 +115,7 @@ void Session::DhtLookups(TorrentSwarm& t) {
       dht_->StopProviding(DhtService::Network::kPublic, k);
       continue;
     }
-    dht_->Provide(DhtService::Network::kPublic, k, port_);
+    dht_->Provide(DhtService::Network::kPublic, k);
     if (state == TorrentState::kSeeding || t.num_peers() >= 20) continue;
     dht_->GetPeers(DhtService::Network::kPublic, k,
                    [this, id = t.id()](std::vector<tcp::endpoint> peers) {
@@ -294,8 +292,12 @@ absl::Status Session::Preheat(
   DhtService::Key key;
   std::memcpy(key.data(), id.bytes.data(), 20);
   asio::post(io_, [this, shared, key, count] {
-    const std::string self =
-        EndpointText(acceptor_.local_endpoint().address(), port_);
+    std::vector<std::string> self;
+    for (const auto& p : ports_) {
+      boost::system::error_code ec;
+      const tcp::endpoint e = p->acceptor.local_endpoint(ec);
+      if (!ec) self.push_back(EndpointText(e.address(), e.port()));
+    }
     auto done = [shared, count, self](std::vector<dht::NodeInfo> nodes,
                                       std::vector<tcp::endpoint> providers) {
       std::lock_guard<std::mutex> lock(shared->mu);
@@ -303,7 +305,7 @@ absl::Status Session::Preheat(
         if (static_cast<int>(shared->targets.size()) >= count) break;
         // A node's peer port is its DHT port.
         const std::string text = n.endpoint.ToString();
-        if (text == self) continue;
+        if (std::find(self.begin(), self.end(), text) != self.end()) continue;
         if (std::any_of(providers.begin(), providers.end(),
                         [&](const tcp::endpoint& p) {
                           return EndpointText(p.address(), p.port()) == text;
@@ -429,7 +431,7 @@ void Session::Provide(const chunk::ContentId& id) {
     if (!dht_) return;
     DhtService::Key k;
     std::memcpy(k.data(), id.bytes.data(), 20);
-    dht_->Provide(DhtService::Network::kCluster, k, port_);
+    dht_->Provide(DhtService::Network::kCluster, k);
   });
 }
 

@@ -1,6 +1,8 @@
 // Session: the torrent registry, its persistence in the store, and the torrent
 // calls the API makes.
+#include <ifaddrs.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -29,6 +31,22 @@ namespace shoal::node {
 // -------------------------------------------------------------------------
 
 namespace {
+
+// The first global unicast IPv6 address (2000::/3) of the host's interfaces.
+std::optional<asio::ip::address_v6> GlobalIpv6Address() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return std::nullopt;
+  std::optional<asio::ip::address_v6> found;
+  for (ifaddrs* i = list; i != nullptr && !found; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET6) continue;
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+    asio::ip::address_v6::bytes_type b;
+    std::memcpy(b.data(), sin6->sin6_addr.s6_addr, b.size());
+    if ((b[0] & 0xe0) == 0x20) found = asio::ip::address_v6(b);
+  }
+  freeifaddrs(list);
+  return found;
+}
 
 constexpr char kTorrentIndexKey[] = "torrents";
 constexpr char kRateLimitsKey[] = "rate limits";
@@ -175,6 +193,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
   ao.peer_id = tracker::PeerId::FromBytes(std::string_view(
       reinterpret_cast<const char*>(peer_id_.data()), peer_id_.size()));
   ao.listen_port = port_;
+  AdvertiseAddresses(ao);
   ao.random_seed = (uint64_t{peer_id_[8]} << 8 | peer_id_[9]) ^ next_key_;
   auto t = std::make_unique<TorrentSwarm>(swarm_env_, io_, store_, pool_,
                                           hashes, metainfo, config, so, ao,
@@ -435,6 +454,34 @@ absl::Status Session::ResumeTorrent(const std::string& id) {
     RunQueue();
     return absl::OkStatus();
   });
+}
+
+void Session::AdvertiseAddresses(tracker::AnnouncerOptions& ao) const {
+  // Single-stack: the tracker sees the one address on the connection.
+  if (ports_.size() < 2) return;
+  for (const auto& p : ports_) {
+    boost::system::error_code ec;
+    asio::ip::address a = asio::ip::make_address(p->bound.host, ec);
+    if (ec) continue;
+    if (a.is_unspecified()) {
+      // A wildcard's IPv4 address is likely private (NAT): the tracker
+      // learns the public one from an IPv4 announce. IPv6 addresses are
+      // global: name the interfaces' first.
+      if (a.is_v4()) continue;
+      std::optional<asio::ip::address_v6> global = GlobalIpv6Address();
+      if (!global) continue;
+      a = *global;
+    }
+    const bool other_port = p->bound.port != port_;
+    if (a.is_v4()) {
+      ao.ipv4 = other_port ? absl::StrCat(a.to_string(), ":", p->bound.port)
+                           : a.to_string();
+    } else {
+      ao.ipv6 = other_port
+                    ? absl::StrCat("[", a.to_string(), "]:", p->bound.port)
+                    : a.to_string();
+    }
+  }
 }
 
 absl::Status Session::RemoveTorrent(const std::string& id, bool delete_data) {

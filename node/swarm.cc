@@ -100,6 +100,17 @@ size_t Swarm::num_seeds() const {
   return n;
 }
 
+std::vector<std::pair<std::string, uint64_t>> Swarm::BytesPerPeer() const {
+  std::map<std::string, uint64_t> by(received_from_gone_.begin(),
+                                     received_from_gone_.end());
+  for (const auto& [k, p] : peers_) {
+    if (p->gone) continue;
+    if (const uint64_t got = p->down.total(); got > 0)
+      by[p->conn->remote().ToString()] += got;
+  }
+  return {by.begin(), by.end()};
+}
+
 std::vector<PeerInfo> Swarm::Peers() const {
   std::vector<PeerInfo> out;
   const uint32_t n = m_ ? m_->num_pieces : 0;
@@ -326,6 +337,15 @@ void Swarm::OnClose(PeerLink& conn, const absl::Status& why) {
   if (it == peers_.end() || it->second->gone) return;
   Peer& p = *it->second;
   p.gone = true;
+  if (const uint64_t got = p.down.total(); got > 0) {
+    // Bounded: a long-lived torrent meets many peers.
+    const std::string from =
+        received_from_gone_.size() < 256 ||
+                received_from_gone_.contains(conn.remote().ToString())
+            ? conn.remote().ToString()
+            : "others";
+    received_from_gone_[from] += got;
+  }
   if (!p.listen_key.empty()) connecting_.erase(p.listen_key);
   // Pieces revealed to it and not sent go back to the least revealed.
   if (seeder_) seeder_->PeerGone(conn.key());
@@ -371,6 +391,14 @@ void Swarm::Ban(Peer& p, const std::string& why) {
                addr, why);
   blame_.Ban(addr, p.conn->key());
   Add(NodeStats::Get().kind(options_.kind).peers_banned, 1);
+  if (bus_ != nullptr) {
+    Event e;
+    e.kind = EventKind::kPeerBanned;
+    e.id = hashes_.BestHex();
+    e.address = p.conn->remote().ToString();
+    e.message = why;
+    bus_->Publish(std::move(e));
+  }
   p.conn->Close(absl::PermissionDeniedError(absl::StrCat("banned: ", why)));
 }
 

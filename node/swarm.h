@@ -54,6 +54,7 @@
 #include "chunk/piece_picker.h"
 #include "chunk/piece_verifier.h"
 #include "node/blame_book.h"
+#include "node/events.h"
 #include "node/layer_exchange.h"
 #include "node/metadata_exchange.h"
 #include "node/piece_cache.h"
@@ -171,6 +172,9 @@ class Swarm : public PeerLink::Handler {
     return blame_.IsBanned(key);
   }
   std::vector<PeerInfo> Peers() const;
+  // Payload bytes received from each peer ("ip:port") over the swarm's life,
+  // gone peers included (past 256 of them, the rest as "others").
+  std::vector<std::pair<std::string, uint64_t>> BytesPerPeer() const;
 
   // Totals, in payload bytes.
   uint64_t downloaded() const { return down_.total(); }
@@ -194,6 +198,8 @@ class Swarm : public PeerLink::Handler {
   // Our peer ID: with it, of two connections to the same peer the one its
   // opener with the greater ID made survives on both ends (libtorrent's rule).
   void set_own_peer_id(const std::array<uint8_t, 20>& id) { own_peer_id_ = id; }
+  // Where the swarm's events go (node/events.h); null: nowhere.
+  void set_event_bus(EventBus* bus) { bus_ = bus; }
   // The node's limits, which every connection also obeys.
   void set_global_limits(std::shared_ptr<RateLimit> down,
                          std::shared_ptr<RateLimit> up) {
@@ -274,6 +280,12 @@ class Swarm : public PeerLink::Handler {
   // Metadata and every piece layer are known: find the pieces already held
   // (possibly asynchronously), then call StartDownloading().
   virtual void Prepare() = 0;
+  // Where events go (peer_banned here; fetch and torrent events in the
+  // subclasses); null: nowhere.
+  EventBus* bus_ = nullptr;
+  // BytesPerPeer()'s peers that are gone.
+  absl::flat_hash_map<std::string, uint64_t> received_from_gone_;
+
   virtual void OnPieceHave(uint32_t /*piece*/) {}
   // Every wanted piece is held (after StartDownloading too, if it already was).
   virtual void OnComplete() {}

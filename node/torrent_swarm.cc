@@ -98,6 +98,7 @@ TorrentSwarm::TorrentSwarm(SwarmEnv& env, asio::io_context& io,
       announce_options_(std::move(announce)),
       events_(events) {
   pending_metainfo_ = std::move(metainfo);
+  set_event_bus(&events);
 }
 
 TorrentSwarm::~TorrentSwarm() = default;

@@ -238,8 +238,14 @@ absl::Status RocksDbChunkStore::EvictForLocked(uint64_t length) {
     spdlog::info("store: evicting {} ({} bytes, last access {})", id.Hex(),
                  victim->record.length,
                  absl::FormatTime(victim->record.last_access));
+    StoreEvent e{StoreEvent::Kind::kEvicted, id, victim->record.name,
+                 victim->record.length};
+    e.reason = absl::StrCat("capacity: ", length,
+                            " bytes needed; least recently used (last access ",
+                            absl::FormatTime(victim->record.last_access), ")");
     SHOAL_RETURN_IF_ERROR(RemoveContentLocked(id));
     ++evictions_;
+    Notify(std::move(e));
   }
   return absl::OkStatus();
 }
@@ -394,7 +400,10 @@ absl::StatusOr<ContentState> RocksDbChunkStore::CommitUpload(
     IndexLocked(entry.record.id);
     contents_[entry.record.id] = std::move(fresh);
   }
-  return contents_[entry.record.id].State();
+  const ContentEntry& added = contents_[entry.record.id];
+  Notify({StoreEvent::Kind::kAdded, added.record.id, added.record.name,
+          added.record.length});
+  return added.State();
 }
 
 void RocksDbChunkStore::AbortUpload(const UploadId& upload) {
@@ -609,7 +618,14 @@ absl::StatusOr<ContentId> RocksDbChunkStore::FindByTruncatedId(
 
 absl::Status RocksDbChunkStore::Remove(const ContentId& id) {
   absl::MutexLock lock(&mu_);
-  return RemoveContentLocked(id);
+  StoreEvent e{StoreEvent::Kind::kRemoved, id};
+  if (auto c = contents_.find(id); c != contents_.end()) {
+    e.name = c->second.record.name;
+    e.length = c->second.record.length;
+  }
+  SHOAL_RETURN_IF_ERROR(RemoveContentLocked(id));
+  Notify(std::move(e));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> RocksDbChunkStore::ReadPiece(const ContentId& id,
@@ -672,6 +688,14 @@ absl::Status RocksDbChunkStore::HandleBadChunk(const ContentId& id,
   ++data_loss_events_;
   spdlog::error("store: DATA LOSS: piece {} of {} (chunk {}): {}; dropped",
                 index, id.Hex(), HexEncode(DigestView(hash)), why);
+  {
+    StoreEvent e{StoreEvent::Kind::kDataLoss, id};
+    e.piece = index;
+    e.reason = std::string(why);
+    if (auto c = contents_.find(id); c != contents_.end())
+      e.name = c->second.record.name;
+    Notify(std::move(e));
+  }
   auto c = contents_.find(id);
   auto info = chunks_.find(hash);
   if (c != contents_.end() && index < c->second.have.size() &&

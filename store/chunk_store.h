@@ -136,9 +136,26 @@ struct UploadId {
   }
 };
 
+// What happened to a stored content, for the node's events. A value type.
+struct StoreEvent {
+  enum class Kind { kAdded, kRemoved, kEvicted, kPinned, kUnpinned, kDataLoss };
+  Kind kind = Kind::kAdded;
+  chunk::ContentId id;
+  std::string name;
+  uint64_t length = 0;
+  uint32_t piece = 0;  // kDataLoss
+  std::string reason;  // kEvicted, kDataLoss
+};
+
 // Thread-safe: every method may be called from any thread.
 class ChunkStore {
  public:
+  // Gets every StoreEvent, on the thread that caused it, under the store's
+  // lock: it must not call the store. Set before the store is shared.
+  void set_observer(std::function<void(const StoreEvent&)> observer) {
+    observer_ = std::move(observer);
+  }
+
   // Opens (creating if needed) the store in options.dir, rolls back adds that a
   // crash interrupted, and rebuilds reference counts. Errors: UNAVAILABLE if
   // another process holds the database, INTERNAL/DATA_LOSS if RocksDB cannot
@@ -284,6 +301,14 @@ class ChunkStore {
   // else, to simulate disk corruption.
   virtual absl::Status CorruptChunkForTesting(const codec::Sha256Digest& hash,
                                               std::string_view bytes) = 0;
+
+ protected:
+  void Notify(StoreEvent e) const {
+    if (observer_) observer_(e);
+  }
+
+ private:
+  std::function<void(const StoreEvent&)> observer_;
 };
 
 }  // namespace shoal::store

@@ -46,6 +46,7 @@ absl::StatusOr<ContentState> RocksDbChunkStore::PutDirectory(
   record.added = record.last_access = options_.clock();
   record.directory = std::move(directory);
   SHOAL_RETURN_IF_ERROR(WriteRecordLocked(record));
+  Notify({StoreEvent::Kind::kAdded, id, record.name, record.length});
   for (const ContentId& f : record.directory->file_ids()) ++dir_refs_[f];
   // Empty files have nothing to fetch: they are held at once.
   const auto& files = record.directory->files();
@@ -226,8 +227,13 @@ absl::Status RocksDbChunkStore::SetPinned(const ContentId& id, bool pinned) {
   }
   SHOAL_RETURN_IF_ERROR(
       FromRocks(db_->Write(write_options_, &batch), "writing pin"));
+  const bool changed = c->second.pinned != pinned;
   c->second.pinned = pinned;
   if (pinned) c->second.record.in_directory_only = false;
+  if (changed) {
+    Notify({pinned ? StoreEvent::Kind::kPinned : StoreEvent::Kind::kUnpinned,
+            id, c->second.record.name, c->second.record.length});
+  }
   return absl::OkStatus();
 }
 

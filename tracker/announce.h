@@ -62,6 +62,12 @@ struct AnnounceRequest {
   uint32_t key = 0;
   // The "tracker id" the tracker sent last time, echoed back (HTTP only).
   std::optional<std::string> tracker_id;
+  // A dual-stack client's addresses (BEP 7's "ipv4" and "ipv6", HTTP only):
+  // an address, or "[v6]:port" / "v4:port" where the port is not `port`. The
+  // tracker sees the connection's own address anyway; these tell it the
+  // other family's.
+  std::optional<std::string> ipv4;
+  std::optional<std::string> ipv6;
 };
 
 // A tracker's successful answer to an announce. A value type.

@@ -202,6 +202,8 @@ void Announcer::Send(const Multitracker::Announce& announce) {
     r.numwant = announce.event == TrackerEvent::kStopped ? 0 : options_.numwant;
     r.key = key_;
     r.tracker_id = state.tracker_id;
+    r.ipv4 = options_.ipv4;
+    r.ipv6 = options_.ipv6;
     (*client)->Announce(
         r, [this, flight](absl::StatusOr<AnnounceResponse> response) {
           if (response.ok()) {

@@ -51,6 +51,9 @@ struct AnnouncerOptions {
   PeerId peer_id;
   // The port peers should connect to.
   uint16_t listen_port = 0;
+  // Sent as AnnounceRequest::ipv4 / ipv6 (BEP 7) when set.
+  std::optional<std::string> ipv4;
+  std::optional<std::string> ipv6;
   // Peers asked for per announce (0 is sent with "stopped").
   std::optional<int32_t> numwant = 200;
   // Seeds the tier shuffle, the announce key and UDP transaction IDs. The

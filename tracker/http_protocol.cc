@@ -119,6 +119,8 @@ std::string BuildAnnounceUrl(std::string_view announce_url,
   }
   if (r.numwant) absl::StrAppend(&url, "&numwant=", *r.numwant);
   url.append("&compact=1");
+  if (r.ipv4) absl::StrAppend(&url, "&ipv4=", PercentEncode(*r.ipv4));
+  if (r.ipv6) absl::StrAppend(&url, "&ipv6=", PercentEncode(*r.ipv6));
   if (r.tracker_id) {
     absl::StrAppend(&url, "&trackerid=", PercentEncode(*r.tracker_id));
   }

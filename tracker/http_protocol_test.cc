@@ -38,6 +38,21 @@ TEST(HttpProtocolTest, BuildsAnnounceUrl) {
             "&event=started&numwant=50&compact=1&trackerid=id%201");
 }
 
+// A dual-stack client names its addresses (BEP 7), percent-encoded.
+TEST(HttpProtocolTest, AnnounceUrlCarriesBothAddresses) {
+  AnnounceRequest r = Request();
+  r.ipv4 = "192.0.2.1";
+  r.ipv6 = "[2001:db8::1]:6882";
+  const std::string url = BuildAnnounceUrl("http://t.example/announce", r);
+  EXPECT_NE(url.find("&compact=1&ipv4=192.0.2.1&ipv6=%5B2001%3Adb8%3A%3A1%5D"
+                     "%3A6882"),
+            std::string::npos)
+      << url;
+  EXPECT_EQ(
+      BuildAnnounceUrl("http://t.example/announce", Request()).find("ipv"),
+      std::string::npos);
+}
+
 // No event for regular announces; an existing query is extended with '&'.
 TEST(HttpProtocolTest, AnnounceUrlKeepsQueryAndOmitsNoneEvent) {
   std::string url =

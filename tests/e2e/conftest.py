@@ -68,6 +68,7 @@ class Node:
             raise RuntimeError(f"shoald did not start: {text!r}\n{self.stderr()}")
         fields = dict(kv.split("=", 1) for kv in text.split()[2:])
         self.api, self.listen, self.node_id = fields["api"], fields["listen"], fields["node_id"]
+        self.listen6 = fields.get("listen6")  # dual-stack nodes only
         self.metrics = fields.get("metrics")
         self.gateway = fields.get("gateway")
         return self

@@ -182,6 +182,7 @@ nlohmann::json ContentJson(const v1::ContentInfo& c) {
   if (c.fetching()) {
     j["fetching"] = true;
     j["download_rate"] = c.download_rate();
+    j["num_peers"] = c.num_peers();
     j["eta_seconds"] = c.has_eta_seconds() ? nlohmann::json(c.eta_seconds())
                                            : nlohmann::json(nullptr);
   }

@@ -31,6 +31,8 @@ void AddTorrentCommands(CLI::App& torrent, Action& action);
 void AddLimitCommand(CLI::App& torrent, Action& action);
 // watch.
 void AddWatchCommand(CLI::App& app, Action& action);
+// top (tools/shoal/top.cc).
+void AddTopCommand(CLI::App& app, Action& action);
 // completion bash|zsh: runs offline. Register it last: it lists the commands
 // registered before it.
 void AddCompletionCommand(CLI::App& app);

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "base/tree_walk.h"
 #include "tools/shoal/commands.h"
 #include "tools/shoal/progress.h"
@@ -338,8 +339,9 @@ void PrintContent(const v1::ContentInfo& c) {
               c.pieces_local() == c.num_pieces() ? " (complete)" : "");
   if (c.fetching()) {
     std::printf(
-        "fetching      %s/s%s\n",
+        "fetching      %s/s from %u peers%s\n",
         HumanBytes(static_cast<uint64_t>(c.download_rate())).c_str(),
+        c.num_peers(),
         c.has_eta_seconds()
             ? absl::StrCat(", eta ", HumanDuration(c.eta_seconds())).c_str()
             : "");
@@ -658,6 +660,9 @@ void AddNodeCommands(CLI::App& app, Action& action) {
             {"node_id", ni.node_id()},
             {"version", ni.version()},
             {"listen_address", ni.listen_address()},
+            {"listen_addresses",
+             std::vector<std::string>(ni.listen_addresses().begin(),
+                                      ni.listen_addresses().end())},
             {"api_address", ni.api_address()},
             {"gateway_address", ni.gateway_address()},
             {"data_dir", ni.data_dir()},
@@ -685,7 +690,10 @@ void AddNodeCommands(CLI::App& app, Action& action) {
       std::printf("node id       %s\n", ni.node_id().c_str());
       std::printf("version       %s\n", ni.version().c_str());
       std::printf("api           %s\n", ni.api_address().c_str());
-      std::printf("listen        %s\n", ni.listen_address().c_str());
+      std::printf("listen        %s\n",
+                  ni.listen_addresses().empty()
+                      ? ni.listen_address().c_str()
+                      : absl::StrJoin(ni.listen_addresses(), " ").c_str());
       if (!ni.gateway_address().empty()) {
         std::printf("gateway       http://%s/content/<id>\n",
                     ni.gateway_address().c_str());

@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
   shoal::cli::AddProvidersCommand(app, action);
   shoal::cli::AddPreheatCommand(app, action);
   shoal::cli::AddWatchCommand(app, action);
+  shoal::cli::AddTopCommand(app, action);
   AddKeygenCommand(app);
   auto* torrent = app.add_subcommand(
       "torrent", "BitTorrent: download and seed torrents; create and inspect");

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "tools/shoal/commands.h"
+#include "tools/shoal/event_format.h"
 #include "tools/shoal/progress.h"
 
 namespace shoal::cli {
@@ -664,40 +665,8 @@ void AddWatchCommand(CLI::App& app, Action& action) {
       v1::Event e;
       int seen = 0;
       while (reader->Read(&e)) {
-        if (*json) {
-          std::printf("%s\n",
-                      nlohmann::json(
-                          {{"seq", e.seq()},
-                           {"time", FormatTimestamp(e.time())},
-                           {"kind", e.kind()},
-                           {"id", e.id()},
-                           {"name", e.name()},
-                           {"state", e.state()},
-                           {"progress", e.progress()},
-                           {"download_rate", e.download_rate()},
-                           {"upload_rate", e.upload_rate()},
-                           {"num_peers", e.num_peers()},
-                           {"message", e.message()},
-                           {"missed", e.missed()},
-                           {"eta_seconds", e.has_eta_seconds()
-                                               ? nlohmann::json(e.eta_seconds())
-                                               : nlohmann::json(nullptr)}})
-                          .dump()
-                          .c_str());
-        } else {
-          std::printf(
-              "%s %-8s %.12s %-11s %5.1f%% %10s %3u peers%s %s%s\n",
-              FormatTimestamp(e.time()).c_str(), e.kind().c_str(),
-              e.id().c_str(), e.state().c_str(), e.progress() * 100,
-              Rate(e.download_rate()).c_str(), e.num_peers(),
-              e.has_eta_seconds()
-                  ? absl::StrCat(" eta ", HumanDuration(e.eta_seconds()))
-                        .c_str()
-                  : "",
-              e.name().c_str(),
-              e.message().empty() ? ""
-                                  : absl::StrCat(": ", e.message()).c_str());
-        }
+        std::printf("%s\n",
+                    *json ? EventJson(e).dump().c_str() : EventText(e).c_str());
         std::fflush(stdout);
         if (*count > 0 && ++seen >= *count) {
           ctx.TryCancel();

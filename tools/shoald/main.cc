@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "api/gateway.h"
 #include "api/metrics.h"
 #include "api/server.h"
@@ -57,8 +58,9 @@ int main(int argc, char** argv) {
   app.add_option("--api", api,
                  "gRPC API address HOST:PORT (default 127.0.0.1:7080)");
   app.add_option("--listen", listen,
-                 "Peer address HOST:PORT, TCP and UDP (default 0.0.0.0:6881; "
-                 "port 0 = any)");
+                 "Peer addresses HOST:PORT[,HOST:PORT], TCP and UDP: one IPv4, "
+                 "one IPv6 or both (default 0.0.0.0:6881,[::]:6881; port 0 = "
+                 "any)");
   app.add_option("--gateway", gateway,
                  "HTTP gateway address HOST:PORT (default: off)");
   app.add_option("--bootstrap", bootstrap,
@@ -161,7 +163,8 @@ int main(int argc, char** argv) {
   }
   if (app.count("--data-dir")) options.data_dir = data_dir;
   if (app.count("--api")) options.api = OrDie(HostPort::Parse(api));
-  if (app.count("--listen")) options.listen = OrDie(HostPort::Parse(listen));
+  if (app.count("--listen"))
+    options.listen = OrDie(shoal::node::ParseHostPortList(listen));
   if (app.count("--gateway")) options.gateway = OrDie(HostPort::Parse(gateway));
   if (app.count("--bootstrap")) {
     options.bootstrap.clear();
@@ -256,10 +259,13 @@ int main(int argc, char** argv) {
   }
   spdlog::info("shoald {} node {} data dir {}", shoal::node::kVersion,
                node->node_id(), options.data_dir.string());
+  std::vector<std::string> peer_addresses;
+  for (const shoal::node::HostPort& a : node->listen_addresses())
+    peer_addresses.push_back(a.ToString());
   spdlog::info("API on {}{}{}, peers on {}", server->address(),
                options.api_tls_cert.empty() ? "" : " (TLS)",
                options.api_token_file.empty() ? "" : " (tokens required)",
-               node->listen_address().ToString());
+               absl::StrJoin(peer_addresses, " and "));
   if (options.cluster_key_file.empty()) {
     spdlog::info(
         "no cluster key: the cluster DHT is open to anyone who reaches the "
@@ -267,8 +273,14 @@ int main(int argc, char** argv) {
   }
   std::string ready =
       absl::StrCat("shoald ready api=", server->address(),
-                   " listen=", node->listen_address().ToString(),
-                   " node_id=", node->node_id());
+                   " listen=", node->listen_address().ToString());
+  // Dual-stack: the IPv6 address too, whichever address is first.
+  if (node->listen_addresses().size() > 1) {
+    for (const shoal::node::HostPort& a : node->listen_addresses())
+      if (a.host.find(':') != std::string::npos)
+        absl::StrAppend(&ready, " listen6=", a.ToString());
+  }
+  absl::StrAppend(&ready, " node_id=", node->node_id());
   if (gateway_server)
     absl::StrAppend(&ready, " gateway=", gateway_server->address());
   if (metrics_server)
