@@ -554,8 +554,13 @@ void DhtNode::LookupReply(Lookup& l, const Pending& p,
     }
     for (const NodeInfo& n : reply->nodes) AddCandidate(l, n, hops + 1);
     for (const NodeInfo& n : reply->nodes6) AddCandidate(l, n, hops + 1);
+    const size_t known = l.peers.size();
     for (const Endpoint& e : reply->values) {
       if (e.valid() && l.peer_set.insert(e).second) l.peers.push_back(e);
+    }
+    if (l.found_callback && l.peers.size() > known) {
+      l.found_callback(std::vector<Endpoint>(
+          l.peers.begin() + static_cast<std::ptrdiff_t>(known), l.peers.end()));
     }
   } else if (c != nullptr) {
     c->state = Candidate::State::kFailed;
@@ -635,9 +640,11 @@ void DhtNode::FindNode(const NodeId& target, FindNodeCallback callback) {
   Step(l);
 }
 
-void DhtNode::GetPeers(const NodeId& info_hash, GetPeersCallback callback) {
+void DhtNode::GetPeers(const NodeId& info_hash, GetPeersCallback callback,
+                       PeersFoundCallback found) {
   Lookup& l = StartLookup(KrpcMethod::kGetPeers, info_hash);
   l.peers_callback = std::move(callback);
+  l.found_callback = std::move(found);
   Step(l);
 }
 

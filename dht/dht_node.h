@@ -125,6 +125,8 @@ class DhtNode {
   using GetPeersCallback = std::function<void(const std::vector<Endpoint>&,
                                               const std::vector<NodeWithToken>&,
                                               const LookupStats&)>;
+  // Peers a get_peers lookup just learned (new ones only), while it goes on.
+  using PeersFoundCallback = std::function<void(const std::vector<Endpoint>&)>;
   // The number of nodes that acknowledged the announce.
   using AnnounceCallback = std::function<void(int acknowledged)>;
   // Answers sh_preheat for a 32-byte content ID (starting the fetch).
@@ -165,7 +167,12 @@ class DhtNode {
   // Iterative lookups. Callbacks run from OnPacket() or Tick() once the
   // lookup ends; they may start new lookups.
   void FindNode(const NodeId& target, FindNodeCallback callback);
-  void GetPeers(const NodeId& info_hash, GetPeersCallback callback);
+  // `found`, if set, gets the peers of each answer as it arrives (from
+  // OnPacket(); it must not start or end lookups): a lookup that has its
+  // answer in its first reply may still wait seconds for nodes that do not
+  // answer (a restarted node's saved table holds gone nodes).
+  void GetPeers(const NodeId& info_hash, GetPeersCallback callback,
+                PeersFoundCallback found = nullptr);
   // A get_peers lookup, then announce_peer to the k closest nodes that gave
   // a token. With implied_port, receivers use the UDP source port instead of
   // `port`.
@@ -237,6 +244,7 @@ class DhtNode {
     absl::flat_hash_set<Endpoint> peer_set;
     FindNodeCallback find_callback;
     GetPeersCallback peers_callback;
+    PeersFoundCallback found_callback;
     // Announce.
     bool announce = false;
     uint16_t port = 0;

@@ -526,6 +526,47 @@ TEST_F(DhtNetworkTest, AnnounceThenGetPeers) {
   EXPECT_FALSE(closest[0].token.empty());
 }
 
+// Peers reach `found` as soon as a node names them, while the lookup still
+// waits on nodes that are gone.
+TEST_F(DhtNetworkTest, GetPeersReportsPeersBeforeTheLookupEnds) {
+  Build(40);
+  NodeId ih = NodeId::Random(random_);
+  nodes_[3]->Announce(ih, 5555, false, [](int) {});
+  Run();
+  // Every node but 3 and the ones holding the peer stops answering... and
+  // those that are far from the key: node 20's lookup asks some of them.
+  std::vector<Endpoint> found;
+  bool done = false;
+  nodes_[20]->GetPeers(
+      ih,
+      [&](const std::vector<Endpoint>&, const std::vector<NodeWithToken>&,
+          const LookupStats&) { done = true; },
+      [&](const std::vector<Endpoint>& p) {
+        found.insert(found.end(), p.begin(), p.end());
+      });
+  // Deliver only the packets to and from the first nodes asked; drop the
+  // rest (gone nodes), so the lookup cannot end without timeouts.
+  int delivered = 0;
+  while (!queue_.empty()) {
+    auto [from, to, bytes] = std::move(queue_.front());
+    queue_.pop_front();
+    if (++delivered > 12) continue;
+    const uint32_t index = (static_cast<uint8_t>(to.address[2]) << 8 |
+                            static_cast<uint8_t>(to.address[3])) -
+                           1;
+    if (index < nodes_.size()) nodes_[index]->OnPacket(from, bytes);
+  }
+  EXPECT_FALSE(done);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0], Endpoint::V4(0x0a000004, 5555));
+  for (int i = 0; i < 100 && !done; ++i) {
+    queue_.clear();
+    now_ += 1000;
+    nodes_[20]->Tick();
+  }
+  EXPECT_TRUE(done);
+}
+
 // A saved routing table restores into a fresh node, which can bootstrap from it
 // alone.
 TEST_F(DhtNetworkTest, SaveLoadRoutingTable) {

@@ -47,9 +47,11 @@ void Dedup(std::vector<tcp::endpoint>& peers) {
 }  // namespace
 
 void DhtGroup::GetPeers(Network net, const Key& key,
-                        std::function<void(std::vector<tcp::endpoint>)> done) {
+                        std::function<void(std::vector<tcp::endpoint>)> done,
+                        std::function<void(std::vector<tcp::endpoint>)> found) {
   if (services_.size() == 1) {
-    services_.front().service->GetPeers(net, key, std::move(done));
+    services_.front().service->GetPeers(net, key, std::move(done),
+                                        std::move(found));
     return;
   }
   if (services_.empty()) return done({});

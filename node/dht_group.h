@@ -41,8 +41,11 @@ class DhtGroup {
 
   // Every family's lookup; `done` once all have answered, with the peers
   // deduplicated.
-  void GetPeers(Network net, const Key& key,
-                std::function<void(std::vector<tcp::endpoint>)> done);
+  // `found` as DhtService::GetPeers's, from every family.
+  void GetPeers(
+      Network net, const Key& key,
+      std::function<void(std::vector<tcp::endpoint>)> done,
+      std::function<void(std::vector<tcp::endpoint>)> found = nullptr);
   // The cluster's closest nodes over every family, closest first, each node
   // ID once (a dual-stack node shares its cluster ID between families), and
   // the providers found.

@@ -537,7 +537,8 @@ void DhtService::Bootstrap(Network net, const std::vector<HostPort>& hosts) {
 
 void DhtService::GetPeers(
     Network net, const Key& key,
-    std::function<void(std::vector<tcp::endpoint>)> done) {
+    std::function<void(std::vector<tcp::endpoint>)> done,
+    std::function<void(std::vector<tcp::endpoint>)> found) {
   dht::DhtNode* node = running_ ? Node(net) : nullptr;
   if (!node) {
     done({});
@@ -545,15 +546,36 @@ void DhtService::GetPeers(
   }
   const uint64_t id = next_request_++;
   requests_[id].peers_done = std::move(done);
+  dht::DhtNode::PeersFoundCallback on_found;
+  if (found) {
+    on_found =
+        [this, found = std::move(found), token = std::weak_ptr(generation_),
+         generation = *generation_](const std::vector<dht::Endpoint>& peers) {
+          std::vector<tcp::endpoint> out;
+          for (const dht::Endpoint& p : peers) {
+            if (p.valid() && p.port != 0)
+              out.emplace_back(ToAsioAddress(p), p.port);
+          }
+          if (out.empty()) return;
+          // Outside the DHT node's call stack: `found` may start lookups.
+          asio::post(socket_.get_executor(),
+                     [found, out = std::move(out), token, generation] {
+                       std::shared_ptr<uint64_t> alive = token.lock();
+                       if (alive && *alive == generation) found(out);
+                     });
+        };
+  }
   node->GetPeers(
-      dht::NodeId(key), [this, id, net](const std::vector<dht::Endpoint>& peers,
-                                        const std::vector<dht::NodeWithToken>&,
-                                        const dht::LookupStats&) {
+      dht::NodeId(key),
+      [this, id, net](const std::vector<dht::Endpoint>& peers,
+                      const std::vector<dht::NodeWithToken>&,
+                      const dht::LookupStats&) {
         Add(NodeStats::Get()
                 .dht_lookups[static_cast<size_t>(net)][peers.empty() ? 1 : 0],
             1);
         FinishPeers(id, peers);
-      });
+      },
+      std::move(on_found));
 }
 
 void DhtService::ClosestNodes(

@@ -142,8 +142,12 @@ class DhtService {
   // content ID). `done` gets the peers' endpoints, deduplicated, once the
   // lookup ends; empty if the network is off or the service is not running
   // (then `done` runs before GetPeers returns).
-  void GetPeers(Network net, const Key& key,
-                std::function<void(std::vector<tcp::endpoint>)> done);
+  // `found`, if set, gets the peers of each answer as it arrives (posted to
+  // the io_context; not after Stop()), before `done` has them all.
+  void GetPeers(
+      Network net, const Key& key,
+      std::function<void(std::vector<tcp::endpoint>)> done,
+      std::function<void(std::vector<tcp::endpoint>)> found = nullptr);
 
   // A cluster get_peers lookup for `key` that also reports the nodes closest
   // to it that answered (closest first): what preheat picks its targets from.

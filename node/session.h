@@ -147,7 +147,9 @@ class Session {
   // announcing it until Forget).
   void Provide(const chunk::ContentId& id);
   // Looks up the providers of `id` in the cluster DHT ("ip:port" of their peer
-  // ports), waiting at most `timeout`.
+  // ports): what the lookup found when it ended, or a second after it found
+  // the first provider, whichever is sooner; DEADLINE_EXCEEDED if it found
+  // none within `timeout`.
   absl::StatusOr<std::vector<std::string>> FindProviders(
       const chunk::ContentId& id, absl::Duration timeout);
   // Makes `count` more nodes hold `id` now: the nodes closest to it in the

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -78,17 +79,27 @@ void Session::LookupProviders(const chunk::ContentId& id,
     // A lookup from an empty table (bootstrap still under way) asked nobody:
     // it says nothing about whether anyone provides the content.
     const bool asked = dht_->NumNodes(DhtService::Network::kCluster) > 0;
-    dht_->GetPeers(DhtService::Network::kCluster, k,
-                   [this, key, asked](std::vector<tcp::endpoint> peers) {
-                     auto it = contents_.find(key);
-                     if (it == contents_.end()) return;
-                     std::erase_if(peers, [this](const tcp::endpoint& e) {
-                       return IsSelf(e);
-                     });
-                     if (asked || !peers.empty())
-                       it->second->events()->NoteLookup(!peers.empty());
-                     it->second->ConnectTo(ToPeerEndpoints(peers));
-                   });
+    auto connect = [this, key](std::vector<tcp::endpoint>& peers) {
+      auto it = contents_.find(key);
+      if (it == contents_.end()) return false;
+      std::erase_if(peers,
+                    [this](const tcp::endpoint& e) { return IsSelf(e); });
+      it->second->ConnectTo(ToPeerEndpoints(peers));
+      return true;
+    };
+    dht_->GetPeers(
+        DhtService::Network::kCluster, k,
+        [this, key, asked, connect](std::vector<tcp::endpoint> peers) {
+          if (!connect(peers)) return;
+          if (asked || !peers.empty())
+            contents_[key]->events()->NoteLookup(!peers.empty());
+        },
+        // Providers as soon as a node names them: the lookup itself may
+        // wait seconds on nodes that are gone.
+        [this, key, connect](std::vector<tcp::endpoint> peers) {
+          if (connect(peers) && !peers.empty())
+            contents_[key]->events()->NoteLookup(true);
+        });
   }
   // The first few lookups come faster (node/provider_lookups.h).
   auto timer = std::make_shared<asio::steady_timer>(
@@ -437,33 +448,57 @@ void Session::Provide(const chunk::ContentId& id) {
 
 absl::StatusOr<std::vector<std::string>> Session::FindProviders(
     const chunk::ContentId& id, absl::Duration timeout) {
-  auto done = std::make_shared<std::promise<std::vector<std::string>>>();
-  auto future = done->get_future();
-  asio::post(io_, [this, id, done] {
-    if (!dht_) return done->set_value({});
+  // What the lookup found so far, and whether it ended. Nodes that never
+  // answer can hold a lookup for seconds after the providers are known: the
+  // answer is what was found a second after the first provider (or when the
+  // lookup ends, or at the deadline).
+  struct Found {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::set<std::string> providers;
+    bool ended = false;
+  };
+  auto found = std::make_shared<Found>();
+  auto add = [found](const std::vector<tcp::endpoint>& peers, bool ended) {
+    std::lock_guard<std::mutex> lock(found->mu);
+    for (const auto& e : peers) {
+      const auto a = e.address();
+      found->providers.insert(
+          a.is_v6() ? absl::StrCat("[", a.to_string(), "]:", e.port())
+                    : absl::StrCat(a.to_string(), ":", e.port()));
+    }
+    found->ended |= ended;
+    found->cv.notify_all();
+  };
+  asio::post(io_, [this, id, add] {
+    if (!dht_) return add({}, true);
     DhtService::Key k;
     std::memcpy(k.data(), id.bytes.data(), 20);
     dht_->GetPeers(
         DhtService::Network::kCluster, k,
-        [done](std::vector<tcp::endpoint> peers) {
-          std::vector<std::string> out;
-          for (const auto& e : peers) {
-            const auto a = e.address();
-            out.push_back(a.is_v6()
-                              ? absl::StrCat("[", a.to_string(), "]:", e.port())
-                              : absl::StrCat(a.to_string(), ":", e.port()));
-          }
-          std::sort(out.begin(), out.end());
-          done->set_value(std::move(out));
-        });
+        [add](std::vector<tcp::endpoint> peers) { add(peers, true); },
+        [add](std::vector<tcp::endpoint> peers) { add(peers, false); });
   });
-  if (future.wait_for(absl::ToChronoMilliseconds(timeout)) !=
-      std::future_status::ready) {
+  std::unique_lock<std::mutex> lock(found->mu);
+  const auto deadline =
+      std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(timeout);
+  found->cv.wait_until(lock, deadline, [&] {
+    return found->ended || !found->providers.empty();
+  });
+  // Others may follow from other nodes: a second more, within the deadline.
+  if (!found->ended && !found->providers.empty()) {
+    found->cv.wait_until(lock,
+                         std::min(deadline, std::chrono::steady_clock::now() +
+                                                std::chrono::seconds(1)),
+                         [&] { return found->ended; });
+  }
+  if (!found->ended && found->providers.empty()) {
     return absl::DeadlineExceededError(
         absl::StrCat("the provider lookup took longer than ",
                      absl::FormatDuration(timeout)));
   }
-  return future.get();
+  return std::vector<std::string>(found->providers.begin(),
+                                  found->providers.end());
 }
 
 }  // namespace shoal::node
