@@ -165,7 +165,8 @@ def fetch_peak_rss(make_node, tmp_dir, origin, cid, name, slow_watcher):
 
 def test_slow_event_consumer_costs_no_memory(make_node, tmp_dir):
     """A client reading one event a second during a 1 GiB fetch: the fetching node's peak RSS
-    grows by at most 5 MB over the same fetch with no watcher (the better of two runs each)."""
+    grows by at most 5 MB over the same fetch with no watcher (the best of three runs each: a
+    fetch's peak varies by a few MB from run to run, with the timing of memtable flushes)."""
     origin = make_node("origin")
     src = tmp_dir / "big"
     with open(src, "wb") as f:
@@ -175,7 +176,7 @@ def test_slow_event_consumer_costs_no_memory(make_node, tmp_dir):
     cid = origin.cli("add", "--by-path", str(src), timeout=300).stdout.decode().split()[-1]
     src.unlink()
     plain, watched = [], []
-    for run in range(2):
+    for run in range(3):
         plain.append(fetch_peak_rss(make_node, tmp_dir, origin, cid, f"plain{run}", False))
         watched.append(fetch_peak_rss(make_node, tmp_dir, origin, cid, f"watched{run}", True))
     print(f"peak RSS KiB: no watcher {plain}, slow watcher {watched}")
