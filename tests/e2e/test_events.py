@@ -227,7 +227,8 @@ def read_pty(fd, seconds, until=None):
 
 
 def run_top_in_pty(node, keys, wait=3.0):
-    """Runs `shoal top` on a pseudo-terminal for `wait` seconds, then types `keys`. Returns
+    """Runs `shoal top` on a pseudo-terminal for `wait` seconds, then types `keys` (bytes, or a
+    list of them typed 1.5 s apart: the last should make it exit). Returns
     (exit code, everything it wrote, terminal attributes before, while running, after)."""
     pid, fd = pty.fork()
     if pid == 0:
@@ -239,7 +240,12 @@ def run_top_in_pty(node, keys, wait=3.0):
     resized = read_pty(fd, wait / 2)
     out += resized
     mid = termios.tcgetattr(fd)
-    os.write(fd, keys)
+    # Keys before the last one each get a moment to act.
+    keys = keys if isinstance(keys, list) else [keys]
+    for k in keys[:-1]:
+        os.write(fd, k)
+        out += read_pty(fd, 1.5)
+    os.write(fd, keys[-1])
     status = []
 
     def exited():
@@ -280,6 +286,21 @@ def test_top_runs_on_a_terminal_and_restores_it(make_node, key):
         assert after[3] == before[3], (before[3], after[3])
     # Under 5% of a core (start-up, the gRPC channel and a poll a second included).
     assert cpu < 0.05 * 4.0, cpu
+
+
+def test_top_keys_act_on_the_selected_torrent(make_node, tmp_dir):
+    """`p` pauses the selected torrent; `r` asks first, and `n` keeps it."""
+    node = make_node()
+    ses = lt_session()
+    _, _, tfile = lt_seeds(tmp_dir, ses, SIZES, seed=42, kind="v1")
+    node.cli("torrent", "limit", "--down", "100000")
+    tid = node.cli("torrent", "add", str(tfile), "--save-path", str(tmp_dir / "dl"), "--peer",
+                   f"127.0.0.1:{ses.listen_port()}").stdout.decode().strip()
+    rc, out, *_ = run_top_in_pty(node, [b"p", b"r", b"n", b"q"], wait=2.0)
+    assert rc == 0
+    assert b"(its files stay)? y/n" in out
+    st = json.loads(node.cli("torrent", "status", tid, "--json").stdout)
+    assert st["state"] == "paused", st
 
 
 def test_top_without_a_terminal_says_so(node):

@@ -210,7 +210,6 @@ std::vector<std::string> RenderTop(const TopModel& m, int width_in, int height,
     room_rows = std::min(room_rows, left);
     const size_t after_rows = left - room_rows;
     room_events = after_rows > 1 ? std::min(room_events, after_rows - 1) : 0;
-    if (room_events == 0 && m.rows.size() < left) room_events = 0;
   }
   // Keep the selected row in view.
   size_t first = 0;
@@ -241,9 +240,10 @@ std::vector<std::string> RenderTop(const TopModel& m, int width_in, int height,
     while (lines.size() + footer < static_cast<size_t>(height))
       lines.push_back(std::string(width, ' '));
     lines.resize(static_cast<size_t>(height) - footer);
-    lines.push_back(Fit(
-        "q quit  j/k select  p pause/resume  r remove torrent  P pin  s sort",
-        width));
+    lines.push_back(Fit(m.prompt.empty() ? "q quit  j/k select  p pause/resume "
+                                           " r remove torrent  P pin  s sort"
+                                         : m.prompt,
+                        width));
   }
   return lines;
 }
@@ -501,13 +501,13 @@ absl::Status Interactive(Client& c, TopSort sort) {
   sigaction(SIGTERM, &sa, &old_term);
   sigaction(SIGWINCH, &sa, &old_winch);
 
-  absl::Status result;
   {
     TerminalGuard guard;
     EventFollower follower(c, pipe_fds[1]);
     TopModel model;
     PollState ps;
     size_t selected = 0;
+    std::string remove_id;  // a removal waiting for its "y"
     std::vector<std::string> last_frame;
     auto next_poll = std::chrono::steady_clock::now();
     auto last_draw = std::chrono::steady_clock::time_point();
@@ -565,6 +565,19 @@ absl::Status Interactive(Client& c, TopSort sort) {
         for (ssize_t i = 0; i < n; ++i) {
           const char k = keys[i];
           dirty = true;
+          if (!remove_id.empty()) {  // answering "remove ...? y/n"
+            if (k == 'y' || k == 'Y') {
+              TopRow r;
+              r.id = remove_id;
+              r.torrent = true;
+              absl::Status s = RunAction(c, r, 'r');
+              model.error = s.ok() ? "" : std::string(s.message());
+              next_poll = std::chrono::steady_clock::now();
+            }
+            remove_id.clear();
+            model.prompt.clear();
+            continue;
+          }
           if (k == 'q' || k == 'Q') {
             g_quit = true;
           } else if (k == 'j' || (k == 'B' && i >= 2 && keys[i - 1] == '[')) {
@@ -574,8 +587,13 @@ absl::Status Interactive(Client& c, TopSort sort) {
           } else if (k == 's') {
             sort = static_cast<TopSort>((static_cast<int>(sort) + 1) % 4);
             SortRows(model.rows, sort);
-          } else if ((k == 'p' || k == 'r' || k == 'P') &&
-                     selected < model.rows.size()) {
+          } else if (k == 'r' && selected < model.rows.size() &&
+                     model.rows[selected].torrent) {
+            remove_id = model.rows[selected].id;
+            model.prompt =
+                absl::StrCat("remove torrent ", model.rows[selected].name,
+                             " (its files stay)? y/n");
+          } else if ((k == 'p' || k == 'P') && selected < model.rows.size()) {
             absl::Status s = RunAction(c, model.rows[selected], k);
             model.error = s.ok() ? "" : std::string(s.message());
             next_poll = std::chrono::steady_clock::now();  // show the result
@@ -590,7 +608,7 @@ absl::Status Interactive(Client& c, TopSort sort) {
   g_wake_fd = -1;
   close(pipe_fds[0]);
   close(pipe_fds[1]);
-  return result;
+  return absl::OkStatus();
 }
 
 }  // namespace

@@ -39,7 +39,8 @@ struct TopModel {
   std::deque<double> down_history;
   std::deque<double> up_history;
   std::deque<std::string> events;  // the latest, newest last
-  std::string error;               // the last failed poll's, or empty
+  std::string error;   // the last failed poll's or action's, or empty
+  std::string prompt;  // a question on the last line ("remove ...? y/n")
 };
 
 enum class TopSort { kName, kProgress, kDownRate, kEta };
