@@ -515,8 +515,12 @@ void DhtService::Bootstrap(Network net, const std::vector<HostPort>& hosts) {
           if (!alive || *alive != generation) return;
           --resolving_[static_cast<size_t>(net)];
           if (ec) {
-            spdlog::warn("dht {}: cannot resolve {}: {}", NetName(net), host,
-                         ec.message());
+            // (A dual-stack node's second family resolves the same names:
+            // one warning is enough.)
+            spdlog::log(options_.state_prefix == "dht" ? spdlog::level::warn
+                                                       : spdlog::level::debug,
+                        "dht {}: cannot resolve {}: {}", NetName(net), host,
+                        ec.message());
           } else {
             for (const auto& entry : r) {
               const udp::endpoint e = entry.endpoint();
