@@ -98,27 +98,16 @@ absl::Status Session::OpenPort(PeerPort& p, const HostPort& address,
   v6_only = v6_only && addr.is_v6();
   auto open = [&](uint16_t port) -> absl::Status {
     boost::system::error_code ec;
-    const tcp::endpoint ep(addr, port);
     p.acceptor.close(ec);
     p.udp.close(ec);
     ec.clear();
-    p.acceptor.open(ep.protocol(), ec);
-    if (ec == asio::error::address_family_not_supported) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot listen on listen address ", address.ToString(),
-                       ": the host has no ", addr.is_v6() ? "IPv6" : "IPv4"));
-    }
-    if (!ec && v6_only) p.acceptor.set_option(asio::ip::v6_only(true), ec);
-    if (!ec) p.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) p.acceptor.bind(ep, ec);
-    if (!ec) p.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on listen address ", address.ToString(),
-                       ": ", ec.message()));
-    }
+    HostPort at = address;
+    at.port = port;
+    absl::StatusOr<uint16_t> bound =
+        BindAndListen(p.acceptor, at, "listen address", v6_only);
+    if (!bound.ok()) return bound.status();
     // The UDP socket takes the TCP port: peers and the DHT know one port.
-    const asio::ip::udp::endpoint uep(addr, p.acceptor.local_endpoint().port());
+    const asio::ip::udp::endpoint uep(addr, *bound);
     p.udp.open(uep.protocol(), ec);
     if (!ec && v6_only) p.udp.set_option(asio::ip::v6_only(true), ec);
     if (!ec) p.udp.bind(uep, ec);

@@ -183,15 +183,22 @@ def test_slow_event_consumer_costs_no_memory(make_node, tmp_dir):
     assert min(watched) <= min(plain) + 5 * 1024, (plain, watched)
 
 
+def slow_download(node, tmp_dir, seed, rate):
+    """`node` downloads a torrent from a libtorrent seed at `rate` bytes/s; returns (the
+    libtorrent session, which must outlive the download, and the torrent's ID)."""
+    ses = lt_session()
+    _, _, tfile = lt_seeds(tmp_dir, ses, SIZES, seed=seed, kind="v1")
+    node.cli("torrent", "limit", "--down", str(rate))
+    tid = node.cli("torrent", "add", str(tfile), "--save-path", str(tmp_dir / "dl"), "--peer",
+                   f"127.0.0.1:{ses.listen_port()}").stdout.decode().strip()
+    return ses, tid
+
+
 def test_top_once_shows_a_transfer(make_node, tmp_dir):
     """A torrent downloading slowly from libtorrent: one frame of top shows its name, its rate
     and an ETA."""
     node = make_node()
-    ses = lt_session()
-    files, _, tfile = lt_seeds(tmp_dir, ses, SIZES, seed=41, kind="v1")
-    node.cli("torrent", "limit", "--down", "150000")
-    tid = node.cli("torrent", "add", str(tfile), "--save-path", str(tmp_dir / "dl"), "--peer",
-                   f"127.0.0.1:{ses.listen_port()}").stdout.decode().strip()
+    ses, tid = slow_download(node, tmp_dir, seed=41, rate=150000)
 
     def frame():
         return node.cli("top", "--once").stdout.decode()
@@ -291,11 +298,7 @@ def test_top_runs_on_a_terminal_and_restores_it(make_node, key):
 def test_top_keys_act_on_the_selected_torrent(make_node, tmp_dir):
     """`p` pauses the selected torrent; `r` asks first, and `n` keeps it."""
     node = make_node()
-    ses = lt_session()
-    _, _, tfile = lt_seeds(tmp_dir, ses, SIZES, seed=42, kind="v1")
-    node.cli("torrent", "limit", "--down", "100000")
-    tid = node.cli("torrent", "add", str(tfile), "--save-path", str(tmp_dir / "dl"), "--peer",
-                   f"127.0.0.1:{ses.listen_port()}").stdout.decode().strip()
+    ses, tid = slow_download(node, tmp_dir, seed=42, rate=100000)
     rc, out, *_ = run_top_in_pty(node, [b"p", b"r", b"n", b"q"], wait=2.0)
     assert rc == 0
     assert b"(its files stay)? y/n" in out
