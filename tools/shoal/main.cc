@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 
 #include "api/token_file.h"
 #include "tools/shoal/commands.h"
@@ -137,9 +138,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   absl::Status s = action(**client);
-  if (!s.ok()) {
+  if (!s.ok())
     std::fprintf(stderr, "shoal: %s\n", std::string(s.message()).c_str());
-    return 1;
-  }
-  return 0;
+  // The command's files are closed (its objects are gone with it) and what
+  // remains is gRPC's channel, threads and event engine: tearing them down
+  // took 3-5 ms of a 10 ms command (joining threads, and Abseil measuring
+  // the TSC's frequency on the way). The kernel closes the socket.
+  std::cout.flush();
+  std::fflush(nullptr);
+  std::_Exit(s.ok() ? 0 : 1);
 }
