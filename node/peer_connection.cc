@@ -1,5 +1,9 @@
 #include "node/peer_connection.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -30,6 +34,16 @@ BasicPeerConnection<Stream>::BasicPeerConnection(Stream socket, uint64_t key,
 
 template <typename Stream>
 BasicPeerConnection<Stream>::~BasicPeerConnection() = default;
+
+template <typename Stream>
+void BasicPeerConnection<Stream>::LimitUnsent(size_t bytes) {
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    const int v = static_cast<int>(bytes);
+    // Best effort: without it, the backlog looks smaller than it is.
+    (void)::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NOTSENT_LOWAT,
+                       &v, sizeof v);
+  }
+}
 
 template <typename Stream>
 void BasicPeerConnection<Stream>::Start(Handler* handler) {

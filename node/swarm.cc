@@ -40,6 +40,11 @@ SwarmOptions CdnSwarmOptions(int max_peers) {
   // its memtables are memory too: a smaller write-back bound keeps the
   // fetching node's peak memory down.
   so.max_write_back_bytes = 8 << 20;
+  // A fetcher with more than 1/16 s of uploads waiting (at least 640 KiB)
+  // turns requests away: each piece goes to its requesters through the
+  // holders that are free (docs/ARCHITECTURE.md, "Fan-out").
+  so.upload_backlog_bytes = 640 << 10;
+  so.upload_backlog_seconds = 1.0 / 16;
   return so;
 }
 
@@ -286,6 +291,7 @@ void Swarm::AddPeer(std::shared_ptr<PeerLink> conn,
   if (global_down_) down.push_back(global_down_);
   if (global_up_) up.push_back(global_up_);
   conn->SetRateLimits(std::move(down), std::move(up));
+  if (options_.upload_backlog_bytes > 0) conn->LimitUnsent(kUnsentPerLink);
   SendHello(peer);
   conn->Start(this);
 }
@@ -611,7 +617,14 @@ void Swarm::OnMessage(PeerLink& conn, const wire::Message& message) {
           const chunk::Block rejected{m.block.piece, m.block.begin,
                                       m.block.length};
           if (picker_) picker_->RequestFailed(conn.key(), rejected);
-          p.requests.Forget(rejected);
+          const bool ours = p.requests.Forget(rejected);
+          // A cluster peer rejects while its uplink is backlogged
+          // (SwarmOptions::upload_backlog_bytes): ask someone else.
+          if (ours && options_.upload_backlog_bytes > 0 && picker_) {
+            if (p.rejected.empty() || p.rejected.back().first != m.block.piece)
+              p.rejected.emplace_back(m.block.piece, ticks_);
+            RequestMoreAll();
+          }
         } else if constexpr (std::is_same_v<T, wire::Extended>) {
           OnExtended(p, m);
         } else if constexpr (std::is_same_v<T, wire::HashRequest>) {

@@ -105,6 +105,13 @@ struct SwarmOptions {
   // each peer one piece at a time, the next once another peer has announced
   // the last (node/super_seeder.h, strict mode).
   bool super_seed = false;
+  // Cluster fan-out: a swarm that is not an origin rejects a peer's request
+  // (fast extension) while more than max(upload_backlog_bytes,
+  // upload_backlog_seconds x its upload rate) wait on its links to be sent;
+  // the peer asks another holder for that piece until the next tick. 0: it
+  // never rejects (and a rejection is only forgotten).
+  size_t upload_backlog_bytes = 0;
+  double upload_backlog_seconds = 0;
 };
 
 // The options of a CDN content's swarm (node/content_swarm.h) among cluster

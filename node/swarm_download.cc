@@ -199,7 +199,16 @@ void Swarm::RequestMore(Peer& p) {
             picker_->PickFrom(p.conn->key(), p.suggested, p.requests.room());
     }
     const size_t room = p.requests.room() - blocks.size();
-    if (room > 0 && blocks.empty()) {
+    std::erase_if(p.rejected, [&](const auto& r) { return r.second < ticks_; });
+    if (room > 0 && !p.rejected.empty()) {
+      chunk::Bitfield has =
+          p.has_all ? chunk::Bitfield(m_->num_pieces, true) : p.has;
+      for (const auto& r : p.rejected)
+        if (r.first < has.size()) has.set(r.first, false);
+      std::vector<chunk::Block> more =
+          picker_->Pick(p.conn->key(), has, room, false);
+      blocks.insert(blocks.end(), more.begin(), more.end());
+    } else if (room > 0 && blocks.empty()) {
       blocks = picker_->Pick(p.conn->key(), p.has, room, p.has_all);
     } else if (room > 0) {
       std::vector<chunk::Block> more =

@@ -73,6 +73,11 @@ class PeerLink {
   virtual std::string ban_key() const { return remote().IpString(); }
   // Bytes queued and not yet sent.
   virtual size_t queued_bytes() const = 0;
+  // Keeps at most about `bytes` unsent below the link (a TCP socket's send
+  // buffer: TCP_NOTSENT_LOWAT), so that queued_bytes() counts what really
+  // waits to be sent rather than what the kernel took. A link without such a
+  // buffer ignores it.
+  virtual void LimitUnsent(size_t /*bytes*/) {}
   // Totals, every byte (messages and their framing).
   virtual uint64_t bytes_received() const = 0;
   virtual uint64_t bytes_sent() const = 0;

@@ -88,10 +88,14 @@ class FakeLink final : public PeerLink {
   void Close(const absl::Status& why) override;
   uint64_t key() const override { return key_; }
   const PeerEndpoint& remote() const override { return remote_; }
-  size_t queued_bytes() const override { return 0; }
+  size_t queued_bytes() const override { return queued_bytes_; }
   uint64_t bytes_received() const override { return bytes_received_; }
   uint64_t bytes_sent() const override { return bytes_sent_; }
 
+  // Bytes delivery is instant; a test may say some wait (a backlog).
+  void set_queued_bytes(size_t n) { queued_bytes_ = n; }
+  // The other end (the swarm's, for a scripted peer's link).
+  std::shared_ptr<FakeLink> other() const { return other_.lock(); }
   bool closed() const { return closed_; }
   const absl::Status& close_status() const { return close_status_; }
   // Messages this end received (when it has no handler: a scripted peer).
@@ -116,6 +120,7 @@ class FakeLink final : public PeerLink {
   absl::Status close_status_;
   uint64_t bytes_received_ = 0;
   uint64_t bytes_sent_ = 0;
+  size_t queued_bytes_ = 0;
   std::vector<std::string> received_;
   std::function<void(std::string&)> tamper_;
 };

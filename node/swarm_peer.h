@@ -33,6 +33,9 @@ inline constexpr uint8_t kOurPexId = 2;
 inline constexpr uint8_t kOurUploadOnlyId = 3;
 inline constexpr uint32_t kMaxBlockRequest = 128 * 1024;
 inline constexpr int kHashPeers = 4;
+// With SwarmOptions::upload_backlog_bytes: what a link may leave unsent in
+// the kernel, beyond what queued_bytes() counts.
+inline constexpr size_t kUnsentPerLink = 64 << 10;
 // Ticks (seconds) between rechokes.
 inline constexpr uint64_t kRechokeTicks = 10;
 // A peer silent this long is dropped; we send a keep-alive after half of it.
@@ -106,6 +109,9 @@ struct Swarm::Peer {
   std::vector<uint32_t> allowed_out;
   // BEP 6 suggest: pieces it would rather serve (cached, say), tried first.
   std::vector<uint32_t> suggested;
+  // Pieces it rejected our requests for, with the tick: asked of others
+  // until the next tick.
+  std::vector<std::pair<uint32_t, uint64_t>> rejected;
 
   // Whether it has `piece` (false before its bitfield is known).
   bool Has(uint32_t piece) const {

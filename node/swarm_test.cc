@@ -229,6 +229,58 @@ TEST_F(SwarmTest, HelloAndCdnUnchoke) {
   EXPECT_EQ(Count<wire::Unchoke>(Decode(peer->received())), 1);
 }
 
+// A cluster node whose uplink is backlogged (more than
+// upload_backlog_bytes wait on its links) rejects requests, and serves them
+// again once the backlog drains.
+TEST_F(SwarmTest, BackloggedUplinkRejectsRequests) {
+  const TestContent c = TestContent::Make(1 << 20, 8);
+  SwarmOptions o = Cdn();
+  o.upload_backlog_bytes = 1 << 20;
+  TestSwarm node(env_, c, o);
+  node.StartSeeding();
+  auto busy = net_.ConnectScripted(node);  // the link whose bytes wait
+  auto peer = net_.ConnectScripted(node);
+  peer->Send(wire::Interested{});
+  net_.Pump();
+  const wire::Request request{{0, 0, 16384}};
+  busy->other()->set_queued_bytes(2 << 20);
+  peer->received().clear();
+  peer->Send(request);
+  net_.Pump();
+  auto got = Decode(peer->received());
+  EXPECT_EQ(Count<wire::Reject>(got), 1);
+  EXPECT_EQ(Count<wire::Piece>(got), 0);
+
+  busy->other()->set_queued_bytes(0);
+  peer->received().clear();
+  peer->Send(request);
+  net_.Pump();
+  got = Decode(peer->received());
+  EXPECT_EQ(Count<wire::Reject>(got), 0);
+  EXPECT_EQ(Count<wire::Piece>(got), 1);
+}
+
+// A fetcher whose requests a backlogged holder rejects gets those pieces
+// from another holder, and completes.
+TEST_F(SwarmTest, RejectedPiecesAreAskedOfAnotherHolder) {
+  const TestContent c = TestContent::Make(4 << 20, 9);
+  SwarmOptions o = Cdn();
+  o.upload_backlog_bytes = 1 << 20;
+  TestSwarm busy(env_, c, o);
+  TestSwarm idle(env_, c, o);
+  TestSwarm fetcher(env_, c, o);
+  busy.StartSeeding();
+  idle.StartSeeding();
+  auto other = net_.ConnectScripted(busy);
+  other->other()->set_queued_bytes(2 << 20);
+  net_.Connect(fetcher, busy);
+  net_.Connect(fetcher, idle);
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 30));
+  EXPECT_EQ(fetcher.Bytes(), c.data);
+  EXPECT_EQ(busy.uploaded(), 0u);
+  EXPECT_EQ(idle.uploaded(), c.data.size());
+}
+
 // Torrent mode: tit-for-tat. With one regular slot, the rechoke (every 10 s)
 // unchokes the peer that uploads to us fastest, plus one optimistic unchoke;
 // the rest stay choked.

@@ -38,6 +38,22 @@ void Swarm::OnRequest(Peer& p, const wire::BlockSpec& b) {
     if (p.fast) p.conn->Send(wire::Reject{b});
     return;
   }
+  // A cluster node whose uplink is backlogged turns requests away (the
+  // origin, which alone has what it reveals, never does): the peer asks
+  // another holder, whose uplink may be idle (docs/ARCHITECTURE.md,
+  // "Fan-out").
+  if (options_.upload_backlog_bytes > 0 && p.fast && !seeder_ &&
+      num_peers() > 1) {
+    const double limit =
+        std::max(static_cast<double>(options_.upload_backlog_bytes),
+                 options_.upload_backlog_seconds * up_.rate());
+    size_t backlog = 0;
+    for (Peer* q : LivePeers()) backlog += q->conn->queued_bytes();
+    if (static_cast<double>(backlog) > limit) {
+      p.conn->Send(wire::Reject{b});
+      return;
+    }
+  }
   p.requests_in.push_back(b);
   ServeQueued(p);
 }

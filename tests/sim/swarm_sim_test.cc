@@ -17,6 +17,8 @@
 //                            its pieces and how many of its peers want
 //                            something of it and have requests out to it
 //   SHOAL_SWARM_SIM_MAX_PEERS  SwarmOptions::max_peers of CDN swarms (50)
+//   SHOAL_SWARM_SIM_BACKLOG  SwarmOptions::upload_backlog_bytes of CDN
+//                            swarms (640 KiB; 0 turns rejecting off)
 //
 // Each scenario prints one line:
 //   swarm sim release: seed S, N nodes, all complete in T s, lower bound L s,
@@ -127,6 +129,8 @@ class SwarmSim : public ::testing::Test {
     SwarmOptions o = CdnSwarmOptions(
         static_cast<int>(EnvU64("SHOAL_SWARM_SIM_MAX_PEERS", 50)));
     o.super_seed = EnvU64("SHOAL_SWARM_SIM_SUPER_SEED", 1) != 0;
+    o.upload_backlog_bytes =
+        EnvU64("SHOAL_SWARM_SIM_BACKLOG", o.upload_backlog_bytes);
     return o;
   }
 
