@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shoal: %s\n", std::string(s.message()).c_str());
   // The command's files are closed (its objects are gone with it) and what
   // remains is gRPC's channel, threads and event engine: tearing them down
-  // took 3-5 ms of a 10 ms command (joining threads, and Abseil measuring
+  // took 2-3 ms of a 9 ms command (joining threads, and Abseil measuring
   // the TSC's frequency on the way). The kernel closes the socket.
   std::cout.flush();
   std::fflush(nullptr);
