@@ -40,10 +40,10 @@ SwarmOptions CdnSwarmOptions(int max_peers) {
   // its memtables are memory too: a smaller write-back bound keeps the
   // fetching node's peak memory down.
   so.max_write_back_bytes = 8 << 20;
-  // A fetcher with more than 1/16 s of uploads waiting (at least 640 KiB)
+  // A fetcher with more than 1/16 s of uploads waiting (at least 768 KiB)
   // turns requests away: each piece goes to its requesters through the
   // holders that are free (docs/ARCHITECTURE.md, "Fan-out").
-  so.upload_backlog_bytes = 640 << 10;
+  so.upload_backlog_bytes = 768 << 10;
   so.upload_backlog_seconds = 1.0 / 16;
   return so;
 }

@@ -18,7 +18,7 @@
 //                            something of it and have requests out to it
 //   SHOAL_SWARM_SIM_MAX_PEERS  SwarmOptions::max_peers of CDN swarms (50)
 //   SHOAL_SWARM_SIM_BACKLOG  SwarmOptions::upload_backlog_bytes of CDN
-//                            swarms (640 KiB; 0 turns rejecting off)
+//                            swarms (768 KiB; 0 turns rejecting off)
 //
 // Each scenario prints one line:
 //   swarm sim release: seed S, N nodes, all complete in T s, lower bound L s,
