@@ -111,6 +111,7 @@ absl::Status Node::Init() {
   session_options.bootstrap = options_.bootstrap;
   session_options.encryption = options_.encryption;
   session_options.lsd = options_.lsd;
+  session_options.download_memory_bytes = options_.download_memory_bytes;
   session_options.utp = options_.utp;
   session_options.tcp = options_.tcp;
   session_options.active_downloads = options_.active_downloads;

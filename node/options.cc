@@ -207,6 +207,22 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
       out = *std::move(hp);
       return absl::OkStatus();
     };
+    // An integer number of bytes or a string such as "64MiB".
+    auto size = [&](uint64_t& out, std::string_view example) -> absl::Status {
+      const std::string want = absl::StrCat("a size such as 1073741824 or \"",
+                                            std::string(example), "\"");
+      if (const auto* i = node.as_integer()) {
+        if (i->get() < 0) return bad(want);
+        out = static_cast<uint64_t>(i->get());
+      } else if (const auto* s = node.as_string()) {
+        auto bytes = ParseByteSize(s->get());
+        if (!bytes.ok()) return bad(want);
+        out = *bytes;
+      } else {
+        return bad(want);
+      }
+      return absl::OkStatus();
+    };
     if (k == "data_dir") {
       const auto* s = node.as_string();
       if (s == nullptr) return bad("a string");
@@ -224,16 +240,9 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
     } else if (k == "dht_routers") {
       SHOAL_ASSIGN_OR_RETURN(options.dht_routers, AddressList(path, k, node));
     } else if (k == "capacity") {
-      if (const auto* i = node.as_integer()) {
-        if (i->get() < 0) return bad("a size >= 0");
-        options.capacity_bytes = static_cast<uint64_t>(i->get());
-      } else if (const auto* s = node.as_string()) {
-        auto size = ParseByteSize(s->get());
-        if (!size.ok()) return bad("a size such as 1073741824 or \"100GiB\"");
-        options.capacity_bytes = *size;
-      } else {
-        return bad("a size such as 1073741824 or \"100GiB\"");
-      }
+      SHOAL_RETURN_IF_ERROR(size(options.capacity_bytes, "100GiB"));
+    } else if (k == "download_memory") {
+      SHOAL_RETURN_IF_ERROR(size(options.download_memory_bytes, "32MiB"));
     } else if (k == "hash_threads") {
       const auto* i = node.as_integer();
       if (i == nullptr || i->get() < 0 || i->get() > 256)
@@ -349,15 +358,7 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
       if (k == "gateway_max_header_bytes") options.gateway_max_header_bytes = v;
       if (k == "gateway_max_fetches") options.gateway_max_fetches = v;
     } else if (k == "gateway_cache") {
-      if (const auto* i = node.as_integer(); i != nullptr && i->get() >= 0) {
-        options.gateway_cache_bytes = static_cast<uint64_t>(i->get());
-      } else if (const auto* str = node.as_string()) {
-        auto size = ParseByteSize(str->get());
-        if (!size.ok()) return bad("a size such as \"64MiB\"");
-        options.gateway_cache_bytes = *size;
-      } else {
-        return bad("a size such as \"64MiB\"");
-      }
+      SHOAL_RETURN_IF_ERROR(size(options.gateway_cache_bytes, "64MiB"));
     } else if (k == "metrics") {
       HostPort hp;
       SHOAL_RETURN_IF_ERROR(address(hp));
@@ -387,6 +388,7 @@ std::string ConfigToml(const NodeOptions& o) {
   if (o.gateway) t.insert("gateway", o.gateway->ToString());
   if (o.metrics) t.insert("metrics", o.metrics->ToString());
   t.insert("capacity", static_cast<int64_t>(o.capacity_bytes));
+  t.insert("download_memory", static_cast<int64_t>(o.download_memory_bytes));
   t.insert("hash_threads", o.hash_threads);
   t.insert("log_level", o.log_level);
   t.insert("log_format", o.log_format);

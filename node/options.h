@@ -9,6 +9,9 @@
 //   bootstrap = ["10.0.0.2:6881"]
 //   dht_routers = ["router.bittorrent.com:6881"]
 //   capacity = "100GiB"          # or an integer number of bytes; 0 = unlimited
+//   download_memory = "32MiB"    # downloaded bytes held in memory, all
+//                                # downloads together (requested, arriving,
+//                                # waiting to be written); 0 = no bound
 //   hash_threads = 0             # 0 = one per core
 //   log_level = "info"           # trace, debug, info, warn, error, critical,
 //   off
@@ -102,6 +105,9 @@ struct NodeOptions {
   std::optional<HostPort> gateway;
   // Bytes of chunk data to keep; 0 = unlimited.
   uint64_t capacity_bytes = 0;
+  // Downloaded bytes all fetches and torrents together hold in memory at
+  // once (node/download_budget.h); 0 = no bound.
+  uint64_t download_memory_bytes = 32 << 20;
   // Hashing/disk threads; 0 = one per core.
   int hash_threads = 0;
   std::string log_level = "info";

@@ -69,6 +69,7 @@ gateway = "127.0.0.1:8080"
 bootstrap = ["10.1.1.1:6881"]
 dht_routers = []
 capacity = "2GiB"
+download_memory = "16MiB"
 hash_threads = 3
 log_level = "debug"
 )"),
@@ -83,6 +84,7 @@ log_level = "debug"
   ASSERT_EQ(o.bootstrap.size(), 1u);
   EXPECT_TRUE(o.dht_routers.empty());
   EXPECT_EQ(o.capacity_bytes, 2ull << 30);
+  EXPECT_EQ(o.download_memory_bytes, 16u << 20);
   EXPECT_EQ(o.hash_threads, 3);
   EXPECT_EQ(o.log_level, "debug");
 }
@@ -129,6 +131,8 @@ TEST_F(ConfigFileTest, RejectsBadFiles) {
   EXPECT_EQ(ApplyConfigFile(Write("api = \n"), o).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ApplyConfigFile(Write("capacity = \"lots\"\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyConfigFile(Write("download_memory = -1\n"), o).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ApplyConfigFile("/nonexistent/shoal.toml", o).code(),
             absl::StatusCode::kNotFound);
@@ -261,6 +265,7 @@ class ConfigTomlTest : public ConfigFileTest {
     EXPECT_EQ(a.gateway, b.gateway);
     EXPECT_EQ(a.metrics, b.metrics);
     EXPECT_EQ(a.capacity_bytes, b.capacity_bytes);
+    EXPECT_EQ(a.download_memory_bytes, b.download_memory_bytes);
     EXPECT_EQ(a.fetch_timeout, b.fetch_timeout);
     EXPECT_EQ(a.path_roots, b.path_roots);
     EXPECT_EQ(a.cluster_key_file, b.cluster_key_file);
@@ -290,6 +295,7 @@ TEST_F(ConfigTomlTest, EverySettingRoundTrips) {
   o.gateway = HostPort{"0.0.0.0", 8080};
   o.metrics = HostPort{"127.0.0.1", 9090};
   o.capacity_bytes = 200ull << 30;
+  o.download_memory_bytes = 8 << 20;
   o.hash_threads = 3;
   o.log_level = "debug";
   o.log_format = "json";

@@ -14,7 +14,20 @@
 namespace shoal::node {
 namespace {
 
+// One read's most: the network thread's shared receive buffer.
 constexpr size_t kReadChunk = 256 * 1024;
+// µTP connections keep a buffer of their own (a read in progress owns it).
+constexpr size_t kUtpReadChunk = 32 * 1024;
+// A connection's buffer of a partial message is freed once empty if it grew
+// past this (a large bitfield or metadata piece).
+constexpr size_t kKeepCapacity = 64 * 1024;
+
+uint32_t ReadU32(const char* p) {
+  return (uint32_t{static_cast<uint8_t>(p[0])} << 24) |
+         (uint32_t{static_cast<uint8_t>(p[1])} << 16) |
+         (uint32_t{static_cast<uint8_t>(p[2])} << 8) |
+         uint32_t{static_cast<uint8_t>(p[3])};
+}
 
 }  // namespace
 
@@ -28,8 +41,10 @@ BasicPeerConnection<Stream>::BasicPeerConnection(Stream socket, uint64_t key,
       write_timer_(socket_.get_executor()) {
   boost::system::error_code ec;
   remote_ = ToPeerEndpoint(socket_.remote_endpoint(ec));
-  if constexpr (std::is_same_v<Stream, tcp::socket>)
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
     socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);  // ReadReady reads until it would block
+  }
 }
 
 template <typename Stream>
@@ -50,7 +65,9 @@ void BasicPeerConnection<Stream>::Start(Handler* handler) {
   auto self = this->shared_from_this();  // the handler may drop its reference
                                          // while we parse
   handler_ = handler;
-  Parse();
+  std::string pending = std::move(in_);
+  in_.clear();
+  Consume(pending.data(), pending.size());
   if (!closed_) ReadMore();
 }
 
@@ -78,62 +95,132 @@ size_t BasicPeerConnection<Stream>::Quota(
 }
 
 template <typename Stream>
-void BasicPeerConnection<Stream>::ReadMore() {
-  if (closed_ || reading_ || read_waiting_) return;
+size_t BasicPeerConnection<Stream>::ReadQuota() {
+  if (closed_) return 0;
   if (queued_bytes_ > kHighWater) {
     paused_ = true;
-    return;
+    return 0;
   }
-  const size_t chunk = std::min(
-      kReadChunk,
-      Quota(down_, read_timer_, read_waiting_, &BasicPeerConnection::ReadMore));
-  if (chunk == 0) return;
-  reading_ = true;
-  // Compact the buffer, then read into its tail.
-  if (in_start_ > 0) {
-    in_.erase(0, in_start_);
-    in_start_ = 0;
-  }
-  const size_t old = in_.size();
-  in_.resize(old + chunk);
-  socket_.async_read_some(
-      asio::buffer(in_.data() + old, chunk),
-      [self = this->shared_from_this(), old](boost::system::error_code ec,
-                                             size_t n) {
-        self->reading_ = false;
-        self->in_.resize(old + n);
-        if (self->closed_) return;
-        if (ec) {
-          self->Close(ec == asio::error::eof
-                          ? absl::CancelledError("peer closed the connection")
-                          : absl::UnavailableError(
-                                absl::StrCat("read: ", ec.message())));
-          return;
-        }
-        self->bytes_received_ += n;
-        if (self->ciphers_.decrypt) {
-          self->ciphers_.decrypt->Apply(self->in_.data() + old, n);
-        }
-        for (auto& l : self->down_) l->Consume(n);
-        self->Parse();
-        self->ReadMore();
-      });
+  return Quota(down_, read_timer_, read_waiting_,
+               &BasicPeerConnection::ReadMore);
 }
 
 template <typename Stream>
-void BasicPeerConnection<Stream>::Parse() {
-  while (!closed_) {
-    std::string_view rest(in_.data() + in_start_, in_.size() - in_start_);
-    const size_t before = rest.size();
-    auto m = wire::ParseMessage(rest);
-    if (!m.ok()) {
-      Close(m.status());
+void BasicPeerConnection<Stream>::ReadMore() {
+  if (closed_ || reading_ || read_waiting_) return;
+  reading_ = true;
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    // Posted, not run here: the caller may be inside a handler of ours.
+    asio::post(socket_.get_executor(),
+               [self = this->shared_from_this()] { self->ReadReady(); });
+  } else {
+    // µTP delivers into the buffer of a pending read: it must be ours.
+    if (!utp_buffer_) utp_buffer_.reset(new char[kUtpReadChunk]);
+    const size_t chunk = std::min(kUtpReadChunk, ReadQuota());
+    if (chunk == 0) {
+      reading_ = false;
       return;
     }
-    if (!m->has_value()) return;
-    in_start_ += before - rest.size();
+    socket_.async_read_some(asio::buffer(utp_buffer_.get(), chunk),
+                            [self = this->shared_from_this()](
+                                boost::system::error_code ec, size_t n) {
+                              self->reading_ = false;
+                              if (self->closed_) return;
+                              if (ec) return self->ReadFailed(ec);
+                              self->Received(self->utp_buffer_.get(), n);
+                              self->ReadMore();
+                            });
+  }
+}
+
+template <typename Stream>
+void BasicPeerConnection<Stream>::ReadReady() {
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    // Reads go into one buffer the network thread shares among its
+    // connections, and only a message cut by the end of a read is copied into
+    // the connection's own: an idle connection holds no receive buffer. The
+    // socket is read until it would block before waiting on it again (Asio's
+    // reactor is edge-triggered, and a wait does not look first).
+    static thread_local std::unique_ptr<char[]> scratch(new char[kReadChunk]);
+    for (;;) {
+      if (closed_) return;
+      const size_t chunk = std::min(kReadChunk, ReadQuota());
+      if (chunk == 0) {
+        reading_ = false;  // resumed by the write side or the rate timer
+        return;
+      }
+      boost::system::error_code ec;
+      const size_t n =
+          socket_.read_some(asio::buffer(scratch.get(), chunk), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        socket_.async_wait(
+            tcp::socket::wait_read,
+            [self = this->shared_from_this()](boost::system::error_code ec) {
+              if (self->closed_) return;
+              if (ec) return self->ReadFailed(ec);
+              self->ReadReady();
+            });
+        return;
+      }
+      if (ec) return ReadFailed(ec);
+      Received(scratch.get(), n);
+      if (n == chunk && !closed_) {
+        // Likely more: the other connections' turn first.
+        asio::post(socket_.get_executor(),
+                   [self = this->shared_from_this()] { self->ReadReady(); });
+        return;
+      }
+    }
+  }
+}
+
+template <typename Stream>
+void BasicPeerConnection<Stream>::ReadFailed(boost::system::error_code ec) {
+  reading_ = false;
+  Close(ec == asio::error::eof
+            ? absl::CancelledError("peer closed the connection")
+            : absl::UnavailableError(absl::StrCat("read: ", ec.message())));
+}
+
+template <typename Stream>
+void BasicPeerConnection<Stream>::Received(char* data, size_t n) {
+  bytes_received_ += n;
+  if (ciphers_.decrypt) ciphers_.decrypt->Apply(data, n);
+  for (auto& l : down_) l->Consume(n);
+  Consume(data, n);
+}
+
+template <typename Stream>
+void BasicPeerConnection<Stream>::Consume(const char* data, size_t n) {
+  // First the message the last read cut short, completed from the front of
+  // the new bytes (its length says how many it lacks).
+  while (!in_.empty() && n > 0 && !closed_) {
+    size_t want = 4 - std::min<size_t>(in_.size(), 4);
+    if (want == 0) want = 4 + size_t{ReadU32(in_.data())} - in_.size();
+    const size_t take = std::min(want, n);
+    in_.append(data, take);
+    data += take;
+    n -= take;
+    if (in_.size() < 4) continue;
+    std::string_view whole(in_);
+    auto m = wire::ParseMessage(whole);
+    if (!m.ok()) return Close(m.status());
+    if (!m->has_value()) continue;  // a longer message than it could say yet
+    handler_->OnMessage(*this, **m);
+    in_.clear();
+  }
+  // Then every whole message straight from the read buffer.
+  std::string_view rest(data, n);
+  while (!closed_ && !rest.empty()) {
+    auto m = wire::ParseMessage(rest);
+    if (!m.ok()) return Close(m.status());
+    if (!m->has_value()) break;
     handler_->OnMessage(*this, **m);
   }
+  if (closed_) return;
+  // Keep the tail; give back what a large message left behind.
+  in_.append(rest);
+  if (in_.empty() && in_.capacity() > kKeepCapacity) std::string().swap(in_);
 }
 
 template <typename Stream>

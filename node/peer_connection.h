@@ -74,7 +74,15 @@ class BasicPeerConnection final
 
  private:
   void ReadMore();
-  void Parse();
+  // Bytes the next read may take: 0 while paused or rate-limited.
+  size_t ReadQuota();
+  // TCP: reads until the socket would block, then waits for it.
+  void ReadReady();
+  void ReadFailed(boost::system::error_code ec);
+  // Bytes read: counted, decrypted, parsed.
+  void Received(char* data, size_t n);
+  // Hands every whole message in in_ + `data` to the handler; keeps the rest.
+  void Consume(const char* data, size_t n);
   void WriteMore();
   // Bytes the limits let through now; 0 arms `timer` to call `retry`.
   size_t Quota(std::vector<std::shared_ptr<RateLimit>>& limits,
@@ -85,9 +93,11 @@ class BasicPeerConnection final
   const uint64_t key_;
   PeerEndpoint remote_;
   Handler* handler_ = nullptr;
-  std::string in_;       // received, not yet parsed
-  size_t in_start_ = 0;  // parsed prefix of in_
-  bool reading_ = false;
+  // Received, not yet parsed: at most one partial message (the bytes given
+  // to the constructor until Start).
+  std::string in_;
+  std::unique_ptr<char[]> utp_buffer_;  // µTP only
+  bool reading_ = false;  // a read or a wait for one is in progress
   bool paused_ = false;
   std::deque<std::string> out_;
   wire::MseCiphers ciphers_;

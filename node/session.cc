@@ -58,6 +58,10 @@ Session::Session(store::ChunkStore& store, ThreadPool& pool,
   node_seed_limits_ = std::make_shared<SeedLimits>(
       SeedLimits{options_.seed_limits.share_ratio.value_or(0),
                  options_.seed_limits.seed_time.value_or(0)});
+  if (options_.download_memory_bytes > 0) {
+    download_budget_ =
+        std::make_shared<DownloadBudget>(options_.download_memory_bytes);
+  }
 }
 
 Session::~Session() { Stop(); }
@@ -390,7 +394,8 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
     Unregister(it->second.get());
     contents_.erase(it);  // a failed fetch: start afresh
   }
-  const SwarmOptions so = CdnSwarmOptions(options_.max_peers_per_torrent);
+  SwarmOptions so = CdnSwarmOptions(options_.max_peers_per_torrent);
+  so.download_budget = download_budget_;
   auto swarm = std::make_unique<ContentSwarm>(swarm_env_, store_, id, so,
                                               options_.client_name, port_);
   ContentSwarm* raw = swarm.get();

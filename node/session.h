@@ -52,6 +52,9 @@ struct SessionOptions {
   // Per torrent.
   int max_peers_per_torrent = 50;
   int upload_slots = 8;
+  // Downloaded bytes all swarms together hold in memory
+  // (NodeOptions::download_memory_bytes); 0: no bound.
+  uint64_t download_memory_bytes = 32 << 20;
   // The public DHT's routers and the cluster DHT's bootstrap nodes.
   std::vector<HostPort> dht_routers;
   std::vector<HostPort> bootstrap;
@@ -398,6 +401,8 @@ class Session {
   std::unique_ptr<LsdService> lsd_;  // null when off or unavailable
   // The node's seeding limits, read by every torrent (network thread).
   std::shared_ptr<SeedLimits> node_seed_limits_;
+  // Shared by every swarm (SessionOptions::download_memory_bytes); null: none.
+  std::shared_ptr<DownloadBudget> download_budget_;
   // When each torrent (by ID) was last announced by LSD.
   absl::flat_hash_map<std::string, std::chrono::steady_clock::time_point>
       lsd_announced_;

@@ -187,6 +187,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
   SwarmOptions so;
   so.max_peers = options_.max_peers_per_torrent;
   so.upload_slots = options_.upload_slots;
+  so.download_budget = download_budget_;
   so.strategy = params.sequential ? chunk::PickStrategy::kSequential
                                   : chunk::PickStrategy::kRarestFirst;
   tracker::AnnouncerOptions ao;

@@ -71,6 +71,8 @@ Swarm::~Swarm() {
   *alive_ = false;
   ticker_.reset();
   Shutdown();
+  if (options_.download_budget)
+    options_.download_budget->Charge(budget_charge_, 0);
 }
 
 std::array<uint8_t, 20> Swarm::handshake_hash() const {
@@ -353,6 +355,7 @@ void Swarm::OnClose(PeerLink& conn, const absl::Status& why) {
     received_from_gone_[from] += got;
   }
   if (!p.listen_key.empty()) connecting_.erase(p.listen_key);
+  SyncBudget();  // its requests will not arrive
   // Pieces revealed to it and not sent go back to the least revealed.
   if (seeder_) seeder_->PeerGone(conn.key());
   spdlog::debug("swarm {}: peer {} gone: {}", hashes_.BestHex().substr(0, 12),
@@ -434,6 +437,7 @@ void Swarm::OnWritable(PeerLink& conn) {
 void Swarm::Tick() {
   {
     ++ticks_;
+    SyncBudget();
     down_.Tick();
     up_.Tick();
     for (Peer* p : LivePeers()) {

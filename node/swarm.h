@@ -21,7 +21,8 @@
 // The bytes of pieces waiting to be hashed and written are bounded
 // (SwarmOptions::max_write_back_bytes): above the bound no new blocks are
 // requested, so a disk slower than the network slows the network down instead
-// of growing memory.
+// of growing memory. Across swarms, SwarmOptions::download_budget bounds what
+// all downloads hold and have requested (node/download_budget.h).
 //
 // Sans-I/O: it touches no socket, timer, thread or random device. Connections
 // are PeerLinks, and time (a tick a second), randomness and work off its
@@ -54,6 +55,7 @@
 #include "chunk/piece_picker.h"
 #include "chunk/piece_verifier.h"
 #include "node/blame_book.h"
+#include "node/download_budget.h"
 #include "node/events.h"
 #include "node/layer_exchange.h"
 #include "node/metadata_exchange.h"
@@ -95,6 +97,9 @@ struct SwarmOptions {
   int64_t max_metadata_size = 32 << 20;
   // Bytes of complete pieces waiting to be hashed and written, at most.
   size_t max_write_back_bytes = 16 << 20;
+  // The node's bound on downloaded bytes in memory, shared by its swarms
+  // (requested, arriving, waiting to be written); none if null.
+  std::shared_ptr<DownloadBudget> download_budget;
   chunk::PickStrategy strategy = chunk::PickStrategy::kRarestFirst;
   // Super-seeding (BEP 16). Trusted swarms (fan-out): a swarm that holds
   // everything when it starts (an origin) reveals its pieces a few at a time
@@ -365,6 +370,11 @@ class Swarm : public PeerLink::Handler {
   void UpdateInterest(Peer& p);
   void RequestMore(Peer& p);
   void RequestMoreAll();
+  // How many blocks `p` may be asked for now: its pipeline's room, within
+  // the node's download budget. 0 with the budget spent registers to be woken.
+  uint32_t RequestRoom(Peer& p);
+  // Charges the download budget with what this swarm holds and has requested.
+  void SyncBudget();
   void OnPiece(Peer& p, const wire::Piece& m);
   void OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
                        size_t bytes, absl::Status status,
@@ -447,6 +457,12 @@ class Swarm : public PeerLink::Handler {
   // Pieces handed to the pool: late blocks for them are dropped.
   absl::flat_hash_set<uint32_t> verifying_pieces_;
   size_t write_back_bytes_ = 0;
+  // Bytes of the buffers in partial_.
+  size_t partial_bytes_ = 0;
+  // What this swarm holds of options_.download_budget, and whether it waits
+  // for the budget to have room.
+  size_t budget_charge_ = 0;
+  bool budget_waiting_ = false;
   // Blame for corrupt pieces, strikes and bans.
   BlameBook blame_;
 

@@ -177,6 +177,8 @@ void Swarm::RequestMore(Peer& p) {
   if (p.requests.room() == 0) return;
   // The write-back bound: the disk must catch up first.
   if (write_back_bytes_ >= options_.max_write_back_bytes) return;
+  const uint32_t room = RequestRoom(p);
+  if (room == 0) return;
   std::vector<chunk::Block> blocks;
   if (p.peer_choking) {
     // Choked: only its allowed-fast pieces (BEP 6) that it has; not in
@@ -186,7 +188,7 @@ void Swarm::RequestMore(Peer& p) {
     for (uint32_t i : p.allowed_in)
       if (i < m_->num_pieces && p.Has(i)) allowed.push_back(i);
     if (allowed.empty()) return;
-    blocks = picker_->PickFrom(p.conn->key(), allowed, p.requests.room());
+    blocks = picker_->PickFrom(p.conn->key(), allowed, room);
   } else {
     // Its suggested pieces first (rarest-first and random only: in order, or
     // with deadlines, what comes next matters more than what it has cached).
@@ -195,24 +197,23 @@ void Swarm::RequestMore(Peer& p) {
         return picker_->have().test(i) || !p.Has(i);
       });
       if (strategy_ != chunk::PickStrategy::kSequential && ranges_.empty())
-        blocks =
-            picker_->PickFrom(p.conn->key(), p.suggested, p.requests.room());
+        blocks = picker_->PickFrom(p.conn->key(), p.suggested, room);
     }
-    const size_t room = p.requests.room() - blocks.size();
+    const size_t rest = room - blocks.size();
     std::erase_if(p.rejected, [&](const auto& r) { return r.second < ticks_; });
-    if (room > 0 && !p.rejected.empty()) {
+    if (rest > 0 && !p.rejected.empty()) {
       chunk::Bitfield has =
           p.has_all ? chunk::Bitfield(m_->num_pieces, true) : p.has;
       for (const auto& r : p.rejected)
         if (r.first < has.size()) has.set(r.first, false);
       std::vector<chunk::Block> more =
-          picker_->Pick(p.conn->key(), has, room, false);
+          picker_->Pick(p.conn->key(), has, rest, false);
       blocks.insert(blocks.end(), more.begin(), more.end());
-    } else if (room > 0 && blocks.empty()) {
-      blocks = picker_->Pick(p.conn->key(), p.has, room, p.has_all);
-    } else if (room > 0) {
+    } else if (rest > 0 && blocks.empty()) {
+      blocks = picker_->Pick(p.conn->key(), p.has, rest, p.has_all);
+    } else if (rest > 0) {
       std::vector<chunk::Block> more =
-          picker_->Pick(p.conn->key(), p.has, room, p.has_all);
+          picker_->Pick(p.conn->key(), p.has, rest, p.has_all);
       blocks.insert(blocks.end(), more.begin(), more.end());
     }
   }
@@ -223,6 +224,41 @@ void Swarm::RequestMore(Peer& p) {
     p.requests.Sent(b, ticks_);
   }
   p.conn->Send(std::move(out));
+  SyncBudget();
+}
+
+uint32_t Swarm::RequestRoom(Peer& p) {
+  const uint32_t room = p.requests.room();
+  DownloadBudget* budget = options_.download_budget.get();
+  if (!budget) return room;
+  SyncBudget();
+  size_t bytes = budget->available();
+  // A swarm holding nothing may always ask for a piece: each makes progress.
+  if (budget_charge_ == 0) bytes = std::max<size_t>(bytes, m_->piece_length);
+  const size_t blocks = bytes / chunk::kBlockLength;
+  if (blocks == 0 && !budget_waiting_) {
+    budget_waiting_ = true;
+    budget->WaitForRoom([this, alive = std::weak_ptr<bool>(alive_)] {
+      if (alive.expired()) return;
+      // Not from inside another swarm's call: on our own turn.
+      env_.Defer([this, alive] {
+        if (alive.expired()) return;
+        budget_waiting_ = false;
+        RequestMoreAll();
+      });
+    });
+  }
+  return static_cast<uint32_t>(std::min<size_t>(room, blocks));
+}
+
+void Swarm::SyncBudget() {
+  DownloadBudget* budget = options_.download_budget.get();
+  if (!budget) return;
+  size_t blocks = 0;
+  for (const auto& [key, q] : peers_)
+    if (!q->gone) blocks += q->requests.outstanding();
+  budget->Charge(budget_charge_, write_back_bytes_ + partial_bytes_ +
+                                     blocks * chunk::kBlockLength);
 }
 
 void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
@@ -260,6 +296,7 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
     pit = partial_.emplace(m.piece, PartialPiece{}).first;
     pit->second.data.reset(new char[size]);
     pit->second.size = size;
+    partial_bytes_ += size;
   }
   PartialPiece& partial = pit->second;
   std::memcpy(partial.data.get() + m.begin, m.data.data(), m.data.size());
@@ -282,6 +319,7 @@ void Swarm::OnPiece(Peer& p, const wire::Piece& m) {
     const size_t bytes = partial.size;
     std::vector<uint64_t> senders = std::move(partial.senders);
     partial_.erase(pit);
+    partial_bytes_ -= bytes;
     verifying_pieces_.insert(m.piece);
     const uint32_t piece = m.piece;
     write_back_bytes_ += bytes;
@@ -321,6 +359,7 @@ void Swarm::OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
   verifying_pieces_.erase(piece);
   const bool was_full = write_back_bytes_ >= options_.max_write_back_bytes;
   write_back_bytes_ -= std::min(write_back_bytes_, bytes);
+  SyncBudget();
   if (!picker_) return;
   if (status.code() == absl::StatusCode::kDataLoss) {
     std::vector<uint64_t> block_senders = picker_->BlockSenders(piece);

@@ -262,11 +262,13 @@ void Swarm::Restart() {
   picker_.reset();
   storage_.reset();
   partial_.clear();
+  partial_bytes_ = 0;
   piece_cache_.Clear();
   for (Peer* q : LivePeers()) {
     q->registered = false;
     q->requests.Clear();
   }
+  SyncBudget();
   preparing_ = true;
   Prepare();
 }

@@ -260,6 +260,40 @@ TEST_F(SwarmTest, BackloggedUplinkRejectsRequests) {
   EXPECT_EQ(Count<wire::Piece>(got), 1);
 }
 
+// Fetches that share the node's download budget each complete, and together
+// never hold or ask for more than it allows, but for the piece each may take
+// while it holds nothing.
+TEST_F(SwarmTest, DownloadBudgetBoundsEveryFetchTogether) {
+  auto budget = std::make_shared<DownloadBudget>(256 << 10);
+  SwarmOptions o = Cdn();
+  o.download_budget = budget;
+  std::vector<TestContent> contents;
+  for (uint64_t i = 0; i < 3; ++i)
+    contents.push_back(TestContent::Make(2 << 20, 20 + i));
+  std::vector<std::unique_ptr<TestSwarm>> seeds, fetchers;
+  for (const TestContent& c : contents) {
+    seeds.push_back(std::make_unique<TestSwarm>(env_, c, Cdn()));
+    seeds.back()->StartSeeding();
+    fetchers.push_back(std::make_unique<TestSwarm>(env_, c, o));
+    net_.Connect(*fetchers.back(), *seeds.back());
+  }
+  size_t peak = 0;
+  ASSERT_TRUE(net_.RunUntil(
+      [&] {
+        peak = std::max(peak, budget->used());
+        return std::all_of(fetchers.begin(), fetchers.end(),
+                           [](const auto& f) { return f->complete(); });
+      },
+      60));
+  const size_t piece = contents[0].layout.piece_length;
+  EXPECT_GT(peak, 0u);
+  EXPECT_LE(peak, budget->limit() + 3 * piece);
+  for (size_t i = 0; i < contents.size(); ++i)
+    EXPECT_EQ(fetchers[i]->Bytes(), contents[i].data);
+  fetchers.clear();
+  EXPECT_EQ(budget->used(), 0u);
+}
+
 // A fetcher whose requests a backlogged holder rejects gets those pieces
 // from another holder, and completes.
 TEST_F(SwarmTest, RejectedPiecesAreAskedOfAnotherHolder) {

@@ -1,6 +1,8 @@
 """What the transfer benchmarks share: starting shoald, and reading a process's CPU and peak RSS."""
 import os
 import subprocess
+import threading
+import time
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -34,6 +36,35 @@ def _status_mb(pid, field):
 def proc_hwm_mb(pid):
     """The process's peak resident set, MB."""
     return _status_mb(pid, "VmHWM")
+
+
+class PeakSplit:
+    """Samples a process's RSS every 5 ms on a thread until stop(); `anon_mb` and `file_mb` are
+    its anonymous memory and mapped files (libraries) at the highest sample."""
+
+    def __init__(self, pid):
+        self.pid, self.rss, self.anon_mb, self.file_mb = pid, 0, 0.0, 0.0
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop:
+            try:
+                with open(f"/proc/{self.pid}/status") as f:
+                    fields = {l.split(":")[0]: int(l.split()[1]) for l in f
+                              if l.startswith(("VmRSS", "RssAnon", "RssFile"))}
+            except (OSError, ValueError, IndexError):
+                fields = {}
+            if fields.get("VmRSS", 0) > self.rss:
+                self.rss = fields["VmRSS"]
+                self.anon_mb = fields.get("RssAnon", 0) / 1024
+                self.file_mb = fields.get("RssFile", 0) / 1024
+            time.sleep(0.005)
+
+    def stop(self):
+        self._stop = True
+        self._thread.join()
 
 
 def proc_rss_mb(pid):

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import proc_hwm_mb, proc_rss_mb, start_node
+from benchlib import PeakSplit, proc_hwm_mb, proc_rss_mb, start_node
 
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 COUNT = int(ARGS[0]) if ARGS else 50
@@ -50,6 +50,7 @@ def main():
         procs.append(leech)
         time.sleep(1)
         idle = proc_rss_mb(leech.pid)
+        split = PeakSplit(leech.pid)
         t0 = time.monotonic()
         readers = [(subprocess.Popen([SHOAL, "--api", api, "cat", cid, "--peer", seed_listen],
                                      stdout=subprocess.PIPE), digest)
@@ -60,15 +61,20 @@ def main():
             if p.returncode != 0 or hashlib.sha256(out).hexdigest() != digest:
                 bad += 1
         took = time.monotonic() - t0
+        split.stop()
         peak = proc_hwm_mb(leech.pid)
         print(f"== {COUNT} concurrent fetches of {SIZE_MIB} MiB over loopback, "
               f"{os.cpu_count()} cores")
         print(f"all fetched in {took:.2f} s, {COUNT - bad} of {COUNT} intact")
-        print(f"leecher RSS idle {idle:.1f} MB, peak {peak:.1f} MB (goal at most {GOAL_MB})")
+        print(f"leecher RSS idle {idle:.1f} MB, peak {peak:.1f} MB (goal at most {GOAL_MB}); "
+              f"at the peak sampled, {split.anon_mb:.1f} MB anonymous, "
+              f"{split.file_mb:.1f} MB mapped files")
         if "--json" in sys.argv:
             print(json.dumps({"bench": "fetch_memory", "count": COUNT, "size_mib": SIZE_MIB,
                               "seconds": round(took, 3), "intact": COUNT - bad,
                               "idle_rss_mb": round(idle, 1), "peak_rss_mb": round(peak, 1),
+                              "peak_anon_mb": round(split.anon_mb, 1),
+                              "peak_file_mb": round(split.file_mb, 1),
                               "goal_peak_rss_mb": GOAL_MB}))
         if bad:
             sys.exit(f"bench: {bad} fetches failed or differ")

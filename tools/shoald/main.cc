@@ -54,9 +54,10 @@ int main(int argc, char** argv) {
   // A repeated flag takes its last value, as scripts that append overrides
   // expect.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  std::string config, data_dir, api, listen, dht_routers, capacity, log_level,
-      gateway, log_format, api_token_file, api_tls_cert, api_tls_key,
-      api_tls_client_ca, cluster_key_file, ip_filter, metrics;
+  std::string config, data_dir, api, listen, dht_routers, capacity,
+      download_memory, log_level, gateway, log_format, api_token_file,
+      api_tls_cert, api_tls_key, api_tls_client_ca, cluster_key_file, ip_filter,
+      metrics;
   std::vector<std::string> bootstrap, path_roots;
   bool api_insecure = false;
   int hash_threads = -1;
@@ -81,6 +82,9 @@ int main(int argc, char** argv) {
       ->envname("SHOAL_DHT_ROUTERS");
   app.add_option("--capacity", capacity,
                  "Chunk store capacity, e.g. 50GiB (0 = unlimited)");
+  app.add_option("--download-memory", download_memory,
+                 "Downloaded bytes held in memory, all downloads together, "
+                 "e.g. 32MiB (0 = no bound)");
   app.add_option("--hash-threads", hash_threads,
                  "Hashing/disk threads (0 = one per core)");
   app.add_option(
@@ -187,6 +191,10 @@ int main(int argc, char** argv) {
   }
   if (app.count("--capacity"))
     options.capacity_bytes = OrDie(shoal::node::ParseByteSize(capacity));
+  if (app.count("--download-memory")) {
+    options.download_memory_bytes =
+        OrDie(shoal::node::ParseByteSize(download_memory));
+  }
   if (app.count("--hash-threads")) options.hash_threads = hash_threads;
   if (app.count("--log-level")) options.log_level = log_level;
   if (app.count("--log-format")) options.log_format = log_format;

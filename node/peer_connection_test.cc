@@ -1,0 +1,134 @@
+// PeerConnection on a real loopback TCP connection: messages cut anywhere by
+// the reads (one byte at a time, across the length prefix, a message larger
+// than a read) arrive whole and in order, bytes given before Start come
+// first, and a message over the limit closes the connection.
+#include "node/peer_connection.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace shoal::node {
+namespace {
+
+struct Recorder : PeerLink::Handler {
+  std::vector<std::string> messages;  // each re-encoded
+  std::optional<absl::Status> closed;
+  void OnMessage(PeerLink&, const wire::Message& m) override {
+    std::string bytes;
+    wire::AppendMessage(m, bytes);
+    messages.push_back(std::move(bytes));
+  }
+  void OnClose(PeerLink&, const absl::Status& why) override { closed = why; }
+};
+
+class PeerConnectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tcp::acceptor acceptor(
+        io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    client_.connect(acceptor.local_endpoint());
+    server_ = acceptor.accept();
+  }
+  // Writes `bytes` in pieces of `step`, letting the connection read between.
+  void Feed(std::string_view bytes, size_t step) {
+    for (size_t at = 0; at < bytes.size(); at += step) {
+      asio::write(client_, asio::buffer(bytes.substr(at, step)));
+      io_.run_for(std::chrono::milliseconds(step < 64 ? 1 : 5));
+    }
+  }
+  void RunUntil(const std::function<bool()>& done) {
+    for (int i = 0; i < 2000 && !done(); ++i)
+      io_.run_for(std::chrono::milliseconds(5));
+  }
+
+  asio::io_context io_;
+  tcp::socket client_{io_};
+  tcp::socket server_{io_};
+};
+
+std::vector<std::string> Messages() {
+  std::vector<wire::Message> ms;
+  const std::string block(16384, 'b');
+  const std::string bits(100000, '\xff');  // larger than a connection keeps
+  ms.push_back(wire::Have{7});
+  ms.push_back(wire::Piece{3, 16384, block});
+  ms.push_back(wire::KeepAlive{});
+  ms.push_back(wire::Bitfield{bits});
+  ms.push_back(wire::Interested{});
+  ms.push_back(wire::Piece{4, 0, block});
+  std::vector<std::string> out;
+  for (const auto& m : ms) {
+    out.emplace_back();
+    wire::AppendMessage(m, out.back());
+  }
+  return out;
+}
+
+TEST_F(PeerConnectionTest, MessagesCutAnywhereArriveWholeAndInOrder) {
+  const std::vector<std::string> want = Messages();
+  std::string stream;
+  for (const auto& m : want) stream += m;
+  // The first bytes came with the handshake: the constructor holds them.
+  const size_t pending = 6;
+  Recorder rec;
+  auto conn = std::make_shared<PeerConnection>(std::move(server_), 1,
+                                               stream.substr(0, pending));
+  conn->Start(&rec);
+  std::string_view rest = std::string_view(stream).substr(pending);
+  // One byte at a time across the first messages, then larger steps.
+  Feed(rest.substr(0, 40), 1);
+  Feed(rest.substr(40, 20000), 3001);
+  Feed(rest.substr(20040), 65536);
+  RunUntil([&] { return rec.messages.size() >= want.size(); });
+  EXPECT_FALSE(rec.closed.has_value());
+  EXPECT_EQ(rec.messages, want);
+  EXPECT_EQ(conn->bytes_received(), rest.size());
+  conn->Close(absl::CancelledError("done"));
+}
+
+TEST_F(PeerConnectionTest, TheSameStreamAllAtOnce) {
+  const std::vector<std::string> want = Messages();
+  std::string stream;
+  for (int i = 0; i < 20; ++i)
+    for (const auto& m : want) stream += m;
+  Recorder rec;
+  auto conn = std::make_shared<PeerConnection>(std::move(server_), 1, "");
+  conn->Start(&rec);
+  Feed(stream, stream.size());
+  RunUntil([&] { return rec.messages.size() >= 20 * want.size(); });
+  ASSERT_EQ(rec.messages.size(), 20 * want.size());
+  for (size_t i = 0; i < rec.messages.size(); ++i)
+    EXPECT_EQ(rec.messages[i], want[i % want.size()]) << i;
+  conn->Close(absl::CancelledError("done"));
+}
+
+TEST_F(PeerConnectionTest, OversizedMessageClosesTheConnection) {
+  Recorder rec;
+  auto conn = std::make_shared<PeerConnection>(std::move(server_), 1, "");
+  conn->Start(&rec);
+  std::string have;
+  wire::AppendMessage(wire::Have{1}, have);
+  Feed(have + std::string("\x7f\x00\x00\x00", 4), 2);
+  RunUntil([&] { return rec.closed.has_value(); });
+  ASSERT_TRUE(rec.closed.has_value());
+  EXPECT_EQ(rec.closed->code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(rec.messages, std::vector<std::string>{have});
+}
+
+TEST_F(PeerConnectionTest, PeerClosingEndsTheConnection) {
+  Recorder rec;
+  auto conn = std::make_shared<PeerConnection>(std::move(server_), 1, "");
+  conn->Start(&rec);
+  client_.close();
+  RunUntil([&] { return rec.closed.has_value(); });
+  ASSERT_TRUE(rec.closed.has_value());
+  EXPECT_EQ(rec.closed->code(), absl::StatusCode::kCancelled);
+}
+
+}  // namespace
+}  // namespace shoal::node
