@@ -15,7 +15,15 @@ function(shoal_link_grpc_static target)
     list(APPEND archives ${SHOAL_STATIC_${n}})
   endforeach()
   file(GLOB absl_archives /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/libabsl_*.a)
+  # OpenSSL static too when its archives are there.
+  find_library(SHOAL_STATIC_ssl NAMES libssl.a)
+  find_library(SHOAL_STATIC_crypto NAMES libcrypto.a)
+  if(SHOAL_STATIC_ssl AND SHOAL_STATIC_crypto)
+    set(ssl ${SHOAL_STATIC_ssl} ${SHOAL_STATIC_crypto} ${CMAKE_DL_LIBS})
+  else()
+    set(ssl OpenSSL::SSL OpenSSL::Crypto)
+  endif()
   target_link_libraries(${target} PRIVATE
     -Wl,--start-group ${archives} ${absl_archives} -Wl,--end-group
-    OpenSSL::SSL OpenSSL::Crypto z Threads::Threads)
+    ${ssl} z Threads::Threads)
 endfunction()

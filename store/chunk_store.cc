@@ -56,7 +56,7 @@ absl::Status RocksDbChunkStore::Init() {
   // chunks side by side, so removing or evicting content frees whole files.
   blobs.enable_blob_garbage_collection = false;
   // Memtables hold piece bytes until a flush: keep them small (peak RSS).
-  blobs.write_buffer_size = 4 << 20;
+  blobs.write_buffer_size = kBlobMemtableBytes;
   blobs.max_write_buffer_number = 3;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
@@ -193,8 +193,25 @@ absl::StatusOr<UploadId> RocksDbChunkStore::BeginUpload(uint64_t length) {
   up.length = length;
   up.reserved = length;
   up.wal_less = length >= kWalLessAddBytes;
+  if (up.wal_less) CountLargeAddLocked(+1);
   reserved_bytes_ += length;
   return id;
+}
+
+uint64_t RocksDbChunkStore::ChunkMemtableBytesForTesting() {
+  return db_->GetOptions(chunks()).write_buffer_size;
+}
+
+void RocksDbChunkStore::CountLargeAddLocked(int delta) {
+  const bool was = large_adds_ > 0;
+  large_adds_ += delta;
+  if (was == (large_adds_ > 0)) return;
+  const uint64_t bytes =
+      large_adds_ > 0 ? kLargeAddMemtableBytes : kBlobMemtableBytes;
+  rocksdb::Status s =
+      db_->SetOptions(chunks(), {{"write_buffer_size", std::to_string(bytes)}});
+  // Only speed and memory depend on it.
+  if (!s.ok()) spdlog::warn("store: memtable size: {}", s.ToString());
 }
 
 absl::Status RocksDbChunkStore::EvictForLocked(uint64_t length) {
@@ -395,6 +412,7 @@ absl::StatusOr<ContentState> RocksDbChunkStore::CommitUpload(
   for (uint32_t i : made_durable) entry.pending[i] = false;
   entry.pieces_local += made_durable.size();
   reserved_bytes_ -= up.reserved;
+  if (up.wal_less) CountLargeAddLocked(-1);
   uploads_.erase(u);
   if (existing == contents_.end()) {
     IndexLocked(entry.record.id);
@@ -426,6 +444,7 @@ void RocksDbChunkStore::AbortUpload(const UploadId& upload) {
     used_bytes_ -= freed;
   }
   reserved_bytes_ -= u->second.reserved;
+  if (u->second.wal_less) CountLargeAddLocked(-1);
   uploads_.erase(u);
 }
 

@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/internal/rocksdb_chunk_store.h"
 
 namespace shoal::store {
 namespace {
@@ -375,6 +376,34 @@ TEST_F(ChunkStoreTest, FetchedPiecesBecomeDurable) {
   Reopen();
   EXPECT_TRUE(store_->Stat(record.id)->complete());
   EXPECT_EQ(ReadAll(record.id), data);
+}
+
+// While a large add (WAL-less) runs, `chunks` has larger memtables (fewer,
+// larger flushes); once the last one is committed or aborted, small again.
+TEST_F(ChunkStoreTest, LargeAddsUseLargerMemtablesWhileTheyRun) {
+  auto* rocks = dynamic_cast<internal::RocksDbChunkStore*>(store_.get());
+  ASSERT_NE(rocks, nullptr);
+  EXPECT_EQ(rocks->ChunkMemtableBytesForTesting(),
+            internal::kBlobMemtableBytes);
+  const std::string data = RandomBytes(20 << 20, 7);
+  auto [up, record] = Upload(data);
+  auto other = store_->BeginUpload(internal::kWalLessAddBytes);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(rocks->ChunkMemtableBytesForTesting(),
+            internal::kLargeAddMemtableBytes);
+  ASSERT_TRUE(store_->CommitUpload(up, record).ok());
+  EXPECT_EQ(rocks->ChunkMemtableBytesForTesting(),
+            internal::kLargeAddMemtableBytes);  // the other still runs
+  store_->AbortUpload(*other);
+  EXPECT_EQ(rocks->ChunkMemtableBytesForTesting(),
+            internal::kBlobMemtableBytes);
+  auto small = store_->BeginUpload(internal::kWalLessAddBytes - 1);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(rocks->ChunkMemtableBytesForTesting(),
+            internal::kBlobMemtableBytes);
+  store_->AbortUpload(*small);
+  auto read = store_->ReadPiece(record.id, 0);
+  EXPECT_TRUE(read.ok()) << read.status();
 }
 
 // Bytes damaged in a blob file after the chunk was verified are caught by

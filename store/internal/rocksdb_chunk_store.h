@@ -64,6 +64,13 @@ class FlushListener final : public rocksdb::EventListener {
 // they commit: the bytes then reach the disk once (in blob files) instead of
 // twice (WAL, then blob files).
 constexpr uint64_t kWalLessAddBytes = 16 << 20;
+// The memtables of the blob column families: small, as they hold piece bytes
+// until a flush (a fetching node's peak memory). While such a large add runs,
+// `chunks` takes larger ones: each flush costs a blob file, a table per column
+// family and their syncs, and a 1 GiB add made 256 of them
+// (docs/ARCHITECTURE.md, "Large adds skip the WAL").
+constexpr uint64_t kBlobMemtableBytes = 4 << 20;
+constexpr uint64_t kLargeAddMemtableBytes = 16 << 20;
 // Fetched pieces are written without the WAL too, and count as stored once a
 // flush has made them durable: when a memtable fills (write_buffer_size below),
 // at Sync(), or when the store closes.
@@ -216,6 +223,8 @@ class RocksDbChunkStore final : public ChunkStore {
   absl::Status RemoveTorrentPieces(std::string_view torrent) override;
   absl::StatusOr<std::string> GetState(std::string_view key) override;
   absl::Status PutState(std::string_view key, std::string_view value) override;
+  // The write_buffer_size `chunks` has now.
+  uint64_t ChunkMemtableBytesForTesting();
   absl::Status CorruptChunkForTesting(const Sha256Digest& hash,
                                       std::string_view bytes) override;
 
@@ -234,6 +243,9 @@ class RocksDbChunkStore final : public ChunkStore {
   uint64_t DropRefLocked(const Sha256Digest& hash, rocksdb::WriteBatch& batch,
                          absl::flat_hash_map<Sha256Digest, uint32_t>& pending)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts a WAL-less add in (+1) or out (-1), switching the memtable size of
+  // `chunks` when the first starts and the last ends.
+  void CountLargeAddLocked(int delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyDroppedRefsLocked(
       const absl::flat_hash_map<Sha256Digest, uint32_t>& pending)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -290,6 +302,8 @@ class RocksDbChunkStore final : public ChunkStore {
   absl::flat_hash_map<ContentId, uint32_t> dir_refs_ ABSL_GUARDED_BY(mu_);
   uint64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t reserved_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // WAL-less adds under way: while any is, `chunks` has large memtables.
+  int large_adds_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t data_loss_events_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t evictions_ ABSL_GUARDED_BY(mu_) = 0;
   // Fetched pieces waiting for a flush (see ContentEntry::pending).
