@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -27,6 +28,14 @@ using codec::Sha256Digest;
 // most 4 MiB per piece).
 size_t Window(const ThreadPool& pool) {
   return static_cast<size_t>(pool.size()) * 2 + 2;
+}
+
+// A read's pieces in flight: the same, within 4 MiB of pieces read ahead (at
+// least 2). A reader of fetched content is part of the fetching node's peak
+// memory: 6 pieces of 1 MiB were 6.5 MB of a 1 GiB fetch's.
+size_t ReadWindow(const ThreadPool& pool, uint32_t piece_length) {
+  constexpr uint64_t kReadAheadBytes = 4 << 20;
+  return std::clamp<size_t>(kReadAheadBytes / piece_length, 2, Window(pool));
 }
 
 absl::Status ErrnoStatus(int err, const std::string& what) {
@@ -427,7 +436,8 @@ absl::Status ReadContent(store::ChunkStore& store, ThreadPool& pool,
   const uint32_t first = static_cast<uint32_t>(offset / layout.piece_length);
   const uint32_t last = static_cast<uint32_t>((end - 1) / layout.piece_length);
 
-  OrderedWork<absl::StatusOr<std::string>> work(pool, Window(pool));
+  OrderedWork<absl::StatusOr<std::string>> work(
+      pool, ReadWindow(pool, layout.piece_length));
   uint32_t next_submit = first;
   auto submit_more = [&] {
     while (next_submit <= last && !work.full() &&

@@ -95,7 +95,8 @@ struct SwarmOptions {
   int ban_after_bad_pieces = 3;
   // Largest info dict we accept through ut_metadata.
   int64_t max_metadata_size = 32 << 20;
-  // Bytes of complete pieces waiting to be hashed and written, at most.
+  // Bytes of complete pieces waiting to be hashed and written, at most (and
+  // at least two pieces).
   size_t max_write_back_bytes = 16 << 20;
   // The node's bound on downloaded bytes in memory, shared by its swarms
   // (requested, arriving, waiting to be written); none if null.
@@ -373,6 +374,8 @@ class Swarm : public PeerLink::Handler {
   // How many blocks `p` may be asked for now: its pipeline's room, within
   // the node's download budget. 0 with the budget spent registers to be woken.
   uint32_t RequestRoom(Peer& p);
+  // The write-back bound is reached: no new requests until a piece is written.
+  bool WriteBackFull() const;
   // Charges the download budget with what this swarm holds and has requested.
   void SyncBudget();
   void OnPiece(Peer& p, const wire::Piece& m);

@@ -176,7 +176,7 @@ void Swarm::RequestMore(Peer& p) {
   if (!picker_ || p.gone || !p.am_interested || complete()) return;
   if (p.requests.room() == 0) return;
   // The write-back bound: the disk must catch up first.
-  if (write_back_bytes_ >= options_.max_write_back_bytes) return;
+  if (WriteBackFull()) return;
   const uint32_t room = RequestRoom(p);
   if (room == 0) return;
   std::vector<chunk::Block> blocks;
@@ -225,6 +225,13 @@ void Swarm::RequestMore(Peer& p) {
   }
   p.conn->Send(std::move(out));
   SyncBudget();
+}
+
+bool Swarm::WriteBackFull() const {
+  // Two pieces at least, so that one is received while one is written.
+  const size_t bound = std::max<size_t>(options_.max_write_back_bytes,
+                                        m_ ? 2 * size_t{m_->piece_length} : 0);
+  return write_back_bytes_ >= bound;
 }
 
 uint32_t Swarm::RequestRoom(Peer& p) {
@@ -357,7 +364,7 @@ void Swarm::OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
                             size_t bytes, absl::Status status,
                             std::shared_ptr<char[]> data) {
   verifying_pieces_.erase(piece);
-  const bool was_full = write_back_bytes_ >= options_.max_write_back_bytes;
+  const bool was_full = WriteBackFull();
   write_back_bytes_ -= std::min(write_back_bytes_, bytes);
   SyncBudget();
   if (!picker_) return;
