@@ -18,8 +18,8 @@ namespace {
 constexpr size_t kReadChunk = 256 * 1024;
 // µTP connections keep a buffer of their own (a read in progress owns it).
 constexpr size_t kUtpReadChunk = 32 * 1024;
-// A connection's buffer of a partial message is freed once empty if it grew
-// past this (a large bitfield or metadata piece).
+// A connection's buffer of a partial message is given back once what it holds
+// is small again if it grew past this (a large bitfield or metadata piece).
 constexpr size_t kKeepCapacity = 64 * 1024;
 
 uint32_t ReadU32(const char* p) {
@@ -220,7 +220,8 @@ void BasicPeerConnection<Stream>::Consume(const char* data, size_t n) {
   if (closed_) return;
   // Keep the tail; give back what a large message left behind.
   in_.append(rest);
-  if (in_.empty() && in_.capacity() > kKeepCapacity) std::string().swap(in_);
+  if (in_.capacity() > kKeepCapacity && in_.size() <= kKeepCapacity / 2)
+    in_.shrink_to_fit();
 }
 
 template <typename Stream>
