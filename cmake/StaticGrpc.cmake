@@ -1,9 +1,10 @@
-# shoal_link_grpc_static(TARGET): links TARGET against the static archives of gRPC, protobuf and
+# shoal_link_grpc_static(TARGET [EXTRA...]): links TARGET against the static archives of gRPC
+# (and of the EXTRA gRPC libraries, e.g. grpc++_reflection), protobuf and
 # Abseil that Debian ships, instead of their ~55 shared libraries. The `shoal` CLI starts in
 # about a third of the time that way (dynamic loading dominated the latency of a short command
 # such as `shoal node info`). Falls back to the shared libraries if an archive is missing.
 function(shoal_link_grpc_static target)
-  set(names grpc++ grpc gpr upb address_sorting cares re2 protobuf)
+  set(names ${ARGN} grpc++ grpc gpr upb address_sorting cares re2 protobuf)
   set(archives "")
   foreach(n IN LISTS names)
     find_library(SHOAL_STATIC_${n} NAMES lib${n}.a)
