@@ -224,7 +224,10 @@ void Swarm::RequestMore(Peer& p) {
     p.requests.Sent(b, ticks_);
   }
   p.conn->Send(std::move(out));
-  SyncBudget();
+  // RequestRoom synced the charge; what changed since is these requests.
+  if (DownloadBudget* budget = options_.download_budget.get())
+    budget->Charge(budget_charge_,
+                   budget_charge_ + blocks.size() * chunk::kBlockLength);
 }
 
 bool Swarm::WriteBackFull() const {
