@@ -44,12 +44,25 @@ std::optional<uint32_t> RevealSchedule::NextUncopied(
   return best;
 }
 
+std::optional<uint32_t> RevealSchedule::NextInIndexOrder(
+    const std::function<bool(uint32_t)>& skip) {
+  const auto n = static_cast<uint32_t>(count_.size());
+  while (index_cursor_ < n && count_[index_cursor_] > round_) ++index_cursor_;
+  for (uint32_t i = index_cursor_; i < n; ++i) {
+    if (count_[i] != round_ || skip(i)) continue;
+    Record(i);
+    return i;
+  }
+  return Next(skip);  // every piece at the round is skipped: fewest reveals
+}
+
 void RevealSchedule::Record(uint32_t piece) {
   if (count_[piece]++ == round_ && --at_round_ == 0) Recount();
 }
 
 void RevealSchedule::Unreveal(uint32_t piece) {
   if (count_[piece] == 0) return;
+  index_cursor_ = std::min(index_cursor_, piece);
   if (--count_[piece] < round_) {
     Recount();
   } else if (count_[piece] == round_) {
@@ -58,6 +71,7 @@ void RevealSchedule::Unreveal(uint32_t piece) {
 }
 
 void RevealSchedule::Recount() {
+  index_cursor_ = 0;
   if (count_.empty()) return;
   round_ = *std::min_element(count_.begin(), count_.end());
   at_round_ =

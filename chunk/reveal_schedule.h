@@ -42,6 +42,12 @@ class RevealSchedule {
   std::optional<uint32_t> NextUncopied(
       const std::function<bool(uint32_t)>& skip,
       const std::function<uint32_t(uint32_t)>& copies);
+  // Like Next, but the lowest-numbered such piece rather than the next in the
+  // random order: what an origin with a single peer reveals, so that a reader
+  // streaming the content on that peer gets its pieces in order. Amortised
+  // O(1) per piece over a round while the peer takes what it is shown.
+  std::optional<uint32_t> NextInIndexOrder(
+      const std::function<bool(uint32_t)>& skip);
   // A piece revealed but never sent (its peer left): it counts one reveal
   // less.
   void Unreveal(uint32_t piece);
@@ -59,6 +65,8 @@ class RevealSchedule {
   size_t cursor_ = 0;            // where in order_ the next search starts
   uint32_t round_ = 0;           // min of count_
   size_t at_round_ = 0;          // pieces with count_ == round_
+  // NextInIndexOrder: every piece below it is revealed more than round_ times.
+  uint32_t index_cursor_ = 0;
 };
 
 }  // namespace shoal::chunk

@@ -65,9 +65,38 @@ TEST(RevealScheduleTest, UnrevealedPieceComesNext) {
   EXPECT_EQ(s.round(), 1u);
 }
 
+// NextInIndexOrder: the lowest-numbered piece revealed fewest times, past
+// what the random order revealed already and what the peer can't take.
+TEST(RevealScheduleTest, InIndexOrderAmongTheLeastRevealed) {
+  RevealSchedule s(8, Seeded(5));
+  auto none = [](uint32_t) { return false; };
+  auto not3 = [](uint32_t i) { return i == 3; };
+  const uint32_t random = *s.Next(none);
+  std::vector<uint32_t> want;
+  for (uint32_t i = 0; i < 8; ++i)
+    if (i != random && i != 3) want.push_back(i);
+  std::vector<uint32_t> got;
+  for (size_t k = 0; k < want.size(); ++k)
+    got.push_back(*s.NextInIndexOrder(not3));
+  EXPECT_EQ(got, want);
+  if (random != 3) {
+    EXPECT_EQ(s.round(), 0u);
+    EXPECT_EQ(*s.NextInIndexOrder(none), 3u);  // skipped, still the least
+  }
+  EXPECT_EQ(s.round(), 1u);
+  // The next round starts from the first piece again; one given back comes
+  // first.
+  EXPECT_EQ(*s.NextInIndexOrder(none), 0u);
+  EXPECT_EQ(*s.NextInIndexOrder(none), 1u);
+  s.Unreveal(0);
+  EXPECT_EQ(*s.NextInIndexOrder(none), 0u);
+  EXPECT_EQ(*s.NextInIndexOrder(none), 2u);
+}
+
 TEST(RevealScheduleTest, Empty) {
   RevealSchedule s(0, Seeded(4));
   EXPECT_FALSE(s.Next([](uint32_t) { return false; }).has_value());
+  EXPECT_FALSE(s.NextInIndexOrder([](uint32_t) { return false; }).has_value());
 }
 
 // After the first round, only pieces nobody holds or is being sent are

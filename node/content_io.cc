@@ -30,12 +30,18 @@ size_t Window(const ThreadPool& pool) {
   return static_cast<size_t>(pool.size()) * 2 + 2;
 }
 
-// A read's pieces in flight: the same, within 4 MiB of pieces read ahead (at
-// least 2). A reader of fetched content is part of the fetching node's peak
-// memory: 6 pieces of 1 MiB were 6.5 MB of a 1 GiB fetch's.
+// A read's pieces in flight: the same bound, and fewer (at least 2). A reader
+// of fetched content is part of the fetching node's peak memory: 6 pieces of
+// 1 MiB were 6.5 MB of a 1 GiB fetch's.
 size_t ReadWindow(const ThreadPool& pool, uint32_t piece_length) {
-  constexpr uint64_t kReadAheadBytes = 4 << 20;
-  return std::clamp<size_t>(kReadAheadBytes / piece_length, 2, Window(pool));
+  // A piece per pool thread, and at least 2 MiB: the pool reads (and, at the
+  // first read since open, hashes) no more at once. 4 MiB on 2 cores held
+  // four 1 MiB pieces, each copied twice more inside RocksDB's blob read, for
+  // no speed: a 1 GiB `cat --peer` peaked 2-3 MB higher.
+  constexpr uint64_t kReadAheadBytes = 2 << 20;
+  const size_t pieces =
+      std::max<size_t>(pool.size(), kReadAheadBytes / piece_length);
+  return std::clamp<size_t>(pieces, 2, Window(pool));
 }
 
 absl::Status ErrnoStatus(int err, const std::string& what) {

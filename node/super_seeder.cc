@@ -85,9 +85,15 @@ std::vector<uint32_t> SuperSeeder::RevealMore(
         std::equal_range(on_the_way.begin(), on_the_way.end(), i);
     return copies(i) + static_cast<uint32_t>(hi - lo);
   };
+  // A lone peer (no other to trade with) is shown the pieces in order: a
+  // reader on it streams the content as it arrives instead of waiting for
+  // the random order to fill in the start (`shoal cat --peer` of 1 GiB sent
+  // its first bytes after 4-5 s of a 5.5 s fetch).
+  const bool lone = peers_.size() == 1;
   while (p.bytes_left < want) {
     const std::optional<uint32_t> next =
         repeat && !starving ? schedule_.NextUncopied(skip, all_copies)
+        : lone              ? schedule_.NextInIndexOrder(skip)
                             : schedule_.Next(skip);
     if (!next) break;
     const uint64_t size = piece_size_(*next);

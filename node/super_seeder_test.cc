@@ -1,5 +1,6 @@
 #include "node/super_seeder.h"
 
+#include <algorithm>
 #include <random>
 #include <set>
 
@@ -28,6 +29,23 @@ TEST(SuperSeederTest, ShowsASecondOfTheRateAndAtLeastAPiece) {
   EXPECT_EQ(s.bytes_left(2), 4 * kPiece);
 }
 
+// A lone peer is shown the pieces in order (a reader on it streams them); once
+// there are two, each gets the schedule's random order.
+TEST(SuperSeederTest, LonePeerIsShownThePiecesInOrder) {
+  SuperSeeder s = Make(100);
+  chunk::Bitfield none;
+  EXPECT_EQ(s.RevealMore(1, none, 4 * kPiece, 0, NoCopies),
+            (std::vector<uint32_t>{0, 1, 2, 3}));
+  for (uint32_t i = 0; i < 4; ++i) s.Sent(1, i, kPiece);
+  // (Past its slow start: tick 5.)
+  EXPECT_EQ(s.RevealMore(1, none, 2 * kPiece, 5, NoCopies),
+            (std::vector<uint32_t>{4, 5}));
+  std::vector<uint32_t> second = s.RevealMore(2, none, 8 * kPiece, 5, NoCopies);
+  ASSERT_EQ(second.size(), 8u);
+  for (uint32_t i : second) EXPECT_GE(i, 6u);  // not shown twice yet
+  EXPECT_FALSE(std::is_sorted(second.begin(), second.end()));
+}
+
 // A piece all sent, or got elsewhere, makes room for the next.
 TEST(SuperSeederTest, SentOrAnnouncedMakesRoom) {
   SuperSeeder s = Make(10);
@@ -39,8 +57,8 @@ TEST(SuperSeederTest, SentOrAnnouncedMakesRoom) {
   const uint32_t b = s.RevealMore(1, none, 0, 0, NoCopies).at(0);
   EXPECT_NE(a, b);
   EXPECT_TRUE(s.Announced(1, b, 0));
-  EXPECT_FALSE(s.Announced(1, b + 1, 0));  // not shown to it
-  EXPECT_FALSE(s.Sent(1, 99, kPiece));     // never shown
+  EXPECT_FALSE(s.Announced(1, 9, 0));   // not shown to it
+  EXPECT_FALSE(s.Sent(1, 99, kPiece));  // never shown
 }
 
 // While a new peer's rate is unknown (its first two ticks), each piece all
