@@ -34,14 +34,13 @@ size_t Window(const ThreadPool& pool) {
 // of fetched content is part of the fetching node's peak memory: 6 pieces of
 // 1 MiB were 6.5 MB of a 1 GiB fetch's.
 size_t ReadWindow(const ThreadPool& pool, uint32_t piece_length) {
-  // A piece per pool thread, and at least 2 MiB: the pool reads (and, at the
-  // first read since open, hashes) no more at once. 4 MiB on 2 cores held
-  // four 1 MiB pieces, each copied twice more inside RocksDB's blob read, for
-  // no speed: a 1 GiB `cat --peer` peaked 2-3 MB higher.
-  constexpr uint64_t kReadAheadBytes = 2 << 20;
-  const size_t pieces =
-      std::max<size_t>(pool.size(), kReadAheadBytes / piece_length);
-  return std::clamp<size_t>(pieces, 2, Window(pool));
+  // 2 MiB, or half a MiB per pool thread where there are more than four: on 2
+  // cores 4 MiB held four 1 MiB pieces for two threads, each copied twice more
+  // inside RocksDB's blob read, for no speed (a 1 GiB `cat --peer` peaked 2-3
+  // MB higher).
+  const uint64_t bytes =
+      std::max<uint64_t>(2 << 20, uint64_t{512 << 10} * pool.size());
+  return std::clamp<size_t>(bytes / piece_length, 2, Window(pool));
 }
 
 absl::Status ErrnoStatus(int err, const std::string& what) {

@@ -210,16 +210,20 @@ class TestSwarm final : public Swarm {
   std::shared_ptr<MemoryStorage> memory() const { return memory_; }
   // The bytes held, in order (complete() only).
   std::string Bytes() const;
+  // The pieces verified and stored, in the order they were.
+  const std::vector<uint32_t>& have_order() const { return have_order_; }
 
  protected:
   void Prepare() override;
   void OnComplete() override { completed_ = true; }
+  void OnPieceHave(uint32_t piece) override { have_order_.push_back(piece); }
 
  private:
   const TestContent& content_;
   bool seeding_ = false;
   bool completed_ = false;
   std::shared_ptr<MemoryStorage> memory_;
+  std::vector<uint32_t> have_order_;
 };
 
 }  // namespace shoal::node::testing

@@ -404,6 +404,25 @@ TEST_F(SwarmTest, OriginRevealsPiecesAFewAtATime) {
             c.data.size() + c.layout.piece_size(piece));  // each piece once
 }
 
+// An origin with a single fetcher reveals its pieces in index order, so that a
+// reader streaming on the fetcher (its range's deadlines) gets the first piece
+// first and the rest in order, not when the random order gets to them.
+TEST_F(SwarmTest, LoneFetcherOfAnOriginGetsThePiecesInOrder) {
+  const TestContent c = TestContent::Make(4 << 20, 11);
+  SwarmOptions o = Cdn();
+  o.super_seed = true;
+  TestSwarm origin(env_, c, o);
+  origin.StartSeeding();
+  TestSwarm fetcher(env_, c, Cdn());
+  fetcher.WantRange(0, c.data.size());
+  net_.Connect(fetcher, origin);
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 60));
+  EXPECT_EQ(fetcher.Bytes(), c.data);
+  const std::vector<uint32_t>& order = fetcher.have_order();
+  ASSERT_EQ(order.size(), c.layout.num_pieces());
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
+}
+
 // Two nodes that dial each other at the same moment each see their own
 // connection first: both keep the one opened by the greater peer ID, so one
 // connection survives (keeping the first one seen closed both).
