@@ -208,6 +208,20 @@ def test_runtime_packages_provide_every_library():
         ", ".join(f"{p} (for {', '.join(sorted(s))})" for p, s in sorted(uncovered.items())))
 
 
+def test_runtime_packages_are_all_loaded():
+    """Every package the runtime stage installs, CA certificates aside, provides a library that
+    shoald or shoal loads: what the binaries link statically is not installed again."""
+    shoald, shoal = binaries()
+    listed = set(apt_packages(runtime_stage())) - {"ca-certificates"}
+    libraries = {}
+    for binary in (shoald, shoal):
+        for soname, path in ldd_libraries(binary).items():
+            libraries[path] = soname
+    loaded = set(owning_packages(libraries).values())
+    unused = sorted(listed - loaded)
+    assert not unused, f"deploy/Dockerfile's runtime stage installs what nothing loads: {unused}"
+
+
 def test_runtime_stage_runs_as_non_root_user():
     """The runtime stage ends up running as a user that isn't root."""
     users = [args for keyword, args in runtime_stage() if keyword == "USER"]
