@@ -23,6 +23,13 @@ SwarmOptions Cdn() {
   return o;
 }
 
+// An origin: a trusted swarm that super-seeds what it holds.
+SwarmOptions CdnOrigin() {
+  SwarmOptions o = Cdn();
+  o.super_seed = true;
+  return o;
+}
+
 SwarmOptions Torrent(int slots) {
   SwarmOptions o;
   o.trusted_peers = false;
@@ -372,9 +379,7 @@ TEST_F(SwarmTest, EndgameDoesNotWaitForAStalledPeer) {
 // gets everything from it, and the origin sends each piece once.
 TEST_F(SwarmTest, OriginRevealsPiecesAFewAtATime) {
   const TestContent c = TestContent::Make(4 << 20, 10);
-  SwarmOptions o = Cdn();
-  o.super_seed = true;
-  TestSwarm origin(env_, c, o);
+  TestSwarm origin(env_, c, CdnOrigin());
   origin.StartSeeding();
   auto peer = net_.ConnectScripted(origin);
   net_.Pump();
@@ -409,9 +414,7 @@ TEST_F(SwarmTest, OriginRevealsPiecesAFewAtATime) {
 // first and the rest in order, not when the random order gets to them.
 TEST_F(SwarmTest, LoneFetcherOfAnOriginGetsThePiecesInOrder) {
   const TestContent c = TestContent::Make(4 << 20, 11);
-  SwarmOptions o = Cdn();
-  o.super_seed = true;
-  TestSwarm origin(env_, c, o);
+  TestSwarm origin(env_, c, CdnOrigin());
   origin.StartSeeding();
   TestSwarm fetcher(env_, c, Cdn());
   fetcher.WantRange(0, c.data.size());
