@@ -249,6 +249,16 @@ void Connection::Acked(Outgoing& o, uint64_t now_us, size_t& bytes) {
   }
 }
 
+// A transmitted packet awaits its ack: bytes in flight, or our FIN, which
+// carries none (in_flight_ does not count it; without this, an ack of the
+// data before it would stop the timer and a lost FIN would never go again).
+bool Connection::AwaitingAck() const {
+  if (in_flight_ > 0) return true;
+  if (!fin_sent_ || sent_.empty()) return false;
+  const Outgoing& last = sent_.back();
+  return last.type == PacketType::kFin && last.in_flight && !last.acked;
+}
+
 void Connection::Lost(Outgoing& o) {
   if (o.acked || !o.in_flight) return;
   o.in_flight = false;
@@ -324,7 +334,7 @@ void Connection::HandleAcks(const Packet& p, uint64_t now_us) {
     if (in_recovery_ && !SeqLess(h.ack_nr, recovery_seq_)) in_recovery_ = false;
   }
   while (!sent_.empty() && sent_.front().acked) sent_.pop_front();
-  if (!sent_.empty() && in_flight_ > 0 && rto_deadline_us_ == 0)
+  if (!sent_.empty() && AwaitingAck() && rto_deadline_us_ == 0)
     rto_deadline_us_ = now_us + rto_us_;
   if (syn_acked) {
     state_ = State::kConnected;

@@ -153,6 +153,7 @@ class Connection {
   void HandleAcks(const Packet& p, uint64_t now_us);
   void HandleData(const Packet& p);
   void Acked(Outgoing& o, uint64_t now_us, size_t& bytes);
+  bool AwaitingAck() const;
   void Lost(Outgoing& o);
   void CloseWith(const absl::Status& why);
   // Runs the callbacks the last call earned.

@@ -334,6 +334,25 @@ TEST(ConnectionTest, ALostAckOfTheSynIsSentAgain) {
   EXPECT_EQ(t.rx.got, "hello");
 }
 
+// The data before the FIN is acked (which stops the timer), the FIN is lost:
+// it goes again, and the close completes instead of waiting out the idle
+// limit.
+TEST(ConnectionTest, ALostFinIsSentAgain) {
+  Pair p;
+  int fins = 0;
+  p.drop = [&](int from, std::string_view d) {
+    return from == 0 && (static_cast<uint8_t>(d[0]) >> 4) == 1 && fins++ == 0;
+  };
+  OneWay t;
+  t.Start(p, Pattern(64 << 10, 3));
+  p.Run(10, [&] { return t.rx.eof && t.a_closed.ok(); });
+  EXPECT_TRUE(t.rx.eof);
+  EXPECT_EQ(t.rx.got.size(), 64u << 10);
+  EXPECT_TRUE(t.a_closed.ok()) << t.a_closed;
+  EXPECT_EQ(fins, 2);
+  EXPECT_LT(p.net.now(), 3.0);
+}
+
 TEST(ConnectionTest, ARefusedConnectIsReset) {
   Pair p;  // B accepts nothing
   absl::Status closed = absl::UnknownError("open");
