@@ -608,9 +608,20 @@ asio::awaitable<void> Session::Incoming(Stream socket) {
   constexpr bool kUtp = std::is_same_v<Stream, UtpSocket>;
   if (!(kUtp ? options_.utp : options_.tcp) && !contents_.contains(key))
     co_return;
-  // Answer with the hash they used (a hybrid has two).
-  std::string ours = wire::EncodeHandshake(
-      OurHandshake(theirs->info_hash, swarm->hashes().v2.has_value()));
+  // Answer with the hash they used (a hybrid has two), but a peer that used a
+  // hybrid's v1 hash and offered v2 (BEP 52's reserved bit) is answered with
+  // the v2 hash: the upgrade BEP 52 allows, and what libtorrent answers too.
+  // libtorrent needs it: should it learn of us from its v2 announce between
+  // its handshake and ours, it checks our answer against the v2 hash alone
+  // and drops the connection as "invalid info-hash" if we echo the v1 one.
+  std::array<uint8_t, 20> answer = theirs->info_hash;
+  const chunk::InfoHashes& ih = swarm->hashes();
+  if (theirs->v2() && ih.v1 && ih.v2 && key == ih.v1->AsStringView()) {
+    const chunk::InfoHashV1 v2 = ih.v2->Truncated();
+    std::copy(v2.bytes.begin(), v2.bytes.end(), answer.begin());
+  }
+  std::string ours =
+      wire::EncodeHandshake(OurHandshake(answer, ih.v2.has_value()));
   if (ciphers.encrypt) ciphers.encrypt->Apply(ours);
   co_await asio::async_write(socket, asio::buffer(ours),
                              asio::redirect_error(asio::use_awaitable, ec));
