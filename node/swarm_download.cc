@@ -402,9 +402,18 @@ void Swarm::OnPieceVerified(uint32_t piece, std::vector<uint64_t> senders,
   OnPieceHave(piece);
   std::string have;
   wire::AppendMessage(wire::Have{piece}, have);
-  for (Peer* q : LivePeers())
-    if (!q->has_all) q->conn->Send(have);
-  if (picker_->Complete()) {
+  const bool now_complete = picker_->Complete();
+  for (Peer* q : LivePeers()) {
+    if (q->has_all) continue;
+    q->conn->Send(have);
+    // It may have been the last piece this peer had for us: say so, or it
+    // keeps an upload slot for a peer that asks for nothing (the scan stops
+    // at the first piece still wanted; Complete() tells everyone).
+    if (!now_complete && q->am_interested && piece < q->has.size() &&
+        q->has.test(piece))
+      UpdateInterest(*q);
+  }
+  if (now_complete) {
     Complete();
   } else if (was_full) {
     RequestMoreAll();

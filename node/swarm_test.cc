@@ -539,5 +539,42 @@ TEST_F(SwarmTest, UploadOnlySaidAndHonoured) {
   EXPECT_EQ(seed.num_peers(), 1u);  // `peer` only
 }
 
+// Interest follows what a peer has that we lack: once the pieces a partial
+// peer offered are ours (from anyone), it is told we are not interested, so
+// that it does not keep an upload slot for us.
+TEST_F(SwarmTest, InterestEndsWhenAPeerHasNothingMoreForUs) {
+  const TestContent c = TestContent::Make(8 << 20, 12);
+  TestSwarm seed(env_, c, Cdn());
+  TestSwarm fetcher(env_, c, Cdn());
+  seed.StartSeeding();
+  fetcher.SetStrategy(chunk::PickStrategy::kSequential);
+  net_.Connect(fetcher, seed);
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.ready(); }, 10));
+  const uint32_t n = c.metainfo->num_pieces;
+  ASSERT_GT(n, 4u);
+  auto partial = net_.ConnectScripted(fetcher);
+  chunk::Bitfield has(n);
+  has.set(0);
+  has.set(1);
+  partial->Send(wire::Bitfield{has.bytes()});
+  net_.Pump();
+  EXPECT_EQ(Count<wire::Interested>(Decode(partial->received())), 1);
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 30));
+  net_.Pump();
+  // Told as soon as pieces 0 and 1 were in (sequential: the first two), not
+  // at the end when the fetcher completes.
+  const std::vector<wire::Message> got = Decode(partial->received());
+  int not_interested_at = -1;
+  std::vector<uint32_t> haves_before;
+  for (size_t i = 0; i < got.size() && not_interested_at < 0; ++i) {
+    if (std::holds_alternative<wire::NotInterested>(got[i]))
+      not_interested_at = static_cast<int>(i);
+    if (auto* h = std::get_if<wire::Have>(&got[i]))
+      haves_before.push_back(h->piece);
+  }
+  ASSERT_GE(not_interested_at, 0);
+  EXPECT_EQ(haves_before, (std::vector<uint32_t>{0, 1}));
+}
+
 }  // namespace
 }  // namespace shoal::node::testing
