@@ -273,7 +273,7 @@ absl::Status RocksDbChunkStore::WritePieceLocked(const std::string& have_key,
                                                  std::span<const uint8_t> data,
                                                  bool wal_less) {
   const uint32_t size = static_cast<uint32_t>(data.size());
-  rocksdb::WriteBatch batch;
+  rocksdb::WriteBatch batch(data.size() + kBatchBytesBesidePiece);
   auto c = chunks_.find(hash);
   // A chunk written without the WAL may not survive a crash: a WAL-logged write
   // that relies on it writes it again.

@@ -275,7 +275,7 @@ absl::Status RocksDbChunkStore::PutTorrentPiece(std::string_view torrent,
                                                 uint32_t index,
                                                 std::string_view data) {
   const std::string key = TorrentPieceKey(torrent, index);
-  rocksdb::WriteBatch batch;
+  rocksdb::WriteBatch batch(data.size() + kBatchBytesBesidePiece);
   batch.Put(torrents(), key, data);
   batch.Put(haves(), std::string(1, kTorrentOwner) + key, "");
   return FromRocks(db_->Write(write_options_, &batch), "writing torrent piece");

@@ -71,6 +71,11 @@ constexpr uint64_t kWalLessAddBytes = 16 << 20;
 // (docs/ARCHITECTURE.md, "Large adds skip the WAL").
 constexpr uint64_t kBlobMemtableBytes = 4 << 20;
 constexpr uint64_t kLargeAddMemtableBytes = 16 << 20;
+// What a write batch holds beside a piece's bytes (headers, keys, the index
+// entry). A batch that writes a piece reserves the piece's size plus this:
+// grown by appends, its buffer was sized to the piece, then doubled (and the
+// piece copied again) by the next small record.
+constexpr size_t kBatchBytesBesidePiece = 512;
 // Fetched pieces are written without the WAL too, and count as stored once a
 // flush has made them durable: when a memtable fills (write_buffer_size below),
 // at Sync(), or when the store closes.
