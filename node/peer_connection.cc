@@ -61,6 +61,23 @@ void BasicPeerConnection<Stream>::LimitUnsent(size_t bytes) {
 }
 
 template <typename Stream>
+uint64_t BasicPeerConnection<Stream>::rtt_us() const {
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    if (closed_) return 0;
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    // const_cast: native_handle() is not const in Asio; getsockopt reads.
+    auto& s = const_cast<Stream&>(socket_);
+    if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &len) !=
+        0)
+      return 0;
+    return info.tcpi_rtt;
+  } else {
+    return socket_.rtt_us();
+  }
+}
+
+template <typename Stream>
 void BasicPeerConnection<Stream>::Start(Handler* handler) {
   auto self = this->shared_from_this();  // the handler may drop its reference
                                          // while we parse

@@ -69,6 +69,7 @@ class BasicPeerConnection final
   size_t queued_bytes() const override { return queued_bytes_; }
   void LimitUnsent(size_t bytes) override;
   bool closed() const { return closed_; }
+  uint64_t rtt_us() const override;
   uint64_t bytes_received() const override { return bytes_received_; }
   uint64_t bytes_sent() const override { return bytes_sent_; }
 

@@ -88,7 +88,12 @@ TEST_F(PeerConnectionTest, MessagesCutAnywhereArriveWholeAndInOrder) {
   EXPECT_FALSE(rec.closed.has_value());
   EXPECT_EQ(rec.messages, want);
   EXPECT_EQ(conn->bytes_received(), rest.size());
+  // The kernel's round-trip estimate of a loopback TCP connection: known,
+  // and small (the request pipeline's cap uses it).
+  EXPECT_GT(conn->rtt_us(), 0u);
+  EXPECT_LT(conn->rtt_us(), 200'000u);
   conn->Close(absl::CancelledError("done"));
+  EXPECT_EQ(conn->rtt_us(), 0u);
 }
 
 TEST_F(PeerConnectionTest, TheSameStreamAllAtOnce) {

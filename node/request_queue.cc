@@ -18,15 +18,29 @@ bool RequestQueue::Arrived(const chunk::Block& b) {
   return was_out;
 }
 
+void RequestQueue::SetRtt(double rtt_seconds) {
+  if (options_.rtt_cover_rate <= 0 || rtt_seconds <= 0) return;
+  const double blocks = options_.rtt_cover_rate *
+                        (2 * rtt_seconds + options_.rtt_slack_seconds) /
+                        chunk::kBlockLength;
+  rtt_cap_ = static_cast<uint32_t>(
+      std::clamp<double>(blocks, options_.min_depth, options_.max_depth));
+  depth_cap_ = std::min(depth_cap_, rtt_cap_);
+  depth_ = std::min(depth_, depth_cap_);
+}
+
 RequestQueue::TickResult RequestQueue::Tick(uint64_t tick, double rate,
                                             uint64_t connected_ticks, bool got,
                                             bool peer_choking,
-                                            std::optional<int64_t> reqq) {
+                                            std::optional<int64_t> reqq,
+                                            double rtt_seconds) {
   TickResult r;
+  SetRtt(rtt_seconds);
   if (connected_ticks > 2 && rate > 0) {
     const double blocks = rate * options_.queue_seconds / chunk::kBlockLength;
-    depth_cap_ = static_cast<uint32_t>(
-        std::clamp<double>(blocks, options_.min_depth, options_.max_depth));
+    depth_cap_ = std::min(rtt_cap_,
+                          static_cast<uint32_t>(std::clamp<double>(
+                              blocks, options_.min_depth, options_.max_depth)));
     if (reqq && *reqq > 0)
       depth_cap_ = static_cast<uint32_t>(
           std::min<int64_t>(depth_cap_, std::min<int64_t>(*reqq, UINT32_MAX)));

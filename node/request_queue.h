@@ -5,7 +5,13 @@
 // Depth: starts at `min_depth`, grows by one per block that arrives (slow
 // start) up to a cap that follows the peer's measured rate: enough blocks to
 // cover `queue_seconds` of it, within [min_depth, max_depth] and never above
-// the queue the peer says it keeps (BEP 10 `reqq`).
+// the queue the peer says it keeps (BEP 10 `reqq`). With `rtt_cover_rate`
+// set and the link's round-trip time known (SetRtt, from the first block on),
+// the depth is also at most what that rate moves in two round trips plus
+// `rtt_slack_seconds`: enough to keep a link busy, without asking for blocks
+// long before they can be taken in (each block that arrives needs memory until
+// its piece is stored). A peer a few milliseconds away gets a short queue, one
+// far away the usual one.
 //
 // Snubbing: a peer that has requests out, does not choke us, and sends
 // nothing for `snub_ticks` ticks is snubbed: its requests are dropped (the
@@ -36,13 +42,17 @@ class RequestQueue {
     uint32_t min_depth = 16;
     uint32_t max_depth = 500;
     double queue_seconds = 2.0;
+    // 0: no cap from the round-trip time.
+    double rtt_cover_rate = 0;  // bytes/s
+    double rtt_slack_seconds = 0.01;
     uint64_t snub_ticks = 20;
   };
 
   explicit RequestQueue(const Options& options)
       : options_(options),
         depth_(options.min_depth),
-        depth_cap_(options.max_depth) {}
+        depth_cap_(options.max_depth),
+        rtt_cap_(options.max_depth) {}
 
   uint32_t outstanding() const { return static_cast<uint32_t>(sent_.size()); }
   uint32_t depth() const { return depth_; }
@@ -51,6 +61,9 @@ class RequestQueue {
   uint32_t room() const {
     return depth_ > outstanding() ? depth_ - outstanding() : 0;
   }
+
+  // The link's round-trip time (0: unknown); see rtt_cover_rate.
+  void SetRtt(double rtt_seconds);
 
   // `b` was requested at `tick`.
   void Sent(const chunk::Block& b, uint64_t tick) {
@@ -77,12 +90,15 @@ class RequestQueue {
   // used once it has been connected more than 2 ticks; `got` whether a block
   // arrived since the last tick; `reqq` the queue length it announced.
   TickResult Tick(uint64_t tick, double rate, uint64_t connected_ticks,
-                  bool got, bool peer_choking, std::optional<int64_t> reqq);
+                  bool got, bool peer_choking, std::optional<int64_t> reqq,
+                  double rtt_seconds = 0);
 
  private:
   Options options_;
   uint32_t depth_;
   uint32_t depth_cap_;
+  // Blocks the round-trip time allows (max_depth when not capped by it).
+  uint32_t rtt_cap_;
   bool snubbed_ = false;
   // Ticks with requests out and nothing received.
   uint64_t ticks_waiting_ = 0;

@@ -35,6 +35,42 @@ TEST(RequestQueueTest, SlowStartUpToTheCapItsRateEarns) {
   EXPECT_EQ(q.depth(), 8u);
 }
 
+// With rtt_cover_rate: a near peer's queue is capped by its round-trip time
+// from the first block (before any rate is measured), a far one's is not, and
+// an unknown round-trip time caps nothing.
+TEST(RequestQueueTest, RoundTripTimeCapsTheQueueOfANearPeer) {
+  RequestQueue::Options o = Opts();
+  o.max_depth = 500;
+  o.rtt_cover_rate = 100.0 * kB;  // 100 blocks a second
+  o.rtt_slack_seconds = 0.1;
+  auto grown = [&](double rtt) {
+    RequestQueue q(o);
+    q.SetRtt(rtt);
+    for (uint32_t i = 0; i < 1000; ++i) {
+      q.Sent(B(i), 0);
+      q.Arrived(B(i));
+    }
+    return q.depth();
+  };
+  EXPECT_EQ(grown(0), 500u);       // unknown: up to max_depth
+  EXPECT_EQ(grown(0.0001), 10u);   // 100/s * (0.2 ms + 100 ms)
+  EXPECT_EQ(grown(0.2), 50u);      // 100/s * (400 ms + 100 ms)
+  EXPECT_EQ(grown(0.00001), 10u);  // never below min_depth (4) either way
+  o.rtt_cover_rate = 0;            // off
+  EXPECT_EQ(grown(0.0001), 500u);
+  // The rate's cap applies under it, and each tick's round-trip time too.
+  o.rtt_cover_rate = 100.0 * kB;
+  RequestQueue q(o);
+  q.Tick(1, 5.0 * kB, /*connected_ticks=*/3, true, false, {}, 0.0001);
+  for (uint32_t i = 0; i < 100; ++i) {
+    q.Sent(B(i), 1);
+    q.Arrived(B(i));
+  }
+  EXPECT_EQ(q.depth(), 10u);  // min(10 by rtt, 5/s * 2 s)
+  q.Tick(2, 5.0 * kB, 4, true, false, {}, 0.0001);
+  EXPECT_EQ(q.depth(), 10u);
+}
+
 TEST(RequestQueueTest, RateIsIgnoredInTheFirstTicks) {
   RequestQueue q(Opts());
   q.Tick(1, 1.0, /*connected_ticks=*/2, true, false, {});

@@ -34,6 +34,12 @@ SwarmOptions CdnSwarmOptions(int max_peers) {
   // second away (round trip) would be asked for less than their link carries.
   so.min_requests = 4;
   so.request_queue_seconds = 0.5;
+  // Within a cluster, at most two round trips plus 10 ms at 200 MB/s: 2 MiB
+  // for a peer on loopback or a LAN (500 blocks, 8 MiB, before: blocks that
+  // arrive ahead of the disk wait in memory, and a 1 GiB fetch's leecher
+  // peaked 5-6 MB higher in the same time); a peer 20 ms or more away still
+  // gets the full 500 (docs/ARCHITECTURE.md, "Memory").
+  so.request_rtt_cover_rate = 200e6;
   // A directory's dict is the largest metadata content has.
   so.max_metadata_size = chunk::kMaxDirectoryDictBytes;
   // The chunk store takes pieces into memtables (no disk wait per piece), and
@@ -283,7 +289,9 @@ void Swarm::AddPeer(std::shared_ptr<PeerLink> conn,
       .min_depth = static_cast<uint32_t>(options_.min_requests),
       .max_depth = static_cast<uint32_t>(options_.max_requests),
       .queue_seconds = options_.request_queue_seconds,
+      .rtt_cover_rate = options_.request_rtt_cover_rate,
       .snub_ticks = static_cast<uint64_t>(options_.snub_seconds)});
+  p->requests.SetRtt(static_cast<double>(conn->rtt_us()) / 1e6);
   if (!incoming) p->listen_key = conn->remote().ToString();
   Peer& peer = *p;
   peers_[conn->key()] = std::move(p);
@@ -446,9 +454,9 @@ void Swarm::Tick() {
       const bool got = p->down.Tick() > 0;
       p->up.Tick();
       // The request pipeline: depth, snubbing, timeouts (RequestQueue).
-      RequestQueue::TickResult r =
-          p->requests.Tick(ticks_, p->down.rate(), p->connected_ticks, got,
-                           p->peer_choking, p->ext.reqq);
+      RequestQueue::TickResult r = p->requests.Tick(
+          ticks_, p->down.rate(), p->connected_ticks, got, p->peer_choking,
+          p->ext.reqq, static_cast<double>(p->conn->rtt_us()) / 1e6);
       if (r.snubbed) {
         spdlog::debug("swarm {}: peer {} snubbed us",
                       hashes_.BestHex().substr(0, 12),

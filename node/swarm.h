@@ -88,6 +88,10 @@ struct SwarmOptions {
   int max_requests = 500;
   // Seconds of a peer's measured rate kept requested from it.
   double request_queue_seconds = 2.0;
+  // When > 0 and a link's round-trip time is known: requests outstanding to a
+  // peer are at most what this rate (bytes/s) moves in two round trips plus
+  // 10 ms (RequestQueue::Options::rtt_cover_rate).
+  double request_rtt_cover_rate = 0;
   // A peer that unchoked us, holds requests and sends nothing for this long
   // is snubbed: its requests go to other peers.
   int snub_seconds = 20;

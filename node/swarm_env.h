@@ -78,6 +78,9 @@ class PeerLink {
   // waits to be sent rather than what the kernel took. A link without such a
   // buffer ignores it.
   virtual void LimitUnsent(size_t /*bytes*/) {}
+  // The transport's smoothed round-trip time in microseconds (TCP_INFO,
+  // µTP's own estimate); 0 if unknown.
+  virtual uint64_t rtt_us() const { return 0; }
   // Totals, every byte (messages and their framing).
   virtual uint64_t bytes_received() const = 0;
   virtual uint64_t bytes_sent() const = 0;

@@ -275,6 +275,10 @@ bool UtpSocket::is_open() const {
   return state_ && state_->conn && !state_->ended && !state_->alive.expired();
 }
 
+uint64_t UtpSocket::rtt_us() const {
+  return state_ && state_->conn ? state_->conn->rtt_us() : 0;
+}
+
 void UtpSocket::close(boost::system::error_code& ec) {
   ec = {};
   if (!state_) return;

@@ -142,6 +142,8 @@ class UtpSocket {
   // with TCP expects).
   tcp::endpoint remote_endpoint(boost::system::error_code& ec) const;
   bool is_open() const;
+  // The connection's smoothed round-trip time (µs); 0 before a sample.
+  uint64_t rtt_us() const;
   // Pending operations end with operation_aborted; what was written still
   // goes, then a FIN.
   void close(boost::system::error_code& ec);
