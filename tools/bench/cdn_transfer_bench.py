@@ -10,7 +10,9 @@ The same bytes, in the same run, N times each (the machine is noisy; the median 
   - Shoal -> Shoal: `shoal cat ID --peer SEED > /dev/null` on a fresh node (leecher = that shoald);
     goal at most 0.6x the reference's time, leecher peak RSS at most 64 MB
   - Shoal -> libtorrent: a libtorrent leecher of the canonical torrent from a Shoal seed; goal at
-    most 0.9x the reference's time (a libtorrent seed)
+    most 0.9x the reference's time (a libtorrent seed). Each seed's CPU is printed too, and the
+    libtorrent leecher's CPU per second of its run: at 1.0 cores it is bound by itself, and no
+    seed can make it faster
   - the durable-write floor: `dd conv=fdatasync` of the same bytes. A Shoal fetch makes what it
     stores durable before it says so; libtorrent leaves it in the page cache. Where this floor
     is above 0.6x the reference, the disk alone stops the fetch goal.
@@ -111,8 +113,13 @@ def main():
             shutil.rmtree(os.path.join(work, f"leech{i}"), ignore_errors=True)
             return result
 
-        def lt_run(peer):
-            return lt_leech(torrent, os.path.join(work, "lt-out"), peer)
+        seed_cpu = {}  # run's result -> the seed's CPU seconds during it
+
+        def lt_run(peer, seed_pid):
+            cpu0 = proc_cpu(seed_pid)
+            r = lt_leech(torrent, os.path.join(work, "lt-out"), peer)
+            seed_cpu[r] = proc_cpu(seed_pid) - cpu0
+            return r
 
         # Interleaved, so that a slow spell of the machine does not fall on one contender only.
         # Each run starts with the disk idle: the previous run's gigabyte still being written
@@ -133,13 +140,19 @@ def main():
             return took
         ref, shoal, to_lt, dd = [], [], [], []
         for i in range(RUNS):
-            ref.append(settled(lambda: lt_run(lt_addr)))
+            ref.append(settled(lambda: lt_run(lt_addr, lt_proc.pid)))
             shoal.append(settled(lambda: shoal_run(i)))
-            to_lt.append(settled(lambda: lt_run(seed_listen)))
+            to_lt.append(settled(lambda: lt_run(seed_listen, seed.pid)))
             dd.append(settled(dd_run))
         r_secs, r_cpu, r_rss = report("libtorrent -> libtorrent", ref, size)
         s_secs, s_cpu, s_rss = report("Shoal -> Shoal (cat --peer)", shoal, size)
         l_secs, l_cpu, l_rss = report("Shoal -> libtorrent", to_lt, size)
+        r_seed = seed_cpu[sorted(ref)[len(ref) // 2]]
+        l_seed = seed_cpu[sorted(to_lt)[len(to_lt) // 2]]
+        # A leecher that uses a whole core for the time it takes is bound by its own CPU: no
+        # seed, however cheap, makes it faster.
+        print(f"   seed CPU: libtorrent {r_seed:.2f} s, Shoal {l_seed:.2f} s; the libtorrent "
+              f"leecher's CPU / its time: {r_cpu / r_secs:.2f} and {l_cpu / l_secs:.2f} cores")
         print(f"   Shoal -> Shoal / reference: {s_secs / r_secs:.2f} (goal at most 0.6); "
               f"leecher peak RSS {s_rss:.1f} MB (goal at most 64)")
         print(f"   Shoal seed / libtorrent seed, libtorrent leecher: {l_secs / r_secs:.2f} "
@@ -159,6 +172,7 @@ def main():
                 "shoal_to_libtorrent": entry(l_secs, l_cpu, l_rss),
                 "shoal_to_shoal_ratio": round(s_secs / r_secs, 3),
                 "shoal_seed_ratio": round(l_secs / r_secs, 3),
+                "seed_cpu_seconds": {"libtorrent": round(r_seed, 3), "shoal": round(l_seed, 3)},
                 "dd_fdatasync_seconds": round(d_secs, 3),
                 "dd_fdatasync_ratio": round(d_secs / r_secs, 3),
                 "goals": {"shoal_to_shoal_ratio": 0.6, "leecher_peak_rss_mb": 64,
