@@ -7,7 +7,7 @@
 #   tools/bench/content_bench.sh [SIZE_MIB] [BUILD_DIR] [--json]   (defaults: 1024, ./build)
 #
 # --json: one JSON object with every figure as the last line.
-# Talks only to 127.0.0.1; the node is started with --dht-routers '' and stopped at the end.
+# Talks only to 127.0.0.1; the nodes (one per add) are started with --dht-routers '' and stopped.
 set -euo pipefail
 JSON=0
 ARGS=()
@@ -27,6 +27,10 @@ cleanup() {
 trap cleanup EXIT
 
 now() { date +%s.%N; }
+# Each timed write starts with the disk idle: the previous step's gigabyte still being written
+# back (the data file itself before dd, the streamed add's removal before add --by-path) would
+# slow whoever runs next.
+settle() { sync; sleep 1; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%8.1f MB/s (%6.3f s)", b / s / 1e6, s }'; }
 
 echo "== Shoal content benchmark: ${SIZE_MIB} MiB, $(nproc) cores"
@@ -36,22 +40,33 @@ cat "$WORK/data" > /dev/null  # warm the page cache for every contender alike
 
 t0=$(now); openssl dgst -sha256 "$WORK/data" > /dev/null; t1=$(now)
 OPENSSL_S=$(echo "$t1 - $t0" | bc)
+settle
 t0=$(now); dd if=/dev/zero of="$WORK/dd" bs=1M count="$SIZE_MIB" conv=fdatasync status=none; t1=$(now)
 DD_S=$(echo "$t1 - $t0" | bc)
 rm -f "$WORK/dd"
 
-"$SHOALD" --data-dir "$WORK/node" --api 127.0.0.1:0 --listen 127.0.0.1:0 --dht-routers '' \
-  --log-level warn > "$WORK/ready" 2> "$WORK/stderr" &
-NODE_PID=$!
-for _ in $(seq 1 200); do grep -q "shoald ready" "$WORK/ready" 2>/dev/null && break; sleep 0.05; done
-API=$(sed -n 's/.*api=\([^ ]*\).*/\1/p' "$WORK/ready")
-[ -n "$API" ] || { echo "bench: shoald did not start" >&2; cat "$WORK/stderr" >&2; exit 1; }
+# Starts a fresh node in $WORK/$1; sets NODE_PID and API.
+start_node() {
+  "$SHOALD" --data-dir "$WORK/$1" --api 127.0.0.1:0 --listen 127.0.0.1:0 --dht-routers '' \
+    --log-level warn > "$WORK/$1.ready" 2> "$WORK/$1.stderr" &
+  NODE_PID=$!
+  for _ in $(seq 1 200); do grep -q "shoald ready" "$WORK/$1.ready" 2>/dev/null && break; sleep 0.05; done
+  API=$(sed -n 's/.*api=\([^ ]*\).*/\1/p' "$WORK/$1.ready")
+  [ -n "$API" ] || { echo "bench: shoald did not start" >&2; cat "$WORK/$1.stderr" >&2; exit 1; }
+}
+
+# Each add goes into a fresh node: the second add into the first's node followed the removal of
+# a gigabyte (files deleted, tombstones compacted) and measured that too.
+start_node node1
 sleep 2  # idle: started, nothing asked of it yet
 IDLE_KB=$(awk '/^VmRSS/ { print $2 }' "/proc/$NODE_PID/status")
-
+settle
 t0=$(now); ID=$("$SHOAL" --api "$API" add "$WORK/data"); t1=$(now)
 ADD_S=$(echo "$t1 - $t0" | bc)
-"$SHOAL" --api "$API" rm "$ID"
+kill "$NODE_PID"; wait "$NODE_PID" 2>/dev/null || true
+rm -rf "$WORK/node1"
+start_node node2
+settle
 t0=$(now); ID2=$("$SHOAL" --api "$API" add --by-path "$WORK/data"); t1=$(now)
 ADDP_S=$(echo "$t1 - $t0" | bc)
 [ "$ID" = "$ID2" ] || { echo "bench: IDs differ: $ID $ID2" >&2; exit 1; }
@@ -78,7 +93,9 @@ printf 'shoal get -o FILE               %s\n' "$(mbps "$BYTES" "$GET_S")"
 printf 'idle shoald RSS                 %8.1f MB (goal <= 24)\n' "$(echo "$IDLE_KB / 1024" | bc -l)"
 
 # Latency of a whole `shoal node info` (process start, connect, RPC), timed from Python so that
-# the timer's own forks are not counted.
+# the timer's own forks are not counted; after the `get` above has been written back.
+rm -f "$WORK/out"
+settle
 /usr/bin/python3 - "$SHOAL" "$API" "$JSON" "$SIZE_MIB" "$BYTES" "$OPENSSL_S" "$DD_S" "$ADD_S" \
   "$ADDP_S" "$CAT_S" "$GET_S" "$IDLE_KB" <<'PY'
 import json, statistics, subprocess, sys, time
