@@ -273,12 +273,14 @@ absl::Status RocksDbChunkStore::WritePieceLocked(const std::string& have_key,
                                                  std::span<const uint8_t> data,
                                                  bool wal_less) {
   const uint32_t size = static_cast<uint32_t>(data.size());
-  rocksdb::WriteBatch batch(data.size() + kBatchBytesBesidePiece);
   auto c = chunks_.find(hash);
   // A chunk written without the WAL may not survive a crash: a WAL-logged write
   // that relies on it writes it again.
   const bool write_value = c == chunks_.end() || c->second.lost ||
                            (c->second.volatile_value && !wal_less);
+  // A stored chunk (dedup) needs only the index entry: no room for the piece.
+  rocksdb::WriteBatch batch((write_value ? data.size() : 0) +
+                            kBatchBytesBesidePiece);
   if (write_value) {
     const char levels = static_cast<char>(tree_levels);
     rocksdb::Slice key(DigestView(hash));
