@@ -1,5 +1,6 @@
 // shoal: the command-line client of shoald's gRPC API.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -61,6 +62,14 @@ void AddKeygenCommand(CLI::App& app) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Content streams through here in messages of up to a piece. glibc's defaults
+  // hand those buffers back to the kernel as they are freed (large ones are
+  // mmapped, a heap's free top is trimmed) and fault fresh pages in for the
+  // next: a 1 GiB `cat` took 24,000-98,000 page faults and 0.54-0.87 s of CPU,
+  // 6,000-10,000 and 0.40-0.49 s with these (perf stat). A CLI process is
+  // short-lived; what it frees it will reuse.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   CLI::App app{"shoal: command-line client of the Shoal node (shoald)"};
   app.set_version_flag("--version", "0.1.0");
   app.require_subcommand(1);
