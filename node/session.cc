@@ -44,6 +44,19 @@ void CloseOnTimeout(asio::steady_timer& timer, Stream& socket) {
   });
 }
 
+// Handshakes are several small writes each waiting on the peer's answer (MSE's
+// steps, then the BitTorrent handshake): with Nagle's algorithm on, a write
+// that follows one not yet acknowledged waited for the peer's delayed ACK, 40
+// ms on Linux, before libtorrent saw our handshake. PeerConnection keeps the
+// option on.
+template <typename Stream>
+void NoDelay(Stream& socket) {
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+  }
+}
+
 }  // namespace
 
 Session::Session(store::ChunkStore& store, ThreadPool& pool,
@@ -558,6 +571,7 @@ asio::awaitable<void> Session::Incoming(Stream socket) {
     boost::system::error_code ec;
     if (Filtered(socket.remote_endpoint(ec))) co_return;  // closes it
   }
+  NoDelay(socket);
   asio::steady_timer timer(io_);
   CloseOnTimeout(timer, socket);
   // A plaintext handshake starts with its protocol string; anything else may
@@ -722,6 +736,7 @@ asio::awaitable<Session::Dialed> Session::Dial(const OutgoingPlan& plan,
       }
       co_return attempt == 0 ? Dialed::kUnreachable : Dialed::kFailed;
     }
+    NoDelay(socket);
     std::string pending;  // their stream after the MSE handshake, plaintext
     wire::MseCiphers ciphers;
     if (encrypt) {

@@ -253,13 +253,6 @@ absl::Status MseReceiver::Step(bool& progressed) {
       const uint16_t ia = Be16(in_.data() + pad_c_);
       in_.erase(0, pad_c_ + 2u);
       pad_c_ = ia;  // now the length of the initial payload
-      state_ = State::kInitial;
-      progressed = true;
-      return absl::OkStatus();
-    }
-    case State::kInitial: {
-      if (in_.size() < pad_c_) return absl::OkStatus();
-      ciphers_.decrypt->Apply(in_.data(), pad_c_);
       // Plaintext when offered (as libtorrent's default, prefer_rc4 off: the
       // handshake is hidden all the same), else RC4.
       if (provide_ & kMsePlaintext) {
@@ -271,11 +264,22 @@ absl::Status MseReceiver::Step(bool& progressed) {
             "MSE: the peer offers no method we speak (crypto_provide ",
             provide_, ")"));
       }
+      // The answer goes now, before the initial payload arrives: libtorrent
+      // writes that payload (its handshake) apart, and with Nagle's algorithm
+      // its kernel holds it until we acknowledge what came before; ours
+      // delays that ACK 40 ms unless it has something to send.
       std::string reply(8, '\0');
       const char sel[6] = {0, 0, 0, static_cast<char>(selected_), 0, 0};
       reply.append(sel, sizeof(sel));  // crypto_select, len(PadD) = 0
       ciphers_.encrypt->Apply(reply);
       out_ += reply;
+      state_ = State::kInitial;
+      progressed = true;
+      return absl::OkStatus();
+    }
+    case State::kInitial: {
+      if (in_.size() < pad_c_) return absl::OkStatus();
+      ciphers_.decrypt->Apply(in_.data(), pad_c_);
       // The initial payload, then the stream itself.
       std::string initial = in_.substr(0, pad_c_);
       in_.erase(0, pad_c_);

@@ -118,6 +118,29 @@ TEST(MseReceiverTest, Rc4HandshakeThenStream) {
   EXPECT_EQ(to_a, "bitfield");
 }
 
+// libtorrent writes its initial payload (its BitTorrent handshake) apart from
+// the rest of its request, and with Nagle's algorithm it waits for our ACK of
+// that rest: our answer must not wait for the payload.
+TEST(MseReceiverTest, AnswersBeforeTheInitialPayload) {
+  Initiator a;
+  MseReceiver b(Opts(5));
+  ASSERT_TRUE(b.Feed(a.Hello(0)).ok());
+  const std::string hello = b.TakeOutput();
+  const std::string req =
+      a.Request(hello.substr(0, kMseKeyBytes), kMseRc4, "HANDSHAKE");
+  const size_t payload = std::string_view("HANDSHAKE").size();
+  ASSERT_TRUE(b.Feed(req.substr(0, req.size() - payload)).ok());
+  EXPECT_FALSE(b.done());
+  std::string reply = b.TakeOutput();
+  ASSERT_EQ(reply.size(), 14u);
+  a.ciphers.decrypt->Apply(reply);
+  EXPECT_EQ(reply, std::string("\0\0\0\0\0\0\0\0\0\0\0\x02\0\0", 14));
+  ASSERT_TRUE(b.Feed(req.substr(req.size() - payload)).ok());
+  EXPECT_TRUE(b.done());
+  EXPECT_EQ(b.TakeOutput(), "");
+  EXPECT_EQ(b.TakePayload(), "HANDSHAKE");
+}
+
 TEST(MseReceiverTest, PlaintextChosenWhenOffered) {
   Initiator a;
   MseReceiver b(Opts(4));
