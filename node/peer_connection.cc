@@ -22,6 +22,20 @@ constexpr size_t kUtpReadChunk = 32 * 1024;
 // is small again if it grew past this (a large bitfield or metadata piece).
 constexpr size_t kKeepCapacity = 64 * 1024;
 
+// A read smaller than this holds messages, not a stream of blocks: what a
+// seed hears from a leecher. Its ACK goes at once (TCP_QUICKACK; Linux
+// otherwise delays it up to 40 ms, waiting for data of ours to carry it), for
+// a peer with Nagle's algorithm on holds its next small write until then:
+// libtorrent's request for a piece we just announced waited 40 ms behind its
+// unacknowledged have. The kernel turns quick ACKs off by itself, so each
+// such read asks again; a leecher's large reads leave ACKs delayed.
+constexpr size_t kQuickAckBelow = 4096;
+
+void QuickAck(int fd) {
+  const int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
 uint32_t ReadU32(const char* p) {
   return (uint32_t{static_cast<uint8_t>(p[0])} << 24) |
          (uint32_t{static_cast<uint8_t>(p[1])} << 16) |
@@ -180,6 +194,7 @@ void BasicPeerConnection<Stream>::ReadReady() {
         return;
       }
       if (ec) return ReadFailed(ec);
+      if (n < kQuickAckBelow) QuickAck(socket_.native_handle());
       Received(scratch.get(), n);
       if (n == chunk && !closed_) {
         // Likely more: the other connections' turn first.

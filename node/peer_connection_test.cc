@@ -4,10 +4,15 @@
 // first, and a message over the limit closes the connection.
 #include "node/peer_connection.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -109,6 +114,43 @@ TEST_F(PeerConnectionTest, TheSameStreamAllAtOnce) {
   ASSERT_EQ(rec.messages.size(), 20 * want.size());
   for (size_t i = 0; i < rec.messages.size(); ++i)
     EXPECT_EQ(rec.messages[i], want[i % want.size()]) << i;
+  conn->Close(absl::CancelledError("done"));
+}
+
+// A seed hears small messages (requests, haves) from a leecher. A peer with
+// Nagle's algorithm on (libtorrent) holds its next small write until what it
+// sent is acknowledged, and Linux delays an ACK by at least 40 ms once a
+// connection looks interactive. Each small read is acknowledged at once.
+TEST_F(PeerConnectionTest, SmallMessagesAreAcknowledgedAtOnce) {
+  Recorder rec;
+  auto conn = std::make_shared<PeerConnection>(std::move(server_), 1, "");
+  conn->Start(&rec);
+  std::string have;
+  wire::AppendMessage(wire::Have{1}, have);
+  auto unacked = [&] {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    ::getsockopt(client_.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &len);
+    return info.tcpi_unacked;
+  };
+  // Rounds of a message each way make the connection interactive (past the
+  // kernel's quick ACKs of a new connection), then each small message's ACK
+  // is looked for well within the 40 ms a delayed one takes.
+  std::string reply(have.size(), '\0');
+  for (int round = 0; round < 20; ++round) {
+    asio::write(client_, asio::buffer(have));
+    RunUntil([&] { return rec.messages.size() == size_t(round) + 1; });
+    ASSERT_EQ(rec.messages.size(), size_t(round) + 1);
+    bool acked = false;
+    for (int i = 0; i < 20 && !acked; ++i) {
+      acked = unacked() == 0;
+      if (!acked) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_TRUE(acked) << "round " << round;
+    conn->Send(wire::Have{2});
+    io_.run_for(std::chrono::milliseconds(1));
+    asio::read(client_, asio::buffer(reply));
+  }
   conn->Close(absl::CancelledError("done"));
 }
 
