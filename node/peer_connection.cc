@@ -268,7 +268,25 @@ void BasicPeerConnection<Stream>::Send(std::string bytes) {
   if (closed_ || bytes.empty()) return;
   if (ciphers_.encrypt) ciphers_.encrypt->Apply(bytes);
   queued_bytes_ += bytes.size();
-  out_.push_back(std::move(bytes));
+  out_.push_back(Segment{.own = std::move(bytes)});
+  WriteMore();
+}
+
+template <typename Stream>
+void BasicPeerConnection<Stream>::SendShared(
+    std::string head, std::shared_ptr<const std::string> data, size_t offset,
+    size_t length) {
+  if (closed_) return;
+  if (ciphers_.encrypt) {
+    head.append(*data, offset, length);
+    return Send(std::move(head));
+  }
+  queued_bytes_ += head.size() + length;
+  if (!head.empty()) out_.push_back(Segment{.own = std::move(head)});
+  if (length > 0) {
+    out_.push_back(
+        Segment{.shared = std::move(data), .offset = offset, .length = length});
+  }
   WriteMore();
 }
 

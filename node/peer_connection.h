@@ -45,6 +45,9 @@ class BasicPeerConnection final
   // Queues bytes (one or more encoded messages) to send.
   void Send(std::string bytes) override;
   void Send(const wire::Message& message) override;
+  // Without a copy, unless the connection encrypts (RC4 works in place).
+  void SendShared(std::string head, std::shared_ptr<const std::string> data,
+                  size_t offset, size_t length) override;
 
   // Limits reads by `down` and writes by `up` (each bucket must allow a byte
   // before it moves). Call before Start().
@@ -100,7 +103,18 @@ class BasicPeerConnection final
   std::unique_ptr<char[]> utp_buffer_;  // µTP only
   bool reading_ = false;  // a read or a wait for one is in progress
   bool paused_ = false;
-  std::deque<std::string> out_;
+  // What waits to be written: bytes of its own, or a range of shared ones.
+  struct Segment {
+    std::string own;
+    std::shared_ptr<const std::string> shared;
+    size_t offset = 0;
+    size_t length = 0;
+    const char* data() const {
+      return shared ? shared->data() + offset : own.data();
+    }
+    size_t size() const { return shared ? length : own.size(); }
+  };
+  std::deque<Segment> out_;
   wire::MseCiphers ciphers_;
   size_t queued_bytes_ = 0;
   bool writing_ = false;

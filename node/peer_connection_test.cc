@@ -154,6 +154,44 @@ TEST_F(PeerConnectionTest, SmallMessagesAreAcknowledgedAtOnce) {
   conn->Close(absl::CancelledError("done"));
 }
 
+// A block sent from a cached piece goes out from the piece itself, between
+// the messages queued before and after it, and the queue keeps the piece
+// alive once the caller lets go of it.
+TEST_F(PeerConnectionTest, SharedBytesGoOutInOrderAndOutliveTheCaller) {
+  Recorder rec;
+  auto conn = std::make_shared<PeerConnection>(std::move(server_), 1, "");
+  conn->Start(&rec);
+  std::string bytes(65536, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7);
+  auto piece = std::make_shared<const std::string>(bytes);
+  std::string want;
+  wire::AppendMessage(wire::Have{5}, want);
+  conn->Send(wire::Have{5});
+  std::string head;
+  wire::AppendPieceHeader(3, 16384, 16384, head);
+  want += head + bytes.substr(16384, 16384);
+  conn->SendShared(head, piece, 16384, 16384);
+  wire::AppendMessage(wire::Interested{}, want);
+  conn->Send(wire::Interested{});
+  EXPECT_EQ(conn->queued_bytes(), want.size());
+  std::weak_ptr<const std::string> watch = piece;
+  piece.reset();
+  std::string got(want.size(), '\0');
+  size_t at = 0;
+  for (int i = 0; i < 2000 && at < got.size(); ++i) {
+    io_.run_for(std::chrono::milliseconds(1));
+    boost::system::error_code ec;
+    client_.non_blocking(true);
+    at += client_.read_some(asio::buffer(got.data() + at, got.size() - at), ec);
+    ASSERT_TRUE(!ec || ec == asio::error::would_block) << ec.message();
+  }
+  EXPECT_EQ(got, want);
+  RunUntil([&] { return conn->queued_bytes() == 0; });
+  EXPECT_EQ(conn->queued_bytes(), 0u);
+  EXPECT_TRUE(watch.expired());  // written, so let go of
+  conn->Close(absl::CancelledError("done"));
+}
+
 TEST_F(PeerConnectionTest, OversizedMessageClosesTheConnection) {
   Recorder rec;
   auto conn = std::make_shared<PeerConnection>(std::move(server_), 1, "");

@@ -54,6 +54,16 @@ class PeerLink {
   // Queues bytes (one or more encoded messages) to send.
   virtual void Send(std::string bytes) = 0;
   virtual void Send(const wire::Message& message) = 0;
+  // Queues `head`, then `length` bytes of `*data` from `offset`, sent from
+  // where they are: a block of a piece the piece cache holds goes to the
+  // socket without a copy (the queue keeps the piece alive until it is
+  // written). This default copies.
+  virtual void SendShared(std::string head,
+                          std::shared_ptr<const std::string> data,
+                          size_t offset, size_t length) {
+    head.append(*data, offset, length);
+    Send(std::move(head));
+  }
   // Reads obey every bucket of `down`, writes every bucket of `up`. Called
   // before Start().
   virtual void SetRateLimits(std::vector<std::shared_ptr<RateLimit>> down,

@@ -107,18 +107,23 @@ void Swarm::SendBlockFromPiece(
     Peer& p, const wire::BlockSpec& b,
     const std::shared_ptr<const std::string>& piece) {
   std::string out;
-  out.reserve(13 + b.length);
   wire::AppendPieceHeader(b.piece, b.begin, b.length, out);
   // Storage may return a piece without its trailing pad bytes: they are zeros.
   const size_t have = b.begin < piece->size()
                           ? std::min<size_t>(b.length, piece->size() - b.begin)
                           : 0;
-  if (have > 0) out.append(*piece, b.begin, have);
-  out.append(b.length - have, '\0');
   p.up.Add(b.length);
   up_.Add(b.length);
   Add(NodeStats::Get().kind(options_.kind).bytes_sent, b.length);
-  p.conn->Send(std::move(out));
+  if (have == b.length) {
+    // The block goes from the cached piece itself.
+    p.conn->SendShared(std::move(out), piece, b.begin, b.length);
+  } else {
+    out.reserve(13 + b.length);
+    if (have > 0) out.append(*piece, b.begin, have);
+    out.append(b.length - have, '\0');
+    p.conn->Send(std::move(out));
+  }
   if (seeder_ && seeder_->Sent(p.conn->key(), b.piece, b.length))
     SendReveals(p);
 }
