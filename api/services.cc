@@ -61,7 +61,7 @@ std::vector<node::HostPort> ParsePeers(
     absl::Status* status) {
   std::vector<node::HostPort> out;
   for (const std::string& p : peers) {
-    auto hp = node::HostPort::Parse(p);
+    auto hp = node::HostPort::ParsePeer(p);
     if (!hp.ok()) {
       *status = hp.status();
       return {};
@@ -253,6 +253,10 @@ absl::StatusOr<store::ContentState> ContentServiceImpl::StatOrFetch(
     const google::protobuf::RepeatedPtrField<std::string>& peer_list,
     std::shared_ptr<node::PieceEvents>* events,
     std::optional<ContentId> directory, uint64_t offset, uint64_t length) {
+  // Bad peers are refused even when they would not be needed.
+  absl::Status bad;
+  std::vector<node::HostPort> peers = ParsePeers(peer_list, &bad);
+  if (!bad.ok()) return bad;
   if (auto dir = node_.store().GetDirectory(id); dir.ok()) {
     store::ContentState st;  // the directory only: its files are not counted
     st.record.id = id;
@@ -269,9 +273,6 @@ absl::StatusOr<store::ContentState> ContentServiceImpl::StatOrFetch(
                      " here, and the cluster DHT knows no node to ask (no "
                      "--bootstrap, or none reachable)"));
   }
-  absl::Status bad;
-  std::vector<node::HostPort> peers = ParsePeers(peer_list, &bad);
-  if (!bad.ok()) return bad;
   auto fetched = node_.session().Fetch(id, peers, offset, length, directory);
   if (!fetched.ok()) return fetched.status();
   const absl::Duration timeout = node_.options().fetch_timeout;

@@ -72,6 +72,17 @@ absl::StatusOr<HostPort> HostPort::Parse(std::string_view text) {
   return hp;
 }
 
+absl::StatusOr<HostPort> HostPort::ParsePeer(std::string_view text) {
+  SHOAL_ASSIGN_OR_RETURN(HostPort hp, Parse(text));
+  boost::system::error_code ec;
+  (void)boost::asio::ip::make_address(hp.host, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "peer address must be an IP address, got '", hp.host, "'"));
+  }
+  return hp;
+}
+
 std::vector<HostPort> DefaultDhtRouters() {
   return {{"router.bittorrent.com", 6881},
           {"dht.transmissionbt.com", 6881},

@@ -69,6 +69,9 @@ struct HostPort {
   // INVALID_ARGUMENT with the reason for anything but HOST:PORT with a port in
   // 0..65535.
   static absl::StatusOr<HostPort> Parse(std::string_view text);
+  // Parse, and the host must be an IP address: a peer to dial (no name is
+  // looked up).
+  static absl::StatusOr<HostPort> ParsePeer(std::string_view text);
   friend bool operator==(const HostPort&, const HostPort&) = default;
 };
 

@@ -250,6 +250,10 @@ def test_bad_input_status_codes(node, tmp_dir):
         shoal_pb2.ReadRequest(id=cid, offset=len(data) + 1))) == C.INVALID_ARGUMENT
     assert code_of(lambda: content.Read(
         shoal_pb2.ReadRequest(id=cid, offset=10, length=len(data)))) == C.INVALID_ARGUMENT
+    # A peer that is not an IP address is refused even for content held here, which needs none.
+    for peers in (["nothost:1"], ["127.0.0.1"], ["127.0.0.1:99999"]):
+        assert code_of(lambda: content.Read(
+            shoal_pb2.ReadRequest(id=cid, peers=peers))) == C.INVALID_ARGUMENT, peers
     assert code_of(lambda: content.Pin(shoal_pb2.PinRequest(id=unknown))) == C.NOT_FOUND
     assert code_of(lambda: content.Unpin(shoal_pb2.UnpinRequest(id=unknown))) == C.NOT_FOUND
     assert code_of(lambda: content.Remove(shoal_pb2.RemoveRequest(id=unknown))) == C.NOT_FOUND
