@@ -277,9 +277,9 @@ void BasicPeerConnection<Stream>::SendShared(
     std::string head, std::shared_ptr<const std::string> data, size_t offset,
     size_t length) {
   if (closed_) return;
-  if (ciphers_.encrypt) {
-    head.append(*data, offset, length);
-    return Send(std::move(head));
+  if (ciphers_.encrypt) {  // RC4 works in place: PeerLink's copy
+    return PeerLink::SendShared(std::move(head), std::move(data), offset,
+                                length);
   }
   queued_bytes_ += head.size() + length;
   if (!head.empty()) out_.push_back(Segment{.own = std::move(head)});
