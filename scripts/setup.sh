@@ -20,6 +20,7 @@ PACKAGES=(
   python3-yaml iproute2  # deploy file checks; network namespaces (tests/cluster)
   # benchmarks
   wrk nginx-light  # tools/bench/gateway_bench.sh
+  eatmydata  # tools/bench/cdn_transfer_bench.py: the fetch with syncs off, an experiment
   chromium  # a real browser against the gateway (tests/e2e/test_browser.py)
 )
 

@@ -16,12 +16,17 @@ The same bytes, in the same run, N times each (the machine is noisy; the median 
   - the durable-write floor: `dd conv=fdatasync` of the same bytes. A Shoal fetch makes what it
     stores durable before it says so; libtorrent leaves it in the page cache. Where this floor
     is above 0.6x the reference, the disk alone stops the fetch goal.
+  - what is left without the disk: the same Shoal fetch with the leecher under `eatmydata`
+    (fsync and fdatasync made no-ops; not a mode Shoal offers, an experiment), and the cores
+    that the seed, the leecher and the CLI kept busy together (their CPU over the fetch's time;
+    this machine has 2). Skipped, saying so, where `eatmydata` is not installed.
 --json prints one JSON object (seconds, CPU, peak RSS of each contender, the ratios) as the
 last line. Talks only to 127.0.0.1; every process started here is stopped at the end.
 """
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -93,15 +98,22 @@ def main():
         print(f"== CDN transfer over loopback: {SIZE_MIB} MiB, content {cid[:16]}…, "
               f"{os.cpu_count()} cores, {RUNS} runs each", flush=True)
 
-        def shoal_run(i):
-            leech, api, _ = start_node(SHOALD, os.path.join(work, f"leech{i}"))
+        all_cpu = {}  # Shoal -> Shoal run's result -> CPU of seed + leecher + CLI during it
+
+        def cli_cpu():
+            r = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return r.ru_utime + r.ru_stime
+
+        def shoal_run(i, prefix=()):
+            leech, api, _ = start_node(SHOALD, os.path.join(work, f"leech{i}"), prefix=prefix)
             procs.append(leech)
-            cpu0 = proc_cpu(leech.pid)
+            cpu0, seed0, cli0 = proc_cpu(leech.pid), proc_cpu(seed.pid), cli_cpu()
             t0 = time.monotonic()
             with open(os.devnull, "wb") as null:
                 subprocess.check_call([SHOAL, "--api", api, "cat", cid, "--peer", seed_listen],
                                       stdout=null)
             result = (time.monotonic() - t0, proc_cpu(leech.pid) - cpu0, proc_hwm_mb(leech.pid))
+            all_cpu[result] = (result[1] + proc_cpu(seed.pid) - seed0 + cli_cpu() - cli0)
             if i == 0:  # the bytes, once (untimed): a local read of what was fetched
                 out = os.path.join(work, "out")
                 subprocess.check_call([SHOAL, "--api", api, "get", cid, "-o", out])
@@ -138,12 +150,15 @@ def main():
             took = time.monotonic() - t0
             os.remove(out)
             return took
-        ref, shoal, to_lt, dd = [], [], [], []
+        eat = shutil.which("eatmydata")
+        ref, shoal, to_lt, dd, nosync = [], [], [], [], []
         for i in range(RUNS):
             ref.append(settled(lambda: lt_run(lt_addr, lt_proc.pid)))
             shoal.append(settled(lambda: shoal_run(i)))
             to_lt.append(settled(lambda: lt_run(seed_listen, seed.pid)))
             dd.append(settled(dd_run))
+            if eat:
+                nosync.append(settled(lambda: shoal_run(RUNS + i, prefix=(eat,))))
         r_secs, r_cpu, r_rss = report("libtorrent -> libtorrent", ref, size)
         s_secs, s_cpu, s_rss = report("Shoal -> Shoal (cat --peer)", shoal, size)
         l_secs, l_cpu, l_rss = report("Shoal -> libtorrent", to_lt, size)
@@ -161,6 +176,16 @@ def main():
         print(f"   durable-write floor, dd conv=fdatasync of the same bytes: {d_secs:.2f} s "
               f"= {d_secs / r_secs:.2f} of the reference; Shoal -> Shoal / floor: "
               f"{s_secs / d_secs:.2f}", flush=True)
+        s_cores = all_cpu[sorted(shoal)[len(shoal) // 2]] / s_secs
+        print(f"   Shoal -> Shoal, seed + leecher + CLI CPU / time: {s_cores:.2f} cores")
+        n_secs = n_cores = None
+        if nosync:
+            n_secs, n_cpu, n_rss = report("Shoal -> Shoal, syncs off", nosync, size)
+            n_cores = all_cpu[sorted(nosync)[len(nosync) // 2]] / n_secs
+            print(f"   syncs off (eatmydata, an experiment): {n_secs / r_secs:.2f} of the "
+                  f"reference, seed + leecher + CLI CPU / time: {n_cores:.2f} cores", flush=True)
+        else:
+            print("   syncs off: skipped, eatmydata is not installed (scripts/setup.sh installs it)")
         if "--json" in sys.argv:
             def entry(secs, cpu, rss):
                 return {"seconds": round(secs, 3), "cpu_seconds": round(cpu, 3),
@@ -175,6 +200,10 @@ def main():
                 "seed_cpu_seconds": {"libtorrent": round(r_seed, 3), "shoal": round(l_seed, 3)},
                 "dd_fdatasync_seconds": round(d_secs, 3),
                 "dd_fdatasync_ratio": round(d_secs / r_secs, 3),
+                "shoal_to_shoal_cores_busy": round(s_cores, 2),
+                "syncs_off": None if n_secs is None else {
+                    "seconds": round(n_secs, 3), "ratio": round(n_secs / r_secs, 3),
+                    "cores_busy": round(n_cores, 2)},
                 "goals": {"shoal_to_shoal_ratio": 0.6, "leecher_peak_rss_mb": 64,
                           "shoal_seed_ratio": 0.9}}))
     finally:
