@@ -13,14 +13,7 @@
 
 namespace shoal::store::internal {
 
-absl::Status RocksDbChunkStore::Init() {
-  std::error_code ec;
-  std::filesystem::create_directories(options_.dir, ec);
-  if (ec) {
-    return absl::InternalError(absl::StrCat(
-        "cannot create ", options_.dir.string(), ": ", ec.message()));
-  }
-
+rocksdb::DBOptions StoreDbOptions() {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
@@ -39,13 +32,19 @@ absl::Status RocksDbChunkStore::Init() {
   // family at one sequence number keeps a chunk and the have that references it
   // on the same side of a crash.
   db_options.atomic_flush = true;
-  db_options.listeners.push_back(std::make_shared<FlushListener>(flushed_seq_));
+  return db_options;
+}
 
+rocksdb::ColumnFamilyOptions SmallCfOptions() {
   rocksdb::ColumnFamilyOptions small;
   // With atomic_flush every flush of a blob memtable also switches the small
   // column families' memtables, however little they hold: at RocksDB's
   // default of two, `haves` stopped all writes about once per flush.
   small.max_write_buffer_number = 3;
+  return small;
+}
+
+rocksdb::ColumnFamilyOptions BlobCfOptions() {
   rocksdb::ColumnFamilyOptions blobs;
   blobs.enable_blob_files = true;
   blobs.min_blob_size = 4096;
@@ -58,6 +57,21 @@ absl::Status RocksDbChunkStore::Init() {
   // Memtables hold piece bytes until a flush: keep them small (peak RSS).
   blobs.write_buffer_size = kBlobMemtableBytes;
   blobs.max_write_buffer_number = 3;
+  return blobs;
+}
+
+absl::Status RocksDbChunkStore::Init() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat(
+        "cannot create ", options_.dir.string(), ": ", ec.message()));
+  }
+
+  rocksdb::DBOptions db_options = StoreDbOptions();
+  db_options.listeners.push_back(std::make_shared<FlushListener>(flushed_seq_));
+  const rocksdb::ColumnFamilyOptions small = SmallCfOptions();
+  const rocksdb::ColumnFamilyOptions blobs = BlobCfOptions();
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, small},

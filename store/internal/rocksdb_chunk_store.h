@@ -71,6 +71,12 @@ constexpr uint64_t kWalLessAddBytes = 16 << 20;
 // (docs/ARCHITECTURE.md, "Large adds skip the WAL").
 constexpr uint64_t kBlobMemtableBytes = 4 << 20;
 constexpr uint64_t kLargeAddMemtableBytes = 16 << 20;
+// The store's RocksDB options, without its listener: the database's, those of
+// the column families of small values, and those of the blob column families
+// (`chunks`, `torrents`). store/write_paths_bench.cc measures with them too.
+rocksdb::DBOptions StoreDbOptions();
+rocksdb::ColumnFamilyOptions SmallCfOptions();
+rocksdb::ColumnFamilyOptions BlobCfOptions();
 // What a write batch holds beside a piece's bytes (headers, keys, the index
 // entry). A batch that writes a piece reserves the piece's size plus this:
 // grown by appends, its buffer was sized to the piece, then doubled (and the
