@@ -29,6 +29,7 @@ void Fill(const node::TorrentStatus& s, v1::TorrentStatus* out) {
   out->set_upload_rate(s.upload_rate);
   out->set_num_peers(s.num_peers);
   out->set_num_seeds(s.num_seeds);
+  out->set_known_peers(s.known_peers);
   out->set_num_pieces(s.num_pieces);
   out->set_pieces_done(s.pieces_done);
   out->set_piece_length(s.piece_length);

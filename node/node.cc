@@ -116,6 +116,7 @@ absl::Status Node::Init() {
   session_options.tcp = options_.tcp;
   session_options.active_downloads = options_.active_downloads;
   session_options.active_seeds = options_.active_seeds;
+  session_options.peer_retry_seconds = options_.peer_retry_seconds;
   session_options.seed_limits.share_ratio = options_.share_ratio_limit;
   session_options.seed_limits.seed_time = options_.seed_time_limit;
   if (!options_.cluster_key_file.empty()) {

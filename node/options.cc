@@ -312,6 +312,11 @@ absl::Status ApplyConfigFile(const std::filesystem::path& path,
       (k == "active_downloads" ? options.active_downloads
                                : options.active_seeds) =
           static_cast<int>(i->get());
+    } else if (k == "peer_retry_seconds") {
+      const auto* i = node.as_integer();
+      if (i == nullptr || i->get() < 1 || i->get() > kMaxPeerRetrySeconds)
+        return bad("a number of seconds in 1..86400");
+      options.peer_retry_seconds = static_cast<int>(i->get());
     } else if (k == "lsd" || k == "utp" || k == "tcp") {
       const auto* b = node.as_boolean();
       if (b == nullptr) return bad("true or false");
@@ -425,6 +430,7 @@ std::string ConfigToml(const NodeOptions& o) {
   t.insert("seed_time_limit", static_cast<int64_t>(o.seed_time_limit));
   t.insert("active_downloads", o.active_downloads);
   t.insert("active_seeds", o.active_seeds);
+  t.insert("peer_retry_seconds", o.peer_retry_seconds);
   t.insert("gateway_threads", o.gateway_threads);
   t.insert("gateway_max_connections", o.gateway_max_connections);
   t.insert("gateway_header_timeout",

@@ -34,6 +34,7 @@
 //   seed_time_limit = 86400      # ... or after this many seconds seeding; 0: never
 //   active_downloads = 3         # the torrent queue; 0: no limit
 //   active_seeds = 5
+//   peer_retry_seconds = 60      # a peer that went, or failed, is dialed again
 //   metrics = "127.0.0.1:9090"   # /metrics, /healthz, /readyz; off unless set
 //   gateway_threads = 0          # 0: one per core
 // clang-format on
@@ -88,6 +89,8 @@ absl::StatusOr<Encryption> ParseEncryption(std::string_view name);
 // The largest seeding limits accepted (config, flags and the API).
 inline constexpr double kMaxShareRatioLimit = 1e6;
 inline constexpr uint64_t kMaxSeedTimeLimit = 10ull * 365 * 24 * 3600;
+// peer_retry_seconds at most: a day.
+inline constexpr int kMaxPeerRetrySeconds = 24 * 3600;
 
 // At most one IPv4 and one IPv6 address (NodeOptions::listen).
 absl::Status ValidateListen(const std::vector<HostPort>& listen);
@@ -156,6 +159,10 @@ struct NodeOptions {
   // wait, queued, in the order they were added.
   int active_downloads = 3;
   int active_seeds = 5;
+  // Seconds before a peer in a swarm's peer list is dialed again after its
+  // connection went, and times its failures after a failed dial
+  // (node/peer_list.h; libtorrent's min_reconnect_time).
+  int peer_retry_seconds = 60;
   // Prometheus metrics and health endpoints; off unless set.
   std::optional<HostPort> metrics;
 

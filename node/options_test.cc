@@ -154,6 +154,7 @@ encryption = "require"
 lsd = false
 active_downloads = 0
 active_seeds = 12
+peer_retry_seconds = 5
 share_ratio_limit = 1.5
 seed_time_limit = 3600
 metrics = "0.0.0.0:9090"
@@ -171,6 +172,7 @@ log_format = "json"
   EXPECT_FALSE(o.lsd);
   EXPECT_EQ(o.active_downloads, 0);
   EXPECT_EQ(o.active_seeds, 12);
+  EXPECT_EQ(o.peer_retry_seconds, 5);
   EXPECT_EQ(o.share_ratio_limit, 1.5);
   EXPECT_EQ(o.seed_time_limit, 3600u);
   ASSERT_TRUE(o.metrics.has_value());
@@ -189,6 +191,10 @@ log_format = "json"
   EXPECT_EQ(ApplyConfigFile(Write("lsd = \"on\"\n"), o).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ApplyConfigFile(Write("active_seeds = -1\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyConfigFile(Write("peer_retry_seconds = 0\n"), o).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyConfigFile(Write("peer_retry_seconds = 86401\n"), o).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ApplyConfigFile(Write("share_ratio_limit = -0.5\n"), o).code(),
             absl::StatusCode::kInvalidArgument);
@@ -274,6 +280,7 @@ class ConfigTomlTest : public ConfigFileTest {
     EXPECT_EQ(a.tcp, b.tcp);
     EXPECT_EQ(a.share_ratio_limit, b.share_ratio_limit);
     EXPECT_EQ(a.seed_time_limit, b.seed_time_limit);
+    EXPECT_EQ(a.peer_retry_seconds, b.peer_retry_seconds);
     EXPECT_EQ(a.gateway_idle_timeout, b.gateway_idle_timeout);
     EXPECT_EQ(a.gateway_cache_bytes, b.gateway_cache_bytes);
   }
@@ -315,6 +322,7 @@ TEST_F(ConfigTomlTest, EverySettingRoundTrips) {
   o.seed_time_limit = 86400;
   o.active_downloads = 0;
   o.active_seeds = 9;
+  o.peer_retry_seconds = 7;
   o.gateway_threads = 4;
   o.gateway_max_connections = 100;
   o.gateway_header_timeout = absl::Seconds(5);

@@ -83,18 +83,19 @@ void Session::Stop() {
   if (thread_.joinable()) {
     RunOn(io_, [this] {
       boost::system::error_code ec;
-      for (auto& p : ports_) {
-        p->acceptor.close(ec);
-        p->udp.close(ec);
-      }
+      for (auto& p : ports_) p->acceptor.close(ec);
       for (auto& [id, t] : torrents_) t->SaveResume();
       if (dht_) dht_->Stop();
       lsd_.reset();
       by_key_.clear();
       torrents_.clear();
       contents_.clear();
-      // After the swarms: their µTP connections say goodbye through it.
+      // After the swarms, and the UDP sockets after that: the swarms' µTP
+      // connections say goodbye (ST_FIN) through them. Closed first, they
+      // went silently, and a peer with nothing in flight kept the connection
+      // until its idle timeout (2 min), waiting on requests.
       for (auto& p : ports_) p->utp.reset();
+      for (auto& p : ports_) p->udp.close(ec);
       return 0;
     });
     work_.reset();
@@ -374,7 +375,8 @@ void Session::Register(Swarm* swarm) {
         if (static_cast<int>(TotalPeers()) + connecting_ >=
             options_.max_connections) {
           auto it = by_key_.find(key);
-          if (it != by_key_.end()) it->second->OnConnectFailed(ep);
+          if (it != by_key_.end())
+            it->second->OnConnectFailed(ep, /*peer_fault=*/false);
           return;
         }
         asio::co_spawn(io_, Outgoing(key, ToTcpEndpoint(ep)), asio::detached);
@@ -408,6 +410,7 @@ ContentSwarm* Session::SwarmFor(const chunk::ContentId& id) {
     contents_.erase(it);  // a failed fetch: start afresh
   }
   SwarmOptions so = CdnSwarmOptions(options_.max_peers_per_torrent);
+  so.peer_retry_ticks = static_cast<uint64_t>(options_.peer_retry_seconds);
   so.download_budget = download_budget_;
   auto swarm = std::make_unique<ContentSwarm>(swarm_env_, store_, id, so,
                                               options_.client_name, port_);

@@ -51,6 +51,8 @@ struct SessionOptions {
   int max_connections = 500;
   // Per torrent.
   int max_peers_per_torrent = 50;
+  // NodeOptions::peer_retry_seconds.
+  int peer_retry_seconds = 60;
   int upload_slots = 8;
   // Downloaded bytes all swarms together hold in memory
   // (NodeOptions::download_memory_bytes); 0: no bound.

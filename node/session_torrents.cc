@@ -186,6 +186,7 @@ absl::StatusOr<TorrentStatus> Session::AddTorrentHere(
   }
   SwarmOptions so;
   so.max_peers = options_.max_peers_per_torrent;
+  so.peer_retry_ticks = static_cast<uint64_t>(options_.peer_retry_seconds);
   so.upload_slots = options_.upload_slots;
   so.download_budget = download_budget_;
   so.strategy = params.sequential ? chunk::PickStrategy::kSequential

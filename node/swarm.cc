@@ -192,7 +192,7 @@ void Swarm::Shutdown() {
   for (auto& [key, p] : peers_)
     if (!p->gone) conns.push_back(p->conn);
   for (auto& c : conns) c->Close(absl::CancelledError("swarm shut down"));
-  connecting_.clear();
+  dialing_.clear();
 }
 
 Swarm::Peer* Swarm::Find(PeerLink& conn) {
@@ -219,36 +219,58 @@ Swarm::Peer* Swarm::LowestPriorityPeer() {
 }
 
 void Swarm::ConnectTo(const std::vector<PeerEndpoint>& given) {
+  for (const PeerEndpoint& ep : given) {
+    if (ep.port != 0 && !IsBanned(ep)) known_.Add(ep, ticks_);
+  }
+  DialKnown();
+}
+
+void Swarm::DialKnown() {
   if (shut_ || !connector_) return;
+  const int used = static_cast<int>(num_peers() + dialing_.size());
+  if (used >= options_.max_peers) return;
+  // A seed does not dial seeds (BEP 21): they have nothing to trade.
+  const bool seed = picker_ && picker_->have().all();
+  std::vector<PeerEndpoint> due =
+      known_.Due(ticks_, known_.size(), [&](const PeerEndpoint& ep, bool s) {
+        return (seed && s) || IsBanned(ep) || dialing_.contains(ep.ToString());
+      });
+  const size_t room = static_cast<size_t>(options_.max_peers - used);
   // More candidates than free slots: the highest BEP 40 priority first.
-  std::vector<PeerEndpoint> peers = given;
-  if (!options_.trusted_peers && own_address_ &&
-      static_cast<int>(num_peers() + connecting_.size() + peers.size()) >
-          options_.max_peers) {
-    std::stable_sort(peers.begin(), peers.end(),
+  if (due.size() > room && !options_.trusted_peers && own_address_) {
+    std::stable_sort(due.begin(), due.end(),
                      [&](const PeerEndpoint& a, const PeerEndpoint& b) {
                        return PriorityOf(a) > PriorityOf(b);
                      });
   }
-  for (const PeerEndpoint& ep : peers) {
-    if (static_cast<int>(num_peers() + connecting_.size()) >=
-        options_.max_peers)
-      break;
-    if (ep.port == 0 || IsBanned(ep)) continue;
-    std::string key = ep.ToString();
-    if (!connecting_.insert(key).second) continue;
+  if (due.size() > room) due.resize(room);
+  for (const PeerEndpoint& ep : due) {
+    dialing_.insert(ep.ToString());
     connector_(ep);
   }
 }
 
-void Swarm::OnConnectFailed(const PeerEndpoint& peer) {
-  connecting_.erase(peer.ToString());
+void Swarm::OnConnectFailed(const PeerEndpoint& peer, bool peer_fault) {
+  dialing_.erase(peer.ToString());
+  if (peer_fault) {
+    known_.Failed(peer, ticks_);
+  } else {
+    known_.Postpone(peer, ticks_, kBusyRetryTicks);
+  }
 }
 
 void Swarm::AddPeer(std::shared_ptr<PeerLink> conn,
                     const wire::Handshake& theirs, bool incoming) {
+  // The dial is over, whether the connection stays or not.
+  if (!incoming) dialing_.erase(conn->remote().ToString());
+  // A connection refused here is not the peer's fault: it may be dialed again
+  // in a while.
+  auto refuse = [&](absl::Status why) {
+    if (!incoming) known_.Postpone(conn->remote(), ticks_, kBusyRetryTicks);
+    conn->Close(std::move(why));
+  };
   if (shut_) {
-    conn->Close(absl::CancelledError("swarm not running"));
+    refuse(absl::CancelledError("swarm not running"));
     return;
   }
   if (static_cast<int>(num_peers()) >= options_.max_peers) {
@@ -259,7 +281,7 @@ void Swarm::AddPeer(std::shared_ptr<PeerLink> conn,
     Peer* lowest = LowestPriorityPeer();
     if (lowest == nullptr ||
         PriorityOf(conn->remote()) <= PriorityOf(lowest->conn->remote())) {
-      conn->Close(absl::ResourceExhaustedError("too many peers"));
+      refuse(absl::ResourceExhaustedError("too many peers"));
       return;
     }
     lowest->conn->Close(absl::ResourceExhaustedError(
@@ -273,7 +295,7 @@ void Swarm::AddPeer(std::shared_ptr<PeerLink> conn,
     const bool opened_by_greater =
         own_peer_id_ && (theirs.peer_id < *own_peer_id_) == !incoming;
     if (!opened_by_greater) {
-      conn->Close(absl::AlreadyExistsError("already connected to this peer"));
+      refuse(absl::AlreadyExistsError("already connected to this peer"));
       return;
     }
     q->conn->Close(absl::AlreadyExistsError(
@@ -292,7 +314,10 @@ void Swarm::AddPeer(std::shared_ptr<PeerLink> conn,
       .rtt_cover_rate = options_.request_rtt_cover_rate,
       .snub_ticks = static_cast<uint64_t>(options_.snub_seconds)});
   p->requests.SetRtt(static_cast<double>(conn->rtt_us()) / 1e6);
-  if (!incoming) p->listen_key = conn->remote().ToString();
+  if (!incoming) {
+    p->listen = conn->remote();
+    known_.Connected(conn->remote(), ticks_);
+  }
   Peer& peer = *p;
   peers_[conn->key()] = std::move(p);
   spdlog::debug("swarm {}: peer {} connected", hashes_.BestHex().substr(0, 12),
@@ -363,7 +388,15 @@ void Swarm::OnClose(PeerLink& conn, const absl::Status& why) {
             : "others";
     received_from_gone_[from] += got;
   }
-  if (!p.listen_key.empty()) connecting_.erase(p.listen_key);
+  // Dialed again once its wait is over (not at all if it was banned).
+  if (p.listen) {
+    if (IsBanned(*p.listen)) {
+      known_.Remove(*p.listen);
+    } else {
+      known_.Disconnected(*p.listen, ticks_, p.IsSeed() || p.upload_only,
+                          /*ours=*/shut_);
+    }
+  }
   SyncBudget();  // its requests will not arrive
   // Pieces revealed to it and not sent go back to the least revealed.
   if (seeder_) seeder_->PeerGone(conn.key());
@@ -488,7 +521,8 @@ void Swarm::Tick() {
       for (Peer* p : LivePeers()) SendReveals(*p);
     }
     if (ticks_ % kRechokeTicks == 0) Rechoke();
-    SendPex();  // each peer at most once a minute (PexTracker::Due)
+    SendPex();    // each peer at most once a minute (PexTracker::Due)
+    DialKnown();  // peers whose wait is over, into free slots
     ExpireBlame();
     AdvanceDeadlines();  // the peers may have changed
     OnTick();

@@ -59,6 +59,7 @@
 #include "node/events.h"
 #include "node/layer_exchange.h"
 #include "node/metadata_exchange.h"
+#include "node/peer_list.h"
 #include "node/piece_cache.h"
 #include "node/range_deadlines.h"
 #include "node/rate_limit.h"
@@ -75,6 +76,10 @@ namespace shoal::node {
 struct SwarmOptions {
   // Peers we keep connections to at most.
   int max_peers = 50;
+  // Ticks before a peer in the peer list is dialed again after its
+  // connection went, and times its failures after a failed dial
+  // (PeerList::Options retry_ticks and reconnect_ticks).
+  uint64_t peer_retry_ticks = 60;
   // Cluster mode: every interested peer is unchoked at once and never choked.
   bool trusted_peers = false;
   // What the swarm's bytes count as in NodeStats.
@@ -231,11 +236,17 @@ class Swarm : public PeerLink::Handler {
   }
   uint64_t download_limit() const { return down_limit_->rate(); }
   uint64_t upload_limit() const { return up_limit_->rate(); }
-  // Connects to peers we are not connected to (not banned, within limits).
+  // Adds peers to the swarm's peer list (node/peer_list.h) and dials those
+  // it may (not connected, not banned, not waiting after a failure), within
+  // max_peers: the highest BEP 40 priority first. The rest are dialed as
+  // slots free, each tick.
   void ConnectTo(const std::vector<PeerEndpoint>& peers);
 
-  // A connection the connector started did not come up.
-  void OnConnectFailed(const PeerEndpoint& peer);
+  // A connection the connector started did not come up: the peer's failure,
+  // or (peer_fault false) ours, a node-wide limit: tried again in a while.
+  void OnConnectFailed(const PeerEndpoint& peer, bool peer_fault = true);
+  // Peers in the peer list (connected ones included).
+  size_t num_known_peers() const { return known_.size(); }
 
   // Takes a connection whose handshake (`theirs`) is done.
   void AddPeer(std::shared_ptr<PeerLink> conn, const wire::Handshake& theirs,
@@ -476,8 +487,14 @@ class Swarm : public PeerLink::Handler {
   // Ordered by key: the order peers are served in (requests, rechokes) is the
   // same in every run, so a simulation replays from its seed.
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;
-  // Listen addresses we are connecting or connected to.
-  absl::flat_hash_set<std::string> connecting_;
+  // Listen addresses being dialed (until AddPeer or OnConnectFailed).
+  absl::flat_hash_set<std::string> dialing_;
+  // Every peer we know of, connected or not, and when each may be dialed.
+  PeerList known_{
+      PeerList::Options{.retry_ticks = options_.peer_retry_ticks,
+                        .reconnect_ticks = options_.peer_retry_ticks}};
+  // Dials what known_ says is due, within max_peers.
+  void DialKnown();
   // Payload bytes, all peers.
   RateMeter down_;
   RateMeter up_;

@@ -26,11 +26,12 @@ void Swarm::OnExtended(Peer& p, const wire::Extended& m) {
     if (!ext.ok()) return Drop(*p.conn, ext.status());
     p.ext = *std::move(ext);
     p.got_ext = true;
-    if (p.incoming && p.ext.listen_port && *p.ext.listen_port != 0) {
+    if (p.incoming && p.ext.listen_port && *p.ext.listen_port != 0 &&
+        !p.listen) {
       PeerEndpoint listen = p.conn->remote();
       listen.port = *p.ext.listen_port;
-      p.listen_key = listen.ToString();
-      connecting_.insert(p.listen_key);
+      p.listen = listen;
+      known_.Connected(listen, ticks_);  // not dialed while it is here
     }
     p.upload_only = p.ext.upload_only;
     // Our address as peers see it (BEP 10 yourip), for BEP 40 priorities:
@@ -88,13 +89,10 @@ void Swarm::SendPex() {
   // The listen addresses of the peers we are connected to.
   std::vector<std::pair<uint64_t, wire::PexPeer>> known;
   for (Peer* q : LivePeers()) {
-    if (q->listen_key.empty()) continue;
-    const size_t colon = q->listen_key.rfind(':');
-    std::string ip = q->listen_key.substr(0, colon);
-    if (!ip.empty() && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+    if (!q->listen) continue;
     wire::PexPeer e;
-    e.ip = ip;
-    e.port = static_cast<uint16_t>(std::stoi(q->listen_key.substr(colon + 1)));
+    e.ip = q->listen->IpString();
+    e.port = q->listen->port;
     if (q->IsSeed() || q->upload_only) e.flags |= wire::kPexSeed;
     if (!q->incoming) e.flags |= wire::kPexReachable;
     if (q->conn->transport() == "utp") e.flags |= wire::kPexSupportsUtp;

@@ -38,6 +38,9 @@ inline constexpr int kHashPeers = 4;
 inline constexpr size_t kUnsentPerLink = 64 << 10;
 // Ticks (seconds) between rechokes.
 inline constexpr uint64_t kRechokeTicks = 10;
+// A peer not dialed, or refused, for reasons of ours (a connection limit, a
+// duplicate connection) is tried again after this long.
+inline constexpr uint64_t kBusyRetryTicks = 30;
 // A peer silent this long is dropped; we send a keep-alive after half of it.
 inline constexpr uint64_t kIdleTicks = 120;
 // Seconds a peer has to answer a request for the block hashes under a bad
@@ -90,7 +93,9 @@ struct Swarm::Peer {
   bool metadata_requested = false;
   bool hashes_requested = false;
   bool gone = false;
-  std::string listen_key;  // its listen address, if known
+  // Its listen address, if known: the one we dialed, or the address it came
+  // from with the listen port its extension handshake gave.
+  std::optional<PeerEndpoint> listen;
   // Payload bytes from it and to it, with their rates.
   RateMeter down;
   RateMeter up;

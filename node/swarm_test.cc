@@ -576,5 +576,78 @@ TEST_F(SwarmTest, InterestEndsWhenAPeerHasNothingMoreForUs) {
   EXPECT_EQ(haves_before, (std::vector<uint32_t>{0, 1}));
 }
 
+// A peer that went is dialed again once its wait is over: without a peer
+// list it was forgotten until a tracker, the DHT or PEX named it anew.
+TEST_F(SwarmTest, APeerThatWentIsDialedAgain) {
+  const TestContent c = TestContent::Make(4 << 20, 21);
+  TestSwarm seed(env_, c, Torrent(4));
+  TestSwarm fetcher(env_, c, Torrent(4));
+  seed.StartSeeding();
+  const PeerEndpoint at = net_.AddressOf(seed);
+  int dials = 0;
+  fetcher.set_connector([&](const PeerEndpoint& to) {
+    ++dials;
+    EXPECT_EQ(to, at);
+    net_.Connect(fetcher, seed);
+  });
+  fetcher.ConnectTo({at});
+  EXPECT_EQ(dials, 1);
+  // The seed restarts before anything moved.
+  seed.Shutdown();
+  seed.Reopen();
+  net_.Pump();
+  EXPECT_EQ(fetcher.num_peers(), 0u);
+  // Named again (a tracker's next answer): it waits all the same.
+  fetcher.ConnectTo({at});
+  EXPECT_EQ(dials, 1);
+  // Gone within 10 s of connecting counts as a failure: a minute's wait.
+  EXPECT_FALSE(net_.RunUntil([&] { return dials > 1; }, 55));
+  ASSERT_TRUE(net_.RunUntil([&] { return dials > 1; }, 10));
+  ASSERT_TRUE(net_.RunUntil([&] { return fetcher.complete(); }, 30));
+  EXPECT_EQ(fetcher.Bytes(), c.data);
+  EXPECT_EQ(dials, 2);
+}
+
+// More peers than free slots: the rest wait in the peer list and are dialed
+// as slots free (they used to be dropped). A peer that fails waits; one that
+// keeps failing is forgotten.
+TEST_F(SwarmTest, PeersBeyondTheFreeSlotsAreDialedLater) {
+  const TestContent c = TestContent::Make(1 << 20, 22);
+  SwarmOptions o = Torrent(4);
+  o.max_peers = 2;
+  TestSwarm fetcher(env_, c, o);
+  std::vector<std::string> dialed;
+  fetcher.set_connector(
+      [&](const PeerEndpoint& to) { dialed.push_back(to.ToString()); });
+  const PeerEndpoint a = *PeerEndpoint::FromIpString("10.1.0.1", 1);
+  const PeerEndpoint b = *PeerEndpoint::FromIpString("10.1.0.2", 1);
+  const PeerEndpoint d = *PeerEndpoint::FromIpString("10.1.0.3", 1);
+  fetcher.ConnectTo({a, b, d});
+  EXPECT_EQ(dialed, (std::vector<std::string>{"10.1.0.1:1", "10.1.0.2:1"}));
+  EXPECT_EQ(fetcher.num_known_peers(), 3u);
+  fetcher.OnConnectFailed(a);
+  env_.TickAll();
+  EXPECT_EQ(dialed.back(), "10.1.0.3:1");
+  ASSERT_EQ(dialed.size(), 3u);
+  // The node's own limit is not the peer's failure: tried again, and again.
+  fetcher.OnConnectFailed(b, /*peer_fault=*/false);
+  fetcher.OnConnectFailed(d);
+  // Every dial from here on fails at once: a and d by their fault, b not.
+  size_t answered = dialed.size();
+  for (int i = 0; i < 12 * 60; ++i) {
+    env_.TickAll();
+    for (; answered < dialed.size(); ++answered) {
+      const std::string& to = dialed[answered];
+      fetcher.OnConnectFailed(
+          *PeerEndpoint::FromIpString(to.substr(0, to.find(':')), 1),
+          /*peer_fault=*/to != "10.1.0.2:1");
+    }
+  }
+  // a and d failed three times each and are forgotten; b is still tried.
+  EXPECT_EQ(fetcher.num_known_peers(), 1u);
+  EXPECT_GT(std::count(dialed.begin(), dialed.end(), "10.1.0.2:1"), 20);
+  EXPECT_EQ(std::count(dialed.begin(), dialed.end(), "10.1.0.1:1"), 3);
+}
+
 }  // namespace
 }  // namespace shoal::node::testing

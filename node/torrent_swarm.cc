@@ -854,6 +854,7 @@ TorrentStatus TorrentSwarm::Status() const {
   s.upload_rate = upload_rate();
   s.num_peers = static_cast<uint32_t>(num_peers());
   s.num_seeds = static_cast<uint32_t>(num_seeds());
+  s.known_peers = static_cast<uint32_t>(num_known_peers());
   s.added_time = added_time_;
   s.share_ratio = ShareRatio();
   s.seeding_seconds = seeding_seconds_;

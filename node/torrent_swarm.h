@@ -106,6 +106,7 @@ struct TorrentStatus {
   double upload_rate = 0;
   uint32_t num_peers = 0;
   uint32_t num_seeds = 0;
+  uint32_t known_peers = 0;  // Swarm::num_known_peers()
   uint32_t num_pieces = 0;
   uint32_t pieces_done = 0;
   uint32_t piece_length = 0;

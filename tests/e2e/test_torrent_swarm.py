@@ -316,6 +316,41 @@ def _restart_mid_download(make_node, tmp_dir, how):
     return node
 
 
+# The swarm's peer list (--peer-retry-seconds): the only seed, a Shoal node, restarts mid-download
+# on the same port. No tracker, DHT or PEX names it again, and it knows nothing of the leecher;
+# the leecher dials it again and completes. Before the peer list the download stalled for good.
+def test_seed_that_restarts_is_dialed_again(make_node, tmp_dir):
+    src = tmp_dir / "src"
+    files = make_files(src, [3_000_000], seed=71)
+    data, ti, v1, v2 = create_torrent(src, "v1", "http://127.0.0.1:9/announce",
+                                      piece_length=32 * KiB)
+    tfile = write_torrent(tmp_dir, data)
+    seed = make_node("seed")
+    seed.listen_arg = seed.listen  # a restart takes the same port
+    seed_tid = add(seed, tfile, src)
+    wait_for(lambda: status(seed, seed_tid)["state"] == "seeding", 30, what="the seed")
+    seed.cli("torrent", "limit", seed_tid, "--up", str(300 * 1000))  # about 10 s
+    node = make_node("n", extra_args=["--peer-retry-seconds", "2", "--log-level", "debug"])
+    out = tmp_dir / "out"
+    tid = add(node, tfile, out, "--peer", seed.listen)
+    wait_for(lambda: status(node, tid)["bytes_done"] > 0, 30, what="the first pieces")
+    assert status(node, tid)["known_peers"] == 1
+    assert seed.stop() == 0
+    # Over µTP (tried first): the seed's shutdown says goodbye (ST_FIN) before its UDP socket
+    # closes; the leecher, with nothing in flight, would otherwise wait out its idle timeout.
+    wait_for(lambda: status(node, tid)["num_peers"] == 0, 10, what="the seed's connection to go")
+    st = status(node, tid)
+    assert st["progress"] < 1, "finished before the restart: the seed is too fast"
+    assert st["known_peers"] == 1  # kept, waiting
+    seed.start()
+    torrent_wait(node, tid, timeout=60)
+    assert_same_files(files, out)
+    # The leecher dialed: the seed came back knowing no one.
+    peers = json.loads(node.cli("torrent", "peers", tid, "--json").stdout)["peers"]
+    assert [p["incoming"] for p in peers] in ([], [False]), peers
+    assert node.stderr().count(f"peer {seed.listen} connected") == 2, node.stderr()[-4000:]
+
+
 def test_restart_mid_download_resumes(make_node, tmp_dir):
     node = _restart_mid_download(make_node, tmp_dir, "sigterm")
     assert "resumed with" in node.stderr()

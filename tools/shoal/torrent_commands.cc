@@ -82,6 +82,7 @@ nlohmann::json StatusJson(const v1::TorrentStatus& s) {
       {"upload_rate", s.upload_rate()},
       {"num_peers", s.num_peers()},
       {"num_seeds", s.num_seeds()},
+      {"known_peers", s.known_peers()},
       {"num_pieces", s.num_pieces()},
       {"pieces_done", s.pieces_done()},
       {"piece_length", s.piece_length()},
@@ -122,7 +123,8 @@ void PrintStatus(const v1::TorrentStatus& s) {
               HumanBytes(s.wanted_size()).c_str());
   std::printf("pieces        %u of %u, %s each\n", s.pieces_done(),
               s.num_pieces(), HumanBytes(s.piece_length()).c_str());
-  std::printf("peers         %u (%u seeds)\n", s.num_peers(), s.num_seeds());
+  std::printf("peers         %u (%u seeds), %u known\n", s.num_peers(),
+              s.num_seeds(), s.known_peers());
   std::printf("down / up     %s / %s\n", Rate(s.download_rate()).c_str(),
               Rate(s.upload_rate()).c_str());
   if (s.has_eta_seconds())

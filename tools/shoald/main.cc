@@ -135,6 +135,12 @@ int main(int argc, char** argv) {
                  "Torrents seeding at once; the others wait queued (0: no "
                  "limit)")
       ->check(CLI::Range(0, 100000));
+  int peer_retry_seconds = 60;
+  app.add_option("--peer-retry-seconds", peer_retry_seconds,
+                 "Seconds before a peer is dialed again after its connection "
+                 "went, and times its failures after a failed dial (the "
+                 "third forgets it)")
+      ->check(CLI::Range(1, shoal::node::kMaxPeerRetrySeconds));
   std::string utp, tcp_peers;
   app.add_option("--utp", utp,
                  "Torrents' peers over µTP (BEP 29, LEDBAT): dialled first, "
@@ -217,6 +223,8 @@ int main(int argc, char** argv) {
   if (app.count("--active-downloads"))
     options.active_downloads = active_downloads;
   if (app.count("--active-seeds")) options.active_seeds = active_seeds;
+  if (app.count("--peer-retry-seconds"))
+    options.peer_retry_seconds = peer_retry_seconds;
   if (app.count("--share-ratio-limit"))
     options.share_ratio_limit = share_ratio_limit;
   if (app.count("--seed-time-limit")) options.seed_time_limit = seed_time_limit;
