@@ -388,13 +388,16 @@ void Swarm::OnClose(PeerLink& conn, const absl::Status& why) {
             : "others";
     received_from_gone_[from] += got;
   }
-  // Dialed again once its wait is over (not at all if it was banned).
+  // Dialed again once its wait is over (not at all if it was banned). Closed
+  // by us for reasons of ours (the swarm stopped; the peer's other
+  // connection replaced this one), it is no failure of the peer's.
   if (p.listen) {
     if (IsBanned(*p.listen)) {
       known_.Remove(*p.listen);
     } else {
-      known_.Disconnected(*p.listen, ticks_, p.IsSeed() || p.upload_only,
-                          /*ours=*/shut_);
+      known_.Disconnected(
+          *p.listen, ticks_, p.IsSeed() || p.upload_only,
+          /*ours=*/shut_ || why.code() == absl::StatusCode::kAlreadyExists);
     }
   }
   SyncBudget();  // its requests will not arrive
